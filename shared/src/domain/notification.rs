@@ -1,0 +1,161 @@
+use std::{collections::BTreeMap, fmt};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Channel, EmailAddress, Priority, Recipient, Status, time::Timestamp};
+
+/// A notification's id: a UUIDv7, so ids sort roughly by creation time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NotificationId(String);
+
+impl NotificationId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+
+    /// Accepts only the canonical hyphenated UUID form, so a path segment can never smuggle
+    /// a key prefix or other characters into a store key.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let uuid = uuid::Uuid::try_parse(raw).ok()?;
+        (uuid.hyphenated().to_string() == raw).then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NotificationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The team (API key owner) a notification belongs to. Reads are scoped to it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What is sent, per channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Content {
+    Email(EmailContent),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailContent {
+    pub subject: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<EmailAddress>,
+}
+
+/// One recorded status change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub status: Status,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Why a delivery attempt failed, as the provider (or the service) put it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Stable, machine-readable: a provider error code or one of the service's own.
+    pub code: String,
+    pub message: String,
+}
+
+/// A worker's claim on a notification while it sends. Another delivery of the same message
+/// may take the notification over only once the lease has run out (the holder crashed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub token: String,
+    #[serde(rename = "untilMs")]
+    pub until_ms: i64,
+}
+
+/// A notification and everything that happened to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub id: NotificationId,
+    pub tenant: TenantId,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub status: Status,
+    pub recipient: Recipient,
+    pub content: Content,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// After this the record is gone: reads ignore it and DynamoDB TTL deletes it.
+    pub expires_at: Timestamp,
+    pub history: Vec<HistoryEntry>,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+}
+
+impl Notification {
+    /// Compared in whole seconds, the unit of the DynamoDB TTL attribute, so every store
+    /// agrees on the boundary.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.expires_at.as_seconds() <= now.as_seconds()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_canonical_uuids() {
+        let id = NotificationId::generate();
+        assert_eq!(NotificationId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(NotificationId::parse("not-an-id"), None);
+        assert_eq!(NotificationId::parse(&id.as_str().to_uppercase()), None);
+        assert_eq!(NotificationId::parse(&id.as_str().replace('-', "")), None);
+    }
+
+    #[test]
+    fn generated_ids_sort_by_creation() {
+        let a = NotificationId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = NotificationId::generate();
+        assert!(a < b);
+    }
+}

@@ -1,0 +1,14 @@
+//! The notification domain and everything the functions share: validation, configuration,
+//! telemetry, and the ports (record store, queue, providers) with their AWS adapters and
+//! in-memory fakes.
+
+pub mod aws;
+pub mod clock;
+pub mod config;
+pub mod delivery;
+pub mod domain;
+pub mod provider;
+pub mod queue;
+pub mod store;
+pub mod telemetry;
+pub mod validate;

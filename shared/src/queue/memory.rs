@@ -1,0 +1,49 @@
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+
+use super::{NotificationQueue, QueueError, QueueMessage};
+
+/// An in-memory queue for unit tests: records what was enqueued, and can be told to fail.
+#[derive(Default)]
+pub struct MemoryQueue {
+    messages: Mutex<Vec<(QueueMessage, Duration)>>,
+    unavailable: AtomicBool,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn set_unavailable(&self, down: bool) {
+        self.unavailable.store(down, Ordering::SeqCst);
+    }
+
+    pub fn messages(&self) -> Vec<(QueueMessage, Duration)> {
+        self.messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+#[async_trait]
+impl NotificationQueue for MemoryQueue {
+    async fn enqueue(&self, message: &QueueMessage, delay: Duration) -> Result<(), QueueError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(QueueError::Unavailable("injected outage".into()));
+        }
+        self.messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((message.clone(), delay));
+        Ok(())
+    }
+}

@@ -1,0 +1,388 @@
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::{
+    Client,
+    error::{DisplayErrorContext, SdkError},
+    operation::update_item::UpdateItemError,
+    types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure},
+};
+
+use super::{
+    FailureChange, LeaseChange, NotificationStore, StoreError, Transition, TransitionOutcome,
+};
+use crate::domain::{Notification, NotificationId, Status, time::Timestamp};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Notifications in a single DynamoDB table (single-table design: `PK`/`SK` string keys,
+/// `ttl` in epoch seconds for DynamoDB TTL).
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+const NOTIFICATION_SK: &str = "NOTIFICATION";
+
+fn notification_pk(id: &NotificationId) -> String {
+    format!("NOTIFICATION#{id}")
+}
+
+fn key(id: &NotificationId) -> Item {
+    HashMap::from([
+        ("PK".to_owned(), AttributeValue::S(notification_pk(id))),
+        (
+            "SK".to_owned(),
+            AttributeValue::S(NOTIFICATION_SK.to_owned()),
+        ),
+    ])
+}
+
+fn to_item(n: &Notification) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(n).map_err(|e| StoreError::Corrupt {
+        id: n.id.to_string(),
+        reason: e.to_string(),
+    })?;
+    item.extend(key(&n.id));
+    item.insert(
+        "ttl".into(),
+        AttributeValue::N(n.expires_at.as_seconds().to_string()),
+    );
+    Ok(item)
+}
+
+fn from_item(mut item: Item) -> Result<Notification, StoreError> {
+    for k in ["PK", "SK", "ttl"] {
+        item.remove(k);
+    }
+    serde_dynamo::from_item(item.clone()).map_err(|e| StoreError::Corrupt {
+        id: match item.get("id") {
+            Some(AttributeValue::S(id)) => id.clone(),
+            _ => "?".into(),
+        },
+        reason: e.to_string(),
+    })
+}
+
+fn value<T: serde::Serialize>(v: &T) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(v).map_err(|e| StoreError::Corrupt {
+        id: "-".into(),
+        reason: e.to_string(),
+    })
+}
+
+fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    StoreError::Unavailable(DisplayErrorContext(e).to_string())
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+/// The UpdateItem expressions of a [`Transition`]; the condition mirrors
+/// [`Transition::permits`] so this store and the in-memory one agree.
+struct UpdatePlan {
+    condition: String,
+    update: String,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+impl UpdatePlan {
+    fn of(t: &Transition) -> Result<Self, StoreError> {
+        let mut names = HashMap::from([
+            ("#status".to_owned(), "status".to_owned()),
+            ("#history".to_owned(), "history".to_owned()),
+            ("#ttl".to_owned(), "ttl".to_owned()),
+        ]);
+        let mut values: Item = HashMap::from([
+            (":to".to_owned(), value(&t.to)?),
+            (":at".to_owned(), value(&t.at)?),
+            (
+                ":entry".to_owned(),
+                AttributeValue::L(vec![value(&t.history_entry())?]),
+            ),
+            (
+                ":now_s".to_owned(),
+                AttributeValue::N(t.at.as_seconds().to_string()),
+            ),
+        ]);
+
+        let mut from = Vec::new();
+        for (i, s) in t.from.iter().enumerate() {
+            let placeholder = format!(":from{i}");
+            values.insert(placeholder.clone(), value(s)?);
+            from.push(placeholder);
+        }
+        let mut status_ok = if from.is_empty() {
+            "#status = :none".to_owned()
+        } else {
+            format!("#status IN ({})", from.join(", "))
+        };
+        if from.is_empty() {
+            values.insert(":none".into(), AttributeValue::S(String::new()));
+        }
+        // Only the names an expression uses may be declared: DynamoDB rejects unused ones.
+        let lease_names = [("#lease", "lease")];
+        if let Some(now) = t.take_over_expired_lease_at {
+            names.extend(
+                [lease_names[0], ("#until", "untilMs")].map(|(k, v)| (k.to_owned(), v.to_owned())),
+            );
+            values.insert(":sending".into(), value(&Status::Sending)?);
+            values.insert(
+                ":now_ms".into(),
+                AttributeValue::N(now.as_millis().to_string()),
+            );
+            status_ok = format!(
+                "({status_ok} OR (#status = :sending AND (attribute_not_exists(#lease) OR #lease.#until < :now_ms)))"
+            );
+        }
+        // attribute_exists + ttl: a missing or expired record is refused, as in MemoryStore.
+        let mut condition = format!("attribute_exists(PK) AND #ttl > :now_s AND {status_ok}");
+        if let Some(token) = &t.lease_token {
+            names.extend(
+                [lease_names[0], ("#token", "token")].map(|(k, v)| (k.to_owned(), v.to_owned())),
+            );
+            values.insert(":token".into(), AttributeValue::S(token.clone()));
+            condition.push_str(" AND #lease.#token = :token");
+        }
+
+        let mut set = vec![
+            "#status = :to".to_owned(),
+            "updatedAt = :at".to_owned(),
+            "#history = list_append(#history, :entry)".to_owned(),
+        ];
+        let mut remove = Vec::new();
+        match &t.lease {
+            LeaseChange::Keep => {}
+            LeaseChange::Set(l) => {
+                names.insert("#lease".into(), "lease".into());
+                values.insert(":lease".into(), value(l)?);
+                set.push("#lease = :lease".into());
+            }
+            LeaseChange::Clear => {
+                names.insert("#lease".into(), "lease".into());
+                remove.push("#lease");
+            }
+        }
+        if t.count_attempt {
+            values.insert(":one".into(), AttributeValue::N("1".into()));
+            values.insert(":zero".into(), AttributeValue::N("0".into()));
+            set.push("attempts = if_not_exists(attempts, :zero) + :one".into());
+        }
+        if let Some(p) = &t.provider {
+            values.insert(":provider".into(), AttributeValue::S(p.name.clone()));
+            values.insert(
+                ":provider_id".into(),
+                AttributeValue::S(p.message_id.clone()),
+            );
+            set.push("provider = :provider".into());
+            set.push("providerMessageId = :provider_id".into());
+        }
+        match &t.error {
+            FailureChange::Keep => {}
+            FailureChange::Set(f) => {
+                names.insert("#error".into(), "error".into());
+                values.insert(":error".into(), value(f)?);
+                set.push("#error = :error".into());
+            }
+            FailureChange::Clear => {
+                names.insert("#error".into(), "error".into());
+                remove.push("#error");
+            }
+        }
+
+        let mut update = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            update.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        Ok(Self {
+            condition,
+            update,
+            names,
+            values,
+        })
+    }
+}
+
+#[async_trait]
+impl NotificationStore for DynamoStore {
+    async fn insert(&self, notification: &Notification) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(notification)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::AlreadyExists(notification.id.clone()))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn get(
+        &self,
+        id: &NotificationId,
+        now: Timestamp,
+    ) -> Result<Option<Notification>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        // DynamoDB TTL deletes lazily (up to days late): an expired record is already gone.
+        match out.item {
+            Some(item) => Ok(Some(from_item(item)?).filter(|n| !n.is_expired(now))),
+            None => Ok(None),
+        }
+    }
+
+    async fn transition(
+        &self,
+        id: &NotificationId,
+        change: &Transition,
+    ) -> Result<TransitionOutcome, StoreError> {
+        let plan = UpdatePlan::of(change)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(id)))
+            .condition_expression(plan.condition)
+            .update_expression(plan.update)
+            .set_expression_attribute_names(Some(plan.names))
+            .set_expression_attribute_values(Some(plan.values))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => match out.attributes {
+                Some(item) => Ok(TransitionOutcome::Applied(from_item(item)?)),
+                None => Err(StoreError::Unavailable(
+                    "UpdateItem returned no attributes".into(),
+                )),
+            },
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(e) => {
+                    let current = e.item.map(from_item).transpose()?;
+                    Ok(TransitionOutcome::Refused(
+                        current.filter(|n| !n.is_expired(change.at)),
+                    ))
+                }
+                other => Err(StoreError::Unavailable(
+                    DisplayErrorContext(other).to_string(),
+                )),
+            },
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::{at, lease, queued_email};
+
+    #[test]
+    fn items_round_trip_with_keys_and_ttl() {
+        let n = queued_email();
+        let item = to_item(&n).unwrap();
+        assert_eq!(
+            item["PK"],
+            AttributeValue::S(format!("NOTIFICATION#{}", n.id))
+        );
+        assert_eq!(item["SK"], AttributeValue::S("NOTIFICATION".into()));
+        assert_eq!(
+            item["ttl"],
+            AttributeValue::N(n.expires_at.as_seconds().to_string())
+        );
+        assert_eq!(item["status"], AttributeValue::S("queued".into()));
+        assert_eq!(from_item(item).unwrap(), n);
+    }
+
+    #[test]
+    fn claim_condition_allows_queued_or_an_expired_lease() {
+        let plan = UpdatePlan::of(&Transition::claim(lease("t", at(9)), at(1))).unwrap();
+        assert_eq!(
+            plan.condition,
+            "attribute_exists(PK) AND #ttl > :now_s AND (#status IN (:from0) OR (#status = :sending AND \
+             (attribute_not_exists(#lease) OR #lease.#until < :now_ms)))"
+        );
+        assert!(
+            plan.update
+                .contains("attempts = if_not_exists(attempts, :zero) + :one")
+        );
+        assert!(plan.update.contains("#lease = :lease"));
+        // Every placeholder used is defined, and none is defined unused (DynamoDB rejects both).
+        for (name, _) in plan.names.iter() {
+            assert!(
+                plan.condition.contains(name.as_str()) || plan.update.contains(name.as_str()),
+                "{name}"
+            );
+        }
+        for (v, _) in plan.values.iter() {
+            assert!(
+                plan.condition.contains(v.as_str()) || plan.update.contains(v.as_str()),
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn completion_condition_checks_the_lease_token() {
+        let plan = UpdatePlan::of(&Transition::requeued(
+            "tok",
+            crate::domain::Failure {
+                code: "c".into(),
+                message: "m".into(),
+            },
+            at(1),
+        ))
+        .unwrap();
+        assert!(
+            plan.condition.ends_with("AND #lease.#token = :token"),
+            "{}",
+            plan.condition
+        );
+        assert!(plan.update.ends_with("REMOVE #lease"), "{}", plan.update);
+        for (name, _) in plan.names.iter() {
+            assert!(
+                plan.condition.contains(name.as_str()) || plan.update.contains(name.as_str()),
+                "{name}"
+            );
+        }
+        for (v, _) in plan.values.iter() {
+            assert!(
+                plan.condition.contains(v.as_str()) || plan.update.contains(v.as_str()),
+                "{v}"
+            );
+        }
+    }
+}

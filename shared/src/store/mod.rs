@@ -1,0 +1,355 @@
+//! The record store: where notifications and their history live.
+//!
+//! Every status change is a conditional write ([`Transition`]): it applies only if the record
+//! is still in a status the change may leave, so two workers racing on one notification can
+//! never both move it, and a status never goes backwards.
+
+mod dynamo;
+mod memory;
+
+use async_trait::async_trait;
+
+pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
+
+use crate::domain::{
+    Failure, HistoryEntry, Lease, Notification, NotificationId, Status, time::Timestamp,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("notification {0} already exists")]
+    AlreadyExists(NotificationId),
+    /// The backend failed or throttled: the caller may retry later.
+    #[error("record store unavailable: {0}")]
+    Unavailable(String),
+    #[error("record {id} cannot be read: {reason}")]
+    Corrupt { id: String, reason: String },
+}
+
+/// What happened to a conditional status change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransitionOutcome {
+    /// The change was written; this is the record after it.
+    Applied(Notification),
+    /// The record was not in a state the change may leave; this is the record as found
+    /// (`None` when there is no such record, or it has expired).
+    Refused(Option<Notification>),
+}
+
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Writes a new record; fails with [`StoreError::AlreadyExists`] if the id is taken.
+    async fn insert(&self, notification: &Notification) -> Result<(), StoreError>;
+
+    /// The record, unless it does not exist or has expired at `now`.
+    async fn get(
+        &self,
+        id: &NotificationId,
+        now: Timestamp,
+    ) -> Result<Option<Notification>, StoreError>;
+
+    /// Applies `change` atomically if the record allows it.
+    async fn transition(
+        &self,
+        id: &NotificationId,
+        change: &Transition,
+    ) -> Result<TransitionOutcome, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeaseChange {
+    Keep,
+    Set(Lease),
+    Clear,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FailureChange {
+    Keep,
+    Set(Failure),
+    Clear,
+}
+
+/// Which provider took the message, and the id it gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderRef {
+    pub name: String,
+    pub message_id: String,
+}
+
+/// A conditional status change and the fields that change with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The statuses the record may be in for the change to apply.
+    pub from: Vec<Status>,
+    /// Also apply to a `sending` record whose lease ended before this instant: the worker
+    /// that held it is gone.
+    pub take_over_expired_lease_at: Option<Timestamp>,
+    /// Apply only while the record still carries this lease token.
+    pub lease_token: Option<String>,
+    pub to: Status,
+    pub at: Timestamp,
+    pub reason: Option<String>,
+    pub lease: LeaseChange,
+    pub count_attempt: bool,
+    pub provider: Option<ProviderRef>,
+    pub error: FailureChange,
+}
+
+impl Transition {
+    fn new(from: Vec<Status>, to: Status, at: Timestamp) -> Self {
+        Self {
+            from,
+            take_over_expired_lease_at: None,
+            lease_token: None,
+            to,
+            at,
+            reason: None,
+            lease: LeaseChange::Keep,
+            count_attempt: false,
+            provider: None,
+            error: FailureChange::Keep,
+        }
+    }
+
+    /// A worker takes a queued notification (or one whose previous worker's lease ran out)
+    /// before calling the provider. Only one delivery of a message can win this.
+    pub fn claim(lease: Lease, now: Timestamp) -> Self {
+        Self {
+            take_over_expired_lease_at: Some(now),
+            lease: LeaseChange::Set(lease),
+            count_attempt: true,
+            ..Self::new(vec![Status::Queued], Status::Sending, now)
+        }
+    }
+
+    /// The provider accepted the message.
+    pub fn sent(lease_token: &str, provider: ProviderRef, at: Timestamp) -> Self {
+        Self {
+            lease_token: Some(lease_token.to_owned()),
+            lease: LeaseChange::Clear,
+            provider: Some(provider),
+            error: FailureChange::Clear,
+            ..Self::new(vec![Status::Sending], Status::Sent, at)
+        }
+    }
+
+    /// The attempt failed for good (permanent rejection, or retries exhausted).
+    pub fn failed_while_sending(lease_token: &str, failure: Failure, at: Timestamp) -> Self {
+        Self {
+            lease_token: Some(lease_token.to_owned()),
+            reason: Some(describe(&failure)),
+            lease: LeaseChange::Clear,
+            error: FailureChange::Set(failure),
+            ..Self::new(vec![Status::Sending], Status::Failed, at)
+        }
+    }
+
+    /// The attempt failed for now: back to the queue for another try, keeping the error.
+    pub fn requeued(lease_token: &str, failure: Failure, at: Timestamp) -> Self {
+        Self {
+            lease_token: Some(lease_token.to_owned()),
+            reason: Some(describe(&failure)),
+            lease: LeaseChange::Clear,
+            error: FailureChange::Set(failure),
+            ..Self::new(vec![Status::Sending], Status::Queued, at)
+        }
+    }
+
+    /// The notification could not be handed to its queue, so it will never be sent.
+    pub fn failed_before_sending(failure: Failure, at: Timestamp) -> Self {
+        Self {
+            reason: Some(describe(&failure)),
+            error: FailureChange::Set(failure),
+            ..Self::new(vec![Status::Queued], Status::Failed, at)
+        }
+    }
+
+    /// Whether the change may apply to `current`, exactly as the stores' conditions decide.
+    pub fn permits(&self, current: &Notification) -> bool {
+        let status_ok = self.from.contains(&current.status)
+            || self.take_over_expired_lease_at.is_some_and(|now| {
+                current.status == Status::Sending
+                    && current
+                        .lease
+                        .as_ref()
+                        .is_none_or(|l| l.until_ms < now.as_millis())
+            });
+        let token_ok = self
+            .lease_token
+            .as_ref()
+            .is_none_or(|t| current.lease.as_ref().is_some_and(|l| &l.token == t));
+        status_ok && token_ok
+    }
+
+    /// The record after the change (whether or not it [`permits`](Self::permits) it).
+    pub fn applied_to(&self, current: &Notification) -> Notification {
+        let mut next = current.clone();
+        next.status = self.to;
+        next.updated_at = self.at;
+        next.history.push(self.history_entry());
+        match &self.lease {
+            LeaseChange::Keep => {}
+            LeaseChange::Set(l) => next.lease = Some(l.clone()),
+            LeaseChange::Clear => next.lease = None,
+        }
+        if self.count_attempt {
+            next.attempts += 1;
+        }
+        if let Some(p) = &self.provider {
+            next.provider = Some(p.name.clone());
+            next.provider_message_id = Some(p.message_id.clone());
+        }
+        match &self.error {
+            FailureChange::Keep => {}
+            FailureChange::Set(f) => next.error = Some(f.clone()),
+            FailureChange::Clear => next.error = None,
+        }
+        next
+    }
+
+    pub fn history_entry(&self) -> HistoryEntry {
+        HistoryEntry {
+            status: self.to,
+            at: self.at,
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+fn describe(f: &Failure) -> String {
+    format!("{}: {}", f.code, f.message)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::domain::{
+        Channel, Content, EmailAddress, EmailContent, Priority, Recipient, TenantId,
+    };
+
+    pub fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(1_800_000_000_000 + ms).unwrap()
+    }
+
+    pub fn lease(token: &str, until: Timestamp) -> Lease {
+        Lease {
+            token: token.into(),
+            until_ms: until.as_millis(),
+        }
+    }
+
+    pub fn queued_email() -> Notification {
+        let created = at(0);
+        Notification {
+            id: NotificationId::generate(),
+            tenant: TenantId::new("acme"),
+            channel: Channel::Email,
+            priority: Priority::Normal,
+            status: Status::Queued,
+            recipient: Recipient::Email(EmailAddress::parse("bob@example.com").unwrap()),
+            content: Content::Email(EmailContent {
+                subject: "Hello".into(),
+                text: Some("Hi Bob".into()),
+                html: None,
+                reply_to: None,
+            }),
+            category: None,
+            metadata: BTreeMap::new(),
+            created_at: created,
+            updated_at: created,
+            expires_at: created.plus(std::time::Duration::from_secs(86_400)),
+            history: vec![HistoryEntry {
+                status: Status::Queued,
+                at: created,
+                reason: None,
+            }],
+            attempts: 0,
+            provider: None,
+            provider_message_id: None,
+            error: None,
+            lease: None,
+        }
+    }
+
+    fn failure() -> Failure {
+        Failure {
+            code: "Throttling".into(),
+            message: "slow down".into(),
+        }
+    }
+
+    #[test]
+    fn every_named_transition_is_allowed_by_the_status_table() {
+        let p = ProviderRef {
+            name: "ses".into(),
+            message_id: "m".into(),
+        };
+        let all = [
+            Transition::claim(lease("t", at(1)), at(0)),
+            Transition::sent("t", p, at(0)),
+            Transition::failed_while_sending("t", failure(), at(0)),
+            Transition::requeued("t", failure(), at(0)),
+            Transition::failed_before_sending(failure(), at(0)),
+        ];
+        for t in all {
+            for from in &t.from {
+                assert!(from.can_transition_to(t.to), "{from} -> {}", t.to);
+            }
+            if t.take_over_expired_lease_at.is_some() {
+                assert!(Status::Sending.can_transition_to(t.to) || t.to == Status::Sending);
+            }
+        }
+    }
+
+    #[test]
+    fn claim_takes_queued_or_an_expired_lease_only() {
+        let claim = Transition::claim(lease("new", at(60_000)), at(1_000));
+        let n = queued_email();
+        assert!(claim.permits(&n));
+
+        let held = claim.applied_to(&n);
+        assert_eq!((held.status, held.attempts), (Status::Sending, 1));
+        assert!(!claim.permits(&held), "a live lease must not be taken over");
+
+        let later = Transition::claim(lease("other", at(200_000)), at(61_000));
+        assert!(later.permits(&held), "an expired lease may be taken over");
+    }
+
+    #[test]
+    fn completion_requires_the_current_lease() {
+        let n = Transition::claim(lease("mine", at(60_000)), at(0)).applied_to(&queued_email());
+        let p = ProviderRef {
+            name: "ses".into(),
+            message_id: "m-1".into(),
+        };
+        assert!(!Transition::sent("stale", p.clone(), at(5)).permits(&n));
+        let sent = Transition::sent("mine", p, at(5));
+        assert!(sent.permits(&n));
+        let done = sent.applied_to(&n);
+        assert_eq!(done.status, Status::Sent);
+        assert_eq!(done.provider_message_id.as_deref(), Some("m-1"));
+        assert_eq!(done.lease, None);
+        let statuses: Vec<Status> = done.history.iter().map(|h| h.status).collect();
+        assert_eq!(
+            statuses,
+            vec![Status::Queued, Status::Sending, Status::Sent]
+        );
+    }
+
+    #[test]
+    fn requeue_keeps_the_error_and_releases_the_lease() {
+        let n = Transition::claim(lease("mine", at(60_000)), at(0)).applied_to(&queued_email());
+        let back = Transition::requeued("mine", failure(), at(5)).applied_to(&n);
+        assert_eq!(back.status, Status::Queued);
+        assert_eq!(back.error, Some(failure()));
+        assert_eq!(back.lease, None);
+        assert_eq!(
+            back.history.last().unwrap().reason.as_deref(),
+            Some("Throttling: slow down")
+        );
+    }
+}
