@@ -237,6 +237,18 @@ impl DeliveryWorker {
     }
 }
 
+/// Runs `worker` as the Lambda function's handler for SQS events, until the runtime stops.
+pub async fn serve(worker: DeliveryWorker) -> Result<(), lambda_runtime::Error> {
+    let worker = Arc::new(worker);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+            let worker = worker.clone();
+            async move { Ok::<_, lambda_runtime::Error>(worker.handle(event.payload).await) }
+        },
+    ))
+    .await
+}
+
 fn refused_claim(current: &Notification) -> Outcome {
     if current.status.is_settled() {
         info!(status = %current.status, "already settled: duplicate delivery, nothing sent");

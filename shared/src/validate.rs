@@ -83,6 +83,17 @@ impl<'a> Fields<'a> {
         self.map.get(name).filter(|v| !v.is_null())
     }
 
+    /// Whether the field is present (and not null).
+    pub fn has(&self, name: &str) -> bool {
+        self.map.get(name).is_some_and(|v| !v.is_null())
+    }
+
+    /// Treats every field as read: for when an earlier error (an unknown channel, say) means
+    /// the other fields cannot be judged, so they should not be reported as unknown.
+    pub fn skip_unread(&mut self) {
+        self.read.extend(self.map.keys().map(String::as_str));
+    }
+
     pub fn optional_str(&mut self, name: &'a str) -> Option<&'a str> {
         match self.get(name)? {
             Value::String(s) => Some(s),

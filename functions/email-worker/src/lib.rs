@@ -1,1 +1,40 @@
+//! The email worker: the shared delivery loop with Amazon SES v2 as its provider.
 
+use std::sync::Arc;
+
+use notify_shared::{
+    clock::SystemClock,
+    config::{ConfigError, DeliverySettings, EmailSettings, Env, StoreSettings},
+    delivery::DeliveryWorker,
+    provider::SesEmailProvider,
+    store::DynamoStore,
+};
+
+#[derive(Debug, Clone)]
+pub struct EmailWorkerConfig {
+    pub store: StoreSettings,
+    pub delivery: DeliverySettings,
+    pub email: EmailSettings,
+}
+
+impl EmailWorkerConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            store: StoreSettings::from_env(env)?,
+            delivery: DeliverySettings::from_env(env)?,
+            email: EmailSettings::from_env(env)?,
+        })
+    }
+}
+
+/// The production wiring: DynamoDB for records, SES for sending.
+pub fn worker(sdk: &aws_config::SdkConfig, config: EmailWorkerConfig) -> DeliveryWorker {
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.store.table);
+    let provider = SesEmailProvider::new(aws_sdk_sesv2::Client::new(sdk), config.email);
+    DeliveryWorker::new(
+        Arc::new(store),
+        Arc::new(provider),
+        Arc::new(SystemClock),
+        config.delivery,
+    )
+}

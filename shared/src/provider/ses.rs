@@ -74,33 +74,46 @@ where
             return ProviderError::transient("NetworkError", DisplayErrorContext(err).to_string());
         }
         other => {
-            return ProviderError::permanent("RequestError", DisplayErrorContext(other).to_string());
+            return ProviderError::permanent(
+                "RequestError",
+                DisplayErrorContext(other).to_string(),
+            );
         }
     };
-    let code = service.code().unwrap_or("Unknown").to_owned();
-    let message = service.message().unwrap_or("no message").to_owned();
-    let transient = match &service {
-        SendEmailError::TooManyRequestsException(_)
-        | SendEmailError::LimitExceededException(_)
-        | SendEmailError::SendingPausedException(_) => true,
-        SendEmailError::MessageRejected(_)
-        | SendEmailError::MailFromDomainNotVerifiedException(_)
-        | SendEmailError::AccountSuspendedException(_)
-        | SendEmailError::NotFoundException(_)
-        | SendEmailError::BadRequestException(_) => false,
+    let message = service
+        .message()
+        .map(str::to_owned)
+        .unwrap_or_else(|| service.to_string());
+    // Modelled errors are named by their variant (a constructed error carries no code).
+    let (code, transient) = match &service {
+        SendEmailError::TooManyRequestsException(_) => ("TooManyRequestsException", true),
+        SendEmailError::LimitExceededException(_) => ("LimitExceededException", true),
+        SendEmailError::SendingPausedException(_) => ("SendingPausedException", true),
+        SendEmailError::MessageRejected(_) => ("MessageRejected", false),
+        SendEmailError::MailFromDomainNotVerifiedException(_) => {
+            ("MailFromDomainNotVerifiedException", false)
+        }
+        SendEmailError::AccountSuspendedException(_) => ("AccountSuspendedException", false),
+        SendEmailError::NotFoundException(_) => ("NotFoundException", false),
+        SendEmailError::BadRequestException(_) => ("BadRequestException", false),
         // Errors outside the documented model: AWS's generic throttling and server-side codes
         // are worth a retry, any other client error is not.
-        _ => matches!(
-            code.as_str(),
-            "Throttling"
-                | "ThrottlingException"
-                | "ServiceUnavailable"
-                | "InternalFailure"
-                | "InternalError"
-                | "RequestTimeout"
-                | "Unknown"
-        ),
+        other => {
+            let code = other.code().unwrap_or("Unknown");
+            let transient = matches!(
+                code,
+                "Throttling"
+                    | "ThrottlingException"
+                    | "ServiceUnavailable"
+                    | "InternalFailure"
+                    | "InternalError"
+                    | "RequestTimeout"
+                    | "Unknown"
+            );
+            (code, transient)
+        }
     };
+    let code = code.to_owned();
     ProviderError {
         kind: if transient {
             ErrorKind::Transient { retry_after: None }
@@ -153,5 +166,125 @@ impl Provider for SesEmailProvider {
                 "SES accepted the request but returned no message id",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sesv2::{
+        operation::send_email::{SendEmailError, SendEmailOutput},
+        types::error::{MessageRejected, TooManyRequestsException},
+    };
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::{body::SdkBody, retry::RetryConfig};
+
+    use super::*;
+    use crate::{domain::EmailAddress, store::tests::queued_email};
+
+    fn settings() -> EmailSettings {
+        EmailSettings {
+            from: EmailAddress::parse("noreply@example.com").unwrap(),
+            configuration_set: Some("notify".into()),
+        }
+    }
+
+    fn provider(rule: &aws_smithy_mocks::Rule) -> SesEmailProvider {
+        let client = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, [rule], |c| c
+            .retry_config(RetryConfig::disabled()));
+        SesEmailProvider::new(client, settings())
+    }
+
+    #[tokio::test]
+    async fn sends_one_simple_utf8_email_with_tags() {
+        let n = queued_email();
+        let id = n.id.to_string();
+        let rule = mock!(aws_sdk_sesv2::Client::send_email)
+            .match_requests(move |req| {
+                let simple = req.content().and_then(|c| c.simple()).unwrap();
+                let subject = simple.subject().unwrap();
+                let text = simple.body().and_then(|b| b.text()).unwrap();
+                let tags: Vec<(&str, &str)> = req
+                    .email_tags()
+                    .iter()
+                    .map(|t| (t.name(), t.value()))
+                    .collect();
+                req.from_email_address() == Some("noreply@example.com")
+                    && req.destination().unwrap().to_addresses() == ["bob@example.com"]
+                    && subject.data() == "Hello"
+                    && subject.charset() == Some("UTF-8")
+                    && text.data() == "Hi Bob"
+                    && simple.body().unwrap().html().is_none()
+                    && req.configuration_set_name() == Some("notify")
+                    && tags == [("notification_id", id.as_str()), ("tenant", "acme")]
+            })
+            .then_output(|| SendEmailOutput::builder().message_id("ses-123").build());
+        let receipt = provider(&rule).send(&n).await.unwrap();
+        assert_eq!(receipt.message_id, "ses-123");
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_rejected_message_is_permanent() {
+        let rule = mock!(aws_sdk_sesv2::Client::send_email).then_error(|| {
+            SendEmailError::MessageRejected(
+                MessageRejected::builder()
+                    .message("Email address is not verified.")
+                    .build(),
+            )
+        });
+        let err = provider(&rule).send(&queued_email()).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Permanent);
+        assert_eq!(err.code, "MessageRejected");
+        assert!(
+            err.message.contains("Email address is not verified."),
+            "{}",
+            err.message
+        );
+    }
+
+    #[tokio::test]
+    async fn throttling_is_transient() {
+        let rule = mock!(aws_sdk_sesv2::Client::send_email).then_error(|| {
+            SendEmailError::TooManyRequestsException(
+                TooManyRequestsException::builder()
+                    .message("slow down")
+                    .build(),
+            )
+        });
+        let err = provider(&rule).send(&queued_email()).await.unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+    }
+
+    fn http(status: u16, error_type: Option<&'static str>) -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_sesv2::Client::send_email).then_http_response(move || {
+            let mut r = Response::new(StatusCode::try_from(status).unwrap(), SdkBody::from("{}"));
+            if let Some(t) = error_type {
+                r.headers_mut().insert("x-amzn-errortype", t);
+            }
+            r
+        })
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_transient_and_other_client_errors_permanent() {
+        let err = provider(&http(503, None))
+            .send(&queued_email())
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        let err = provider(&http(400, Some("Throttling")))
+            .send(&queued_email())
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        let err = provider(&http(400, Some("InvalidParameterValue")))
+            .send(&queued_email())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.kind, err.code.as_str()),
+            (ErrorKind::Permanent, "InvalidParameterValue")
+        );
     }
 }

@@ -1,0 +1,110 @@
+//! Which handler answers a method and path. Unknown paths are 404; known paths with another
+//! method are 405 with an `Allow` header.
+
+use http::Method;
+
+use crate::ApiError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    CreateNotification,
+    GetNotification(String),
+}
+
+/// Every route: method, path pattern (`{x}` is one segment). `openapi.yaml` lists the same.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("POST", "/v1/notifications"),
+    ("GET", "/v1/notifications/{id}"),
+];
+
+fn matches<'p>(pattern: &str, path: &'p str) -> Option<Vec<&'p str>> {
+    let mut params = Vec::new();
+    let mut want = pattern.trim_matches('/').split('/');
+    let mut got = path
+        .trim_end_matches('/')
+        .trim_start_matches('/')
+        .split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) if w.starts_with('{') && !g.is_empty() => params.push(g),
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
+        }
+    }
+}
+
+pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
+    let mut allowed = Vec::new();
+    for &(m, pattern) in ROUTES {
+        let Some(params) = matches(pattern, path) else {
+            continue;
+        };
+        if m != method.as_str() {
+            allowed.push(m);
+            continue;
+        }
+        return Ok(match (m, pattern) {
+            ("GET", "/health") => Route::Health,
+            ("POST", "/v1/notifications") => Route::CreateNotification,
+            ("GET", "/v1/notifications/{id}") => Route::GetNotification(params[0].to_owned()),
+            _ => unreachable!("every entry of ROUTES has a handler"),
+        });
+    }
+    if allowed.is_empty() {
+        Err(ApiError::NotFound(format!("no route for {path}")))
+    } else {
+        Err(ApiError::MethodNotAllowed(allowed.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_resolves() {
+        assert_eq!(route(&Method::GET, "/health").unwrap(), Route::Health);
+        assert_eq!(
+            route(&Method::POST, "/v1/notifications").unwrap(),
+            Route::CreateNotification
+        );
+        assert_eq!(
+            route(&Method::POST, "/v1/notifications/").unwrap(),
+            Route::CreateNotification
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/notifications/abc").unwrap(),
+            Route::GetNotification("abc".into())
+        );
+    }
+
+    #[test]
+    fn unknown_paths_are_not_found() {
+        for path in [
+            "/",
+            "/v2/notifications",
+            "/v1/notifications/a/b",
+            "/healthz",
+        ] {
+            assert!(
+                matches!(route(&Method::GET, path), Err(ApiError::NotFound(_))),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_method_lists_the_allowed_ones() {
+        match route(&Method::DELETE, "/v1/notifications") {
+            Err(ApiError::MethodNotAllowed(allow)) => assert_eq!(allow, "POST"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            route(&Method::POST, "/health"),
+            Err(ApiError::MethodNotAllowed(_))
+        ));
+    }
+}

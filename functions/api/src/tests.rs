@@ -1,0 +1,327 @@
+//! The API end to end over in-memory ports: routing, auth, validation, the accept path and
+//! its failure modes. The same paths against DynamoDB and SQS are in the `tests` crate.
+
+use std::{sync::Arc, time::Duration};
+
+use http::StatusCode;
+use lambda_http::{Body, Request};
+use notify_shared::{
+    clock::ManualClock,
+    config::{QueueUrls, StoreSettings},
+    domain::{Status, time::Timestamp},
+    queue::MemoryQueue,
+    store::MemoryStore,
+};
+use serde_json::{Value, json};
+
+use crate::{ApiConfig, ApiKeys, App};
+
+const KEY: &str = "ndk_test_0123456789abcdef";
+const OTHER_KEY: &str = "ndk_other_0123456789abcdef";
+
+struct Rig {
+    app: App,
+    store: Arc<MemoryStore>,
+    queue: Arc<MemoryQueue>,
+    clock: ManualClock,
+}
+
+fn rig() -> Rig {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let clock = ManualClock::at(Timestamp::from_millis(1_800_000_000_000).unwrap());
+    let config = ApiConfig {
+        store: StoreSettings {
+            table: "t".into(),
+            retention: Duration::from_secs(86_400),
+        },
+        queues: QueueUrls::default(),
+        keys: ApiKeys::parse(&format!("acme:{KEY},globex:{OTHER_KEY}")).unwrap(),
+        max_body_bytes: 4096,
+    };
+    let app = App::new(
+        store.clone(),
+        queue.clone(),
+        Arc::new(clock.clone()),
+        config,
+    );
+    Rig {
+        app,
+        store,
+        queue,
+        clock,
+    }
+}
+
+fn request(method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> Request {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(k) = key {
+        b = b.header("authorization", format!("Bearer {k}"));
+    }
+    b.body(
+        body.map(|s| Body::Text(s.to_owned()))
+            .unwrap_or(Body::Empty),
+    )
+    .unwrap()
+}
+
+async fn call(rig: &Rig, req: Request) -> (StatusCode, Value, http::HeaderMap) {
+    let resp = rig.app.handle(req).await;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body: &[u8] = resp.body().as_ref();
+    let json = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(body).unwrap()
+    };
+    (status, json, headers)
+}
+
+fn email() -> Value {
+    json!({
+        "channel": "email",
+        "to": "bob@example.com",
+        "subject": "Your order",
+        "text": "It shipped."
+    })
+}
+
+async fn post(rig: &Rig, body: &Value) -> (StatusCode, Value, http::HeaderMap) {
+    call(
+        rig,
+        request(
+            "POST",
+            "/v1/notifications",
+            Some(KEY),
+            Some(&body.to_string()),
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn health_needs_no_key() {
+    let rig = rig();
+    let (status, body, headers) = call(&rig, request("GET", "/health", None, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert!(headers.contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn accepts_records_and_queues_an_email() {
+    let rig = rig();
+    let (status, body, headers) = post(&rig, &email()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["priority"], "normal");
+    let id = body["id"].as_str().unwrap();
+    assert_eq!(
+        headers["location"],
+        format!("/v1/notifications/{id}").as_str()
+    );
+
+    let queued = rig.queue.messages();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].0.id.as_str(), id);
+
+    let (status, view, _) = call(
+        &rig,
+        request("GET", &format!("/v1/notifications/{id}"), Some(KEY), None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["status"], "queued");
+    assert_eq!(view["to"], "bob@example.com");
+    assert_eq!(view["history"][0]["status"], "queued");
+    assert_eq!(view["attempts"], 0);
+}
+
+#[tokio::test]
+async fn priority_selects_the_queue() {
+    let rig = rig();
+    let mut body = email();
+    body["priority"] = json!("high");
+    assert_eq!(post(&rig, &body).await.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        rig.queue.messages()[0].0.priority,
+        notify_shared::domain::Priority::High
+    );
+}
+
+#[tokio::test]
+async fn every_invalid_field_is_named() {
+    let rig = rig();
+    let body = json!({
+        "channel": "email",
+        "to": "not-an-address",
+        "subject": "Hi\r\nBcc: everyone@example.com",
+        "priority": "urgent",
+        "colour": "blue"
+    });
+    let (status, err, _) = post(&rig, &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["code"], "validation_failed");
+    let mut got: Vec<(String, String)> = err["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["field"].as_str().unwrap().into(),
+                d["rule"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    got.sort();
+    let want: Vec<(String, String)> = [
+        ("colour", "unknown_field"),
+        ("priority", "one_of"),
+        ("subject", "single_line"),
+        ("text", "required"),
+        ("to", "email"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    assert!(rig.queue.messages().is_empty(), "nothing queued on a 400");
+}
+
+#[tokio::test]
+async fn an_unknown_channel_is_the_only_error_reported() {
+    let rig = rig();
+    let (status, err, _) = post(&rig, &json!({"channel": "pigeon", "to": "x"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["details"].as_array().unwrap().len(), 1);
+    assert_eq!(err["details"][0]["field"], "channel");
+    assert_eq!(err["details"][0]["rule"], "one_of");
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let rig = rig();
+    let (status, err, _) = call(
+        &rig,
+        request(
+            "POST",
+            "/v1/notifications",
+            Some(KEY),
+            Some("{\"channel\": "),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["code"], "malformed_json");
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let rig = rig();
+    let mut body = email();
+    body["text"] = json!("x".repeat(5000));
+    let (status, err, _) = post(&rig, &body).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(err["code"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn non_json_content_type_is_415() {
+    let rig = rig();
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/v1/notifications")
+        .header("authorization", format!("Bearer {KEY}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::Text("channel=email".into()))
+        .unwrap();
+    let (status, err, _) = call(&rig, req).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(err["code"], "unsupported_media_type");
+}
+
+#[tokio::test]
+async fn unknown_route_is_404_and_wrong_method_405() {
+    let rig = rig();
+    let (status, err, _) = call(&rig, request("GET", "/v1/nope", Some(KEY), None)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, err, headers) =
+        call(&rig, request("PUT", "/v1/notifications", Some(KEY), None)).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(err["code"], "method_not_allowed");
+    assert_eq!(headers["allow"], "POST");
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_key_is_401() {
+    let rig = rig();
+    for key in [None, Some("ndk_wrong_key_0000000000000")] {
+        let (status, err, headers) = call(
+            &rig,
+            request("POST", "/v1/notifications", key, Some(&email().to_string())),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(err["code"], "unauthorized");
+        assert_eq!(headers["www-authenticate"], "Bearer");
+    }
+}
+
+#[tokio::test]
+async fn another_tenants_notification_is_not_found() {
+    let rig = rig();
+    let (_, body, _) = post(&rig, &email()).await;
+    let path = format!("/v1/notifications/{}", body["id"].as_str().unwrap());
+    let (status, _, _) = call(&rig, request("GET", &path, Some(OTHER_KEY), None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = call(
+        &rig,
+        request("GET", "/v1/notifications/not-a-uuid", Some(KEY), None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_expired_notification_is_not_found() {
+    let rig = rig();
+    let (_, body, _) = post(&rig, &email()).await;
+    rig.clock.advance(Duration::from_secs(86_401));
+    let path = format!("/v1/notifications/{}", body["id"].as_str().unwrap());
+    let (status, _, _) = call(&rig, request("GET", &path, Some(KEY), None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn store_outage_is_503_and_nothing_is_queued() {
+    let rig = rig();
+    rig.store.set_unavailable(true);
+    let (status, err, headers) = post(&rig, &email()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(err["code"], "service_unavailable");
+    assert!(headers.contains_key("retry-after"));
+    assert!(rig.queue.messages().is_empty());
+}
+
+#[tokio::test]
+async fn queue_outage_is_503_and_the_record_says_failed() {
+    let rig = rig();
+    rig.queue.set_unavailable(true);
+    let (status, err, _) = post(&rig, &email()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let message = err["message"].as_str().unwrap();
+    let id = message.split_whitespace().nth(1).unwrap();
+    let record = rig
+        .store
+        .record(&notify_shared::domain::NotificationId::parse(id).unwrap())
+        .unwrap();
+    assert_eq!(record.status, Status::Failed);
+    assert_eq!(record.error.unwrap().code, "QueueUnavailable");
+}
