@@ -1,1 +1,27 @@
+//! The local stack: everything `make dev` and the integration tests need around the functions.
+//!
+//! - [`resources`] creates the table, the queues with their dead-letter queues, and the SES
+//!   sender identity on the AWS-API emulator;
+//! - [`esm`] plays the SQS event source mapping: it receives batches (high priority first),
+//!   invokes the worker, and deletes what the worker did not report as failed;
+//! - [`outbox`] lists what the emulated providers were asked to send.
 
+pub mod esm;
+pub mod outbox;
+pub mod resources;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+
+/// The region every local resource lives in.
+pub const REGION: &str = "us-east-1";
+
+/// An SDK configuration that talks to the emulator at `endpoint` with dummy credentials.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("test", "test", None, None, "notify-local"))
+        .load()
+        .await
+}

@@ -1,1 +1,209 @@
-fn main() {}
+//! `notify-local`: the local stack's command line, used by `make dev` and `make outbox`.
+//!
+//! ```text
+//! notify-local setup  [--endpoint URL] [--prefix P] [--api-url URL] [--dir .dev]
+//! notify-local poll   [--endpoint URL] [--prefix P] [--invoke URL]
+//! notify-local outbox [--endpoint URL] [--json]
+//! ```
+
+use std::{collections::HashMap, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+
+use notify_local::{
+    esm::{EventSourceMapping, HttpInvoker, Source},
+    outbox, resources,
+};
+use notify_shared::domain::Channel;
+use rand::Rng;
+
+const USAGE: &str = "usage: notify-local <setup|poll|outbox> [--endpoint URL] [--prefix P] [--api-url URL] [--dir DIR] [--invoke URL] [--json]";
+
+/// The worker function that serves each channel (its binary name).
+fn worker_function(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Email => "email-worker",
+    }
+}
+
+struct Args {
+    command: String,
+    flags: HashMap<String, String>,
+}
+
+impl Args {
+    fn parse() -> Result<Self, String> {
+        let mut it = std::env::args().skip(1);
+        let command = it.next().ok_or(USAGE)?;
+        let mut flags = HashMap::new();
+        while let Some(flag) = it.next() {
+            let name = flag
+                .strip_prefix("--")
+                .ok_or_else(|| format!("unexpected `{flag}`\n{USAGE}"))?;
+            if name == "json" {
+                flags.insert(name.to_owned(), "true".to_owned());
+                continue;
+            }
+            let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+            flags.insert(name.to_owned(), value);
+        }
+        Ok(Self { command, flags })
+    }
+
+    fn get(&self, name: &str, default: &str) -> String {
+        self.flags
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| default.to_owned())
+    }
+}
+
+fn spec(args: &Args) -> resources::StackSpec {
+    resources::StackSpec {
+        prefix: args.get("prefix", "notify-dev"),
+        channels: Channel::ALL.to_vec(),
+        max_receives: 5,
+        visibility_timeout_secs: 30,
+        email_from: "noreply@example.com".into(),
+    }
+}
+
+/// The dev API key: made once, kept in `<dir>/api-key` so it survives restarts.
+fn dev_api_key(dir: &std::path::Path) -> Result<String, String> {
+    let path = dir.join("api-key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let key = existing.trim().to_owned();
+        if key.len() >= 20 {
+            return Ok(key);
+        }
+    }
+    let mut rng = rand::rng();
+    let key: String = (0..32)
+        .map(|_| format!("{:x}", rng.random_range(0..16u8)))
+        .collect();
+    let key = format!("ndk_{key}");
+    std::fs::write(&path, &key).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(key)
+}
+
+async fn setup(args: &Args) -> Result<(), String> {
+    let endpoint = args.get("endpoint", "http://127.0.0.1:4566");
+    let dir = PathBuf::from(args.get("dir", ".dev"));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let sdk = notify_local::sdk_config(&endpoint).await;
+    let stack = resources::create(&sdk, spec(args))
+        .await
+        .map_err(|e| e.to_string())?;
+    let key = dev_api_key(&dir)?;
+
+    let mut env = vec![
+        ("AWS_ENDPOINT_URL".to_owned(), endpoint.clone()),
+        ("AWS_REGION".to_owned(), notify_local::REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
+        ("NOTIFY_API_KEYS".to_owned(), format!("dev:{key}")),
+        ("RUST_LOG".to_owned(), "info".to_owned()),
+    ];
+    env.extend(stack.function_env());
+    let functions_env: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    write(&dir.join("functions.env"), &functions_env)?;
+
+    let api_url = args.get("api-url", "http://127.0.0.1:9000/lambda-url/api");
+    write(
+        &dir.join("env"),
+        &format!(
+            "NOTIFY_API_URL={api_url}\nNOTIFY_API_KEY={key}\nNOTIFY_EMULATOR_URL={endpoint}\n"
+        ),
+    )?;
+    println!(
+        "table {} and {} queues ready on {endpoint}",
+        stack.table,
+        stack.queues.len()
+    );
+    Ok(())
+}
+
+fn write(path: &std::path::Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+async fn poll(args: &Args) -> Result<(), String> {
+    let endpoint = args.get("endpoint", "http://127.0.0.1:4566");
+    let invoke = args.get("invoke", "http://127.0.0.1:9000");
+    let sdk = notify_local::sdk_config(&endpoint).await;
+    let stack = resources::create(&sdk, spec(args))
+        .await
+        .map_err(|e| e.to_string())?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let mut loops = Vec::new();
+    for channel in stack.spec.channels.clone() {
+        let sources = stack
+            .queues
+            .iter()
+            .filter(|q| q.channel == channel)
+            .map(|q| Source {
+                priority: q.priority,
+                url: q.url.clone(),
+                arn: q.arn.clone(),
+            })
+            .collect();
+        let function = Arc::new(HttpInvoker::new(&invoke, worker_function(channel)));
+        let mapping = EventSourceMapping::new(sqs.clone(), sources, function);
+        loops.push(tokio::spawn(async move {
+            mapping.run(Duration::from_millis(250)).await
+        }));
+        println!(
+            "delivering {channel} queues to {invoke} ({})",
+            worker_function(channel)
+        );
+    }
+    for l in loops {
+        l.await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+async fn show_outbox(args: &Args) -> Result<(), String> {
+    let endpoint = args.get("endpoint", "http://127.0.0.1:4566");
+    let emails = outbox::sent_emails(&endpoint).await?;
+    if args.flags.contains_key("json") {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&emails).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    println!("{} email(s) sent through SES on {endpoint}", emails.len());
+    for e in emails {
+        println!(
+            "- {}  to {}  from {}  subject {:?}",
+            e.id,
+            e.to.join(", "),
+            e.source,
+            e.subject
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_env_filter("info")
+        .init();
+    let result = match Args::parse() {
+        Ok(args) => match args.command.as_str() {
+            "setup" => setup(&args).await,
+            "poll" => poll(&args).await,
+            "outbox" => show_outbox(&args).await,
+            other => Err(format!("unknown command `{other}`\n{USAGE}")),
+        },
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("notify-local: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! What the emulated providers were asked to send, read from the emulator's state
+//! (moto's `/moto-api/data.json`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One email SES accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentEmail {
+    /// The SES message id (the notification's `providerMessageId`).
+    pub id: String,
+    pub source: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub body: String,
+}
+
+async fn state(endpoint: &str) -> Result<Value, String> {
+    let url = format!("{}/moto-api/data.json", endpoint.trim_end_matches('/'));
+    reqwest::get(&url)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("{url}: {e}"))
+}
+
+/// Every email SES accepted, oldest first.
+pub async fn sent_emails(endpoint: &str) -> Result<Vec<SentEmail>, String> {
+    let state = state(endpoint).await?;
+    let messages = state["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    Ok(messages
+        .iter()
+        .map(|m| SentEmail {
+            id: m["id"].as_str().unwrap_or_default().to_owned(),
+            source: m["source"].as_str().unwrap_or_default().to_owned(),
+            to: m["destinations"]["ToAddresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect(),
+            subject: m["subject"].as_str().unwrap_or_default().to_owned(),
+            body: m["body"].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect())
+}

@@ -1,0 +1,243 @@
+//! Creates the stack's resources on the emulator, idempotently.
+
+use std::collections::HashMap;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use notify_shared::{
+    config::QueueUrls,
+    domain::{Channel, Priority},
+};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {reason}")]
+pub struct SetupError {
+    what: String,
+    reason: String,
+}
+
+fn fail(what: impl Into<String>, e: impl std::error::Error) -> SetupError {
+    SetupError {
+        what: what.into(),
+        reason: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+    }
+}
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct StackSpec {
+    /// Prefix of every resource name, so several stacks can share one emulator.
+    pub prefix: String,
+    pub channels: Vec<Channel>,
+    /// The redrive policy's `maxReceiveCount` (the workers' `NOTIFY_MAX_RECEIVES`).
+    pub max_receives: u32,
+    pub visibility_timeout_secs: u32,
+    /// SES identity the email worker sends from.
+    pub email_from: String,
+}
+
+/// One channel × priority queue and its dead-letter queue.
+#[derive(Debug, Clone)]
+pub struct QueuePair {
+    pub channel: Channel,
+    pub priority: Priority,
+    pub url: String,
+    pub arn: String,
+    pub dlq_url: String,
+}
+
+/// What was created.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub spec: StackSpec,
+    pub table: String,
+    pub queues: Vec<QueuePair>,
+}
+
+impl Stack {
+    pub fn queue_urls(&self) -> QueueUrls {
+        let mut urls = QueueUrls::default();
+        for q in &self.queues {
+            urls.insert(q.channel, q.priority, q.url.clone());
+        }
+        urls
+    }
+
+    pub fn queue(&self, channel: Channel, priority: Priority) -> Option<&QueuePair> {
+        self.queues
+            .iter()
+            .find(|q| q.channel == channel && q.priority == priority)
+    }
+
+    /// The environment the functions run with against this stack (without the endpoint,
+    /// credentials and API keys, which belong to the caller).
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("NOTIFY_TABLE".to_owned(), self.table.clone()),
+            (
+                "NOTIFY_MAX_RECEIVES".to_owned(),
+                self.spec.max_receives.to_string(),
+            ),
+            ("NOTIFY_EMAIL_FROM".to_owned(), self.spec.email_from.clone()),
+        ];
+        for q in &self.queues {
+            env.push((QueueUrls::var_name(q.channel, q.priority), q.url.clone()));
+        }
+        env
+    }
+}
+
+pub async fn create(sdk: &SdkConfig, spec: StackSpec) -> Result<Stack, SetupError> {
+    let table = format!("{}-notifications", spec.prefix);
+    create_table(&aws_sdk_dynamodb::Client::new(sdk), &table).await?;
+
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut queues = Vec::new();
+    for &channel in &spec.channels {
+        for priority in Priority::ALL {
+            let name = format!("{}-{channel}-{priority}", spec.prefix);
+            queues.push(create_queue_pair(&sqs, &spec, &name, channel, priority).await?);
+        }
+    }
+
+    if spec.channels.contains(&Channel::Email) {
+        let ses = aws_sdk_sesv2::Client::new(sdk);
+        let created = ses
+            .create_email_identity()
+            .email_identity(&spec.email_from)
+            .send()
+            .await;
+        if let Err(e) = created {
+            let exists = e
+                .as_service_error()
+                .is_some_and(|s| s.is_already_exists_exception());
+            if !exists {
+                return Err(fail(format!("SES identity {}", spec.email_from), e));
+            }
+        }
+    }
+    Ok(Stack {
+        spec,
+        table,
+        queues,
+    })
+}
+
+async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), SetupError> {
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|e| fail("key schema", e))
+    };
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| fail("attribute definition", e))
+    };
+    let created = ddb
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("PK", KeyType::Hash)?)
+        .key_schema(key("SK", KeyType::Range)?)
+        .attribute_definitions(attr("PK")?)
+        .attribute_definitions(attr("SK")?)
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            return Ok(());
+        }
+        Err(e) => return Err(fail(format!("table {table}"), e)),
+    }
+    ddb.update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("ttl")
+                .enabled(true)
+                .build()
+                .map_err(|e| fail("ttl", e))?,
+        )
+        .send()
+        .await
+        .map_err(|e| fail(format!("TTL on {table}"), e))?;
+    Ok(())
+}
+
+async fn create_queue_pair(
+    sqs: &aws_sdk_sqs::Client,
+    spec: &StackSpec,
+    name: &str,
+    channel: Channel,
+    priority: Priority,
+) -> Result<QueuePair, SetupError> {
+    let dlq_name = format!("{name}-dlq");
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(&dlq_name)
+        // The longest retention SQS allows, so a parked message outlives any holiday.
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .send()
+        .await
+        .map_err(|e| fail(format!("queue {dlq_name}"), e))?
+        .queue_url
+        .unwrap_or_default();
+    let dlq_arn = queue_arn(sqs, &dlq_url).await?;
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": spec.max_receives.to_string(),
+    });
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            spec.visibility_timeout_secs.to_string(),
+        )
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await
+        .map_err(|e| fail(format!("queue {name}"), e))?
+        .queue_url
+        .unwrap_or_default();
+    let arn = queue_arn(sqs, &url).await?;
+    Ok(QueuePair {
+        channel,
+        priority,
+        url,
+        arn,
+        dlq_url,
+    })
+}
+
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, SetupError> {
+    let attrs: HashMap<QueueAttributeName, String> = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| fail(format!("attributes of {url}"), e))?
+        .attributes
+        .unwrap_or_default();
+    attrs
+        .get(&QueueAttributeName::QueueArn)
+        .cloned()
+        .ok_or_else(|| SetupError {
+            what: url.to_owned(),
+            reason: "no QueueArn attribute".into(),
+        })
+}

@@ -1,0 +1,232 @@
+//! The DynamoDB record store keeps the conditional semantics the workers rely on (the same
+//! cases the in-memory store is unit-tested for), checked against the emulator.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use notify_shared::{
+    clock::{Clock, SystemClock},
+    domain::{
+        Channel, Content, EmailAddress, EmailContent, Failure, HistoryEntry, Lease, Notification,
+        NotificationId, Priority, Recipient, Status, TenantId,
+    },
+    store::{
+        DynamoStore, NotificationStore, ProviderRef, StoreError, Transition, TransitionOutcome,
+    },
+};
+use notify_tests::TestStack;
+
+async fn store() -> (TestStack, Arc<DynamoStore>) {
+    let t = TestStack::new().await;
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&t.sdk),
+        &t.stack.table,
+    ));
+    (t, store)
+}
+
+fn queued() -> Notification {
+    let now = SystemClock.now();
+    Notification {
+        id: NotificationId::generate(),
+        tenant: TenantId::new("acme"),
+        channel: Channel::Email,
+        priority: Priority::High,
+        status: Status::Queued,
+        recipient: Recipient::Email(EmailAddress::parse("carol@example.com").unwrap()),
+        content: Content::Email(EmailContent {
+            subject: "Subject é ✓".into(),
+            text: Some("text".into()),
+            html: Some("<p>html</p>".into()),
+            reply_to: Some(EmailAddress::parse("help@example.com").unwrap()),
+        }),
+        category: Some("orders".into()),
+        metadata: BTreeMap::from([("order".into(), "42".into())]),
+        created_at: now,
+        updated_at: now,
+        expires_at: now.plus(Duration::from_secs(3600)),
+        history: vec![HistoryEntry {
+            status: Status::Queued,
+            at: now,
+            reason: None,
+        }],
+        attempts: 0,
+        provider: None,
+        provider_message_id: None,
+        error: None,
+        lease: None,
+    }
+}
+
+fn lease(token: &str, secs: u64) -> Lease {
+    Lease {
+        token: token.into(),
+        until_ms: SystemClock
+            .now()
+            .plus(Duration::from_secs(secs))
+            .as_millis(),
+    }
+}
+
+#[tokio::test]
+async fn records_round_trip_and_ids_are_unique() {
+    let (_t, store) = store().await;
+    let n = queued();
+    store.insert(&n).await.unwrap();
+    assert_eq!(
+        store.get(&n.id, SystemClock.now()).await.unwrap(),
+        Some(n.clone())
+    );
+    assert!(matches!(
+        store.insert(&n).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        store
+            .get(&NotificationId::generate(), SystemClock.now())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn only_one_claim_wins_and_only_its_holder_completes() {
+    let (_t, store) = store().await;
+    let n = queued();
+    store.insert(&n).await.unwrap();
+    let now = SystemClock.now();
+
+    let first = store
+        .transition(&n.id, &Transition::claim(lease("a", 60), now))
+        .await
+        .unwrap();
+    let TransitionOutcome::Applied(claimed) = first else {
+        panic!("first claim must win: {first:?}")
+    };
+    assert_eq!((claimed.status, claimed.attempts), (Status::Sending, 1));
+
+    let second = store
+        .transition(&n.id, &Transition::claim(lease("b", 60), now))
+        .await
+        .unwrap();
+    match second {
+        TransitionOutcome::Refused(Some(current)) => assert_eq!(current.lease.unwrap().token, "a"),
+        other => panic!("second claim must be refused with the current record: {other:?}"),
+    }
+
+    let p = ProviderRef {
+        name: "ses".into(),
+        message_id: "m-1".into(),
+    };
+    let stale = store
+        .transition(&n.id, &Transition::sent("b", p.clone(), SystemClock.now()))
+        .await
+        .unwrap();
+    assert!(matches!(stale, TransitionOutcome::Refused(Some(_))));
+    let done = store
+        .transition(&n.id, &Transition::sent("a", p, SystemClock.now()))
+        .await
+        .unwrap();
+    let TransitionOutcome::Applied(sent) = done else {
+        panic!("the holder completes: {done:?}")
+    };
+    assert_eq!(sent.status, Status::Sent);
+    assert_eq!(sent.lease, None);
+    assert_eq!(sent.provider_message_id.as_deref(), Some("m-1"));
+    let history: Vec<Status> = sent.history.iter().map(|h| h.status).collect();
+    assert_eq!(history, [Status::Queued, Status::Sending, Status::Sent]);
+}
+
+#[tokio::test]
+async fn an_expired_lease_can_be_taken_over() {
+    let (_t, store) = store().await;
+    let n = queued();
+    store.insert(&n).await.unwrap();
+    let now = SystemClock.now();
+    let gone = Lease {
+        token: "crashed".into(),
+        until_ms: now.as_millis() - 1,
+    };
+    store
+        .transition(&n.id, &Transition::claim(gone, now))
+        .await
+        .unwrap();
+    let again = store
+        .transition(
+            &n.id,
+            &Transition::claim(lease("new", 60), SystemClock.now()),
+        )
+        .await
+        .unwrap();
+    let TransitionOutcome::Applied(taken) = again else {
+        panic!("an expired lease must be taken over: {again:?}")
+    };
+    assert_eq!(
+        (taken.lease.unwrap().token.as_str(), taken.attempts),
+        ("new", 2)
+    );
+}
+
+#[tokio::test]
+async fn requeue_and_failure_record_the_error() {
+    let (_t, store) = store().await;
+    let n = queued();
+    store.insert(&n).await.unwrap();
+    let failure = Failure {
+        code: "TooManyRequestsException".into(),
+        message: "slow down".into(),
+    };
+    store
+        .transition(&n.id, &Transition::claim(lease("a", 60), SystemClock.now()))
+        .await
+        .unwrap();
+    let back = store
+        .transition(
+            &n.id,
+            &Transition::requeued("a", failure.clone(), SystemClock.now()),
+        )
+        .await
+        .unwrap();
+    let TransitionOutcome::Applied(back) = back else {
+        panic!("{back:?}")
+    };
+    assert_eq!(
+        (back.status, back.lease.clone(), back.error.clone()),
+        (Status::Queued, None, Some(failure))
+    );
+
+    let never = Failure {
+        code: "QueueUnavailable".into(),
+        message: "down".into(),
+    };
+    let failed = store
+        .transition(
+            &n.id,
+            &Transition::failed_before_sending(never, SystemClock.now()),
+        )
+        .await
+        .unwrap();
+    let TransitionOutcome::Applied(failed) = failed else {
+        panic!("{failed:?}")
+    };
+    assert_eq!(failed.status, Status::Failed);
+    // Final: nothing moves it any more.
+    let late = store
+        .transition(&n.id, &Transition::claim(lease("z", 60), SystemClock.now()))
+        .await
+        .unwrap();
+    assert!(matches!(late, TransitionOutcome::Refused(Some(ref c)) if c.status == Status::Failed));
+}
+
+#[tokio::test]
+async fn a_missing_record_refuses_every_change() {
+    let (_t, store) = store().await;
+    let outcome = store
+        .transition(
+            &NotificationId::generate(),
+            &Transition::claim(lease("a", 60), SystemClock.now()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, TransitionOutcome::Refused(None));
+}
