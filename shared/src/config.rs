@@ -6,12 +6,19 @@ use std::{collections::HashMap, fmt::Display, str::FromStr, time::Duration};
 
 use crate::domain::{Channel, EmailAddress, Priority};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is required but not set")]
     Missing(String),
     #[error("environment variable {var} is malformed: {reason}")]
     Malformed { var: String, reason: String },
+}
+
+// `main` returns this error to the runtime, which prints it with `Debug`: show the sentence.
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// Where configuration values come from: the process environment, or a map in tests.

@@ -77,6 +77,10 @@ async fn answers(url: &str) -> bool {
     probe.is_ok_and(|r| r.status().is_success())
 }
 
+#[expect(
+    clippy::zombie_processes,
+    reason = "the emulator must outlive this test process to serve the next ones; it is never waited on"
+)]
 fn start_moto(url: &str, target: &Path) {
     let port = url
         .rsplit(':')
@@ -98,7 +102,7 @@ fn start_moto(url: &str, target: &Path) {
         .stderr(log);
     // Its own process group: it outlives this test process and serves the next ones.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    cmd.spawn().expect("start moto_server");
+    cmd.spawn().expect("start the emulator");
 }
 
 /// Options for a test stack.

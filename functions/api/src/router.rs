@@ -108,3 +108,45 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod openapi {
+    use std::collections::BTreeSet;
+
+    use super::ROUTES;
+
+    /// `(METHOD, /path)` for every operation in openapi.yaml: path keys sit at two spaces
+    /// under `paths:`, method keys at four.
+    fn documented() -> BTreeSet<(String, String)> {
+        let spec = include_str!("../../../openapi.yaml");
+        let mut ops = BTreeSet::new();
+        let mut in_paths = false;
+        let mut path = String::new();
+        for line in spec.lines() {
+            if !line.starts_with(' ') {
+                in_paths = line.trim_end() == "paths:";
+                continue;
+            }
+            if !in_paths {
+                continue;
+            }
+            if let Some(p) = line.strip_prefix("  /") {
+                path = format!("/{}", p.trim_end().trim_end_matches(':'));
+            } else if let Some(m) = line.strip_prefix("    ").and_then(|l| l.strip_suffix(':'))
+                && ["get", "put", "post", "delete", "patch"].contains(&m)
+            {
+                ops.insert((m.to_uppercase(), path.clone()));
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn every_route_is_documented_and_every_documented_route_served() {
+        let served: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(served, documented());
+    }
+}

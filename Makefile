@@ -1,0 +1,27 @@
+# The two commands of the README, and a few helpers.
+.PHONY: dev test tools outbox lint release sizes
+
+## Run the whole stack locally (emulator, functions, queue delivery) and print how to call it.
+dev:
+	@scripts/dev.sh
+
+## The whole test suite: fmt, clippy, unit and integration tests (starts the emulator itself).
+test:
+	@scripts/test.sh
+
+## Install the local tools (moto, cargo-lambda) into .dev/venv.
+tools:
+	@scripts/tools.sh
+
+## List the emails the local SES emulator was asked to send (while `make dev` runs).
+outbox:
+	@cargo run --quiet --bin notify-local -- outbox --endpoint http://127.0.0.1:$${NOTIFY_EMULATOR_PORT:-4566}
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+## Release builds of the functions for Lambda (arm64), with their sizes.
+release: tools
+	PATH="$$PWD/.dev/venv/bin:$$PATH" cargo lambda build --release --arm64 --bin api --bin email-worker
+	@ls -l target/lambda/*/bootstrap

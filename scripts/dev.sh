@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# `make dev`: the whole stack on loopback. Installs what is missing, starts the AWS-API
+# emulator, creates the table and queues, serves the functions with `cargo lambda watch`,
+# delivers queued messages to the workers as the SQS event source mapping would, and prints
+# the API URL, a dev API key and a ready-to-paste curl (also written to .dev/env).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/tools.sh
+export PATH="$PWD/.dev/venv/bin:$PATH"
+
+emulator_port="${NOTIFY_EMULATOR_PORT:-4566}"
+api_port="${NOTIFY_API_PORT:-9000}"
+emulator="http://127.0.0.1:$emulator_port"
+invoke="http://127.0.0.1:$api_port"
+api_url="$invoke/lambda-url/api"
+logs=.dev/logs
+mkdir -p "$logs"
+
+groups=()
+cleanup() {
+  trap - EXIT INT TERM
+  for g in "${groups[@]}"; do kill -- "-$g" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+
+port_busy() { .dev/venv/bin/python -c "import socket,sys; s=socket.socket(); sys.exit(0 if s.connect_ex(('127.0.0.1', $1)) == 0 else 1)"; }
+if port_busy "$api_port"; then
+  echo "error: port $api_port is in use (another make dev?). Stop it, or set NOTIFY_API_PORT." >&2
+  exit 1
+fi
+
+started="$(scripts/emulator.sh "$emulator_port" "$logs/emulator.log")"
+[ -n "$started" ] && groups+=("$started")
+echo "emulator:  $emulator (log $logs/emulator.log)"
+
+echo "building:  the functions and the local tools (the first build compiles the AWS SDK: several minutes)"
+cargo build --workspace --bins --quiet
+
+./target/debug/notify-local setup --endpoint "$emulator" --api-url "$api_url" --dir .dev
+
+setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$api_port" \
+  --env-file .dev/functions.env >"$logs/functions.log" 2>&1 &
+groups+=("$!")
+setsid ./target/debug/notify-local poll --endpoint "$emulator" --invoke "$invoke" >"$logs/poller.log" 2>&1 &
+groups+=("$!")
+
+echo -n "starting:  functions on $invoke "
+for _ in $(seq 1 600); do
+  if curl -sf "$api_url/health" >/dev/null 2>&1; then break; fi
+  for g in "${groups[@]}"; do
+    kill -0 "$g" 2>/dev/null || { echo; echo "error: a process exited; see $logs/" >&2; exit 1; }
+  done
+  echo -n "."
+  sleep 1
+done
+curl -sf "$api_url/health" >/dev/null || { echo; echo "error: the API did not answer; see $logs/functions.log" >&2; exit 1; }
+echo " up"
+
+# shellcheck disable=SC1091
+source .dev/env
+cat <<BANNER
+
+  notify is running locally.
+
+    API URL   $NOTIFY_API_URL
+    API key   $NOTIFY_API_KEY
+    (both in .dev/env:  source .dev/env)
+
+  Send an email:
+
+    curl -sS -X POST "$NOTIFY_API_URL/v1/notifications" \\
+      -H "Authorization: Bearer $NOTIFY_API_KEY" -H "Content-Type: application/json" \\
+      -d '{"channel":"email","to":"jane@example.com","subject":"Hello from notify","text":"It works."}'
+
+  Then its status (use the id from the answer):
+
+    curl -sS "$NOTIFY_API_URL/v1/notifications/<id>" -H "Authorization: Bearer $NOTIFY_API_KEY"
+
+  What SES was asked to send:   make outbox
+  Logs:                          $logs/functions.log, $logs/poller.log, $logs/emulator.log
+  Stop:                          Ctrl-C
+
+BANNER
+tail -n 0 -f "$logs/functions.log" "$logs/poller.log"

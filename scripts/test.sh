@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit tests, and integration tests against the
+# AWS-API emulator (started here, and stopped at the end if this script started it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/tools.sh
+
+port="${NOTIFY_TEST_EMULATOR_PORT:-4567}"
+export NOTIFY_TEST_EMULATOR_URL="http://127.0.0.1:$port"
+started="$(scripts/emulator.sh "$port" target/test-emulator.log)"
+if [ -n "$started" ]; then
+  trap 'kill "$started" 2>/dev/null || true' EXIT
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --workspace
