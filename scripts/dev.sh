@@ -81,4 +81,7 @@ cat <<BANNER
   Stop:                          Ctrl-C
 
 BANNER
-tail -n 0 -f "$logs/functions.log" "$logs/poller.log"
+# In the background with `wait`, so Ctrl-C (or a TERM) runs the cleanup at once.
+setsid tail -n 0 -f "$logs/functions.log" "$logs/poller.log" &
+groups+=("$!")
+wait "$!"
