@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use notify_shared::{
     clock::{Clock, SystemClock},
     domain::{
-        Channel, Content, EmailAddress, EmailContent, Failure, HistoryEntry, Lease, Notification,
+        Channel, Content, Draft, EmailAddress, EmailContent, Failure, Lease, Notification,
         NotificationId, Priority, Recipient, Status, TenantId,
     },
     store::{
@@ -25,13 +25,9 @@ async fn store() -> (TestStack, Arc<DynamoStore>) {
 }
 
 fn queued() -> Notification {
-    let now = SystemClock.now();
-    Notification {
-        id: NotificationId::generate(),
-        tenant: TenantId::new("acme"),
+    let draft = Draft {
         channel: Channel::Email,
         priority: Priority::High,
-        status: Status::Queued,
         recipient: Recipient::Email(EmailAddress::parse("carol@example.com").unwrap()),
         content: Content::Email(EmailContent {
             subject: "Subject é ✓".into(),
@@ -41,20 +37,13 @@ fn queued() -> Notification {
         }),
         category: Some("orders".into()),
         metadata: BTreeMap::from([("order".into(), "42".into())]),
-        created_at: now,
-        updated_at: now,
-        expires_at: now.plus(Duration::from_secs(3600)),
-        history: vec![HistoryEntry {
-            status: Status::Queued,
-            at: now,
-            reason: None,
-        }],
-        attempts: 0,
-        provider: None,
-        provider_message_id: None,
-        error: None,
-        lease: None,
-    }
+    };
+    Notification::accept(
+        draft,
+        TenantId::new("acme"),
+        SystemClock.now(),
+        Duration::from_secs(3600),
+    )
 }
 
 fn lease(token: &str, secs: u64) -> Lease {

@@ -6,7 +6,7 @@ use http::StatusCode;
 use lambda_http::{Body, Response};
 use notify_shared::{
     domain::{
-        Channel, Content, EmailContent, Failure, HistoryEntry, Notification, NotificationId,
+        Channel, Content, Draft, EmailContent, Failure, HistoryEntry, Notification, NotificationId,
         Priority, Recipient, Status, TenantId, time::Timestamp,
     },
     queue::QueueMessage,
@@ -19,78 +19,34 @@ use tracing::{error, info};
 
 use crate::{ApiError, App, response};
 
-/// A validated `POST /v1/notifications` body.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NotificationRequest {
-    pub channel: Channel,
-    pub priority: Priority,
-    pub recipient: Recipient,
-    pub content: Content,
-    pub category: Option<String>,
-    pub metadata: BTreeMap<String, String>,
-}
-
-impl NotificationRequest {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut f = Fields::of(body, "").map_err(|e| ApiError::Validation(vec![e]))?;
-        let channel = f.required_enum::<Channel>("channel");
-        let priority = f.optional_enum::<Priority>("priority");
-        let category = f.optional_label("category", validate::MAX_CATEGORY_CHARS);
-        let metadata = f.string_map("metadata");
-        let message = match channel {
-            Some(Channel::Email) => email(&mut f),
-            // Without a channel the other fields cannot be judged: report only the channel.
-            None => {
-                f.skip_unread();
-                None
-            }
-        };
-        f.finish().map_err(ApiError::Validation)?;
-        // `finish` succeeded, so every field parsed.
-        let (Some(channel), Some((recipient, content))) = (channel, message) else {
-            return Err(ApiError::Validation(Vec::new()));
-        };
-        Ok(Self {
-            channel,
-            priority: priority.unwrap_or_default(),
-            recipient,
-            content,
-            category,
-            metadata,
-        })
-    }
-
-    pub fn into_notification(
-        self,
-        tenant: &TenantId,
-        now: Timestamp,
-        retention: Duration,
-    ) -> Notification {
-        Notification {
-            id: NotificationId::generate(),
-            tenant: tenant.clone(),
-            channel: self.channel,
-            priority: self.priority,
-            status: Status::Queued,
-            recipient: self.recipient,
-            content: self.content,
-            category: self.category,
-            metadata: self.metadata,
-            created_at: now,
-            updated_at: now,
-            expires_at: now.plus(retention),
-            history: vec![HistoryEntry {
-                status: Status::Queued,
-                at: now,
-                reason: None,
-            }],
-            attempts: 0,
-            provider: None,
-            provider_message_id: None,
-            error: None,
-            lease: None,
+/// The draft a `POST /v1/notifications` body describes, or every problem with it.
+pub fn parse_draft(body: &Value) -> Result<Draft, ApiError> {
+    let mut f = Fields::of(body, "").map_err(|e| ApiError::Validation(vec![e]))?;
+    let channel = f.required_enum::<Channel>("channel");
+    let priority = f.optional_enum::<Priority>("priority");
+    let category = f.optional_label("category", validate::MAX_CATEGORY_CHARS);
+    let metadata = f.string_map("metadata");
+    let message = match channel {
+        Some(Channel::Email) => email(&mut f),
+        // Without a channel the other fields cannot be judged: report only the channel.
+        None => {
+            f.skip_unread();
+            None
         }
-    }
+    };
+    f.finish().map_err(ApiError::Validation)?;
+    // `finish` succeeded, so every field parsed.
+    let (Some(channel), Some((recipient, content))) = (channel, message) else {
+        return Err(ApiError::Validation(Vec::new()));
+    };
+    Ok(Draft {
+        channel,
+        priority: priority.unwrap_or_default(),
+        recipient,
+        content,
+        category,
+        metadata,
+    })
 }
 
 fn email<'a>(f: &mut Fields<'a>) -> Option<(Recipient, Content)> {
@@ -134,9 +90,13 @@ pub async fn create(
     tenant: &TenantId,
     body: &Value,
 ) -> Result<Response<Body>, ApiError> {
-    let request = NotificationRequest::parse(body)?;
-    let now = app.clock.now();
-    let notification = request.into_notification(tenant, now, app.config.store.retention);
+    let draft = parse_draft(body)?;
+    let notification = Notification::accept(
+        draft,
+        tenant.clone(),
+        app.clock.now(),
+        app.config.store.retention,
+    );
     let id = &notification.id;
     tracing::Span::current().record("notification_id", id.as_str());
 

@@ -9,7 +9,8 @@ pub mod time;
 
 pub use channel::Channel;
 pub use notification::{
-    Content, EmailContent, Failure, HistoryEntry, Lease, Notification, NotificationId, TenantId,
+    Content, Draft, EmailContent, Failure, HistoryEntry, Lease, Notification, NotificationId,
+    TenantId,
 };
 pub use priority::Priority;
 pub use recipient::{EmailAddress, Recipient};

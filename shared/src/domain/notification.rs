@@ -1,4 +1,4 @@
-use std::{collections::BTreeMap, fmt};
+use std::{collections::BTreeMap, fmt, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
@@ -130,7 +130,46 @@ pub struct Notification {
     pub lease: Option<Lease>,
 }
 
+/// What a client asked to send, validated, before the service accepts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    pub channel: Channel,
+    pub priority: Priority,
+    pub recipient: Recipient,
+    pub content: Content,
+    pub category: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
 impl Notification {
+    /// A newly accepted notification: a fresh id, `queued` since `now`, kept for `retention`.
+    pub fn accept(draft: Draft, tenant: TenantId, now: Timestamp, retention: Duration) -> Self {
+        Self {
+            id: NotificationId::generate(),
+            tenant,
+            channel: draft.channel,
+            priority: draft.priority,
+            status: Status::Queued,
+            recipient: draft.recipient,
+            content: draft.content,
+            category: draft.category,
+            metadata: draft.metadata,
+            created_at: now,
+            updated_at: now,
+            expires_at: now.plus(retention),
+            history: vec![HistoryEntry {
+                status: Status::Queued,
+                at: now,
+                reason: None,
+            }],
+            attempts: 0,
+            provider: None,
+            provider_message_id: None,
+            error: None,
+            lease: None,
+        }
+    }
+
     /// Compared in whole seconds, the unit of the DynamoDB TTL attribute, so every store
     /// agrees on the boundary.
     pub fn is_expired(&self, now: Timestamp) -> bool {

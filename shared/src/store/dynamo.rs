@@ -327,6 +327,15 @@ mod tests {
         assert_eq!(from_item(item).unwrap(), n);
     }
 
+    /// Every declared name and value is used: DynamoDB rejects a request that declares one
+    /// its expressions do not use.
+    fn assert_no_unused_placeholders(plan: &UpdatePlan) {
+        let used = |p: &str| plan.condition.contains(p) || plan.update.contains(p);
+        for p in plan.names.keys().chain(plan.values.keys()) {
+            assert!(used(p), "{p} is declared but unused");
+        }
+    }
+
     #[test]
     fn claim_condition_allows_queued_or_an_expired_lease() {
         let plan = UpdatePlan::of(&Transition::claim(lease("t", at(9)), at(1))).unwrap();
@@ -340,19 +349,7 @@ mod tests {
                 .contains("attempts = if_not_exists(attempts, :zero) + :one")
         );
         assert!(plan.update.contains("#lease = :lease"));
-        // Every placeholder used is defined, and none is defined unused (DynamoDB rejects both).
-        for (name, _) in plan.names.iter() {
-            assert!(
-                plan.condition.contains(name.as_str()) || plan.update.contains(name.as_str()),
-                "{name}"
-            );
-        }
-        for (v, _) in plan.values.iter() {
-            assert!(
-                plan.condition.contains(v.as_str()) || plan.update.contains(v.as_str()),
-                "{v}"
-            );
-        }
+        assert_no_unused_placeholders(&plan);
     }
 
     #[test]
@@ -372,17 +369,6 @@ mod tests {
             plan.condition
         );
         assert!(plan.update.ends_with("REMOVE #lease"), "{}", plan.update);
-        for (name, _) in plan.names.iter() {
-            assert!(
-                plan.condition.contains(name.as_str()) || plan.update.contains(name.as_str()),
-                "{name}"
-            );
-        }
-        for (v, _) in plan.values.iter() {
-            assert!(
-                plan.condition.contains(v.as_str()) || plan.update.contains(v.as_str()),
-                "{v}"
-            );
-        }
+        assert_no_unused_placeholders(&plan);
     }
 }

@@ -228,7 +228,7 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::domain::{
-        Channel, Content, EmailAddress, EmailContent, Priority, Recipient, TenantId,
+        Channel, Content, Draft, EmailAddress, EmailContent, Priority, Recipient, TenantId,
     };
 
     pub fn at(ms: i64) -> Timestamp {
@@ -243,13 +243,9 @@ pub(crate) mod tests {
     }
 
     pub fn queued_email() -> Notification {
-        let created = at(0);
-        Notification {
-            id: NotificationId::generate(),
-            tenant: TenantId::new("acme"),
+        let draft = Draft {
             channel: Channel::Email,
             priority: Priority::Normal,
-            status: Status::Queued,
             recipient: Recipient::Email(EmailAddress::parse("bob@example.com").unwrap()),
             content: Content::Email(EmailContent {
                 subject: "Hello".into(),
@@ -259,20 +255,13 @@ pub(crate) mod tests {
             }),
             category: None,
             metadata: BTreeMap::new(),
-            created_at: created,
-            updated_at: created,
-            expires_at: created.plus(std::time::Duration::from_secs(86_400)),
-            history: vec![HistoryEntry {
-                status: Status::Queued,
-                at: created,
-                reason: None,
-            }],
-            attempts: 0,
-            provider: None,
-            provider_message_id: None,
-            error: None,
-            lease: None,
-        }
+        };
+        Notification::accept(
+            draft,
+            TenantId::new("acme"),
+            at(0),
+            std::time::Duration::from_secs(86_400),
+        )
     }
 
     fn failure() -> Failure {
