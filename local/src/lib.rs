@@ -7,6 +7,7 @@
 //! - [`outbox`] lists what the emulated providers were asked to send.
 
 pub mod esm;
+pub mod fcm;
 pub mod outbox;
 pub mod resources;
 

@@ -1,26 +1,42 @@
 //! `notify-local`: the local stack's command line, used by `make dev` and `make outbox`.
 //!
 //! ```text
-//! notify-local setup  [--endpoint URL] [--prefix P] [--api-url URL] [--dir .dev]
-//! notify-local poll   [--endpoint URL] [--prefix P] [--invoke URL]
-//! notify-local outbox [--endpoint URL] [--json]
+//! notify-local setup  [--endpoint URL] [--prefix P] [--api-url URL] [--fcm-url URL] [--dir .dev]
+//! notify-local fcm    [--fcm-url URL] [--dir .dev]
+//! notify-local poll   [--endpoint URL] [--prefix P] [--invoke URL] [--fcm-url URL] [--dir .dev]
+//! notify-local outbox [--endpoint URL] [--fcm-url URL] [--json]
 //! ```
 
-use std::{collections::HashMap, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+    time::Duration,
+};
 
 use notify_local::{
     esm::{EventSourceMapping, HttpInvoker, Source},
+    fcm::{DevCredentials, FcmStandIn},
     outbox, resources,
 };
 use notify_shared::domain::Channel;
 use rand::Rng;
 
-const USAGE: &str = "usage: notify-local <setup|poll|outbox> [--endpoint URL] [--prefix P] [--api-url URL] [--dir DIR] [--invoke URL] [--json]";
+const USAGE: &str = "usage: notify-local <setup|fcm|poll|outbox> [--endpoint URL] [--prefix P] [--api-url URL] \
+                     [--fcm-url URL] [--dir DIR] [--invoke URL] [--json]";
+const DEFAULT_EMULATOR: &str = "http://127.0.0.1:4566";
+const DEFAULT_FCM: &str = "http://127.0.0.1:4580";
+/// The Firebase project the local key and stand-in use.
+const DEV_PROJECT: &str = "notify-local";
 
 /// The worker function that serves each channel (its binary name).
 fn worker_function(channel: Channel) -> &'static str {
     match channel {
         Channel::Email => "email-worker",
+        Channel::Sms => "sms-worker",
+        Channel::Push => "push-worker",
     }
 }
 
@@ -54,20 +70,47 @@ impl Args {
             .cloned()
             .unwrap_or_else(|| default.to_owned())
     }
+
+    fn dir(&self) -> PathBuf {
+        PathBuf::from(self.get("dir", ".dev"))
+    }
 }
 
-fn spec(args: &Args) -> resources::StackSpec {
-    resources::StackSpec {
+/// The dev FCM key: made once, kept in `<dir>/fcm-service-account.json` (never committed).
+fn dev_fcm_key(dir: &Path, fcm_url: &str) -> Result<DevCredentials, String> {
+    let path = dir.join("fcm-service-account.json");
+    let token_uri = format!("{fcm_url}/token");
+    if let Ok(json) = std::fs::read_to_string(&path) {
+        let same_endpoint = serde_json::from_str::<serde_json::Value>(&json)
+            .is_ok_and(|v| v["token_uri"].as_str() == Some(token_uri.as_str()));
+        if same_endpoint {
+            return DevCredentials::from_json(&json);
+        }
+    }
+    let credentials = DevCredentials::generate(DEV_PROJECT, &token_uri)?;
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    write(&path, &credentials.account_json)?;
+    Ok(credentials)
+}
+
+fn spec(args: &Args) -> Result<resources::StackSpec, String> {
+    let fcm_url = args.get("fcm-url", DEFAULT_FCM);
+    let key = dev_fcm_key(&args.dir(), &fcm_url)?;
+    Ok(resources::StackSpec {
         prefix: args.get("prefix", "notify-dev"),
         channels: Channel::ALL.to_vec(),
         max_receives: 5,
         visibility_timeout_secs: 30,
         email_from: "noreply@example.com".into(),
-    }
+        fcm: Some(resources::FcmSpec {
+            account_json: key.account_json,
+            base_url: fcm_url,
+        }),
+    })
 }
 
 /// The dev API key: made once, kept in `<dir>/api-key` so it survives restarts.
-fn dev_api_key(dir: &std::path::Path) -> Result<String, String> {
+fn dev_api_key(dir: &Path) -> Result<String, String> {
     let path = dir.join("api-key");
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let key = existing.trim().to_owned();
@@ -80,16 +123,20 @@ fn dev_api_key(dir: &std::path::Path) -> Result<String, String> {
         .map(|_| format!("{:x}", rng.random_range(0..16u8)))
         .collect();
     let key = format!("ndk_{key}");
-    std::fs::write(&path, &key).map_err(|e| format!("{}: {e}", path.display()))?;
+    write(&path, &key)?;
     Ok(key)
 }
 
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 async fn setup(args: &Args) -> Result<(), String> {
-    let endpoint = args.get("endpoint", "http://127.0.0.1:4566");
-    let dir = PathBuf::from(args.get("dir", ".dev"));
+    let endpoint = args.get("endpoint", DEFAULT_EMULATOR);
+    let dir = args.dir();
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let sdk = notify_local::sdk_config(&endpoint).await;
-    let stack = resources::create(&sdk, spec(args))
+    let stack = resources::create(&sdk, spec(args)?)
         .await
         .map_err(|e| e.to_string())?;
     let key = dev_api_key(&dir)?;
@@ -101,35 +148,50 @@ async fn setup(args: &Args) -> Result<(), String> {
         ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
         ("NOTIFY_API_KEYS".to_owned(), format!("dev:{key}")),
         ("RUST_LOG".to_owned(), "info".to_owned()),
+        // Local retries come back within seconds rather than minutes.
+        ("NOTIFY_RETRY_BASE_SECONDS".to_owned(), "2".to_owned()),
+        ("NOTIFY_RETRY_MAX_SECONDS".to_owned(), "30".to_owned()),
     ];
     env.extend(stack.function_env());
     let functions_env: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     write(&dir.join("functions.env"), &functions_env)?;
 
     let api_url = args.get("api-url", "http://127.0.0.1:9000/lambda-url/api");
+    let fcm_url = args.get("fcm-url", DEFAULT_FCM);
     write(
         &dir.join("env"),
         &format!(
-            "NOTIFY_API_URL={api_url}\nNOTIFY_API_KEY={key}\nNOTIFY_EMULATOR_URL={endpoint}\n"
+            "NOTIFY_API_URL={api_url}\nNOTIFY_API_KEY={key}\nNOTIFY_EMULATOR_URL={endpoint}\nNOTIFY_FCM_URL={fcm_url}\n"
         ),
     )?;
     println!(
-        "table {} and {} queues ready on {endpoint}",
+        "table {} and {} queues (each with a DLQ) ready on {endpoint}",
         stack.table,
         stack.queues.len()
     );
     Ok(())
 }
 
-fn write(path: &std::path::Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+async fn fcm(args: &Args) -> Result<(), String> {
+    let fcm_url = args.get("fcm-url", DEFAULT_FCM);
+    let key = dev_fcm_key(&args.dir(), &fcm_url)?;
+    let addr: SocketAddr = fcm_url
+        .trim_start_matches("http://")
+        .parse()
+        .map_err(|e| format!("--fcm-url must be http://<ip>:<port>: {e}"))?;
+    let (bound, task) = FcmStandIn::new(&key)
+        .serve(addr)
+        .await
+        .map_err(|e| format!("{addr}: {e}"))?;
+    println!("FCM stand-in on http://{bound} (project {DEV_PROJECT})");
+    task.await.map_err(|e| e.to_string())
 }
 
 async fn poll(args: &Args) -> Result<(), String> {
-    let endpoint = args.get("endpoint", "http://127.0.0.1:4566");
+    let endpoint = args.get("endpoint", DEFAULT_EMULATOR);
     let invoke = args.get("invoke", "http://127.0.0.1:9000");
     let sdk = notify_local::sdk_config(&endpoint).await;
-    let stack = resources::create(&sdk, spec(args))
+    let stack = resources::create(&sdk, spec(args)?)
         .await
         .map_err(|e| e.to_string())?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -162,12 +224,17 @@ async fn poll(args: &Args) -> Result<(), String> {
 }
 
 async fn show_outbox(args: &Args) -> Result<(), String> {
-    let endpoint = args.get("endpoint", "http://127.0.0.1:4566");
+    let endpoint = args.get("endpoint", DEFAULT_EMULATOR);
+    let fcm_url = args.get("fcm-url", DEFAULT_FCM);
     let emails = outbox::sent_emails(&endpoint).await?;
+    let sms = outbox::sent_sms(&endpoint).await?;
+    // The stand-in may not be running (make dev stopped): then there is nothing to show.
+    let pushes = outbox::sent_pushes(&fcm_url).await.unwrap_or_default();
     if args.flags.contains_key("json") {
+        let all = serde_json::json!({ "emails": emails, "sms": sms, "pushes": pushes });
         println!(
             "{}",
-            serde_json::to_string_pretty(&emails).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?
         );
         return Ok(());
     }
@@ -181,6 +248,18 @@ async fn show_outbox(args: &Args) -> Result<(), String> {
             e.subject
         );
     }
+    println!("{} SMS sent through SNS on {endpoint}", sms.len());
+    for m in sms {
+        println!("- {}  to {}  {:?}", m.message_id, m.phone_number, m.message);
+    }
+    println!(
+        "{} push(es) accepted by the FCM stand-in on {fcm_url}",
+        pushes.len()
+    );
+    for p in pushes {
+        let title = p.message["notification"]["title"].as_str().unwrap_or("");
+        println!("- {}  to {}  title {:?}", p.name, p.token, title);
+    }
     Ok(())
 }
 
@@ -188,11 +267,14 @@ async fn show_outbox(args: &Args) -> Result<(), String> {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
         .with_env_filter("info")
         .init();
     let result = match Args::parse() {
         Ok(args) => match args.command.as_str() {
             "setup" => setup(&args).await,
+            "fcm" => fcm(&args).await,
             "poll" => poll(&args).await,
             "outbox" => show_outbox(&args).await,
             other => Err(format!("unknown command `{other}`\n{USAGE}")),

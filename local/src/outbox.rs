@@ -48,3 +48,36 @@ pub async fn sent_emails(endpoint: &str) -> Result<Vec<SentEmail>, String> {
         })
         .collect())
 }
+
+/// One SMS SNS accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentSms {
+    pub message_id: String,
+    pub phone_number: String,
+    pub message: String,
+}
+
+/// Every SMS SNS accepted, oldest first.
+pub async fn sent_sms(endpoint: &str) -> Result<Vec<SentSms>, String> {
+    let state = state(endpoint).await?;
+    let messages = state["sns"]["SMS"].as_array().cloned().unwrap_or_default();
+    Ok(messages
+        .iter()
+        .map(|m| SentSms {
+            message_id: m["message_id"].as_str().unwrap_or_default().to_owned(),
+            phone_number: m["phone_number"].as_str().unwrap_or_default().to_owned(),
+            message: m["message"].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect())
+}
+
+/// Every push the FCM stand-in accepted, oldest first.
+pub async fn sent_pushes(fcm_url: &str) -> Result<Vec<crate::fcm::ReceivedPush>, String> {
+    let url = format!("{}/_standin/messages", fcm_url.trim_end_matches('/'));
+    reqwest::get(&url)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("{url}: {e}"))
+}

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use notify_shared::{
@@ -38,6 +38,15 @@ pub struct StackSpec {
     pub visibility_timeout_secs: u32,
     /// SES identity the email worker sends from.
     pub email_from: String,
+    /// The push worker's FCM service-account key (JSON), stored as a secret, and the FCM
+    /// base URL it talks to (the stand-in).
+    pub fcm: Option<FcmSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FcmSpec {
+    pub account_json: String,
+    pub base_url: String,
 }
 
 /// One channel × priority queue and its dead-letter queue.
@@ -56,6 +65,8 @@ pub struct Stack {
     pub spec: StackSpec,
     pub table: String,
     pub queues: Vec<QueuePair>,
+    /// The secret holding the FCM key, when push is set up.
+    pub fcm_secret: Option<String>,
 }
 
 impl Stack {
@@ -86,6 +97,10 @@ impl Stack {
         ];
         for q in &self.queues {
             env.push((QueueUrls::var_name(q.channel, q.priority), q.url.clone()));
+        }
+        if let (Some(secret), Some(fcm)) = (&self.fcm_secret, &self.spec.fcm) {
+            env.push(("NOTIFY_FCM_CREDENTIALS_SECRET".to_owned(), secret.clone()));
+            env.push(("NOTIFY_FCM_BASE_URL".to_owned(), fcm.base_url.clone()));
         }
         env
     }
@@ -120,11 +135,53 @@ pub async fn create(sdk: &SdkConfig, spec: StackSpec) -> Result<Stack, SetupErro
             }
         }
     }
+    let mut fcm_secret = None;
+    if let (true, Some(fcm)) = (spec.channels.contains(&Channel::Push), &spec.fcm) {
+        let name = format!("{}-fcm-service-account", spec.prefix);
+        put_secret(
+            &aws_sdk_secretsmanager::Client::new(sdk),
+            &name,
+            &fcm.account_json,
+        )
+        .await?;
+        fcm_secret = Some(name);
+    }
     Ok(Stack {
         spec,
         table,
         queues,
+        fcm_secret,
     })
+}
+
+async fn put_secret(
+    secrets: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    value: &str,
+) -> Result<(), SetupError> {
+    let created = secrets
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_exists_exception()) =>
+        {
+            secrets
+                .put_secret_value()
+                .secret_id(name)
+                .secret_string(value)
+                .send()
+                .await
+                .map_err(|e| fail(format!("secret {name}"), e))?;
+            Ok(())
+        }
+        Err(e) => Err(fail(format!("secret {name}"), e)),
+    }
 }
 
 async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), SetupError> {
@@ -150,6 +207,22 @@ async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(),
         .key_schema(key("SK", KeyType::Range)?)
         .attribute_definitions(attr("PK")?)
         .attribute_definitions(attr("SK")?)
+        .attribute_definitions(attr("GSI1PK")?)
+        .attribute_definitions(attr("GSI1SK")?)
+        // Finds every registration of a device token (keys only: they are all it needs).
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(notify_shared::store::TOKEN_INDEX)
+                .key_schema(key("GSI1PK", KeyType::Hash)?)
+                .key_schema(key("GSI1SK", KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .map_err(|e| fail("index", e))?,
+        )
         .send()
         .await;
     match created {

@@ -171,6 +171,10 @@ pub struct DeliverySettings {
     /// How long a claim protects a notification being sent from a duplicate delivery.
     /// Longer than the function timeout, so only a crashed worker's claim ever runs out.
     pub lease: Duration,
+    /// The first retry waits about this long; each later one twice as long...
+    pub retry_base: Duration,
+    /// ...up to this.
+    pub retry_max: Duration,
 }
 
 impl DeliverySettings {
@@ -179,6 +183,9 @@ impl DeliverySettings {
             max_receives: env.number("NOTIFY_MAX_RECEIVES", 5, 1..=1000)?,
             concurrency: env.number("NOTIFY_WORKER_CONCURRENCY", 10, 1..=100)?,
             lease: env.seconds("NOTIFY_CLAIM_LEASE_SECONDS", 120, 5..=43_200)?,
+            retry_base: env.seconds("NOTIFY_RETRY_BASE_SECONDS", 30, 1..=3600)?,
+            // 12 hours is the longest SQS visibility timeout.
+            retry_max: env.seconds("NOTIFY_RETRY_MAX_SECONDS", 900, 1..=43_200)?,
         })
     }
 }

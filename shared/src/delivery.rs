@@ -1,52 +1,99 @@
-//! The one SQS batch loop every channel worker runs: claim → send → record, records of a batch
-//! in parallel, and a partial batch response so only the messages that must be retried are.
+//! The one SQS batch loop every channel worker runs: claim → resolve targets → send → record,
+//! the records of a batch in parallel, and a partial batch response so only the messages that
+//! must be retried are.
 //!
 //! SQS delivers at least once, so the claim (a conditional status change to `sending` with a
 //! lease) comes before any provider call: of two deliveries of one message only one can claim,
-//! and the other sends nothing.
+//! and the other sends nothing. Each target (the address; each device of a user) keeps its own
+//! delivery state in the record, so a retry sends only to the targets still pending.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use aws_lambda_events::{
     event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage},
     sqs::BatchItemFailure,
 };
-use futures::{StreamExt, stream};
+use futures::{StreamExt, future::join_all, stream};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::{
     clock::Clock,
     config::DeliverySettings,
-    domain::{Failure, Lease, Notification, Status},
-    provider::{Provider, ProviderError},
-    queue::QueueMessage,
+    domain::{Delivery, DeliveryStatus, Failure, Lease, Notification, Status},
+    provider::{ErrorKind, Provider, ProviderError},
+    queue::{QueueMessage, Redelivery, backoff},
     store::{NotificationStore, ProviderRef, StoreError, Transition, TransitionOutcome},
 };
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The provider accepted it; the record says `sent`.
+    /// Every target is settled and at least one accepted it; the record says `sent`.
     Sent,
-    /// The provider refused it for good, or retries ran out; the record says `failed`.
+    /// No target accepted it (permanent rejections); the record says `failed`.
     Failed,
+    /// The recipient opted out; the record says `suppressed`.
+    Suppressed,
     /// Nothing to send: the notification is already settled (a duplicate delivery) or gone.
     Skipped(Option<Status>),
     /// Leave the message on the queue for another receive (or, in the end, the dead-letter
-    /// queue); the reason is for the logs.
-    Retry(String),
+    /// queue), after `after` if set (else the backoff); the reason is for the logs.
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
 }
 
 impl Outcome {
-    /// Whether the message stays on the queue.
-    pub fn keeps_message(&self) -> bool {
-        matches!(self, Outcome::Retry(_))
+    fn retry(reason: impl Into<String>) -> Self {
+        Outcome::Retry {
+            reason: reason.into(),
+            after: None,
+        }
     }
+}
+
+/// The status a notification ends in once none of its targets is pending, and why; `None`
+/// while some target still waits for a retry.
+pub fn summarise(deliveries: &[Delivery]) -> Option<(Status, Option<Failure>)> {
+    if deliveries
+        .iter()
+        .any(|d| d.status == DeliveryStatus::Pending)
+    {
+        return None;
+    }
+    if deliveries.iter().any(|d| d.status == DeliveryStatus::Sent) {
+        return Some((Status::Sent, None));
+    }
+    let first_error = deliveries.iter().find_map(|d| d.error.clone());
+    if !deliveries.is_empty()
+        && deliveries
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Suppressed)
+    {
+        return Some((Status::Suppressed, first_error));
+    }
+    let failure = match (deliveries.len(), first_error) {
+        (1, Some(f)) => f,
+        (n, Some(f)) => Failure {
+            code: f.code,
+            message: format!(
+                "none of the {n} targets accepted it; first error: {}",
+                f.message
+            ),
+        },
+        (_, None) => Failure {
+            code: "NoTargets".into(),
+            message: "nothing to deliver to (no registered devices)".into(),
+        },
+    };
+    Some((Status::Failed, Some(failure)))
 }
 
 pub struct DeliveryWorker {
     store: Arc<dyn NotificationStore>,
     provider: Arc<dyn Provider>,
+    redelivery: Arc<dyn Redelivery>,
     clock: Arc<dyn Clock>,
     settings: DeliverySettings,
 }
@@ -55,46 +102,80 @@ impl DeliveryWorker {
     pub fn new(
         store: Arc<dyn NotificationStore>,
         provider: Arc<dyn Provider>,
+        redelivery: Arc<dyn Redelivery>,
         clock: Arc<dyn Clock>,
         settings: DeliverySettings,
     ) -> Self {
         Self {
             store,
             provider,
+            redelivery,
             clock,
             settings,
         }
     }
 
+    /// The production wiring around `provider`: records in `store`, retries scheduled through
+    /// SQS, the system clock.
+    pub fn on_aws(
+        sdk: &aws_config::SdkConfig,
+        store: Arc<dyn NotificationStore>,
+        provider: Arc<dyn Provider>,
+        settings: DeliverySettings,
+    ) -> Self {
+        let redelivery = crate::queue::SqsRedelivery::new(aws_sdk_sqs::Client::new(sdk));
+        Self::new(
+            store,
+            provider,
+            Arc::new(redelivery),
+            Arc::new(crate::clock::SystemClock),
+            settings,
+        )
+    }
+
     /// Handles one SQS batch and reports the messages to retry.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let outcomes: Vec<(Option<String>, Outcome)> = stream::iter(event.records)
+        let failures: Vec<BatchItemFailure> = stream::iter(event.records)
             .map(|message| async move {
                 let outcome = self.process(&message).await;
-                (message.message_id, outcome)
+                let Outcome::Retry { after, .. } = outcome else {
+                    return None;
+                };
+                self.schedule_retry(&message, after).await;
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = message.message_id.unwrap_or_default();
+                Some(failure)
             })
             .buffer_unordered(self.settings.concurrency)
+            .filter_map(|f| async move { f })
             .collect()
             .await;
-
         let mut response = SqsBatchResponse::default();
-        for (message_id, outcome) in outcomes {
-            if outcome.keeps_message() {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = message_id.unwrap_or_default();
-                response.batch_item_failures.push(failure);
-            }
-        }
+        response.batch_item_failures = failures;
         response
+    }
+
+    /// Sets when a kept message comes back. Best effort: if it fails, the queue's visibility
+    /// timeout applies, which only makes the retry later.
+    async fn schedule_retry(&self, message: &SqsMessage, after: Option<Duration>) {
+        let (Some(arn), Some(handle)) = (&message.event_source_arn, &message.receipt_handle) else {
+            return;
+        };
+        let delay = after.unwrap_or_else(|| {
+            backoff(
+                receive_count(message),
+                self.settings.retry_base,
+                self.settings.retry_max,
+            )
+        });
+        if let Err(e) = self.redelivery.redeliver_after(arn, handle, delay).await {
+            warn!(error = %e, "could not set the retry delay; the queue's visibility timeout applies");
+        }
     }
 
     /// Handles one message, inside a span naming it.
     pub async fn process(&self, message: &SqsMessage) -> Outcome {
-        let receive_count: u32 = message
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
+        let receive_count = receive_count(message);
         let span = info_span!(
             "message",
             message_id = message.message_id.as_deref().unwrap_or("-"),
@@ -107,7 +188,7 @@ impl DeliveryWorker {
                 .deliver(message.body.as_deref().unwrap_or(""), receive_count)
                 .await;
             match &outcome {
-                Outcome::Retry(reason) => warn!(%reason, "message kept for retry"),
+                Outcome::Retry { reason, .. } => warn!(%reason, "message kept for retry"),
                 other => info!(outcome = ?other, "message done"),
             }
             outcome
@@ -123,7 +204,7 @@ impl DeliveryWorker {
             // where an operator can see it.
             Err(e) => {
                 error!(error = %e, "unreadable message body");
-                return Outcome::Retry(format!("unreadable message: {e}"));
+                return Outcome::retry(format!("unreadable message: {e}"));
             }
         };
         let span = tracing::Span::current();
@@ -131,7 +212,7 @@ impl DeliveryWorker {
         span.record("tenant", msg.tenant.as_str());
         if msg.channel != self.provider.channel() {
             error!(channel = %msg.channel, "message routed to the wrong worker");
-            return Outcome::Retry(format!(
+            return Outcome::retry(format!(
                 "{} message on a {} worker",
                 msg.channel,
                 self.provider.channel()
@@ -143,7 +224,7 @@ impl DeliveryWorker {
             token: uuid::Uuid::new_v4().to_string(),
             until_ms: now.plus(self.settings.lease).as_millis(),
         };
-        let notification = match self
+        let n = match self
             .store
             .transition(&msg.id, &Transition::claim(lease.clone(), now))
             .await
@@ -153,62 +234,205 @@ impl DeliveryWorker {
                 warn!("notification not found (expired or deleted): nothing to send");
                 return Outcome::Skipped(None);
             }
-            Ok(TransitionOutcome::Refused(Some(current))) => return refused_claim(&current),
-            Err(e) => return Outcome::Retry(format!("claim failed: {e}")),
+            Ok(TransitionOutcome::Refused(Some(current))) => return self.refused_claim(&current),
+            Err(e) => return Outcome::retry(format!("claim failed: {e}")),
+        };
+        let attempt = Attempt {
+            worker: self,
+            n: &n,
+            token: &lease.token,
+            receive_count,
         };
 
-        match self.provider.send(&notification).await {
-            Ok(receipt) => {
-                let provider = ProviderRef {
-                    name: self.provider.name().to_owned(),
-                    message_id: receipt.message_id,
-                };
-                info!(
-                    recipient = %notification.recipient.masked(),
-                    provider_message_id = %provider.message_id,
-                    "provider accepted the message"
-                );
-                let change = Transition::sent(&lease.token, provider, self.clock.now());
-                self.record_after_send(&notification, &change).await;
-                Outcome::Sent
-            }
-            Err(e) if !e.is_transient() => {
-                warn!(code = %e.code, error = %e.message, "provider rejected the message for good");
-                let change = Transition::failed_while_sending(
-                    &lease.token,
-                    e.to_failure(),
-                    self.clock.now(),
-                );
-                self.record_after_send(&notification, &change).await;
-                Outcome::Failed
-            }
-            Err(e) if receive_count >= self.settings.max_receives => {
-                // This was the last receive SQS allows: record the end before the message
-                // goes to the dead-letter queue, so the record and the DLQ agree.
-                let failure = retries_exhausted(&e, receive_count);
-                let change =
-                    Transition::failed_while_sending(&lease.token, failure, self.clock.now());
-                self.record_after_send(&notification, &change).await;
-                Outcome::Retry(format!("retries exhausted, to the dead-letter queue: {e}"))
-            }
-            Err(e) => {
-                let change = Transition::requeued(&lease.token, e.to_failure(), self.clock.now());
-                if let Err(store_error) = self.store.transition(&notification.id, &change).await {
-                    // The lease runs out on its own; the next receive takes the record over.
-                    warn!(error = %store_error, "could not release the claim after a transient failure");
+        // Targets are resolved once, on the first attempt; later attempts keep their states.
+        let mut deliveries = n.deliveries.clone();
+        if deliveries.is_empty() {
+            match self.provider.targets(&n).await {
+                Ok(targets) => deliveries = targets.into_iter().map(Delivery::pending).collect(),
+                Err(e) if e.is_transient() => return attempt.retry_or_give_up(e, deliveries).await,
+                Err(e) => {
+                    return attempt
+                        .settle(Status::Failed, deliveries, Some(e.to_failure()))
+                        .await;
                 }
-                Outcome::Retry(format!("transient provider error: {e}"))
             }
+        }
+
+        let pending: Vec<usize> = (0..deliveries.len())
+            .filter(|&i| deliveries[i].status == DeliveryStatus::Pending)
+            .collect();
+        let sends = pending
+            .iter()
+            .map(|&i| self.provider.send(&n, &deliveries[i].to));
+        let results = join_all(sends).await;
+        let mut transient: Option<ProviderError> = None;
+        for (&i, result) in pending.iter().zip(results) {
+            let d = &mut deliveries[i];
+            match result {
+                Ok(receipt) => {
+                    info!(to = %d.to.masked(), provider_message_id = %receipt.message_id, "provider accepted the message");
+                    d.status = DeliveryStatus::Sent;
+                    d.provider_message_id = Some(receipt.message_id);
+                    d.error = None;
+                }
+                Err(e) => {
+                    warn!(to = %d.to.masked(), code = %e.code, error = %e.message, kind = ?e.kind, "provider refused");
+                    d.error = Some(e.to_failure());
+                    match e.kind {
+                        ErrorKind::Permanent => d.status = DeliveryStatus::Failed,
+                        ErrorKind::OptedOut => d.status = DeliveryStatus::Suppressed,
+                        ErrorKind::TargetGone => {
+                            d.status = DeliveryStatus::Failed;
+                            self.provider.forget(&n, &d.to).await;
+                        }
+                        ErrorKind::Transient { .. } => {
+                            // Keep the error that asks for the longest wait.
+                            if transient
+                                .as_ref()
+                                .is_none_or(|t| e.retry_after() > t.retry_after())
+                            {
+                                transient = Some(e);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(e) = transient {
+            return attempt.retry_or_give_up(e, deliveries).await;
+        }
+        match summarise(&deliveries) {
+            Some((status, failure)) => attempt.settle(status, deliveries, failure).await,
+            None => Outcome::retry("targets still pending"),
         }
     }
 
-    /// Records the result of a provider call. The provider has already acted, so the message
+    fn refused_claim(&self, current: &Notification) -> Outcome {
+        if current.status.is_settled() {
+            info!(status = %current.status, "already settled: duplicate delivery, nothing sent");
+            return Outcome::Skipped(Some(current.status));
+        }
+        match (current.status, &current.lease) {
+            // Another delivery of this message holds a live claim. Keep this copy until that
+            // one finishes: if its worker crashed, this copy takes over once the lease runs out.
+            (Status::Sending, Some(lease)) => {
+                let now = self.clock.now().as_millis();
+                let left = Duration::from_millis(u64::try_from(lease.until_ms - now).unwrap_or(0));
+                Outcome::Retry {
+                    reason: "another delivery is sending this notification".into(),
+                    after: Some(left + Duration::from_secs(1)),
+                }
+            }
+            (other, _) => {
+                warn!(status = %other, "not in a sendable status: nothing sent");
+                Outcome::Skipped(Some(other))
+            }
+        }
+    }
+}
+
+fn receive_count(message: &SqsMessage) -> u32 {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1)
+}
+
+/// One claimed attempt at a notification: how it is recorded.
+struct Attempt<'a> {
+    worker: &'a DeliveryWorker,
+    n: &'a Notification,
+    token: &'a str,
+    receive_count: u32,
+}
+
+impl Attempt<'_> {
+    fn provider(&self) -> ProviderRef {
+        ProviderRef {
+            name: self.worker.provider.name().to_owned(),
+            message_id: None,
+        }
+    }
+
+    async fn settle(
+        &self,
+        status: Status,
+        deliveries: Vec<Delivery>,
+        failure: Option<Failure>,
+    ) -> Outcome {
+        let mut provider = self.provider();
+        // With exactly one target, its provider id is the notification's.
+        if let [only] = deliveries.as_slice() {
+            provider.message_id = only.provider_message_id.clone();
+        }
+        let change = Transition::settle(
+            self.token,
+            status,
+            provider,
+            deliveries,
+            failure,
+            self.worker.clock.now(),
+        );
+        self.record_after_send(&change).await;
+        match status {
+            Status::Sent => Outcome::Sent,
+            Status::Suppressed => Outcome::Suppressed,
+            _ => Outcome::Failed,
+        }
+    }
+
+    /// A transient failure: back to the queue, or, on the last receive SQS allows, the end.
+    async fn retry_or_give_up(&self, e: ProviderError, mut deliveries: Vec<Delivery>) -> Outcome {
+        if self.receive_count >= self.worker.settings.max_receives {
+            // Record the end before the message goes to the dead-letter queue, so the record
+            // and the DLQ agree.
+            let failure = Failure {
+                code: "RetriesExhausted".into(),
+                message: format!(
+                    "gave up after {} attempts; last error {}: {}",
+                    self.receive_count, e.code, e.message
+                ),
+            };
+            for d in deliveries
+                .iter_mut()
+                .filter(|d| d.status == DeliveryStatus::Pending)
+            {
+                d.status = DeliveryStatus::Failed;
+                d.error = Some(failure.clone());
+            }
+            let (status, summary) = summarise(&deliveries).unwrap_or((Status::Failed, None));
+            let failure = if status == Status::Sent {
+                None
+            } else {
+                summary.or(Some(failure))
+            };
+            self.settle(status, deliveries, failure).await;
+            return Outcome::retry(format!("retries exhausted, to the dead-letter queue: {e}"));
+        }
+        let change = Transition::requeued(
+            self.token,
+            e.to_failure(),
+            deliveries,
+            self.worker.clock.now(),
+        );
+        if let Err(store_error) = self.worker.store.transition(&self.n.id, &change).await {
+            // The lease runs out on its own; the next receive takes the record over.
+            warn!(error = %store_error, "could not release the claim after a transient failure");
+        }
+        Outcome::Retry {
+            reason: format!("transient provider error: {e}"),
+            after: e.retry_after(),
+        }
+    }
+
+    /// Records the result of provider calls. The provider has already acted, so the message
     /// must not be retried whatever happens here (a retry would send twice): a failed write is
     /// retried a few times, then logged loudly with everything needed to repair the record.
-    async fn record_after_send(&self, n: &Notification, change: &Transition) {
+    async fn record_after_send(&self, change: &Transition) {
         const ATTEMPTS: u32 = 4;
         for attempt in 1..=ATTEMPTS {
-            match self.store.transition(&n.id, change).await {
+            match self.worker.store.transition(&self.n.id, change).await {
                 Ok(TransitionOutcome::Applied(_)) => return,
                 Ok(TransitionOutcome::Refused(current)) => {
                     error!(
@@ -220,14 +444,13 @@ impl DeliveryWorker {
                 }
                 Err(e @ StoreError::Unavailable(_)) if attempt < ATTEMPTS => {
                     warn!(error = %e, attempt, "recording the result failed, retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(50 * 2u64.pow(attempt)))
-                        .await;
+                    tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(attempt))).await;
                 }
                 Err(e) => {
                     error!(
                         error = %e,
                         wanted = %change.to,
-                        provider_message_id = ?change.provider.as_ref().map(|p| &p.message_id),
+                        deliveries = ?change.deliveries,
                         "could not record the result of a send; the record stays `sending`"
                     );
                     return;
@@ -249,48 +472,21 @@ pub async fn serve(worker: DeliveryWorker) -> Result<(), lambda_runtime::Error> 
     .await
 }
 
-fn refused_claim(current: &Notification) -> Outcome {
-    if current.status.is_settled() {
-        info!(status = %current.status, "already settled: duplicate delivery, nothing sent");
-        return Outcome::Skipped(Some(current.status));
-    }
-    match current.status {
-        // Another delivery of this message holds a live claim. Keep this copy until that one
-        // finishes: if its worker crashed, this copy takes over once the lease runs out.
-        Status::Sending => Outcome::Retry("another delivery is sending this notification".into()),
-        other => {
-            warn!(status = %other, "not in a sendable status: nothing sent");
-            Outcome::Skipped(Some(other))
-        }
-    }
-}
-
-fn retries_exhausted(last: &ProviderError, receives: u32) -> Failure {
-    Failure {
-        code: "RetriesExhausted".into(),
-        message: format!(
-            "gave up after {receives} attempts; last error {}: {}",
-            last.code, last.message
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::{
         clock::ManualClock,
-        domain::{Channel, time::Timestamp},
+        domain::{Address, Channel, DeviceToken, Platform, time::Timestamp},
         provider::{Receipt, ScriptedProvider},
-        queue::QueueMessage,
+        queue::{MemoryRedelivery, QueueMessage},
         store::{MemoryStore, tests::queued_email},
     };
 
     struct Rig {
         store: Arc<MemoryStore>,
         provider: Arc<ScriptedProvider>,
+        redelivery: Arc<MemoryRedelivery>,
         clock: ManualClock,
         worker: DeliveryWorker,
     }
@@ -298,21 +494,26 @@ mod tests {
     fn rig(provider: ScriptedProvider) -> Rig {
         let store = Arc::new(MemoryStore::new());
         let provider = Arc::new(provider);
+        let redelivery = Arc::new(MemoryRedelivery::new());
         let clock = ManualClock::at(Timestamp::from_millis(1_800_000_000_000).unwrap());
         let settings = DeliverySettings {
             max_receives: 3,
             concurrency: 4,
             lease: Duration::from_secs(60),
+            retry_base: Duration::from_secs(10),
+            retry_max: Duration::from_secs(60),
         };
         let worker = DeliveryWorker::new(
             store.clone(),
             provider.clone(),
+            redelivery.clone(),
             Arc::new(clock.clone()),
             settings,
         );
         Rig {
             store,
             provider,
+            redelivery,
             clock,
             worker,
         }
@@ -333,14 +534,33 @@ mod tests {
     fn raw_message(body: &str, message_id: &str, receive_count: u32) -> SqsMessage {
         let mut m = SqsMessage::default();
         m.message_id = Some(message_id.into());
+        m.receipt_handle = Some(format!("rh-{message_id}"));
+        m.event_source_arn = Some("arn:aws:sqs:eu-west-1:123456789012:notify-email-normal".into());
         m.body = Some(body.into());
         m.attributes
             .insert("ApproximateReceiveCount".into(), receive_count.to_string());
         m
     }
 
+    fn batch(messages: Vec<SqsMessage>) -> SqsEvent {
+        let mut e = SqsEvent::default();
+        e.records = messages;
+        e
+    }
+
     fn throttled() -> ProviderError {
         ProviderError::transient("TooManyRequestsException", "slow down")
+    }
+
+    fn is_retry(o: &Outcome) -> bool {
+        matches!(o, Outcome::Retry { .. })
+    }
+
+    fn device(token: &str) -> Address {
+        Address::Device {
+            token: DeviceToken::parse(token).unwrap(),
+            platform: Some(Platform::Android),
+        }
     }
 
     #[tokio::test]
@@ -359,18 +579,21 @@ mod tests {
         assert_eq!(after.provider_message_id.as_deref(), Some("ses-1"));
         assert_eq!(after.attempts, 1);
         assert_eq!(after.lease, None);
+        assert_eq!(after.deliveries.len(), 1);
+        assert_eq!(after.deliveries[0].status, DeliveryStatus::Sent);
     }
 
     #[tokio::test]
     async fn duplicate_delivery_sends_once() {
         let rig = rig(ScriptedProvider::new(Channel::Email));
         let n = stored(&rig);
-        let event = {
-            let mut e = SqsEvent::default();
-            e.records = vec![sqs_message(&n, "m1", 1), sqs_message(&n, "m1-dup", 1)];
-            e
-        };
-        let response = rig.worker.handle(event).await;
+        let response = rig
+            .worker
+            .handle(batch(vec![
+                sqs_message(&n, "m1", 1),
+                sqs_message(&n, "m1-dup", 1),
+            ]))
+            .await;
         assert_eq!(rig.provider.calls().len(), 1, "exactly one send");
         // The loser either saw `sent` (skipped) or a live claim (kept, and then skipped).
         for f in &response.batch_item_failures {
@@ -385,7 +608,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_live_claim_is_respected_and_an_expired_one_taken_over() {
+    async fn a_live_claim_is_respected_until_its_lease_ends_then_taken_over() {
         let rig = rig(ScriptedProvider::new(Channel::Email));
         let n = stored(&rig);
         // A worker claimed it, then crashed before sending.
@@ -399,7 +622,17 @@ mod tests {
             .unwrap();
 
         let early = rig.worker.process(&sqs_message(&n, "m1", 2)).await;
-        assert!(matches!(early, Outcome::Retry(_)), "{early:?}");
+        match early {
+            Outcome::Retry {
+                after: Some(after), ..
+            } => {
+                assert!(
+                    after >= Duration::from_secs(60) && after <= Duration::from_secs(62),
+                    "{after:?}"
+                )
+            }
+            other => panic!("must wait for the lease: {other:?}"),
+        }
         assert!(rig.provider.calls().is_empty());
 
         rig.clock.advance(Duration::from_secs(61));
@@ -417,13 +650,12 @@ mod tests {
             ProviderError::permanent("MessageRejected", "Email address is not verified.");
         let rig = rig(ScriptedProvider::new(Channel::Email).then(Err(rejected)));
         let n = stored(&rig);
-        let response = rig.worker.handle({
-            let mut e = SqsEvent::default();
-            e.records = vec![sqs_message(&n, "m1", 1)];
-            e
-        });
+        let response = rig
+            .worker
+            .handle(batch(vec![sqs_message(&n, "m1", 1)]))
+            .await;
         assert!(
-            response.await.batch_item_failures.is_empty(),
+            response.batch_item_failures.is_empty(),
             "deleted, not retried"
         );
         let after = rig.store.record(&n.id).unwrap();
@@ -436,13 +668,14 @@ mod tests {
         let rig = rig(ScriptedProvider::new(Channel::Email).then(Err(throttled())));
         let n = stored(&rig);
         let first = rig.worker.process(&sqs_message(&n, "m1", 1)).await;
-        assert!(matches!(first, Outcome::Retry(_)), "{first:?}");
+        assert!(is_retry(&first), "{first:?}");
         let between = rig.store.record(&n.id).unwrap();
         assert_eq!(between.status, Status::Queued);
         assert_eq!(
             between.error.as_ref().unwrap().code,
             "TooManyRequestsException"
         );
+        assert_eq!(between.deliveries[0].status, DeliveryStatus::Pending);
 
         assert_eq!(
             rig.worker.process(&sqs_message(&n, "m1", 2)).await,
@@ -459,14 +692,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn retry_after_sets_the_delay_and_otherwise_the_backoff_does() {
+        let slow =
+            ProviderError::transient("QUOTA_EXCEEDED", "later").with_kind(ErrorKind::Transient {
+                retry_after: Some(Duration::from_secs(42)),
+            });
+        let rig = rig(ScriptedProvider::new(Channel::Email)
+            .then(Err(slow))
+            .then(Err(throttled())));
+        let n = stored(&rig);
+        let response = rig
+            .worker
+            .handle(batch(vec![sqs_message(&n, "m1", 1)]))
+            .await;
+        assert_eq!(response.batch_item_failures.len(), 1);
+        rig.worker
+            .handle(batch(vec![sqs_message(&n, "m2", 2)]))
+            .await;
+        let delays = rig.redelivery.delays();
+        assert_eq!(delays[0], ("rh-m1".to_owned(), Duration::from_secs(42)));
+        // Second receive: base 10 s doubled, with jitter: 10 to 20 s.
+        assert_eq!(delays[1].0, "rh-m2");
+        assert!(
+            delays[1].1 >= Duration::from_secs(10) && delays[1].1 <= Duration::from_secs(20),
+            "{delays:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn last_receive_records_failure_before_the_dead_letter_queue() {
         let rig = rig(ScriptedProvider::new(Channel::Email).then(Err(throttled())));
         let n = stored(&rig);
         let outcome = rig.worker.process(&sqs_message(&n, "m1", 3)).await;
-        assert!(
-            matches!(outcome, Outcome::Retry(_)),
-            "the message must go on to the DLQ"
-        );
+        assert!(is_retry(&outcome), "the message must go on to the DLQ");
         let after = rig.store.record(&n.id).unwrap();
         assert_eq!(after.status, Status::Failed);
         let error = after.error.unwrap();
@@ -479,16 +737,93 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn each_device_keeps_its_own_state_and_only_pending_ones_are_retried() {
+        let provider = ScriptedProvider::new(Channel::Email)
+            .with_targets(vec![device("ok"), device("gone"), device("busy")])
+            .then_for(
+                "gone",
+                Err(ProviderError::permanent("UNREGISTERED", "gone")
+                    .with_kind(ErrorKind::TargetGone)),
+            )
+            .then_for(
+                "busy",
+                Err(ProviderError::transient("UNAVAILABLE", "try later")),
+            );
+        let rig = rig(provider);
+        let n = stored(&rig);
+
+        assert!(is_retry(
+            &rig.worker.process(&sqs_message(&n, "m1", 1)).await
+        ));
+        assert_eq!(rig.provider.forgotten(), vec!["gone".to_owned()]);
+        let between = rig.store.record(&n.id).unwrap();
+        let states: Vec<DeliveryStatus> = between.deliveries.iter().map(|d| d.status).collect();
+        use DeliveryStatus::*;
+        assert_eq!(states, vec![Sent, Failed, Pending]);
+
+        assert_eq!(
+            rig.worker.process(&sqs_message(&n, "m1", 2)).await,
+            Outcome::Sent
+        );
+        let sent_to: Vec<String> = rig.provider.calls().into_iter().map(|(_, t)| t).collect();
+        assert_eq!(
+            sent_to.iter().filter(|t| *t == "ok").count(),
+            1,
+            "never twice to a device: {sent_to:?}"
+        );
+        assert_eq!(sent_to.iter().filter(|t| *t == "busy").count(), 2);
+        let after = rig.store.record(&n.id).unwrap();
+        let states: Vec<DeliveryStatus> = after.deliveries.iter().map(|d| d.status).collect();
+        assert_eq!(states, vec![Sent, Failed, Sent]);
+        assert_eq!(after.status, Status::Sent);
+        assert_eq!(
+            after.provider_message_id, None,
+            "several targets: ids are per delivery"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_opted_out_recipient_is_suppressed_not_failed() {
+        let opted_out = ProviderError::permanent("OptedOut", "the number opted out")
+            .with_kind(ErrorKind::OptedOut);
+        let rig = rig(ScriptedProvider::new(Channel::Email).then(Err(opted_out)));
+        let n = stored(&rig);
+        assert_eq!(
+            rig.worker.process(&sqs_message(&n, "m1", 1)).await,
+            Outcome::Suppressed
+        );
+        let after = rig.store.record(&n.id).unwrap();
+        assert_eq!(after.status, Status::Suppressed);
+        assert_eq!(after.error.unwrap().code, "OptedOut");
+    }
+
+    #[tokio::test]
+    async fn nothing_to_deliver_to_fails() {
+        let rig = rig(ScriptedProvider::new(Channel::Email).with_targets(vec![]));
+        let n = stored(&rig);
+        assert_eq!(
+            rig.worker.process(&sqs_message(&n, "m1", 1)).await,
+            Outcome::Failed
+        );
+        assert_eq!(
+            rig.store.record(&n.id).unwrap().error.unwrap().code,
+            "NoTargets"
+        );
+        assert!(rig.provider.calls().is_empty());
+    }
+
+    #[tokio::test]
     async fn a_poison_message_does_not_block_its_batch() {
         let rig = rig(ScriptedProvider::new(Channel::Email));
         let good = [stored(&rig), stored(&rig)];
-        let mut event = SqsEvent::default();
-        event.records = vec![
-            sqs_message(&good[0], "ok-1", 1),
-            raw_message("{not json", "poison", 1),
-            sqs_message(&good[1], "ok-2", 1),
-        ];
-        let response = rig.worker.handle(event).await;
+        let response = rig
+            .worker
+            .handle(batch(vec![
+                sqs_message(&good[0], "ok-1", 1),
+                raw_message("{not json", "poison", 1),
+                sqs_message(&good[1], "ok-2", 1),
+            ]))
+            .await;
         let failed: Vec<&str> = response
             .batch_item_failures
             .iter()
@@ -517,7 +852,51 @@ mod tests {
         let n = stored(&rig);
         rig.store.set_unavailable(true);
         let outcome = rig.worker.process(&sqs_message(&n, "m1", 1)).await;
-        assert!(matches!(outcome, Outcome::Retry(_)), "{outcome:?}");
+        assert!(is_retry(&outcome), "{outcome:?}");
         assert!(rig.provider.calls().is_empty());
+    }
+
+    fn delivery(status: DeliveryStatus, code: Option<&str>) -> Delivery {
+        let mut d = Delivery::pending(device("t"));
+        d.status = status;
+        d.error = code.map(|c| Failure {
+            code: c.into(),
+            message: "m".into(),
+        });
+        d
+    }
+
+    #[test]
+    fn the_summary_of_targets() {
+        use DeliveryStatus::*;
+        assert_eq!(
+            summarise(&[delivery(Sent, None), delivery(Pending, Some("X"))]),
+            None
+        );
+        assert_eq!(
+            summarise(&[delivery(Sent, None), delivery(Failed, Some("UNREGISTERED"))]),
+            Some((Status::Sent, None))
+        );
+        let (status, failure) = summarise(&[delivery(Suppressed, Some("OptedOut"))]).unwrap();
+        assert_eq!(
+            (status, failure.unwrap().code.as_str()),
+            (Status::Suppressed, "OptedOut")
+        );
+        let (status, failure) = summarise(&[
+            delivery(Failed, Some("UNREGISTERED")),
+            delivery(Failed, Some("INVALID")),
+        ])
+        .unwrap();
+        let failure = failure.unwrap();
+        assert_eq!(
+            (status, failure.code.as_str()),
+            (Status::Failed, "UNREGISTERED")
+        );
+        assert!(
+            failure.message.contains("none of the 2 targets"),
+            "{}",
+            failure.message
+        );
+        assert_eq!(summarise(&[]).unwrap().1.unwrap().code, "NoTargets");
     }
 }

@@ -31,6 +31,23 @@ pub fn mask_email(address: &str) -> String {
     }
 }
 
+/// `+33612345678` → `+33*******78`: country code and last two digits only.
+pub fn mask_phone(number: &str) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    if chars.len() <= 5 {
+        return "***".to_owned();
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 5))
+}
+
+/// A device token shows its first six characters only: enough to match log lines.
+pub fn mask_token(token: &str) -> String {
+    let head: String = token.chars().take(6).collect();
+    format!("{head}…")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +57,16 @@ mod tests {
         assert_eq!(mask_email("alice@example.com"), "a***@example.com");
         assert_eq!(mask_email("é@example.com"), "é***@example.com");
         assert_eq!(mask_email("no-at-sign"), "***");
+    }
+
+    #[test]
+    fn masks_all_but_the_ends_of_phone_numbers() {
+        assert_eq!(mask_phone("+33612345678"), "+33*******78");
+        assert_eq!(mask_phone("+1"), "***");
+    }
+
+    #[test]
+    fn masks_device_tokens() {
+        assert_eq!(mask_token("abcdefghijkl"), "abcdef…");
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, PhoneNumber};
 
 /// RFC 5322 §2.1.1: a header line is at most 998 characters.
 pub const MAX_SUBJECT_CHARS: usize = 998;
@@ -15,9 +15,21 @@ pub const MAX_SUBJECT_CHARS: usize = 998;
 pub const MAX_TEXT_BYTES: usize = 100 * 1024;
 pub const MAX_HTML_BYTES: usize = 200 * 1024;
 pub const MAX_CATEGORY_CHARS: usize = 64;
-pub const MAX_METADATA_ENTRIES: usize = 20;
-pub const MAX_METADATA_KEY_CHARS: usize = 64;
-pub const MAX_METADATA_VALUE_CHARS: usize = 512;
+
+/// Bounds of an object of string values.
+#[derive(Debug, Clone, Copy)]
+pub struct MapLimits {
+    pub max_entries: usize,
+    pub max_key_chars: usize,
+    pub max_value_chars: usize,
+}
+
+/// `metadata`: the client's own labels, returned on reads.
+pub const METADATA_LIMITS: MapLimits = MapLimits {
+    max_entries: 20,
+    max_key_chars: 64,
+    max_value_chars: 512,
+};
 
 /// One broken rule: which field, which rule, and a sentence for humans.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -138,6 +150,65 @@ impl<'a> Fields<'a> {
         self.optional_enum(name)
     }
 
+    pub fn required_phone(&mut self, name: &'a str) -> Option<PhoneNumber> {
+        let raw = self.required_str(name)?;
+        match PhoneNumber::parse(raw) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.error(name, "phone", format!("is not a valid phone number: {e}"));
+                None
+            }
+        }
+    }
+
+    /// A whole number within `range`.
+    pub fn optional_u32(
+        &mut self,
+        name: &'a str,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> Option<u32> {
+        let value = self.get(name)?;
+        match value
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+            .filter(|v| range.contains(v))
+        {
+            Some(v) => Some(v),
+            None => {
+                self.error(
+                    name,
+                    "range",
+                    format!(
+                        "must be a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// An `https://` URL of at most `max_chars`.
+    pub fn optional_https_url(&mut self, name: &'a str, max_chars: usize) -> Option<String> {
+        let raw = self.optional_str(name)?;
+        let host = raw
+            .strip_prefix("https://")
+            .and_then(|rest| rest.split(['/', '?', '#']).next());
+        let ok = raw.len() <= max_chars
+            && host.is_some_and(|h| !h.is_empty())
+            && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !ok {
+            self.error(
+                name,
+                "https_url",
+                format!("must be an https:// URL of at most {max_chars} characters"),
+            );
+            return None;
+        }
+        Some(raw.to_owned())
+    }
+
     pub fn optional_email(&mut self, name: &'a str) -> Option<EmailAddress> {
         let raw = self.optional_str(name)?;
         self.email(name, raw)
@@ -230,7 +301,12 @@ impl<'a> Fields<'a> {
     }
 
     /// An object of string values, bounded in entries and sizes.
-    pub fn string_map(&mut self, name: &'a str) -> BTreeMap<String, String> {
+    pub fn string_map(&mut self, name: &'a str, limits: MapLimits) -> BTreeMap<String, String> {
+        let MapLimits {
+            max_entries,
+            max_key_chars,
+            max_value_chars,
+        } = limits;
         let mut out = BTreeMap::new();
         let Some(value) = self.get(name) else {
             return out;
@@ -239,35 +315,37 @@ impl<'a> Fields<'a> {
             self.error(name, "type", "must be an object of string values");
             return out;
         };
-        if map.len() > MAX_METADATA_ENTRIES {
+        if map.len() > max_entries {
             self.error(
                 name,
                 "max_items",
-                format!("must have at most {MAX_METADATA_ENTRIES} entries"),
+                format!("must have at most {max_entries} entries"),
             );
             return out;
         }
         for (key, v) in map {
             let field = format!("{name}.{key}");
             if key.is_empty()
-                || key.chars().count() > MAX_METADATA_KEY_CHARS
+                || key.chars().count() > max_key_chars
                 || key.chars().any(char::is_control)
             {
                 self.error(
                     &field,
                     "key",
-                    format!("keys must be 1 to {MAX_METADATA_KEY_CHARS} characters without control characters"),
+                    format!(
+                        "keys must be 1 to {max_key_chars} characters without control characters"
+                    ),
                 );
                 continue;
             }
             match v {
-                Value::String(s) if s.chars().count() <= MAX_METADATA_VALUE_CHARS => {
+                Value::String(s) if s.chars().count() <= max_value_chars => {
                     out.insert(key.clone(), s.clone());
                 }
                 Value::String(_) => self.error(
                     &field,
                     "max_length",
-                    format!("must be at most {MAX_METADATA_VALUE_CHARS} characters"),
+                    format!("must be at most {max_value_chars} characters"),
                 ),
                 _ => self.error(&field, "type", "must be a string"),
             }
@@ -367,7 +445,7 @@ mod tests {
     fn metadata_is_bounded_and_typed() {
         let body = json!({ "metadata": { "ok": "v", "n": 1, "": "x" } });
         let mut f = Fields::of(&body, "").unwrap();
-        let m = f.string_map("metadata");
+        let m = f.string_map("metadata", METADATA_LIMITS);
         assert_eq!(m.len(), 1);
         let mut got = rules(&f.finish().unwrap_err());
         got.sort();
@@ -376,12 +454,12 @@ mod tests {
             vec![("metadata.".into(), "key"), ("metadata.n".into(), "type")]
         );
 
-        let many: Map<String, Value> = (0..=MAX_METADATA_ENTRIES)
+        let many: Map<String, Value> = (0..=METADATA_LIMITS.max_entries)
             .map(|i| (format!("k{i}"), json!("v")))
             .collect();
         let body = json!({ "metadata": many });
         let mut f = Fields::of(&body, "").unwrap();
-        f.string_map("metadata");
+        f.string_map("metadata", METADATA_LIMITS);
         assert_eq!(
             rules(&f.finish().unwrap_err()),
             vec![("metadata".into(), "max_items")]

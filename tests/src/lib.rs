@@ -1,6 +1,7 @@
-//! The integration-test harness: a private stack (table, queues, DLQs, SES identity) on the
-//! local AWS-API emulator for each test, the real API handler and the real email worker wired
-//! to it through the production adapters, and the local event source mapping between them.
+//! The integration-test harness: a private stack (table, nine queues with DLQs, SES identity,
+//! FCM key secret) on the local AWS-API emulator for each test, an FCM stand-in of its own,
+//! the real API handler and the real email, SMS and push workers wired to them through the
+//! production adapters, and the local event source mapping between queues and workers.
 //!
 //! The emulator is started here when none answers, so `cargo test` works on its own once
 //! `scripts/tools.sh` has installed it (`make test` does both).
@@ -18,17 +19,21 @@ use notify_api::{ApiConfig, ApiKeys, App};
 use notify_email_worker::EmailWorkerConfig;
 use notify_local::{
     esm::{BatchReport, EventSourceMapping, Source},
-    outbox::{self, SentEmail},
-    resources::{self, Stack, StackSpec},
+    fcm::{DevCredentials, FcmStandIn},
+    outbox::{self, SentEmail, SentSms},
+    resources::{self, FcmSpec, Stack, StackSpec},
 };
+use notify_push_worker::PushWorkerConfig;
 use notify_shared::{
     clock::SystemClock,
     config::{DeliverySettings, EmailSettings, StoreSettings},
     delivery::DeliveryWorker,
     domain::{Channel, EmailAddress, Priority},
+    provider::{CredentialsSource, FcmConfig, SmsSettings, SmsType},
     queue::SqsQueue,
     store::DynamoStore,
 };
+use notify_sms_worker::SmsWorkerConfig;
 use serde_json::Value;
 
 pub const API_KEY: &str = "ndk_integration_test_key_0001";
@@ -107,7 +112,7 @@ fn start_moto(url: &str, target: &Path) {
 
 /// Options for a test stack.
 pub struct StackOptions {
-    /// The sender the worker uses; an address SES has not verified makes SES reject sends.
+    /// The sender the email worker uses; an address SES has not verified makes SES reject sends.
     pub sender: String,
 }
 
@@ -119,14 +124,27 @@ impl Default for StackOptions {
     }
 }
 
-/// One test's private stack and the functions wired to it.
+/// One test's private stack (table, nine queues with DLQs, SES identity, FCM key secret), an
+/// FCM stand-in of its own, and the real functions wired to them.
 pub struct TestStack {
     pub endpoint: String,
     pub sdk: aws_config::SdkConfig,
     pub stack: Stack,
     pub api: App,
-    pub worker: Arc<DeliveryWorker>,
-    pub mapping: EventSourceMapping,
+    pub store: Arc<DynamoStore>,
+    pub fcm: FcmStandIn,
+    mappings: Vec<(Channel, EventSourceMapping)>,
+}
+
+/// Fast retries, so a test sees a transient failure retried within a second or two.
+fn delivery_settings() -> DeliverySettings {
+    DeliverySettings {
+        max_receives: MAX_RECEIVES,
+        concurrency: 10,
+        lease: Duration::from_secs(60),
+        retry_base: Duration::from_secs(1),
+        retry_max: Duration::from_secs(2),
+    }
 }
 
 impl TestStack {
@@ -137,78 +155,148 @@ impl TestStack {
     pub async fn with(options: StackOptions) -> Self {
         let endpoint = emulator().await;
         let sdk = notify_local::sdk_config(&endpoint).await;
+
+        // The FCM stand-in first: the key it verifies is the one stored for the push worker.
+        let fcm_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let fcm_addr = fcm_listener.local_addr().expect("address");
+        drop(fcm_listener);
+        let fcm_url = format!("http://{fcm_addr}");
+        let credentials =
+            DevCredentials::generate("notify-test", &format!("{fcm_url}/token")).expect("test key");
+        let fcm = FcmStandIn::new(&credentials);
+        fcm.clone()
+            .serve(fcm_addr)
+            .await
+            .expect("start the FCM stand-in");
+
         let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let spec = StackSpec {
             prefix,
-            channels: vec![Channel::Email],
+            channels: Channel::ALL.to_vec(),
             max_receives: MAX_RECEIVES,
             visibility_timeout_secs: VISIBILITY_TIMEOUT.as_secs() as u32,
             email_from: SENDER.into(),
+            fcm: Some(FcmSpec {
+                account_json: credentials.account_json.clone(),
+                base_url: fcm_url.clone(),
+            }),
         };
         let stack = resources::create(&sdk, spec)
             .await
             .expect("create the test stack");
-        let store = StoreSettings {
+        let store_settings = StoreSettings {
             table: stack.table.clone(),
             retention: Duration::from_secs(86_400),
         };
+        let store = Arc::new(DynamoStore::from_sdk(&sdk, &stack.table));
 
         let api = App::new(
-            Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
-                &stack.table,
-            )),
+            store.clone(),
+            store.clone(),
             Arc::new(SqsQueue::new(
                 aws_sdk_sqs::Client::new(&sdk),
                 stack.queue_urls(),
             )),
             Arc::new(SystemClock),
             ApiConfig {
-                store: store.clone(),
+                store: store_settings.clone(),
                 queues: stack.queue_urls(),
                 keys: ApiKeys::parse(&format!("test:{API_KEY}")).expect("test key"),
                 max_body_bytes: 1024 * 1024,
+                sms_max_chars: 1600,
             },
         );
-        let worker = Arc::new(notify_email_worker::worker(
+
+        let email = notify_email_worker::worker(
             &sdk,
             EmailWorkerConfig {
-                store,
-                delivery: DeliverySettings {
-                    max_receives: MAX_RECEIVES,
-                    concurrency: 10,
-                    lease: Duration::from_secs(60),
-                },
+                store: store_settings.clone(),
+                delivery: delivery_settings(),
                 email: EmailSettings {
                     from: EmailAddress::parse(&options.sender).expect("sender address"),
                     configuration_set: None,
                 },
             },
-        ));
-        let mapping = EventSourceMapping::new(
-            aws_sdk_sqs::Client::new(&sdk),
-            stack
-                .queues
-                .iter()
-                .map(|q| Source {
-                    priority: q.priority,
-                    url: q.url.clone(),
-                    arn: q.arn.clone(),
-                })
-                .collect(),
-            worker.clone(),
         );
+        let sms = notify_sms_worker::worker(
+            &sdk,
+            SmsWorkerConfig {
+                store: store_settings.clone(),
+                delivery: delivery_settings(),
+                sms: SmsSettings {
+                    sender_id: Some("NOTIFY".into()),
+                    normal_type: SmsType::Transactional,
+                    opt_out_cache: Duration::from_secs(300),
+                },
+            },
+        );
+        let push = notify_push_worker::worker(
+            &sdk,
+            PushWorkerConfig {
+                store: store_settings,
+                delivery: delivery_settings(),
+                fcm: FcmConfig {
+                    credentials: CredentialsSource::Secret(
+                        stack.fcm_secret.clone().expect("FCM secret"),
+                    ),
+                    project_id: None,
+                    base_url: fcm_url,
+                    token_url: None,
+                },
+            },
+        )
+        .await
+        .expect("the push worker starts with the key from Secrets Manager");
+
+        let workers: [(Channel, DeliveryWorker); 3] = [
+            (Channel::Email, email),
+            (Channel::Sms, sms),
+            (Channel::Push, push),
+        ];
+        let mappings = workers
+            .into_iter()
+            .map(|(channel, worker)| {
+                let sources = stack
+                    .queues
+                    .iter()
+                    .filter(|q| q.channel == channel)
+                    .map(|q| Source {
+                        priority: q.priority,
+                        url: q.url.clone(),
+                        arn: q.arn.clone(),
+                    })
+                    .collect();
+                (
+                    channel,
+                    EventSourceMapping::new(
+                        aws_sdk_sqs::Client::new(&sdk),
+                        sources,
+                        Arc::new(worker),
+                    ),
+                )
+            })
+            .collect();
         Self {
             endpoint,
             sdk,
             stack,
             api,
-            worker,
-            mapping,
+            store,
+            fcm,
+            mappings,
         }
     }
 
-    /// Calls the API handler as API Gateway would, with the test key unless `key` says otherwise.
+    pub fn mapping(&self, channel: Channel) -> &EventSourceMapping {
+        &self
+            .mappings
+            .iter()
+            .find(|(c, _)| *c == channel)
+            .expect("a mapping per channel")
+            .1
+    }
+
+    /// Calls the API handler as API Gateway would, with the test key.
     pub async fn call(&self, method: &str, path: &str, body: Option<&str>) -> (StatusCode, Value) {
         self.call_with(method, path, body, Some(API_KEY), "application/json")
             .await
@@ -263,14 +351,43 @@ impl TestStack {
         body
     }
 
-    /// Delivers batches until every queue reads empty (kept messages are invisible for the
-    /// visibility timeout, so this returns while they wait).
+    /// `PUT /v1/users/{user}/devices/{token}`.
+    pub async fn register_device(&self, user: &str, token: &str, platform: &str) {
+        let body = serde_json::json!({ "platform": platform }).to_string();
+        let (status, answer) = self
+            .call(
+                "PUT",
+                &format!("/v1/users/{user}/devices/{token}"),
+                Some(&body),
+            )
+            .await;
+        assert!(status.is_success(), "{status}: {answer}");
+    }
+
+    /// Delivers batches of every channel until every queue reads empty (kept messages are
+    /// invisible until their retry, so this returns while they wait).
     pub async fn deliver_all(&self) -> Vec<BatchReport> {
         let mut reports = Vec::new();
-        while let Some(report) = self.mapping.poll_once().await.expect("poll") {
-            reports.push(report);
+        for (_, mapping) in &self.mappings {
+            while let Some(report) = mapping.poll_once().await.expect("poll") {
+                reports.push(report);
+            }
         }
         reports
+    }
+
+    /// Delivers until the notification leaves `queued`/`sending`, waiting out retries.
+    pub async fn deliver_until_settled(&self, id: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            self.deliver_all().await;
+            let view = self.notification(id).await;
+            let status = view["status"].as_str().unwrap_or_default().to_owned();
+            if !matches!(status.as_str(), "queued" | "sending") || Instant::now() > deadline {
+                return view;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Emails SES accepted for `to`.
@@ -283,27 +400,29 @@ impl TestStack {
             .collect()
     }
 
-    pub fn queue_url(&self, priority: Priority) -> &str {
-        &self
-            .stack
-            .queue(Channel::Email, priority)
-            .expect("queue")
-            .url
+    /// SMS SNS accepted for `number`.
+    pub async fn sms_to(&self, number: &str) -> Vec<SentSms> {
+        outbox::sent_sms(&self.endpoint)
+            .await
+            .expect("read the emulator's outbox")
+            .into_iter()
+            .filter(|m| m.phone_number == number)
+            .collect()
     }
 
-    pub fn dlq_url(&self, priority: Priority) -> &str {
-        &self
-            .stack
-            .queue(Channel::Email, priority)
-            .expect("queue")
-            .dlq_url
+    pub fn queue_url(&self, channel: Channel, priority: Priority) -> &str {
+        &self.stack.queue(channel, priority).expect("queue").url
+    }
+
+    pub fn dlq_url(&self, channel: Channel, priority: Priority) -> &str {
+        &self.stack.queue(channel, priority).expect("queue").dlq_url
     }
 
     /// Puts a raw body on a queue, as a duplicate delivery or a foreign producer would.
-    pub async fn put_raw(&self, priority: Priority, body: &str) {
+    pub async fn put_raw(&self, channel: Channel, priority: Priority, body: &str) {
         aws_sdk_sqs::Client::new(&self.sdk)
             .send_message()
-            .queue_url(self.queue_url(priority))
+            .queue_url(self.queue_url(channel, priority))
             .message_body(body)
             .send()
             .await
@@ -331,4 +450,19 @@ impl TestStack {
 /// A unique recipient, so a test finds its own emails in the shared emulator.
 pub fn unique_recipient() -> String {
     format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+/// A unique, valid French mobile number (`+3361…`). The emulator treats numbers ending in 99 as opted
+/// out, so this never ends in 99.
+pub fn unique_mobile() -> String {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let n = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) % 10_000_000;
+    let digits = format!("{n:07}");
+    let digits = if digits.ends_with("99") {
+        format!("{}98", &digits[..5])
+    } else {
+        digits
+    };
+    // 061… numbers are all allocated to mobile operators in France's numbering plan.
+    format!("+3361{digits}")
 }

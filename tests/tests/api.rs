@@ -2,16 +2,18 @@
 //! request.
 
 use http::StatusCode;
-use notify_shared::domain::Priority;
+use notify_shared::domain::{Channel, Priority};
 use notify_tests::TestStack;
 use serde_json::json;
 
 async fn nothing_queued(t: &TestStack) {
-    for p in Priority::ALL {
-        assert!(
-            t.peek(t.queue_url(p)).await.is_empty(),
-            "{p} queue must be empty"
-        );
+    for channel in Channel::ALL {
+        for p in Priority::ALL {
+            assert!(
+                t.peek(t.queue_url(channel, p)).await.is_empty(),
+                "{channel} {p} queue must be empty"
+            );
+        }
     }
 }
 

@@ -58,7 +58,11 @@ async fn accepted_email_is_recorded_queued_and_sent_through_ses() {
     assert_eq!(emails[0].subject, "Your order has shipped");
     assert_eq!(emails[0].source, notify_tests::SENDER);
     assert_eq!(sent["providerMessageId"], emails[0].id.as_str());
-    assert!(t.peek(t.queue_url(Priority::Normal)).await.is_empty());
+    assert!(
+        t.peek(t.queue_url(Channel::Email, Priority::Normal))
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -71,9 +75,23 @@ async fn each_priority_has_its_own_queue_and_high_is_served_first() {
     t.send(&low).await;
     t.send(&high).await;
 
-    assert_eq!(t.peek(t.queue_url(Priority::High)).await.len(), 1);
-    assert_eq!(t.peek(t.queue_url(Priority::Low)).await.len(), 1);
-    assert!(t.peek(t.queue_url(Priority::Normal)).await.is_empty());
+    assert_eq!(
+        t.peek(t.queue_url(Channel::Email, Priority::High))
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        t.peek(t.queue_url(Channel::Email, Priority::Low))
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        t.peek(t.queue_url(Channel::Email, Priority::Normal))
+            .await
+            .is_empty()
+    );
 
     let order: Vec<Priority> = t.deliver_all().await.iter().map(|r| r.priority).collect();
     assert_eq!(order, [Priority::High, Priority::Low]);
@@ -91,22 +109,39 @@ async fn duplicate_delivery_sends_once() {
         Channel::Email,
         Priority::Normal,
     );
-    t.put_raw(Priority::Normal, &duplicate.to_body()).await;
+    t.put_raw(Channel::Email, Priority::Normal, &duplicate.to_body())
+        .await;
 
     t.deliver_all().await;
-    // A copy that met a live claim is kept; let it come back and be recognised as done.
-    tokio::time::sleep(VISIBILITY_TIMEOUT + Duration::from_millis(500)).await;
-    t.deliver_all().await;
+    // A copy that met a live claim is kept until the claim resolves; it then comes back and
+    // is recognised as done.
+    t.deliver_until_settled(&id, Duration::from_secs(10)).await;
+    for _ in 0..20 {
+        if t.peek(t.queue_url(Channel::Email, Priority::Normal))
+            .await
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        t.deliver_all().await;
+    }
 
     assert_eq!(t.emails_to(&to).await.len(), 1, "exactly one email");
     let view = t.notification(&id).await;
     assert_eq!(view["status"], "sent");
     assert_eq!(view["attempts"], 1);
     assert!(
-        t.peek(t.queue_url(Priority::Normal)).await.is_empty(),
+        t.peek(t.queue_url(Channel::Email, Priority::Normal))
+            .await
+            .is_empty(),
         "both copies deleted"
     );
-    assert!(t.peek(t.dlq_url(Priority::Normal)).await.is_empty());
+    assert!(
+        t.peek(t.dlq_url(Channel::Email, Priority::Normal))
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -115,11 +150,20 @@ async fn a_poison_message_does_not_block_its_batch_and_ends_in_the_dlq() {
     let first = unique_recipient();
     let second = unique_recipient();
     let a = t.send(&email_to(&first)).await;
-    t.put_raw(Priority::Normal, "{this is not a notification")
-        .await;
+    t.put_raw(
+        Channel::Email,
+        Priority::Normal,
+        "{this is not a notification",
+    )
+    .await;
     let b = t.send(&email_to(&second)).await;
 
-    let report = t.mapping.poll_once().await.unwrap().expect("a batch");
+    let report = t
+        .mapping(Channel::Email)
+        .poll_once()
+        .await
+        .unwrap()
+        .expect("a batch");
     assert_eq!((report.received, report.deleted, report.kept), (3, 2, 1));
     for (id, to) in [(&a, &first), (&b, &second)] {
         assert_eq!(t.notification(id).await["status"], "sent");
@@ -131,9 +175,13 @@ async fn a_poison_message_does_not_block_its_batch_and_ends_in_the_dlq() {
         tokio::time::sleep(VISIBILITY_TIMEOUT + Duration::from_millis(300)).await;
         t.deliver_all().await;
     }
-    assert!(t.peek(t.queue_url(Priority::Normal)).await.is_empty());
+    assert!(
+        t.peek(t.queue_url(Channel::Email, Priority::Normal))
+            .await
+            .is_empty()
+    );
     assert_eq!(
-        t.peek(t.dlq_url(Priority::Normal)).await,
+        t.peek(t.dlq_url(Channel::Email, Priority::Normal)).await,
         ["{this is not a notification"]
     );
 }
@@ -161,5 +209,9 @@ async fn a_permanent_ses_rejection_fails_without_retry() {
     assert_eq!(view["attempts"], 1);
     assert_eq!(statuses(&view), ["queued", "sending", "failed"]);
     assert!(t.emails_to(&to).await.is_empty());
-    assert!(t.peek(t.dlq_url(Priority::Normal)).await.is_empty());
+    assert!(
+        t.peek(t.dlq_url(Channel::Email, Priority::Normal))
+            .await
+            .is_empty()
+    );
 }

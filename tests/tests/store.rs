@@ -6,8 +6,8 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use notify_shared::{
     clock::{Clock, SystemClock},
     domain::{
-        Channel, Content, Draft, EmailAddress, EmailContent, Failure, Lease, Notification,
-        NotificationId, Priority, Recipient, Status, TenantId,
+        Channel, Content, Delivery, DeliveryStatus, Draft, EmailAddress, EmailContent, Failure,
+        Lease, Notification, NotificationId, Priority, Recipient, Status, TenantId,
     },
     store::{
         DynamoStore, NotificationStore, ProviderRef, StoreError, Transition, TransitionOutcome,
@@ -44,6 +44,18 @@ fn queued() -> Notification {
         SystemClock.now(),
         Duration::from_secs(3600),
     )
+}
+
+/// The settle of the holder of lease `token`: SES accepted the one email as `m-1`.
+fn sent_by(token: &str, n: &Notification) -> Transition {
+    let mut d = Delivery::pending(n.recipient.address().unwrap());
+    d.status = DeliveryStatus::Sent;
+    d.provider_message_id = Some("m-1".into());
+    let p = ProviderRef {
+        name: "ses".into(),
+        message_id: Some("m-1".into()),
+    };
+    Transition::settle(token, Status::Sent, p, vec![d], None, SystemClock.now())
 }
 
 fn lease(token: &str, secs: u64) -> Lease {
@@ -103,25 +115,16 @@ async fn only_one_claim_wins_and_only_its_holder_completes() {
         other => panic!("second claim must be refused with the current record: {other:?}"),
     }
 
-    let p = ProviderRef {
-        name: "ses".into(),
-        message_id: "m-1".into(),
-    };
-    let stale = store
-        .transition(&n.id, &Transition::sent("b", p.clone(), SystemClock.now()))
-        .await
-        .unwrap();
+    let stale = store.transition(&n.id, &sent_by("b", &n)).await.unwrap();
     assert!(matches!(stale, TransitionOutcome::Refused(Some(_))));
-    let done = store
-        .transition(&n.id, &Transition::sent("a", p, SystemClock.now()))
-        .await
-        .unwrap();
+    let done = store.transition(&n.id, &sent_by("a", &n)).await.unwrap();
     let TransitionOutcome::Applied(sent) = done else {
         panic!("the holder completes: {done:?}")
     };
     assert_eq!(sent.status, Status::Sent);
     assert_eq!(sent.lease, None);
     assert_eq!(sent.provider_message_id.as_deref(), Some("m-1"));
+    assert_eq!(sent.deliveries[0].status, DeliveryStatus::Sent);
     let history: Vec<Status> = sent.history.iter().map(|h| h.status).collect();
     assert_eq!(history, [Status::Queued, Status::Sending, Status::Sent]);
 }
@@ -172,7 +175,7 @@ async fn requeue_and_failure_record_the_error() {
     let back = store
         .transition(
             &n.id,
-            &Transition::requeued("a", failure.clone(), SystemClock.now()),
+            &Transition::requeued("a", failure.clone(), vec![], SystemClock.now()),
         )
         .await
         .unwrap();
@@ -218,4 +221,111 @@ async fn a_missing_record_refuses_every_change() {
         .await
         .unwrap();
     assert_eq!(outcome, TransitionOutcome::Refused(None));
+}
+
+mod devices {
+    use notify_shared::{
+        domain::{DeviceToken, Platform, TenantId, UserId},
+        store::{DeviceRegistry, MAX_DEVICES_PER_USER},
+    };
+
+    use super::*;
+
+    fn token(s: &str) -> DeviceToken {
+        DeviceToken::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn refreshing_keeps_created_at_and_the_oldest_goes_past_the_limit() {
+        let (_t, store) = store().await;
+        let (tenant, ann) = (TenantId::new("acme"), UserId::parse("ann").unwrap());
+        let first = SystemClock.now();
+        store
+            .register(&tenant, &ann, &token("d0"), Platform::Android, None, first)
+            .await
+            .unwrap();
+        let later = first.plus(Duration::from_secs(5));
+        let again = store
+            .register(
+                &tenant,
+                &ann,
+                &token("d0"),
+                Platform::Android,
+                Some("app".into()),
+                later,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.created_at, again.updated_at, again.app_id.as_deref()),
+            (first, later, Some("app"))
+        );
+
+        for i in 1..=MAX_DEVICES_PER_USER {
+            let at = later.plus(Duration::from_secs(i as u64));
+            store
+                .register(
+                    &tenant,
+                    &ann,
+                    &token(&format!("d{i}")),
+                    Platform::Ios,
+                    None,
+                    at,
+                )
+                .await
+                .unwrap();
+        }
+        let devices = store.devices(&tenant, &ann).await.unwrap();
+        assert_eq!(devices.len(), MAX_DEVICES_PER_USER);
+        assert_eq!(
+            devices[0].token,
+            token(&format!("d{MAX_DEVICES_PER_USER}")),
+            "newest first"
+        );
+        assert!(
+            devices.iter().all(|d| d.token != token("d0")),
+            "the least recently seen went"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_token_leaves_every_user_and_unregister_reports_absence() {
+        let (_t, store) = store().await;
+        let tenant = TenantId::new("acme");
+        let ann = UserId::parse("ann").unwrap();
+        let now = SystemClock.now();
+        store
+            .register(&tenant, &ann, &token("gone"), Platform::Web, None, now)
+            .await
+            .unwrap();
+        store
+            .register(&tenant, &ann, &token("kept"), Platform::Web, None, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.forget_token(&tenant, &token("gone")).await.unwrap(),
+            1
+        );
+        let left: Vec<DeviceToken> = store
+            .devices(&tenant, &ann)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.token)
+            .collect();
+        assert_eq!(left, vec![token("kept")]);
+        assert!(
+            !store
+                .unregister(&tenant, &ann, &token("gone"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .unregister(&tenant, &ann, &token("kept"))
+                .await
+                .unwrap()
+        );
+        assert!(store.devices(&tenant, &ann).await.unwrap().is_empty());
+    }
 }

@@ -1,6 +1,6 @@
 use notify_shared::config::{ConfigError, Env, QueueUrls, StoreSettings};
 
-use crate::{ApiKeys, CHANNELS};
+use crate::{ApiKeys, CHANNELS, draft::DraftLimits};
 
 /// The API function's configuration, read once at cold start.
 #[derive(Debug, Clone)]
@@ -10,6 +10,8 @@ pub struct ApiConfig {
     pub keys: ApiKeys,
     /// Larger request bodies are refused with 413.
     pub max_body_bytes: usize,
+    /// The longest SMS text accepted, in characters.
+    pub sms_max_chars: usize,
 }
 
 impl ApiConfig {
@@ -24,6 +26,14 @@ impl ApiConfig {
                 1024 * 1024,
                 1024..=6 * 1000 * 1000,
             )?,
+            // SNS refuses SMS text over 1600 characters.
+            sms_max_chars: env.number("NOTIFY_SMS_MAX_CHARS", 1600, 1..=1600)?,
         })
+    }
+
+    pub fn draft_limits(&self) -> DraftLimits {
+        DraftLimits {
+            sms_max_chars: self.sms_max_chars,
+        }
     }
 }

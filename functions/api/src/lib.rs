@@ -3,6 +3,8 @@
 
 mod auth;
 mod config;
+mod devices;
+mod draft;
 mod error;
 mod notifications;
 mod response;
@@ -15,7 +17,7 @@ use notify_shared::{
     clock::{Clock, SystemClock},
     domain::Channel,
     queue::{NotificationQueue, SqsQueue},
-    store::{DynamoStore, NotificationStore},
+    store::{DeviceRegistry, DynamoStore, NotificationStore},
 };
 use tracing::{Instrument, info, info_span};
 
@@ -26,11 +28,12 @@ pub use error::ApiError;
 use router::Route;
 
 /// The channels this deployment accepts.
-pub const CHANNELS: [Channel; 1] = [Channel::Email];
+pub const CHANNELS: [Channel; 3] = Channel::ALL;
 
 /// Everything a request needs, built once at cold start.
 pub struct App {
     store: Arc<dyn NotificationStore>,
+    devices: Arc<dyn DeviceRegistry>,
     queue: Arc<dyn NotificationQueue>,
     clock: Arc<dyn Clock>,
     config: ApiConfig,
@@ -39,12 +42,14 @@ pub struct App {
 impl App {
     pub fn new(
         store: Arc<dyn NotificationStore>,
+        devices: Arc<dyn DeviceRegistry>,
         queue: Arc<dyn NotificationQueue>,
         clock: Arc<dyn Clock>,
         config: ApiConfig,
     ) -> Self {
         Self {
             store,
+            devices,
             queue,
             clock,
             config,
@@ -53,13 +58,11 @@ impl App {
 
     /// The production wiring: DynamoDB and SQS clients from one SDK configuration.
     pub fn from_aws(sdk: &aws_config::SdkConfig, config: ApiConfig) -> Self {
-        let store = DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            config.store.table.clone(),
-        );
+        let store = Arc::new(DynamoStore::from_sdk(sdk, config.store.table.clone()));
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.queues.clone());
         Self::new(
-            Arc::new(store),
+            store.clone(),
+            store,
             Arc::new(queue),
             Arc::new(SystemClock),
             config,
@@ -99,24 +102,29 @@ impl App {
     }
 
     async fn route(&self, req: &Request) -> Result<Response<Body>, ApiError> {
-        match router::route(req.method(), req.uri().path())? {
-            Route::Health => Ok(response::json(
+        let route = router::route(req.method(), req.uri().path())?;
+        if route == Route::Health {
+            return Ok(response::json(
                 http::StatusCode::OK,
                 &serde_json::json!({
                     "status": "ok",
                     "version": env!("CARGO_PKG_VERSION"),
                 }),
-            )),
-            Route::CreateNotification => {
-                let tenant = self.config.keys.authenticate(req)?;
-                tracing::Span::current().record("tenant", tenant.as_str());
-                let body = response::json_body(req, self.config.max_body_bytes)?;
-                notifications::create(self, &tenant, &body).await
+            ));
+        }
+        let tenant = self.config.keys.authenticate(req)?;
+        tracing::Span::current().record("tenant", tenant.as_str());
+        let body = || response::json_body(req, self.config.max_body_bytes);
+        match route {
+            Route::Health => unreachable!("answered above, without a key"),
+            Route::CreateNotification => notifications::create(self, &tenant, &body()?).await,
+            Route::GetNotification(id) => notifications::get(self, &tenant, &id).await,
+            Route::ListDevices { user } => devices::list(self, &tenant, &user).await,
+            Route::RegisterDevice { user, token } => {
+                devices::register(self, &tenant, &user, &token, &body()?).await
             }
-            Route::GetNotification(id) => {
-                let tenant = self.config.keys.authenticate(req)?;
-                tracing::Span::current().record("tenant", tenant.as_str());
-                notifications::get(self, &tenant, &id).await
+            Route::UnregisterDevice { user, token } => {
+                devices::unregister(self, &tenant, &user, &token).await
             }
         }
     }

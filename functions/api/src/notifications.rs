@@ -6,74 +6,17 @@ use http::StatusCode;
 use lambda_http::{Body, Response};
 use notify_shared::{
     domain::{
-        Channel, Content, Draft, EmailContent, Failure, HistoryEntry, Notification, NotificationId,
-        Priority, Recipient, Status, TenantId, time::Timestamp,
+        Address, Channel, Content, DeliveryStatus, Failure, HistoryEntry, Notification,
+        NotificationId, Platform, Priority, Status, TenantId, sms::SmsEncoding, time::Timestamp,
     },
     queue::QueueMessage,
     store::{Transition, TransitionOutcome},
-    validate::{self, Fields},
 };
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{error, info};
 
-use crate::{ApiError, App, response};
-
-/// The draft a `POST /v1/notifications` body describes, or every problem with it.
-pub fn parse_draft(body: &Value) -> Result<Draft, ApiError> {
-    let mut f = Fields::of(body, "").map_err(|e| ApiError::Validation(vec![e]))?;
-    let channel = f.required_enum::<Channel>("channel");
-    let priority = f.optional_enum::<Priority>("priority");
-    let category = f.optional_label("category", validate::MAX_CATEGORY_CHARS);
-    let metadata = f.string_map("metadata");
-    let message = match channel {
-        Some(Channel::Email) => email(&mut f),
-        // Without a channel the other fields cannot be judged: report only the channel.
-        None => {
-            f.skip_unread();
-            None
-        }
-    };
-    f.finish().map_err(ApiError::Validation)?;
-    // `finish` succeeded, so every field parsed.
-    let (Some(channel), Some((recipient, content))) = (channel, message) else {
-        return Err(ApiError::Validation(Vec::new()));
-    };
-    Ok(Draft {
-        channel,
-        priority: priority.unwrap_or_default(),
-        recipient,
-        content,
-        category,
-        metadata,
-    })
-}
-
-fn email<'a>(f: &mut Fields<'a>) -> Option<(Recipient, Content)> {
-    let to = f.required_email("to");
-    let subject = f.header_text("subject", validate::MAX_SUBJECT_CHARS, true);
-    let text = f.body_text("text", validate::MAX_TEXT_BYTES);
-    let html = f.body_text("html", validate::MAX_HTML_BYTES);
-    let reply_to = f.optional_email("replyTo");
-    if !f.has("text") && !f.has("html") {
-        f.error("text", "required", "text or html (or both) is required");
-        return None;
-    }
-    let body_ok = text.is_some() || html.is_some();
-    let reply_ok = reply_to.is_some() || !f.has("replyTo");
-    match (to, subject, body_ok && reply_ok) {
-        (Some(to), Some(subject), true) => Some((
-            Recipient::Email(to),
-            Content::Email(EmailContent {
-                subject,
-                text,
-                html,
-                reply_to,
-            }),
-        )),
-        _ => None,
-    }
-}
+use crate::{ApiError, App, draft::parse_draft, response};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -83,6 +26,43 @@ struct Accepted<'a> {
     channel: Channel,
     priority: Priority,
     created_at: Timestamp,
+    #[serde(flatten)]
+    content: ContentSummary<'a>,
+}
+
+/// The content fields worth echoing: what identifies the message, and for SMS what it costs.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ContentSummary<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    /// SMS: how many messages the carrier bills, and in which encoding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segments: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encoding: Option<SmsEncoding>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'a str>,
+}
+
+impl<'a> ContentSummary<'a> {
+    fn of(c: &'a Content) -> Self {
+        let mut s = Self {
+            subject: None,
+            segments: None,
+            encoding: None,
+            title: None,
+        };
+        match c {
+            Content::Email(e) => s.subject = Some(&e.subject),
+            Content::Sms(m) => {
+                s.segments = Some(m.segments.count);
+                s.encoding = Some(m.segments.encoding);
+            }
+            Content::Push(p) => s.title = p.title.as_deref(),
+        }
+        s
+    }
 }
 
 pub async fn create(
@@ -90,7 +70,7 @@ pub async fn create(
     tenant: &TenantId,
     body: &Value,
 ) -> Result<Response<Body>, ApiError> {
-    let draft = parse_draft(body)?;
+    let draft = parse_draft(body, app.config.draft_limits())?;
     let notification = Notification::accept(
         draft,
         tenant.clone(),
@@ -152,6 +132,7 @@ pub async fn create(
             channel: notification.channel,
             priority: notification.priority,
             created_at: notification.created_at,
+            content: ContentSummary::of(&notification.content),
         },
     );
     if let Ok(location) = format!("/v1/notifications/{id}").parse() {
@@ -169,8 +150,8 @@ struct View<'a> {
     priority: Priority,
     status: Status,
     to: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    subject: Option<&'a str>,
+    #[serde(flatten)]
+    content: ContentSummary<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     category: Option<&'a str>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -182,19 +163,31 @@ struct View<'a> {
     provider: Option<&'a str>,
     provider_message_id: Option<&'a str>,
     error: Option<&'a Failure>,
+    /// One entry per target (each device of a user, for push), once the first attempt ran.
+    deliveries: Vec<DeliveryView<'a>>,
     history: &'a [HistoryEntry],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeliveryView<'a> {
+    to: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<Platform>,
+    status: DeliveryStatus,
+    provider_message_id: Option<&'a str>,
+    error: Option<&'a Failure>,
 }
 
 impl<'a> View<'a> {
     fn of(n: &'a Notification) -> Self {
-        let Content::Email(email) = &n.content;
         Self {
             id: &n.id,
             channel: n.channel,
             priority: n.priority,
             status: n.status,
             to: n.recipient.as_str(),
-            subject: Some(&email.subject),
+            content: ContentSummary::of(&n.content),
             category: n.category.as_deref(),
             metadata: &n.metadata,
             created_at: n.created_at,
@@ -204,6 +197,20 @@ impl<'a> View<'a> {
             provider: n.provider.as_deref(),
             provider_message_id: n.provider_message_id.as_deref(),
             error: n.error.as_ref(),
+            deliveries: n
+                .deliveries
+                .iter()
+                .map(|d| DeliveryView {
+                    to: d.to.as_str(),
+                    platform: match &d.to {
+                        Address::Device { platform, .. } => *platform,
+                        _ => None,
+                    },
+                    status: d.status,
+                    provider_message_id: d.provider_message_id.as_deref(),
+                    error: d.error.as_ref(),
+                })
+                .collect(),
             history: &n.history,
         }
     }

@@ -10,6 +10,9 @@ pub enum Route {
     Health,
     CreateNotification,
     GetNotification(String),
+    ListDevices { user: String },
+    RegisterDevice { user: String, token: String },
+    UnregisterDevice { user: String, token: String },
 }
 
 /// Every route: method, path pattern (`{x}` is one segment). `openapi.yaml` lists the same.
@@ -17,9 +20,30 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
     ("POST", "/v1/notifications"),
     ("GET", "/v1/notifications/{id}"),
+    ("GET", "/v1/users/{userId}/devices"),
+    ("PUT", "/v1/users/{userId}/devices/{token}"),
+    ("DELETE", "/v1/users/{userId}/devices/{token}"),
 ];
 
-fn matches<'p>(pattern: &str, path: &'p str) -> Option<Vec<&'p str>> {
+/// A path segment with its `%XX` escapes decoded; `None` if they do not decode to UTF-8.
+fn decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn matches(pattern: &str, path: &str) -> Option<Vec<String>> {
     let mut params = Vec::new();
     let mut want = pattern.trim_matches('/').split('/');
     let mut got = path
@@ -29,7 +53,7 @@ fn matches<'p>(pattern: &str, path: &'p str) -> Option<Vec<&'p str>> {
     loop {
         match (want.next(), got.next()) {
             (None, None) => return Some(params),
-            (Some(w), Some(g)) if w.starts_with('{') && !g.is_empty() => params.push(g),
+            (Some(w), Some(g)) if w.starts_with('{') && !g.is_empty() => params.push(decode(g)?),
             (Some(w), Some(g)) if w == g => {}
             _ => return None,
         }
@@ -46,10 +70,21 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             allowed.push(m);
             continue;
         }
+        let mut params = params.into_iter();
+        let mut next = || params.next().unwrap_or_default();
         return Ok(match (m, pattern) {
             ("GET", "/health") => Route::Health,
             ("POST", "/v1/notifications") => Route::CreateNotification,
-            ("GET", "/v1/notifications/{id}") => Route::GetNotification(params[0].to_owned()),
+            ("GET", "/v1/notifications/{id}") => Route::GetNotification(next()),
+            ("GET", "/v1/users/{userId}/devices") => Route::ListDevices { user: next() },
+            ("PUT", "/v1/users/{userId}/devices/{token}") => Route::RegisterDevice {
+                user: next(),
+                token: next(),
+            },
+            ("DELETE", "/v1/users/{userId}/devices/{token}") => Route::UnregisterDevice {
+                user: next(),
+                token: next(),
+            },
             _ => unreachable!("every entry of ROUTES has a handler"),
         });
     }
@@ -79,6 +114,21 @@ mod tests {
             route(&Method::GET, "/v1/notifications/abc").unwrap(),
             Route::GetNotification("abc".into())
         );
+    }
+
+    #[test]
+    fn path_parameters_are_percent_decoded() {
+        assert_eq!(
+            route(&Method::PUT, "/v1/users/ann%40acme/devices/tok%3A1").unwrap(),
+            Route::RegisterDevice {
+                user: "ann@acme".into(),
+                token: "tok:1".into()
+            }
+        );
+        assert!(matches!(
+            route(&Method::GET, "/v1/users/%zz/devices"),
+            Err(ApiError::NotFound(_))
+        ));
     }
 
     #[test]

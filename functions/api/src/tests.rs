@@ -10,7 +10,7 @@ use notify_shared::{
     config::{QueueUrls, StoreSettings},
     domain::{Status, time::Timestamp},
     queue::MemoryQueue,
-    store::MemoryStore,
+    store::{MemoryDevices, MemoryStore},
 };
 use serde_json::{Value, json};
 
@@ -38,9 +38,11 @@ fn rig() -> Rig {
         queues: QueueUrls::default(),
         keys: ApiKeys::parse(&format!("acme:{KEY},globex:{OTHER_KEY}")).unwrap(),
         max_body_bytes: 4096,
+        sms_max_chars: 1600,
     };
     let app = App::new(
         store.clone(),
+        Arc::new(MemoryDevices::new()),
         queue.clone(),
         Arc::new(clock.clone()),
         config,
@@ -324,4 +326,120 @@ async fn queue_outage_is_503_and_the_record_says_failed() {
         .unwrap();
     assert_eq!(record.status, Status::Failed);
     assert_eq!(record.error.unwrap().code, "QueueUnavailable");
+}
+
+#[tokio::test]
+async fn an_sms_answer_says_its_segments_and_encoding() {
+    let rig = rig();
+    let body = json!({"channel": "sms", "to": "+33 6 12 34 56 78", "message": "Votre code : 1234 — merci"});
+    let (status, accepted, _) = post(&rig, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(
+        (accepted["segments"].as_u64(), accepted["encoding"].as_str()),
+        (Some(1), Some("ucs2"))
+    );
+    let id = accepted["id"].as_str().unwrap();
+    let (_, view, _) = call(
+        &rig,
+        request("GET", &format!("/v1/notifications/{id}"), Some(KEY), None),
+    )
+    .await;
+    assert_eq!(view["to"], "+33612345678", "normalised to E.164");
+    assert_eq!(view["segments"], 1);
+    assert_eq!(
+        rig.queue.messages()[0].0.channel,
+        notify_shared::domain::Channel::Sms
+    );
+}
+
+#[tokio::test]
+async fn devices_are_registered_listed_and_removed() {
+    let rig = rig();
+    let path = "/v1/users/ann/devices/fcm-token%3A1";
+    let put = |body: &str| request("PUT", path, Some(KEY), Some(body));
+    let (status, device, _) = call(
+        &rig,
+        put(r#"{"platform":"android","appId":"com.acme.app"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{device}");
+    assert_eq!(
+        (device["token"].as_str(), device["userId"].as_str()),
+        (Some("fcm-token:1"), Some("ann"))
+    );
+    rig.clock.advance(Duration::from_secs(5));
+    let (status, _, _) = call(&rig, put(r#"{"platform":"android"}"#)).await;
+    assert_eq!(status, StatusCode::OK, "a second PUT refreshes");
+
+    let (status, list, _) = call(
+        &rig,
+        request("GET", "/v1/users/ann/devices", Some(KEY), None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["devices"].as_array().unwrap().len(), 1);
+    let (_, other_tenant, _) = call(
+        &rig,
+        request("GET", "/v1/users/ann/devices", Some(OTHER_KEY), None),
+    )
+    .await;
+    assert!(
+        other_tenant["devices"].as_array().unwrap().is_empty(),
+        "devices are per tenant"
+    );
+
+    let (status, _, _) = call(&rig, request("DELETE", path, Some(KEY), None)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = call(&rig, request("DELETE", path, Some(KEY), None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_device_needs_a_known_platform_and_clean_ids() {
+    let rig = rig();
+    let (status, err, _) = call(
+        &rig,
+        request(
+            "PUT",
+            "/v1/users/ann/devices/tok",
+            Some(KEY),
+            Some(r#"{"platform":"symbian"}"#),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, err["details"][0]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("platform"))
+    );
+    let (status, err, _) = call(
+        &rig,
+        request(
+            "PUT",
+            "/v1/users/a%20b/devices/tok",
+            Some(KEY),
+            Some(r#"{"platform":"ios"}"#),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, err["details"][0]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("userId"))
+    );
+}
+
+#[tokio::test]
+async fn a_push_to_a_user_is_queued_on_the_push_queue() {
+    let rig = rig();
+    let body = json!({"channel": "push", "userId": "ann", "title": "Hi", "priority": "high"});
+    let (status, accepted, _) = post(&rig, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(accepted["title"], "Hi");
+    let (msg, _) = &rig.queue.messages()[0];
+    assert_eq!(
+        (msg.channel, msg.priority),
+        (
+            notify_shared::domain::Channel::Push,
+            notify_shared::domain::Priority::High
+        )
+    );
 }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use notify_shared::{
-    clock::SystemClock,
     config::{ConfigError, DeliverySettings, EmailSettings, Env, StoreSettings},
     delivery::DeliveryWorker,
     provider::SesEmailProvider,
@@ -29,12 +28,7 @@ impl EmailWorkerConfig {
 
 /// The production wiring: DynamoDB for records, SES for sending.
 pub fn worker(sdk: &aws_config::SdkConfig, config: EmailWorkerConfig) -> DeliveryWorker {
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.store.table);
+    let store = DynamoStore::from_sdk(sdk, config.store.table);
     let provider = SesEmailProvider::new(aws_sdk_sesv2::Client::new(sdk), config.email);
-    DeliveryWorker::new(
-        Arc::new(store),
-        Arc::new(provider),
-        Arc::new(SystemClock),
-        config.delivery,
-    )
+    DeliveryWorker::on_aws(sdk, Arc::new(store), Arc::new(provider), config.delivery)
 }

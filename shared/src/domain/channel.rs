@@ -9,14 +9,18 @@ use super::UnknownName;
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     Email,
+    Sms,
+    Push,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 1] = [Channel::Email];
+    pub const ALL: [Channel; 3] = [Channel::Email, Channel::Sms, Channel::Push];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Push => "push",
         }
     }
 }
@@ -36,7 +40,7 @@ impl FromStr for Channel {
             .find(|c| c.as_str() == s)
             .ok_or_else(|| UnknownName {
                 value: s.to_owned(),
-                allowed: "email",
+                allowed: "email, sms, push",
             })
     }
 }

@@ -4,16 +4,19 @@ mod channel;
 mod notification;
 mod priority;
 mod recipient;
+pub mod sms;
 mod status;
 pub mod time;
 
 pub use channel::Channel;
 pub use notification::{
-    Content, Draft, EmailContent, Failure, HistoryEntry, Lease, Notification, NotificationId,
-    TenantId,
+    Content, Delivery, DeliveryStatus, Draft, EmailContent, Failure, HistoryEntry, Lease,
+    Notification, NotificationId, PushContent, SmsContent, TenantId,
 };
 pub use priority::Priority;
-pub use recipient::{EmailAddress, Recipient};
+pub use recipient::{
+    Address, DeviceToken, EmailAddress, PhoneNumber, PhoneNumberError, Platform, Recipient, UserId,
+};
 pub use status::Status;
 
 /// A value that is not one of the names an enum accepts.

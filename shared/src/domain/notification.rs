@@ -2,7 +2,9 @@ use std::{collections::BTreeMap, fmt, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, EmailAddress, Priority, Recipient, Status, time::Timestamp};
+use super::{
+    Address, Channel, EmailAddress, Priority, Recipient, Status, sms::SmsSegments, time::Timestamp,
+};
 
 /// A notification's id: a UUIDv7, so ids sort roughly by creation time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -58,6 +60,8 @@ impl fmt::Display for TenantId {
 #[serde(rename_all = "camelCase")]
 pub enum Content {
     Email(EmailContent),
+    Sms(SmsContent),
+    Push(PushContent),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +74,69 @@ pub struct EmailContent {
     pub html: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<EmailAddress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SmsContent {
+    pub message: String,
+    pub segments: SmsSegments,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushContent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub badge: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sound: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collapse_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u32>,
+}
+
+/// Where one delivery of a notification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Not yet accepted by the provider (never tried, or a transient failure).
+    Pending,
+    Sent,
+    Failed,
+    Suppressed,
+}
+
+/// One target of a notification (the email address; the phone number; each device of a user)
+/// and how its delivery went. A retry sends only to the targets still pending.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub to: Address,
+    pub status: DeliveryStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
+}
+
+impl Delivery {
+    pub fn pending(to: Address) -> Self {
+        Self {
+            to,
+            status: DeliveryStatus::Pending,
+            provider_message_id: None,
+            error: None,
+        }
+    }
 }
 
 /// One recorded status change.
@@ -128,6 +195,9 @@ pub struct Notification {
     pub error: Option<Failure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Lease>,
+    /// One entry per target, filled on the first delivery attempt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<Delivery>,
 }
 
 /// What a client asked to send, validated, before the service accepts it.
@@ -167,6 +237,7 @@ impl Notification {
             provider_message_id: None,
             error: None,
             lease: None,
+            deliveries: Vec::new(),
         }
     }
 

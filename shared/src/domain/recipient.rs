@@ -2,7 +2,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::telemetry::mask_email;
+use crate::telemetry::{mask_email, mask_phone, mask_token};
+
+use super::UnknownName;
 
 /// RFC 5321 §4.5.3.1.1: the local part is at most 64 octets.
 pub const MAX_LOCAL_PART_OCTETS: usize = 64;
@@ -92,24 +94,267 @@ impl From<EmailAddress> for String {
     }
 }
 
-/// Who receives a notification. The variant matches the notification's channel.
+/// Why a string is not a phone number we can text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneNumberError {
+    #[error("must be in international E.164 format with a country code, like +33612345678")]
+    NoCountryCode,
+    #[error("is not a valid phone number for its country")]
+    Invalid,
+}
+
+/// A phone number in E.164 form (`+33612345678`), checked against the numbering plan of its
+/// country. `Debug` masks it.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Accepts common separators (`+33 6 12 34 56 78`, `+1 (212) 555-1234`) and normalises.
+    /// A number without `+` and a country code is refused: guessing the country would text
+    /// the wrong person.
+    pub fn parse(raw: &str) -> Result<Self, PhoneNumberError> {
+        let trimmed = raw.trim();
+        if !trimmed.starts_with('+') {
+            return Err(PhoneNumberError::NoCountryCode);
+        }
+        let number = phonenumber::parse(None, trimmed).map_err(|_| PhoneNumberError::Invalid)?;
+        if !phonenumber::is_valid(&number) {
+            return Err(PhoneNumberError::Invalid);
+        }
+        Ok(Self(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn masked(&self) -> String {
+        mask_phone(&self.0)
+    }
+}
+
+impl fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PhoneNumber({})", self.masked())
+    }
+}
+
+impl TryFrom<String> for PhoneNumber {
+    type Error = PhoneNumberError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<PhoneNumber> for String {
+    fn from(p: PhoneNumber) -> Self {
+        p.0
+    }
+}
+
+/// Printable ASCII that is safe in a URL path segment and in a store key (no `#`, `/`).
+fn is_key_safe(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@' | '+' | '=')
+}
+
+/// The application's id of a person, whose registered devices receive their pushes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(String);
+
+impl UserId {
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.is_empty() || raw.len() > Self::MAX_CHARS || !raw.chars().all(is_key_safe) {
+            return Err(format!(
+                "must be 1 to {} characters among A-Z a-z 0-9 _ - . : @ + =",
+                Self::MAX_CHARS
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UserId {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<UserId> for String {
+    fn from(u: UserId) -> Self {
+        u.0
+    }
+}
+
+/// A push registration token (FCM; APNs and web push reach devices through FCM). It
+/// identifies a device, so `Debug` shows only its start.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DeviceToken(String);
+
+impl DeviceToken {
+    pub const MAX_CHARS: usize = 4096;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.is_empty() || raw.len() > Self::MAX_CHARS || !raw.chars().all(is_key_safe) {
+            return Err(format!(
+                "must be 1 to {} characters among A-Z a-z 0-9 _ - . : @ + =",
+                Self::MAX_CHARS
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn masked(&self) -> String {
+        mask_token(&self.0)
+    }
+}
+
+impl fmt::Debug for DeviceToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DeviceToken({})", self.masked())
+    }
+}
+
+impl TryFrom<String> for DeviceToken {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<DeviceToken> for String {
+    fn from(t: DeviceToken) -> Self {
+        t.0
+    }
+}
+
+/// The kind of device a token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Android,
+    Ios,
+    Web,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 3] = [Platform::Android, Platform::Ios, Platform::Web];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Android => "android",
+            Platform::Ios => "ios",
+            Platform::Web => "web",
+        }
+    }
+}
+
+impl std::str::FromStr for Platform {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Platform::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| UnknownName {
+                value: s.to_owned(),
+                allowed: "android, ios, web",
+            })
+    }
+}
+
+/// Who a notification is for, as the client named them. The variant matches the channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Recipient {
     Email(EmailAddress),
+    Phone(PhoneNumber),
+    /// Every device registered for this user receives the push.
+    User(UserId),
+    /// One device, by its token.
+    Device(DeviceToken),
 }
 
 impl Recipient {
-    /// The address as given by the API client, for API responses.
+    /// The recipient as given by the API client, for API responses.
     pub fn as_str(&self) -> &str {
         match self {
             Recipient::Email(a) => a.as_str(),
+            Recipient::Phone(p) => p.as_str(),
+            Recipient::User(u) => u.as_str(),
+            Recipient::Device(t) => t.as_str(),
         }
     }
 
     pub fn masked(&self) -> String {
         match self {
             Recipient::Email(a) => a.masked(),
+            Recipient::Phone(p) => p.masked(),
+            Recipient::User(u) => format!("user {}", u.as_str()),
+            Recipient::Device(t) => t.masked(),
+        }
+    }
+
+    /// The address to deliver to, when the recipient is one (a user is resolved to devices).
+    pub fn address(&self) -> Option<Address> {
+        match self {
+            Recipient::Email(a) => Some(Address::Email(a.clone())),
+            Recipient::Phone(p) => Some(Address::Phone(p.clone())),
+            Recipient::Device(t) => Some(Address::Device {
+                token: t.clone(),
+                platform: None,
+            }),
+            Recipient::User(_) => None,
+        }
+    }
+}
+
+/// One concrete place a notification is delivered to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Address {
+    Email(EmailAddress),
+    Phone(PhoneNumber),
+    #[serde(rename_all = "camelCase")]
+    Device {
+        token: DeviceToken,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        platform: Option<Platform>,
+    },
+}
+
+impl Address {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Address::Email(a) => a.as_str(),
+            Address::Phone(p) => p.as_str(),
+            Address::Device { token, .. } => token.as_str(),
+        }
+    }
+
+    pub fn masked(&self) -> String {
+        match self {
+            Address::Email(a) => a.masked(),
+            Address::Phone(p) => p.masked(),
+            Address::Device { token, .. } => token.masked(),
         }
     }
 }
@@ -198,5 +443,60 @@ mod tests {
     fn deserializing_validates() {
         assert!(serde_json::from_str::<EmailAddress>("\"bob@example.com\"").is_ok());
         assert!(serde_json::from_str::<EmailAddress>("\"bob\"").is_err());
+    }
+
+    #[test]
+    fn phone_numbers_need_a_country_and_are_normalised() {
+        for (raw, e164) in [
+            ("+33612345678", "+33612345678"),
+            ("+447911123456", "+447911123456"),
+            ("+12125551234", "+12125551234"),
+            ("+33 6 12 34 56 78", "+33612345678"),
+            ("+1 (212) 555-1234", "+12125551234"),
+        ] {
+            assert_eq!(PhoneNumber::parse(raw).unwrap().as_str(), e164, "{raw}");
+        }
+        assert_eq!(
+            PhoneNumber::parse("0612345678"),
+            Err(PhoneNumberError::NoCountryCode)
+        );
+        assert_eq!(PhoneNumber::parse("+33 12"), Err(PhoneNumberError::Invalid));
+        assert_eq!(
+            PhoneNumber::parse("+99912345678"),
+            Err(PhoneNumberError::Invalid)
+        );
+        assert_eq!(
+            PhoneNumber::parse("+1 phone"),
+            Err(PhoneNumberError::Invalid)
+        );
+    }
+
+    #[test]
+    fn phone_numbers_are_masked_in_debug() {
+        let p = PhoneNumber::parse("+33612345678").unwrap();
+        assert!(!format!("{p:?}").contains("612345"), "{p:?}");
+    }
+
+    #[test]
+    fn user_ids_and_tokens_are_key_safe() {
+        assert!(UserId::parse("user-42@acme").is_ok());
+        for bad in ["", "a/b", "a#b", "a b", &"u".repeat(129)] {
+            assert!(UserId::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(DeviceToken::parse("dGVzdA:APA91bH-x_y.z").is_ok());
+        assert!(DeviceToken::parse("tok en").is_err());
+        let t = DeviceToken::parse("abcdefghijklmnopqrstuvwxyz").unwrap();
+        assert!(!format!("{t:?}").contains("qrstuv"), "{t:?}");
+    }
+
+    #[test]
+    fn a_user_is_not_an_address_but_the_others_are() {
+        let u = Recipient::User(UserId::parse("u1").unwrap());
+        assert_eq!(u.address(), None);
+        let t = Recipient::Device(DeviceToken::parse("tok").unwrap());
+        assert!(matches!(
+            t.address(),
+            Some(Address::Device { platform: None, .. })
+        ));
     }
 }

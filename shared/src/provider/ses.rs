@@ -1,7 +1,6 @@
 use async_trait::async_trait;
 use aws_sdk_sesv2::{
     Client,
-    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
     operation::send_email::SendEmailError,
     types::{
         Body, Content as SesContent, Destination, EmailContent as SesEmailContent, Message,
@@ -9,10 +8,10 @@ use aws_sdk_sesv2::{
     },
 };
 
-use super::{ErrorKind, Provider, ProviderError, Receipt};
+use super::{Provider, ProviderError, Receipt, aws_error};
 use crate::{
     config::EmailSettings,
-    domain::{Channel, Content, EmailContent, Notification, Recipient},
+    domain::{Address, Channel, Content, EmailContent, Notification},
 };
 
 /// Email through Amazon SES v2 `SendEmail`.
@@ -63,29 +62,8 @@ fn email_content(c: &EmailContent) -> Result<SesEmailContent, ProviderError> {
 
 /// Transient or permanent, from the SES v2 error model
 /// (<https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html#API_SendEmail_Errors>).
-fn classify<R>(err: SdkError<SendEmailError, R>) -> ProviderError
-where
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let service = match err {
-        SdkError::ServiceError(ctx) => ctx.into_err(),
-        // Never reached SES or got no answer: try again.
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            return ProviderError::transient("NetworkError", DisplayErrorContext(err).to_string());
-        }
-        other => {
-            return ProviderError::permanent(
-                "RequestError",
-                DisplayErrorContext(other).to_string(),
-            );
-        }
-    };
-    let message = service
-        .message()
-        .map(str::to_owned)
-        .unwrap_or_else(|| service.to_string());
-    // Modelled errors are named by their variant (a constructed error carries no code).
-    let (code, transient) = match &service {
+fn modelled(e: &SendEmailError) -> Option<(&'static str, bool)> {
+    Some(match e {
         SendEmailError::TooManyRequestsException(_) => ("TooManyRequestsException", true),
         SendEmailError::LimitExceededException(_) => ("LimitExceededException", true),
         SendEmailError::SendingPausedException(_) => ("SendingPausedException", true),
@@ -96,33 +74,8 @@ where
         SendEmailError::AccountSuspendedException(_) => ("AccountSuspendedException", false),
         SendEmailError::NotFoundException(_) => ("NotFoundException", false),
         SendEmailError::BadRequestException(_) => ("BadRequestException", false),
-        // Errors outside the documented model: AWS's generic throttling and server-side codes
-        // are worth a retry, any other client error is not.
-        other => {
-            let code = other.code().unwrap_or("Unknown");
-            let transient = matches!(
-                code,
-                "Throttling"
-                    | "ThrottlingException"
-                    | "ServiceUnavailable"
-                    | "InternalFailure"
-                    | "InternalError"
-                    | "RequestTimeout"
-                    | "Unknown"
-            );
-            (code, transient)
-        }
-    };
-    let code = code.to_owned();
-    ProviderError {
-        kind: if transient {
-            ErrorKind::Transient { retry_after: None }
-        } else {
-            ErrorKind::Permanent
-        },
-        code,
-        message,
-    }
+        _ => return None,
+    })
 }
 
 #[async_trait]
@@ -135,8 +88,13 @@ impl Provider for SesEmailProvider {
         Channel::Email
     }
 
-    async fn send(&self, n: &Notification) -> Result<Receipt, ProviderError> {
-        let (Recipient::Email(to), Content::Email(content)) = (&n.recipient, &n.content);
+    async fn send(&self, n: &Notification, to: &Address) -> Result<Receipt, ProviderError> {
+        let (Address::Email(to), Content::Email(content)) = (to, &n.content) else {
+            return Err(ProviderError::permanent(
+                "WrongChannel",
+                "SES sends email notifications only",
+            ));
+        };
         let mut request = self
             .client
             .send_email()
@@ -156,7 +114,7 @@ impl Provider for SesEmailProvider {
         if let Some(reply_to) = &content.reply_to {
             request = request.reply_to_addresses(reply_to.as_str());
         }
-        let out = request.send().await.map_err(classify)?;
+        let out = request.send().await.map_err(|e| aws_error(e, modelled))?;
         match out.message_id {
             Some(id) => Ok(Receipt { message_id: id }),
             // SES always returns an id for an accepted message; without one we cannot prove
@@ -181,6 +139,7 @@ mod tests {
     use aws_smithy_types::{body::SdkBody, retry::RetryConfig};
 
     use super::*;
+    use crate::provider::ErrorKind;
     use crate::{domain::EmailAddress, store::tests::queued_email};
 
     fn settings() -> EmailSettings {
@@ -232,7 +191,10 @@ mod tests {
                     && tags == [("notification_id", id.as_str()), ("tenant", "acme")]
             })
             .then_output(|| SendEmailOutput::builder().message_id("ses-123").build());
-        let receipt = provider(&rule).send(&n).await.unwrap();
+        let receipt = provider(&rule)
+            .send(&n, &n.recipient.address().unwrap())
+            .await
+            .unwrap();
         assert_eq!(receipt.message_id, "ses-123");
         assert_eq!(rule.num_calls(), 1);
     }
@@ -246,7 +208,13 @@ mod tests {
                     .build(),
             )
         });
-        let err = provider(&rule).send(&queued_email()).await.unwrap_err();
+        let err = provider(&rule)
+            .send(
+                &queued_email(),
+                &queued_email().recipient.address().unwrap(),
+            )
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Permanent);
         assert_eq!(err.code, "MessageRejected");
         assert!(
@@ -265,7 +233,13 @@ mod tests {
                     .build(),
             )
         });
-        let err = provider(&rule).send(&queued_email()).await.unwrap_err();
+        let err = provider(&rule)
+            .send(
+                &queued_email(),
+                &queued_email().recipient.address().unwrap(),
+            )
+            .await
+            .unwrap_err();
         assert!(err.is_transient(), "{err:?}");
     }
 
@@ -282,17 +256,26 @@ mod tests {
     #[tokio::test]
     async fn server_errors_are_transient_and_other_client_errors_permanent() {
         let err = provider(&http(503, None))
-            .send(&queued_email())
+            .send(
+                &queued_email(),
+                &queued_email().recipient.address().unwrap(),
+            )
             .await
             .unwrap_err();
         assert!(err.is_transient(), "{err:?}");
         let err = provider(&http(400, Some("Throttling")))
-            .send(&queued_email())
+            .send(
+                &queued_email(),
+                &queued_email().recipient.address().unwrap(),
+            )
             .await
             .unwrap_err();
         assert!(err.is_transient(), "{err:?}");
         let err = provider(&http(400, Some("InvalidParameterValue")))
-            .send(&queued_email())
+            .send(
+                &queued_email(),
+                &queued_email().recipient.address().unwrap(),
+            )
             .await
             .unwrap_err();
         assert_eq!(

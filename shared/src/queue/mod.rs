@@ -3,6 +3,7 @@
 //! source of truth and a message can be re-sent (redrive, re-enqueue) without going stale.
 
 mod memory;
+mod redelivery;
 mod sqs;
 
 use std::time::Duration;
@@ -11,6 +12,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use memory::MemoryQueue;
+pub use redelivery::{MemoryRedelivery, Redelivery, SqsRedelivery, backoff};
 pub use sqs::SqsQueue;
 
 use crate::domain::{Channel, NotificationId, Priority, TenantId};

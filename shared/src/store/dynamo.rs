@@ -9,14 +9,23 @@ use aws_sdk_dynamodb::{
 };
 
 use super::{
-    FailureChange, LeaseChange, NotificationStore, StoreError, Transition, TransitionOutcome,
+    Device, DeviceRegistry, FailureChange, LeaseChange, NotificationStore, StoreError, Transition,
+    TransitionOutcome, devices::split_excess,
 };
-use crate::domain::{Notification, NotificationId, Status, time::Timestamp};
+use crate::domain::{
+    DeviceToken, Notification, NotificationId, Platform, Status, TenantId, UserId, time::Timestamp,
+};
 
 type Item = HashMap<String, AttributeValue>;
 
-/// Notifications in a single DynamoDB table (single-table design: `PK`/`SK` string keys,
-/// `ttl` in epoch seconds for DynamoDB TTL).
+/// Notifications and devices in a single DynamoDB table (single-table design):
+///
+/// | item | `PK` | `SK` | `GSI1PK` | `GSI1SK` |
+/// |---|---|---|---|---|
+/// | notification | `NOTIFICATION#<id>` | `NOTIFICATION` | | |
+/// | device | `USER#<tenant>#<user>` | `DEVICE#<token>` | `TOKEN#<tenant>#<token>` | `USER#<user>` |
+///
+/// `ttl` (epoch seconds) drives DynamoDB TTL. `GSI1` (keys only) finds a token's registrations.
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
@@ -86,6 +95,10 @@ impl DynamoStore {
             client,
             table: table.into(),
         }
+    }
+
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), table)
     }
 
     pub fn table(&self) -> &str {
@@ -186,12 +199,15 @@ impl UpdatePlan {
         }
         if let Some(p) = &t.provider {
             values.insert(":provider".into(), AttributeValue::S(p.name.clone()));
-            values.insert(
-                ":provider_id".into(),
-                AttributeValue::S(p.message_id.clone()),
-            );
             set.push("provider = :provider".into());
-            set.push("providerMessageId = :provider_id".into());
+            if let Some(id) = &p.message_id {
+                values.insert(":provider_id".into(), AttributeValue::S(id.clone()));
+                set.push("providerMessageId = :provider_id".into());
+            }
+        }
+        if let Some(d) = &t.deliveries {
+            values.insert(":deliveries".into(), value(d)?);
+            set.push("deliveries = :deliveries".into());
         }
         match &t.error {
             FailureChange::Keep => {}
@@ -305,6 +321,198 @@ impl NotificationStore for DynamoStore {
     }
 }
 
+/// The index that finds every registration of a device token.
+pub const TOKEN_INDEX: &str = "GSI1";
+
+fn user_pk(tenant: &TenantId, user: &UserId) -> String {
+    format!("USER#{tenant}#{}", user.as_str())
+}
+
+fn device_key(tenant: &TenantId, user: &UserId, token: &DeviceToken) -> Item {
+    HashMap::from([
+        ("PK".to_owned(), AttributeValue::S(user_pk(tenant, user))),
+        (
+            "SK".to_owned(),
+            AttributeValue::S(format!("DEVICE#{}", token.as_str())),
+        ),
+    ])
+}
+
+fn device_from_item(mut item: Item) -> Result<Device, StoreError> {
+    for k in ["PK", "SK", "GSI1PK", "GSI1SK"] {
+        item.remove(k);
+    }
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+        id: "device".into(),
+        reason: e.to_string(),
+    })
+}
+
+impl DynamoStore {
+    async fn delete_keys(&self, keys: Vec<Item>) -> Result<(), StoreError> {
+        for key in keys {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    /// The `PK`/`SK` of every registration of `token` in the tenant.
+    async fn token_registrations(
+        &self,
+        tenant: &TenantId,
+        token: &DeviceToken,
+    ) -> Result<Vec<Item>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(TOKEN_INDEX)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(format!("TOKEN#{tenant}#{}", token.as_str())),
+            )
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|mut i| {
+                Some(HashMap::from([
+                    ("PK".to_owned(), i.remove("PK")?),
+                    ("SK".to_owned(), i.remove("SK")?),
+                ]))
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl DeviceRegistry for DynamoStore {
+    async fn register(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        token: &DeviceToken,
+        platform: Platform,
+        app_id: Option<String>,
+        now: Timestamp,
+    ) -> Result<Device, StoreError> {
+        let mine = device_key(tenant, user, token);
+        let elsewhere: Vec<Item> = self
+            .token_registrations(tenant, token)
+            .await?
+            .into_iter()
+            .filter(|k| k.get("PK") != mine.get("PK"))
+            .collect();
+        self.delete_keys(elsewhere).await?;
+
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(mine))
+            .update_expression(
+                "SET #token = :token, platform = :platform, updatedAt = :now, createdAt = if_not_exists(createdAt, :now), \
+                 GSI1PK = :gsi1pk, GSI1SK = :gsi1sk, appId = :app_id",
+            )
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":token", AttributeValue::S(token.as_str().to_owned()))
+            .expression_attribute_values(":platform", value(&platform)?)
+            .expression_attribute_values(":now", value(&now)?)
+            .expression_attribute_values(":gsi1pk", AttributeValue::S(format!("TOKEN#{tenant}#{}", token.as_str())))
+            .expression_attribute_values(":gsi1sk", AttributeValue::S(format!("USER#{}", user.as_str())))
+            .return_values(ReturnValue::AllNew);
+        update = match app_id {
+            Some(a) => update.expression_attribute_values(":app_id", AttributeValue::S(a)),
+            // REMOVE rather than SET null: a re-registration without an app id clears it.
+            None => update
+                .update_expression(
+                    "SET #token = :token, platform = :platform, updatedAt = :now, createdAt = if_not_exists(createdAt, :now), \
+                     GSI1PK = :gsi1pk, GSI1SK = :gsi1sk REMOVE appId",
+                ),
+        };
+        let out = update.send().await.map_err(unavailable)?;
+        let device = device_from_item(out.attributes.unwrap_or_default())?;
+
+        let (_, excess) = split_excess(self.devices_unbounded(tenant, user).await?);
+        self.delete_keys(
+            excess
+                .iter()
+                .map(|d| device_key(tenant, user, &d.token))
+                .collect(),
+        )
+        .await?;
+        Ok(device)
+    }
+
+    async fn devices(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Device>, StoreError> {
+        Ok(split_excess(self.devices_unbounded(tenant, user).await?).0)
+    }
+
+    async fn unregister(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        token: &DeviceToken,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(device_key(tenant, user, token)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn forget_token(
+        &self,
+        tenant: &TenantId,
+        token: &DeviceToken,
+    ) -> Result<usize, StoreError> {
+        let keys = self.token_registrations(tenant, token).await?;
+        let n = keys.len();
+        self.delete_keys(keys).await?;
+        Ok(n)
+    }
+}
+
+impl DynamoStore {
+    async fn devices_unbounded(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<Device>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :device)")
+            .expression_attribute_values(":pk", AttributeValue::S(user_pk(tenant, user)))
+            .expression_attribute_values(":device", AttributeValue::S("DEVICE#".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(device_from_item)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +568,7 @@ mod tests {
                 code: "c".into(),
                 message: "m".into(),
             },
+            vec![],
             at(1),
         ))
         .unwrap();

@@ -8,8 +8,13 @@ use std::{
 
 use async_trait::async_trait;
 
-use super::{NotificationStore, StoreError, Transition, TransitionOutcome};
-use crate::domain::{Notification, NotificationId, time::Timestamp};
+use super::{
+    Device, DeviceRegistry, NotificationStore, StoreError, Transition, TransitionOutcome,
+    devices::split_excess,
+};
+use crate::domain::{
+    DeviceToken, Notification, NotificationId, Platform, TenantId, UserId, time::Timestamp,
+};
 
 /// An in-memory record store for unit tests, with the same conditional semantics as DynamoDB.
 #[derive(Default)]
@@ -83,5 +88,202 @@ impl NotificationStore for MemoryStore {
         let next = change.applied_to(current);
         records.insert(id.clone(), next.clone());
         Ok(TransitionOutcome::Applied(next))
+    }
+}
+
+/// An in-memory device registry for unit tests.
+#[derive(Default)]
+pub struct MemoryDevices {
+    devices: Mutex<HashMap<(TenantId, UserId), Vec<Device>>>,
+}
+
+impl MemoryDevices {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TenantId, UserId), Vec<Device>>> {
+        self.devices.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl DeviceRegistry for MemoryDevices {
+    async fn register(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        token: &DeviceToken,
+        platform: Platform,
+        app_id: Option<String>,
+        now: Timestamp,
+    ) -> Result<Device, StoreError> {
+        let mut all = self.lock();
+        for ((t, u), list) in all.iter_mut() {
+            if t == tenant && u != user {
+                list.retain(|d| &d.token != token);
+            }
+        }
+        let list = all.entry((tenant.clone(), user.clone())).or_default();
+        let created_at = list
+            .iter()
+            .find(|d| &d.token == token)
+            .map_or(now, |d| d.created_at);
+        list.retain(|d| &d.token != token);
+        let device = Device {
+            token: token.clone(),
+            platform,
+            app_id,
+            created_at,
+            updated_at: now,
+        };
+        list.push(device.clone());
+        let (kept, _) = split_excess(std::mem::take(list));
+        *list = kept;
+        Ok(device)
+    }
+
+    async fn devices(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Device>, StoreError> {
+        let list = self
+            .lock()
+            .get(&(tenant.clone(), user.clone()))
+            .cloned()
+            .unwrap_or_default();
+        Ok(split_excess(list).0)
+    }
+
+    async fn unregister(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        token: &DeviceToken,
+    ) -> Result<bool, StoreError> {
+        let mut all = self.lock();
+        let Some(list) = all.get_mut(&(tenant.clone(), user.clone())) else {
+            return Ok(false);
+        };
+        let before = list.len();
+        list.retain(|d| &d.token != token);
+        Ok(list.len() < before)
+    }
+
+    async fn forget_token(
+        &self,
+        tenant: &TenantId,
+        token: &DeviceToken,
+    ) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for ((t, _), list) in self.lock().iter_mut() {
+            if t == tenant {
+                let before = list.len();
+                list.retain(|d| &d.token != token);
+                removed += before - list.len();
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MAX_DEVICES_PER_USER, tests::at};
+
+    fn ids() -> (TenantId, UserId, UserId) {
+        (
+            TenantId::new("acme"),
+            UserId::parse("ann").unwrap(),
+            UserId::parse("bob").unwrap(),
+        )
+    }
+
+    fn token(s: &str) -> DeviceToken {
+        DeviceToken::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn registering_again_refreshes_and_keeps_created_at() {
+        let (t, ann, _) = ids();
+        let r = MemoryDevices::new();
+        r.register(&t, &ann, &token("d1"), Platform::Android, None, at(0))
+            .await
+            .unwrap();
+        let again = r
+            .register(
+                &t,
+                &ann,
+                &token("d1"),
+                Platform::Android,
+                Some("app".into()),
+                at(9),
+            )
+            .await
+            .unwrap();
+        assert_eq!((again.created_at, again.updated_at), (at(0), at(9)));
+        assert_eq!(r.devices(&t, &ann).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_token_belongs_to_whoever_registered_it_last() {
+        let (t, ann, bob) = ids();
+        let r = MemoryDevices::new();
+        r.register(&t, &ann, &token("shared"), Platform::Ios, None, at(0))
+            .await
+            .unwrap();
+        r.register(&t, &bob, &token("shared"), Platform::Ios, None, at(1))
+            .await
+            .unwrap();
+        assert!(r.devices(&t, &ann).await.unwrap().is_empty());
+        assert_eq!(r.devices(&t, &bob).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_oldest_device_goes_beyond_the_limit() {
+        let (t, ann, _) = ids();
+        let r = MemoryDevices::new();
+        for i in 0..=MAX_DEVICES_PER_USER {
+            r.register(
+                &t,
+                &ann,
+                &token(&format!("d{i}")),
+                Platform::Web,
+                None,
+                at(i as i64),
+            )
+            .await
+            .unwrap();
+        }
+        let devices = r.devices(&t, &ann).await.unwrap();
+        assert_eq!(devices.len(), MAX_DEVICES_PER_USER);
+        assert_eq!(
+            devices[0].token,
+            token(&format!("d{MAX_DEVICES_PER_USER}")),
+            "newest first"
+        );
+        assert!(devices.iter().all(|d| d.token != token("d0")));
+    }
+
+    #[tokio::test]
+    async fn forgetting_a_token_removes_it_everywhere_in_the_tenant() {
+        let (t, ann, _) = ids();
+        let r = MemoryDevices::new();
+        r.register(&t, &ann, &token("gone"), Platform::Android, None, at(0))
+            .await
+            .unwrap();
+        r.register(&t, &ann, &token("kept"), Platform::Android, None, at(1))
+            .await
+            .unwrap();
+        assert_eq!(r.forget_token(&t, &token("gone")).await.unwrap(), 1);
+        assert_eq!(r.forget_token(&t, &token("gone")).await.unwrap(), 0);
+        let left: Vec<DeviceToken> = r
+            .devices(&t, &ann)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.token)
+            .collect();
+        assert_eq!(left, vec![token("kept")]);
+        assert!(!r.unregister(&t, &ann, &token("gone")).await.unwrap());
+        assert!(r.unregister(&t, &ann, &token("kept")).await.unwrap());
     }
 }

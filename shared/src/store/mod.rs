@@ -4,16 +4,18 @@
 //! is still in a status the change may leave, so two workers racing on one notification can
 //! never both move it, and a status never goes backwards.
 
+mod devices;
 mod dynamo;
 mod memory;
 
 use async_trait::async_trait;
 
-pub use dynamo::DynamoStore;
-pub use memory::MemoryStore;
+pub use devices::{Device, DeviceRegistry, MAX_DEVICES_PER_USER};
+pub use dynamo::{DynamoStore, TOKEN_INDEX};
+pub use memory::{MemoryDevices, MemoryStore};
 
 use crate::domain::{
-    Failure, HistoryEntry, Lease, Notification, NotificationId, Status, time::Timestamp,
+    Delivery, Failure, HistoryEntry, Lease, Notification, NotificationId, Status, time::Timestamp,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -71,11 +73,12 @@ pub enum FailureChange {
     Clear,
 }
 
-/// Which provider took the message, and the id it gave it.
+/// Which provider handled the notification, and the id it gave the message when there is
+/// exactly one (several targets each have their own, in `deliveries`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderRef {
     pub name: String,
-    pub message_id: String,
+    pub message_id: Option<String>,
 }
 
 /// A conditional status change and the fields that change with it.
@@ -95,6 +98,8 @@ pub struct Transition {
     pub count_attempt: bool,
     pub provider: Option<ProviderRef>,
     pub error: FailureChange,
+    /// Replaces the per-target delivery states.
+    pub deliveries: Option<Vec<Delivery>>,
 }
 
 impl Transition {
@@ -110,6 +115,7 @@ impl Transition {
             count_attempt: false,
             provider: None,
             error: FailureChange::Keep,
+            deliveries: None,
         }
     }
 
@@ -124,35 +130,44 @@ impl Transition {
         }
     }
 
-    /// The provider accepted the message.
-    pub fn sent(lease_token: &str, provider: ProviderRef, at: Timestamp) -> Self {
+    /// The attempt ended for good: `to` is `sent` (at least one target accepted it),
+    /// `failed` (permanent rejection, or retries exhausted) or `suppressed` (opted out).
+    pub fn settle(
+        lease_token: &str,
+        to: Status,
+        provider: ProviderRef,
+        deliveries: Vec<Delivery>,
+        failure: Option<Failure>,
+        at: Timestamp,
+    ) -> Self {
         Self {
             lease_token: Some(lease_token.to_owned()),
+            reason: failure.as_ref().map(describe),
             lease: LeaseChange::Clear,
             provider: Some(provider),
-            error: FailureChange::Clear,
-            ..Self::new(vec![Status::Sending], Status::Sent, at)
+            error: match failure {
+                Some(f) => FailureChange::Set(f),
+                None => FailureChange::Clear,
+            },
+            deliveries: Some(deliveries),
+            ..Self::new(vec![Status::Sending], to, at)
         }
     }
 
-    /// The attempt failed for good (permanent rejection, or retries exhausted).
-    pub fn failed_while_sending(lease_token: &str, failure: Failure, at: Timestamp) -> Self {
+    /// The attempt failed for now: back to the queue for another try, keeping the error and
+    /// what was already delivered.
+    pub fn requeued(
+        lease_token: &str,
+        failure: Failure,
+        deliveries: Vec<Delivery>,
+        at: Timestamp,
+    ) -> Self {
         Self {
             lease_token: Some(lease_token.to_owned()),
             reason: Some(describe(&failure)),
             lease: LeaseChange::Clear,
             error: FailureChange::Set(failure),
-            ..Self::new(vec![Status::Sending], Status::Failed, at)
-        }
-    }
-
-    /// The attempt failed for now: back to the queue for another try, keeping the error.
-    pub fn requeued(lease_token: &str, failure: Failure, at: Timestamp) -> Self {
-        Self {
-            lease_token: Some(lease_token.to_owned()),
-            reason: Some(describe(&failure)),
-            lease: LeaseChange::Clear,
-            error: FailureChange::Set(failure),
+            deliveries: Some(deliveries),
             ..Self::new(vec![Status::Sending], Status::Queued, at)
         }
     }
@@ -199,7 +214,12 @@ impl Transition {
         }
         if let Some(p) = &self.provider {
             next.provider = Some(p.name.clone());
-            next.provider_message_id = Some(p.message_id.clone());
+            if let Some(id) = &p.message_id {
+                next.provider_message_id = Some(id.clone());
+            }
+        }
+        if let Some(d) = &self.deliveries {
+            next.deliveries = d.clone();
         }
         match &self.error {
             FailureChange::Keep => {}
@@ -228,7 +248,8 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::domain::{
-        Channel, Content, Draft, EmailAddress, EmailContent, Priority, Recipient, TenantId,
+        Channel, Content, DeliveryStatus, Draft, EmailAddress, EmailContent, Priority, Recipient,
+        TenantId,
     };
 
     pub fn at(ms: i64) -> Timestamp {
@@ -271,19 +292,41 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn every_named_transition_is_allowed_by_the_status_table() {
+    /// The settle of a one-target notification the provider accepted as `message_id`.
+    pub fn sent(token: &str, n: &Notification, message_id: &str, at: Timestamp) -> Transition {
+        let mut d = Delivery::pending(n.recipient.address().unwrap());
+        d.status = DeliveryStatus::Sent;
+        d.provider_message_id = Some(message_id.into());
         let p = ProviderRef {
             name: "ses".into(),
-            message_id: "m".into(),
+            message_id: Some(message_id.into()),
         };
-        let all = [
+        Transition::settle(token, Status::Sent, p, vec![d], None, at)
+    }
+
+    #[test]
+    fn every_named_transition_is_allowed_by_the_status_table() {
+        let n = queued_email();
+        let p = ProviderRef {
+            name: "ses".into(),
+            message_id: None,
+        };
+        let mut all = vec![
             Transition::claim(lease("t", at(1)), at(0)),
-            Transition::sent("t", p, at(0)),
-            Transition::failed_while_sending("t", failure(), at(0)),
-            Transition::requeued("t", failure(), at(0)),
+            Transition::requeued("t", failure(), vec![], at(0)),
             Transition::failed_before_sending(failure(), at(0)),
+            sent("t", &n, "m", at(0)),
         ];
+        for to in [Status::Failed, Status::Suppressed] {
+            all.push(Transition::settle(
+                "t",
+                to,
+                p.clone(),
+                vec![],
+                Some(failure()),
+                at(0),
+            ));
+        }
         for t in all {
             for from in &t.from {
                 assert!(from.can_transition_to(t.to), "{from} -> {}", t.to);
@@ -311,16 +354,13 @@ pub(crate) mod tests {
     #[test]
     fn completion_requires_the_current_lease() {
         let n = Transition::claim(lease("mine", at(60_000)), at(0)).applied_to(&queued_email());
-        let p = ProviderRef {
-            name: "ses".into(),
-            message_id: "m-1".into(),
-        };
-        assert!(!Transition::sent("stale", p.clone(), at(5)).permits(&n));
-        let sent = Transition::sent("mine", p, at(5));
-        assert!(sent.permits(&n));
-        let done = sent.applied_to(&n);
+        assert!(!sent("stale", &n, "m-1", at(5)).permits(&n));
+        let change = sent("mine", &n, "m-1", at(5));
+        assert!(change.permits(&n));
+        let done = change.applied_to(&n);
         assert_eq!(done.status, Status::Sent);
         assert_eq!(done.provider_message_id.as_deref(), Some("m-1"));
+        assert_eq!(done.deliveries[0].status, DeliveryStatus::Sent);
         assert_eq!(done.lease, None);
         let statuses: Vec<Status> = done.history.iter().map(|h| h.status).collect();
         assert_eq!(
@@ -330,11 +370,13 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn requeue_keeps_the_error_and_releases_the_lease() {
+    fn requeue_keeps_the_error_and_the_deliveries_and_releases_the_lease() {
         let n = Transition::claim(lease("mine", at(60_000)), at(0)).applied_to(&queued_email());
-        let back = Transition::requeued("mine", failure(), at(5)).applied_to(&n);
+        let pending = vec![Delivery::pending(n.recipient.address().unwrap())];
+        let back = Transition::requeued("mine", failure(), pending.clone(), at(5)).applied_to(&n);
         assert_eq!(back.status, Status::Queued);
         assert_eq!(back.error, Some(failure()));
+        assert_eq!(back.deliveries, pending);
         assert_eq!(back.lease, None);
         assert_eq!(
             back.history.last().unwrap().reason.as_deref(),
