@@ -13,9 +13,10 @@ test:
 tools:
 	@scripts/tools.sh
 
-## List the emails the local SES emulator was asked to send (while `make dev` runs).
+## List what the local SES, SNS and FCM were asked to send (while `make dev` runs).
 outbox:
-	@cargo run --quiet --bin notify-local -- outbox --endpoint http://127.0.0.1:$${NOTIFY_EMULATOR_PORT:-4566}
+	@cargo run --quiet --bin notify-local -- outbox --endpoint http://127.0.0.1:$${NOTIFY_EMULATOR_PORT:-4566} \
+		--fcm-url http://127.0.0.1:$${NOTIFY_FCM_PORT:-4580}
 
 lint:
 	cargo fmt --all -- --check
@@ -23,5 +24,6 @@ lint:
 
 ## Release builds of the functions for Lambda (arm64), with their sizes.
 release: tools
-	PATH="$$PWD/.dev/venv/bin:$$PATH" cargo lambda build --release --arm64 --bin api --bin email-worker
+	PATH="$$PWD/.dev/venv/bin:$$PATH" cargo lambda build --release --arm64 \
+		--bin api --bin email-worker --bin sms-worker --bin push-worker
 	@ls -l target/lambda/*/bootstrap

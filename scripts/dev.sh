@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make dev`: the whole stack on loopback. Installs what is missing, starts the AWS-API
-# emulator, creates the table and queues, serves the functions with `cargo lambda watch`,
-# delivers queued messages to the workers as the SQS event source mapping would, and prints
-# the API URL, a dev API key and a ready-to-paste curl (also written to .dev/env).
+# emulator and the FCM stand-in, creates the table and queues, serves the functions with
+# `cargo lambda watch`, delivers queued messages to the workers as the SQS event source
+# mapping would, and prints the API URL, a dev API key and ready-to-paste curls (the URL and
+# key are also written to .dev/env).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/tools.sh
@@ -10,7 +11,9 @@ export PATH="$PWD/.dev/venv/bin:$PATH"
 
 emulator_port="${NOTIFY_EMULATOR_PORT:-4566}"
 api_port="${NOTIFY_API_PORT:-9000}"
+fcm_port="${NOTIFY_FCM_PORT:-4580}"
 emulator="http://127.0.0.1:$emulator_port"
+fcm="http://127.0.0.1:$fcm_port"
 invoke="http://127.0.0.1:$api_port"
 api_url="$invoke/lambda-url/api"
 logs=.dev/logs
@@ -24,10 +27,12 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 port_busy() { .dev/venv/bin/python -c "import socket,sys; s=socket.socket(); sys.exit(0 if s.connect_ex(('127.0.0.1', $1)) == 0 else 1)"; }
-if port_busy "$api_port"; then
-  echo "error: port $api_port is in use (another make dev?). Stop it, or set NOTIFY_API_PORT." >&2
-  exit 1
-fi
+for port in "$api_port" "$fcm_port"; do
+  if port_busy "$port"; then
+    echo "error: port $port is in use (another make dev?). Stop it, or set NOTIFY_API_PORT / NOTIFY_FCM_PORT." >&2
+    exit 1
+  fi
+done
 
 started="$(scripts/emulator.sh "$emulator_port" "$logs/emulator.log")"
 [ -n "$started" ] && groups+=("$started")
@@ -36,12 +41,17 @@ echo "emulator:  $emulator (log $logs/emulator.log)"
 echo "building:  the functions and the local tools (the first build compiles the AWS SDK: several minutes)"
 cargo build --workspace --bins --quiet
 
-./target/debug/notify-local setup --endpoint "$emulator" --api-url "$api_url" --dir .dev
+./target/debug/notify-local setup --endpoint "$emulator" --api-url "$api_url" --fcm-url "$fcm" --dir .dev
+
+setsid ./target/debug/notify-local fcm --fcm-url "$fcm" --dir .dev >"$logs/fcm.log" 2>&1 &
+groups+=("$!")
+echo "FCM:       $fcm (stand-in, log $logs/fcm.log)"
 
 setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$api_port" \
   --env-file .dev/functions.env >"$logs/functions.log" 2>&1 &
 groups+=("$!")
-setsid ./target/debug/notify-local poll --endpoint "$emulator" --invoke "$invoke" >"$logs/poller.log" 2>&1 &
+setsid ./target/debug/notify-local poll --endpoint "$emulator" --invoke "$invoke" --fcm-url "$fcm" --dir .dev \
+  >"$logs/poller.log" 2>&1 &
 groups+=("$!")
 
 echo -n "starting:  functions on $invoke "
@@ -72,16 +82,31 @@ cat <<BANNER
       -H "Authorization: Bearer $NOTIFY_API_KEY" -H "Content-Type: application/json" \\
       -d '{"channel":"email","to":"jane@example.com","subject":"Hello from notify","text":"It works."}'
 
-  Then its status (use the id from the answer):
+  Send an SMS:
+
+    curl -sS -X POST "$NOTIFY_API_URL/v1/notifications" \\
+      -H "Authorization: Bearer $NOTIFY_API_KEY" -H "Content-Type: application/json" \\
+      -d '{"channel":"sms","to":"+33612345678","message":"Your code is 123456","priority":"high"}'
+
+  Register a device, then push to its user:
+
+    curl -sS -X PUT "$NOTIFY_API_URL/v1/users/jane/devices/demo-device-token" \\
+      -H "Authorization: Bearer $NOTIFY_API_KEY" -H "Content-Type: application/json" \\
+      -d '{"platform":"android"}'
+    curl -sS -X POST "$NOTIFY_API_URL/v1/notifications" \\
+      -H "Authorization: Bearer $NOTIFY_API_KEY" -H "Content-Type: application/json" \\
+      -d '{"channel":"push","userId":"jane","title":"Hello","body":"From notify"}'
+
+  Then a status (use the id from the answer):
 
     curl -sS "$NOTIFY_API_URL/v1/notifications/<id>" -H "Authorization: Bearer $NOTIFY_API_KEY"
 
-  What SES was asked to send:   make outbox
-  Logs:                          $logs/functions.log, $logs/poller.log, $logs/emulator.log
-  Stop:                          Ctrl-C
+  What SES, SNS and FCM were asked to send:   make outbox
+  Logs:    $logs/ (functions, poller, fcm, emulator)
+  Stop:    Ctrl-C
 
 BANNER
 # In the background with `wait`, so Ctrl-C (or a TERM) runs the cleanup at once.
-setsid tail -n 0 -f "$logs/functions.log" "$logs/poller.log" &
+setsid tail -n 0 -f "$logs/functions.log" "$logs/poller.log" "$logs/fcm.log" &
 groups+=("$!")
 wait "$!"
