@@ -73,19 +73,16 @@ impl DevCredentials {
             "client_email": format!("notify-local@{project_id}.iam.gserviceaccount.com"),
             "token_uri": token_uri,
         });
-        Ok(Self {
-            account_json: account.to_string(),
-            modulus: key
-                .public_key()
-                .modulus()
-                .big_endian_without_leading_zero()
-                .to_vec(),
-            exponent: key
-                .public_key()
-                .exponent()
-                .big_endian_without_leading_zero()
-                .to_vec(),
-        })
+        Ok(Self::of(account.to_string(), &key))
+    }
+
+    fn of(account_json: String, key: &KeyPair) -> Self {
+        let public = key.public_key();
+        Self {
+            account_json,
+            modulus: public.modulus().big_endian_without_leading_zero().to_vec(),
+            exponent: public.exponent().big_endian_without_leading_zero().to_vec(),
+        }
     }
 
     /// The credentials of an existing key JSON (the public half derived from the private key).
@@ -97,19 +94,7 @@ impl DevCredentials {
             .decode(b64)
             .map_err(|e| e.to_string())?;
         let key = KeyPair::from_pkcs8(&der).map_err(|e| e.to_string())?;
-        Ok(Self {
-            account_json: account_json.to_owned(),
-            modulus: key
-                .public_key()
-                .modulus()
-                .big_endian_without_leading_zero()
-                .to_vec(),
-            exponent: key
-                .public_key()
-                .exponent()
-                .big_endian_without_leading_zero()
-                .to_vec(),
-        })
+        Ok(Self::of(account_json.to_owned(), &key))
     }
 
     fn field(&self, name: &str) -> String {

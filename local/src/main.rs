@@ -17,7 +17,7 @@ use std::{
 };
 
 use notify_local::{
-    esm::{EventSourceMapping, HttpInvoker, Source},
+    esm::{EventSourceMapping, HttpInvoker},
     fcm::{DevCredentials, FcmStandIn},
     outbox, resources,
 };
@@ -197,16 +197,7 @@ async fn poll(args: &Args) -> Result<(), String> {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let mut loops = Vec::new();
     for channel in stack.spec.channels.clone() {
-        let sources = stack
-            .queues
-            .iter()
-            .filter(|q| q.channel == channel)
-            .map(|q| Source {
-                priority: q.priority,
-                url: q.url.clone(),
-                arn: q.arn.clone(),
-            })
-            .collect();
+        let sources = stack.sources(channel);
         let function = Arc::new(HttpInvoker::new(&invoke, worker_function(channel)));
         let mapping = EventSourceMapping::new(sqs.clone(), sources, function);
         loops.push(tokio::spawn(async move {

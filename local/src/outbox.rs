@@ -15,14 +15,22 @@ pub struct SentEmail {
     pub body: String,
 }
 
-async fn state(endpoint: &str) -> Result<Value, String> {
-    let url = format!("{}/moto-api/data.json", endpoint.trim_end_matches('/'));
-    reqwest::get(&url)
+async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {
+    let fail = |e: reqwest::Error| format!("{url}: {e}");
+    reqwest::get(url)
         .await
-        .map_err(|e| format!("{url}: {e}"))?
+        .map_err(fail)?
         .json()
         .await
-        .map_err(|e| format!("{url}: {e}"))
+        .map_err(fail)
+}
+
+async fn state(endpoint: &str) -> Result<Value, String> {
+    get_json(&format!(
+        "{}/moto-api/data.json",
+        endpoint.trim_end_matches('/')
+    ))
+    .await
 }
 
 /// Every email SES accepted, oldest first.
@@ -73,11 +81,9 @@ pub async fn sent_sms(endpoint: &str) -> Result<Vec<SentSms>, String> {
 
 /// Every push the FCM stand-in accepted, oldest first.
 pub async fn sent_pushes(fcm_url: &str) -> Result<Vec<crate::fcm::ReceivedPush>, String> {
-    let url = format!("{}/_standin/messages", fcm_url.trim_end_matches('/'));
-    reqwest::get(&url)
-        .await
-        .map_err(|e| format!("{url}: {e}"))?
-        .json()
-        .await
-        .map_err(|e| format!("{url}: {e}"))
+    get_json(&format!(
+        "{}/_standin/messages",
+        fcm_url.trim_end_matches('/')
+    ))
+    .await
 }

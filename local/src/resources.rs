@@ -78,6 +78,19 @@ impl Stack {
         urls
     }
 
+    /// The queues a channel's worker is triggered by, as event sources.
+    pub fn sources(&self, channel: Channel) -> Vec<crate::esm::Source> {
+        self.queues
+            .iter()
+            .filter(|q| q.channel == channel)
+            .map(|q| crate::esm::Source {
+                priority: q.priority,
+                url: q.url.clone(),
+                arn: q.arn.clone(),
+            })
+            .collect()
+    }
+
     pub fn queue(&self, channel: Channel, priority: Priority) -> Option<&QueuePair> {
         self.queues
             .iter()

@@ -18,7 +18,7 @@ use lambda_http::Body;
 use notify_api::{ApiConfig, ApiKeys, App};
 use notify_email_worker::EmailWorkerConfig;
 use notify_local::{
-    esm::{BatchReport, EventSourceMapping, Source},
+    esm::{BatchReport, EventSourceMapping},
     fcm::{DevCredentials, FcmStandIn},
     outbox::{self, SentEmail, SentSms},
     resources::{self, FcmSpec, Stack, StackSpec},
@@ -256,16 +256,7 @@ impl TestStack {
         let mappings = workers
             .into_iter()
             .map(|(channel, worker)| {
-                let sources = stack
-                    .queues
-                    .iter()
-                    .filter(|q| q.channel == channel)
-                    .map(|q| Source {
-                        priority: q.priority,
-                        url: q.url.clone(),
-                        arn: q.arn.clone(),
-                    })
-                    .collect();
+                let sources = stack.sources(channel);
                 (
                     channel,
                     EventSourceMapping::new(

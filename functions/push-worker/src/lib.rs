@@ -44,7 +44,7 @@ pub async fn worker(
         store.clone(),
         Arc::new(SystemClock),
     )
-    .map_err(|e| Env::malformed("NOTIFY_FCM_CREDENTIALS_SECRET", e))?;
+    .map_err(|e| Env::malformed(config.fcm.credentials.var(), e))?;
     Ok(DeliveryWorker::on_aws(
         sdk,
         store,

@@ -29,13 +29,51 @@ pub enum EmailAddressError {
     Syntax,
 }
 
-/// A syntactically valid email address within the RFC 5321 limits.
-///
-/// `Debug` masks it, so it can sit in any struct that is logged; `as_str` gives the real value
-/// to the code that must send to it.
+/// The conversions every validated string type shares: it is only ever built by `parse`
+/// (deserialising included), and reads back as its string.
+macro_rules! validated_string {
+    ($name:ident, $error:ty) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $error;
+
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::parse(&s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> Self {
+                v.0
+            }
+        }
+    };
+}
+
+/// `Debug` showing only the masked form, so the value can sit in any struct that is logged.
+macro_rules! masked_debug {
+    ($name:ident) => {
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self.masked())
+            }
+        }
+    };
+}
+
+/// A syntactically valid email address within the RFC 5321 limits. `Debug` masks it; `as_str`
+/// gives the real value to the code that must send to it.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct EmailAddress(String);
+
+validated_string!(EmailAddress, EmailAddressError);
+masked_debug!(EmailAddress);
 
 impl EmailAddress {
     pub fn parse(raw: &str) -> Result<Self, EmailAddressError> {
@@ -64,33 +102,9 @@ impl EmailAddress {
         Ok(Self(raw.to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The form fit for logs: `a***@example.com`.
     pub fn masked(&self) -> String {
         mask_email(&self.0)
-    }
-}
-
-impl fmt::Debug for EmailAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EmailAddress({})", self.masked())
-    }
-}
-
-impl TryFrom<String> for EmailAddress {
-    type Error = EmailAddressError;
-
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<EmailAddress> for String {
-    fn from(a: EmailAddress) -> Self {
-        a.0
     }
 }
 
@@ -108,6 +122,9 @@ pub enum PhoneNumberError {
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PhoneNumber(String);
+
+validated_string!(PhoneNumber, PhoneNumberError);
+masked_debug!(PhoneNumber);
 
 impl PhoneNumber {
     /// Accepts common separators (`+33 6 12 34 56 78`, `+1 (212) 555-1234`) and normalises.
@@ -127,38 +144,22 @@ impl PhoneNumber {
         ))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     pub fn masked(&self) -> String {
         mask_phone(&self.0)
     }
 }
 
-impl fmt::Debug for PhoneNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PhoneNumber({})", self.masked())
+/// Printable ASCII that is safe in a URL path segment and in a store key (no `#`, `/`), of
+/// 1 to `max` characters.
+fn key_safe(raw: &str, max: usize) -> Result<String, String> {
+    let safe =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@' | '+' | '=');
+    if raw.is_empty() || raw.len() > max || !raw.chars().all(safe) {
+        return Err(format!(
+            "must be 1 to {max} characters among A-Z a-z 0-9 _ - . : @ + ="
+        ));
     }
-}
-
-impl TryFrom<String> for PhoneNumber {
-    type Error = PhoneNumberError;
-
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<PhoneNumber> for String {
-    fn from(p: PhoneNumber) -> Self {
-        p.0
-    }
-}
-
-/// Printable ASCII that is safe in a URL path segment and in a store key (no `#`, `/`).
-fn is_key_safe(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@' | '+' | '=')
+    Ok(raw.to_owned())
 }
 
 /// The application's id of a person, whose registered devices receive their pushes.
@@ -166,35 +167,13 @@ fn is_key_safe(c: char) -> bool {
 #[serde(try_from = "String", into = "String")]
 pub struct UserId(String);
 
+validated_string!(UserId, String);
+
 impl UserId {
     pub const MAX_CHARS: usize = 128;
 
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.is_empty() || raw.len() > Self::MAX_CHARS || !raw.chars().all(is_key_safe) {
-            return Err(format!(
-                "must be 1 to {} characters among A-Z a-z 0-9 _ - . : @ + =",
-                Self::MAX_CHARS
-            ));
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for UserId {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<UserId> for String {
-    fn from(u: UserId) -> Self {
-        u.0
+        key_safe(raw, Self::MAX_CHARS).map(Self)
     }
 }
 
@@ -204,45 +183,18 @@ impl From<UserId> for String {
 #[serde(try_from = "String", into = "String")]
 pub struct DeviceToken(String);
 
+validated_string!(DeviceToken, String);
+masked_debug!(DeviceToken);
+
 impl DeviceToken {
     pub const MAX_CHARS: usize = 4096;
 
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.is_empty() || raw.len() > Self::MAX_CHARS || !raw.chars().all(is_key_safe) {
-            return Err(format!(
-                "must be 1 to {} characters among A-Z a-z 0-9 _ - . : @ + =",
-                Self::MAX_CHARS
-            ));
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
+        key_safe(raw, Self::MAX_CHARS).map(Self)
     }
 
     pub fn masked(&self) -> String {
         mask_token(&self.0)
-    }
-}
-
-impl fmt::Debug for DeviceToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DeviceToken({})", self.masked())
-    }
-}
-
-impl TryFrom<String> for DeviceToken {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<DeviceToken> for String {
-    fn from(t: DeviceToken) -> Self {
-        t.0
     }
 }
 

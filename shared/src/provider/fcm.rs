@@ -91,6 +91,16 @@ pub struct FcmConfig {
     pub token_url: Option<String>,
 }
 
+impl CredentialsSource {
+    /// The variable that configured it, for error messages.
+    pub fn var(&self) -> &'static str {
+        match self {
+            CredentialsSource::Secret(_) => "NOTIFY_FCM_CREDENTIALS_SECRET",
+            CredentialsSource::File(_) => "NOTIFY_FCM_CREDENTIALS_FILE",
+        }
+    }
+}
+
 impl FcmConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let secret = env.optional("NOTIFY_FCM_CREDENTIALS_SECRET");
