@@ -118,12 +118,47 @@ pub enum PhoneNumberError {
 }
 
 /// A phone number in E.164 form (`+33612345678`), checked against the numbering plan of its
-/// country. `Debug` masks it.
+/// country when it enters through the API. `Debug` masks it.
+///
+/// Reading one back (a stored record) checks only the E.164 shape: the numbering-plan check
+/// already ran, and repeating it in every worker would cost CPU per message and link the
+/// whole numbering-plan database into every function.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(try_from = "StoredNumber", into = "String")]
 pub struct PhoneNumber(String);
 
-validated_string!(PhoneNumber, PhoneNumberError);
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct StoredNumber(String);
+
+impl TryFrom<StoredNumber> for PhoneNumber {
+    type Error = PhoneNumberError;
+
+    fn try_from(s: StoredNumber) -> Result<Self, Self::Error> {
+        let digits = s.0.strip_prefix('+').unwrap_or("");
+        let e164 = (2..=15).contains(&digits.len())
+            && digits.chars().all(|c| c.is_ascii_digit())
+            && !digits.starts_with('0');
+        if e164 {
+            Ok(Self(s.0))
+        } else {
+            Err(PhoneNumberError::NoCountryCode)
+        }
+    }
+}
+
+impl PhoneNumber {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<PhoneNumber> for String {
+    fn from(p: PhoneNumber) -> Self {
+        p.0
+    }
+}
+
 masked_debug!(PhoneNumber);
 
 impl PhoneNumber {
@@ -421,6 +456,19 @@ mod tests {
             PhoneNumber::parse("+1 phone"),
             Err(PhoneNumberError::Invalid)
         );
+    }
+
+    #[test]
+    fn stored_numbers_are_read_back_by_shape() {
+        assert!(serde_json::from_str::<PhoneNumber>("\"+33612345678\"").is_ok());
+        for bad in [
+            "\"0612345678\"",
+            "\"+0612\"",
+            "\"+33 6\"",
+            "\"+1234567890123456\"",
+        ] {
+            assert!(serde_json::from_str::<PhoneNumber>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
