@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers.
-.PHONY: dev test tools outbox lint release sizes
+.PHONY: dev test tools outbox redrive lint release
 
 ## Run the whole stack locally (emulator, functions, queue delivery) and print how to call it.
 dev:
@@ -18,6 +18,11 @@ outbox:
 	@cargo run --quiet --bin notify-local -- outbox --endpoint http://127.0.0.1:$${NOTIFY_EMULATOR_PORT:-4566} \
 		--fcm-url http://127.0.0.1:$${NOTIFY_FCM_PORT:-4580}
 
+## Move every dead-lettered message back to its queue (while `make dev` runs).
+redrive:
+	@. ./.dev/env && curl -sS -X POST "$$NOTIFY_API_URL/v1/admin/redrive" \
+		-H "Authorization: Bearer $$NOTIFY_ADMIN_KEY" && echo
+
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -25,5 +30,5 @@ lint:
 ## Release builds of the functions for Lambda (arm64), with their sizes.
 release: tools
 	PATH="$$PWD/.dev/venv/bin:$$PATH" cargo lambda build --release --arm64 \
-		--bin api --bin email-worker --bin sms-worker --bin push-worker
+		--bin api --bin email-worker --bin sms-worker --bin push-worker --bin cleanup
 	@ls -l target/lambda/*/bootstrap

@@ -6,17 +6,64 @@ requests on parallel threads without locking its backends, so two concurrent con
 updates of one item can both succeed. Serialising the requests restores the guarantee.
 (It also means: never long-poll SQS against it; a waiting ReceiveMessage would hold the lock.)
 
+Besides the AWS APIs it answers:
+  GET /_notify/health              at once, even while a request is being served
+  GET /_notify/outbox/email[?to=]  the emails SES accepted, oldest first
+  GET /_notify/outbox/sms[?to=]    the SMS SNS accepted, oldest first
+(moto's own /moto-api/data.json dumps every model of every service, which grows slow as the
+state grows; these read only what they need.)
+
 usage: python dev/emulator.py [--host 127.0.0.1] [--port 4566]
 """
 
 import argparse
+import json
 import os
 import signal
 import sys
 import threading
+from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.ses.models import ses_backends
+from moto.sns.models import sns_backends
 from werkzeug.serving import run_simple
+
+
+def backends(backend_dict):
+    """Every backend that exists, without creating new ones (BackendDict creates on lookup)."""
+    for account in dict.values(backend_dict):
+        yield from dict.values(account)
+
+
+def sent_emails(to):
+    for backend in backends(ses_backends):
+        for m in backend.sent_messages:
+            destinations = getattr(m, "destinations", None)
+            if not isinstance(destinations, dict):
+                continue  # raw and templated sends: not what the service sends
+            recipients = [a for addresses in destinations.values() for a in addresses]
+            if to is None or to in recipients:
+                yield {
+                    "id": m.id,
+                    "source": m.source,
+                    "to": recipients,
+                    "subject": m.subject,
+                    "body": m.body,
+                }
+
+
+def sent_sms(to):
+    for backend in backends(sns_backends):
+        for message_id, (phone_number, message) in backend.sms_messages.items():
+            if to is None or to == phone_number:
+                yield {"messageId": message_id, "phoneNumber": phone_number, "message": message}
+
+
+def respond(start_response, status, body, content_type="application/json"):
+    data = body.encode()
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+    return [data]
 
 
 class Serialized:
@@ -27,7 +74,14 @@ class Serialized:
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/_notify/health":
+            return respond(start_response, "200 OK", "ok", "text/plain")
         with self.lock:
+            if path in ("/_notify/outbox/email", "/_notify/outbox/sms"):
+                to = parse_qs(environ.get("QUERY_STRING", "")).get("to", [None])[0]
+                items = sent_emails(to) if path.endswith("email") else sent_sms(to)
+                return respond(start_response, "200 OK", json.dumps(list(items)))
             return list(self.app(environ, start_response))
 
 

@@ -10,7 +10,7 @@ log="$2"
 answers() { .dev/venv/bin/python - "$port" <<'PY'
 import sys, urllib.request
 try:
-    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/moto-api/data.json", timeout=2)
+    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/_notify/health", timeout=2)
 except Exception:
     sys.exit(1)
 PY

@@ -43,15 +43,16 @@ impl HttpInvoker {
             ),
         }
     }
-}
 
-#[async_trait]
-impl Invoke for HttpInvoker {
-    async fn invoke(&self, event: SqsEvent) -> Result<SqsBatchResponse, String> {
+    /// Invokes the function with any JSON event (a scheduled event, say).
+    pub async fn invoke_json(
+        &self,
+        event: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
         let response = self
             .client
             .post(&self.url)
-            .json(&event)
+            .json(event)
             .send()
             .await
             .map_err(|e| format!("invoke {}: {e}", self.url))?;
@@ -62,6 +63,15 @@ impl Invoke for HttpInvoker {
             return Err(format!("function error ({status}): {body}"));
         }
         serde_json::from_str(&body).map_err(|e| format!("unusable response {body:?}: {e}"))
+    }
+}
+
+#[async_trait]
+impl Invoke for HttpInvoker {
+    async fn invoke(&self, event: SqsEvent) -> Result<SqsBatchResponse, String> {
+        let event = serde_json::to_value(&event).map_err(|e| e.to_string())?;
+        let answer = self.invoke_json(&event).await?;
+        serde_json::from_value(answer).map_err(|e| format!("unusable batch response: {e}"))
     }
 }
 

@@ -111,7 +111,17 @@ fn spec(args: &Args) -> Result<resources::StackSpec, String> {
 
 /// The dev API key: made once, kept in `<dir>/api-key` so it survives restarts.
 fn dev_api_key(dir: &Path) -> Result<String, String> {
-    let path = dir.join("api-key");
+    dev_key(dir, "api-key", "ndk")
+}
+
+/// The dev admin key (for `/v1/admin/...`, `make redrive`), kept in `<dir>/admin-key`.
+fn dev_admin_key(dir: &Path) -> Result<String, String> {
+    dev_key(dir, "admin-key", "nak")
+}
+
+/// A random key, made once and kept in `<dir>/<file>` so it survives restarts.
+fn dev_key(dir: &Path, file: &str, prefix: &str) -> Result<String, String> {
+    let path = dir.join(file);
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let key = existing.trim().to_owned();
         if key.len() >= 20 {
@@ -122,7 +132,7 @@ fn dev_api_key(dir: &Path) -> Result<String, String> {
     let key: String = (0..32)
         .map(|_| format!("{:x}", rng.random_range(0..16u8)))
         .collect();
-    let key = format!("ndk_{key}");
+    let key = format!("{prefix}_{key}");
     write(&path, &key)?;
     Ok(key)
 }
@@ -140,6 +150,7 @@ async fn setup(args: &Args) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let key = dev_api_key(&dir)?;
+    let admin_key = dev_admin_key(&dir)?;
 
     let mut env = vec![
         ("AWS_ENDPOINT_URL".to_owned(), endpoint.clone()),
@@ -147,6 +158,7 @@ async fn setup(args: &Args) -> Result<(), String> {
         ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
         ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
         ("NOTIFY_API_KEYS".to_owned(), format!("dev:{key}")),
+        ("NOTIFY_ADMIN_KEYS".to_owned(), admin_key.clone()),
         ("RUST_LOG".to_owned(), "info".to_owned()),
         // Local retries come back within seconds rather than minutes.
         ("NOTIFY_RETRY_BASE_SECONDS".to_owned(), "2".to_owned()),
@@ -161,7 +173,8 @@ async fn setup(args: &Args) -> Result<(), String> {
     write(
         &dir.join("env"),
         &format!(
-            "NOTIFY_API_URL={api_url}\nNOTIFY_API_KEY={key}\nNOTIFY_EMULATOR_URL={endpoint}\nNOTIFY_FCM_URL={fcm_url}\n"
+            "NOTIFY_API_URL={api_url}\nNOTIFY_API_KEY={key}\nNOTIFY_ADMIN_KEY={admin_key}\n\
+             NOTIFY_EMULATOR_URL={endpoint}\nNOTIFY_FCM_URL={fcm_url}\n"
         ),
     )?;
     println!(
@@ -208,6 +221,28 @@ async fn poll(args: &Args) -> Result<(), String> {
             worker_function(channel)
         );
     }
+    // EventBridge's part: the cleanup function's two schedules.
+    let cleanup = Arc::new(HttpInvoker::new(&invoke, "cleanup"));
+    for (task, every) in [
+        ("sweep", Duration::from_secs(60)),
+        ("purge", Duration::from_secs(3600)),
+    ] {
+        let cleanup = cleanup.clone();
+        loops.push(tokio::spawn(async move {
+            let mut timer = tokio::time::interval(every);
+            loop {
+                timer.tick().await;
+                match cleanup
+                    .invoke_json(&serde_json::json!({ "task": task }))
+                    .await
+                {
+                    Ok(report) => tracing::info!(task, %report, "cleanup ran"),
+                    Err(e) => tracing::warn!(task, error = %e, "cleanup failed"),
+                }
+            }
+        }));
+    }
+    println!("running the cleanup: sweep every minute, purge every hour");
     for l in loops {
         l.await.map_err(|e| e.to_string())?;
     }
@@ -217,8 +252,8 @@ async fn poll(args: &Args) -> Result<(), String> {
 async fn show_outbox(args: &Args) -> Result<(), String> {
     let endpoint = args.get("endpoint", DEFAULT_EMULATOR);
     let fcm_url = args.get("fcm-url", DEFAULT_FCM);
-    let emails = outbox::sent_emails(&endpoint).await?;
-    let sms = outbox::sent_sms(&endpoint).await?;
+    let emails = outbox::sent_emails(&endpoint, None).await?;
+    let sms = outbox::sent_sms(&endpoint, None).await?;
     // The stand-in may not be running (make dev stopped): then there is nothing to show.
     let pushes = outbox::sent_pushes(&fcm_url).await.unwrap_or_default();
     if args.flags.contains_key("json") {

@@ -1,8 +1,7 @@
-//! What the emulated providers were asked to send, read from the emulator's state
-//! (moto's `/moto-api/data.json`).
+//! What the emulated providers were asked to send: the emulator's outbox routes
+//! (`dev/emulator.py`) and the FCM stand-in's record.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// One email SES accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,58 +24,32 @@ async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String
         .map_err(fail)
 }
 
-async fn state(endpoint: &str) -> Result<Value, String> {
-    get_json(&format!(
-        "{}/moto-api/data.json",
-        endpoint.trim_end_matches('/')
-    ))
-    .await
+fn outbox_url(endpoint: &str, kind: &str, to: Option<&str>) -> String {
+    let mut url = format!("{}/_notify/outbox/{kind}", endpoint.trim_end_matches('/'));
+    if let Some(to) = to {
+        url.push_str("?to=");
+        url.extend(form_urlencoded::byte_serialize(to.as_bytes()));
+    }
+    url
 }
 
-/// Every email SES accepted, oldest first.
-pub async fn sent_emails(endpoint: &str) -> Result<Vec<SentEmail>, String> {
-    let state = state(endpoint).await?;
-    let messages = state["ses"]["Message"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    Ok(messages
-        .iter()
-        .map(|m| SentEmail {
-            id: m["id"].as_str().unwrap_or_default().to_owned(),
-            source: m["source"].as_str().unwrap_or_default().to_owned(),
-            to: m["destinations"]["ToAddresses"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.as_str().map(str::to_owned))
-                .collect(),
-            subject: m["subject"].as_str().unwrap_or_default().to_owned(),
-            body: m["body"].as_str().unwrap_or_default().to_owned(),
-        })
-        .collect())
+/// The emails SES accepted (for `to` only, if given), oldest first.
+pub async fn sent_emails(endpoint: &str, to: Option<&str>) -> Result<Vec<SentEmail>, String> {
+    get_json(&outbox_url(endpoint, "email", to)).await
 }
 
 /// One SMS SNS accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SentSms {
     pub message_id: String,
     pub phone_number: String,
     pub message: String,
 }
 
-/// Every SMS SNS accepted, oldest first.
-pub async fn sent_sms(endpoint: &str) -> Result<Vec<SentSms>, String> {
-    let state = state(endpoint).await?;
-    let messages = state["sns"]["SMS"].as_array().cloned().unwrap_or_default();
-    Ok(messages
-        .iter()
-        .map(|m| SentSms {
-            message_id: m["message_id"].as_str().unwrap_or_default().to_owned(),
-            phone_number: m["phone_number"].as_str().unwrap_or_default().to_owned(),
-            message: m["message"].as_str().unwrap_or_default().to_owned(),
-        })
-        .collect())
+/// The SMS SNS accepted (to `number` only, if given), oldest first.
+pub async fn sent_sms(endpoint: &str, number: Option<&str>) -> Result<Vec<SentSms>, String> {
+    get_json(&outbox_url(endpoint, "sms", number)).await
 }
 
 /// Every push the FCM stand-in accepted, oldest first.

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use notify_shared::{
-    config::QueueUrls,
+    config::{DLQ_VARS, QueueUrls},
     domain::{Channel, Priority},
 };
 
@@ -70,6 +70,14 @@ pub struct Stack {
 }
 
 impl Stack {
+    pub fn dlq_urls(&self) -> QueueUrls {
+        let mut urls = QueueUrls::default();
+        for q in &self.queues {
+            urls.insert(q.channel, q.priority, q.dlq_url.clone());
+        }
+        urls
+    }
+
     pub fn queue_urls(&self) -> QueueUrls {
         let mut urls = QueueUrls::default();
         for q in &self.queues {
@@ -110,6 +118,10 @@ impl Stack {
         ];
         for q in &self.queues {
             env.push((QueueUrls::var_name(q.channel, q.priority), q.url.clone()));
+            env.push((
+                QueueUrls::prefixed_var(DLQ_VARS, q.channel, q.priority),
+                q.dlq_url.clone(),
+            ));
         }
         if let (Some(secret), Some(fcm)) = (&self.fcm_secret, &self.spec.fcm) {
             env.push(("NOTIFY_FCM_CREDENTIALS_SECRET".to_owned(), secret.clone()));
@@ -197,6 +209,32 @@ async fn put_secret(
     }
 }
 
+/// A global secondary index projecting only the keys: all its readers need.
+fn keys_only_index(
+    name: &str,
+    hash: &str,
+    range: &str,
+) -> Result<GlobalSecondaryIndex, SetupError> {
+    let key = |attr: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(attr)
+            .key_type(kind)
+            .build()
+            .map_err(|e| fail("key schema", e))
+    };
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(hash, KeyType::Hash)?)
+        .key_schema(key(range, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .map_err(|e| fail("index", e))
+}
+
 async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), SetupError> {
     let key = |name: &str, kind| {
         KeySchemaElement::builder()
@@ -222,20 +260,20 @@ async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(),
         .attribute_definitions(attr("SK")?)
         .attribute_definitions(attr("GSI1PK")?)
         .attribute_definitions(attr("GSI1SK")?)
-        // Finds every registration of a device token (keys only: they are all it needs).
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(notify_shared::store::TOKEN_INDEX)
-                .key_schema(key("GSI1PK", KeyType::Hash)?)
-                .key_schema(key("GSI1SK", KeyType::Range)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::KeysOnly)
-                        .build(),
-                )
-                .build()
-                .map_err(|e| fail("index", e))?,
-        )
+        .attribute_definitions(attr("GSI2PK")?)
+        .attribute_definitions(attr("GSI2SK")?)
+        // Finds every registration of a device token.
+        .global_secondary_indexes(keys_only_index(
+            notify_shared::store::TOKEN_INDEX,
+            "GSI1PK",
+            "GSI1SK",
+        )?)
+        // Finds the notifications whose due marker fell due (sparse: only those with one).
+        .global_secondary_indexes(keys_only_index(
+            notify_shared::store::DUE_INDEX,
+            "GSI2PK",
+            "GSI2SK",
+        )?)
         .send()
         .await;
     match created {

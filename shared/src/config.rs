@@ -106,6 +106,9 @@ pub struct StoreSettings {
     pub table: String,
     /// How long a notification record is kept (then DynamoDB TTL removes it).
     pub retention: Duration,
+    /// How long a notification may take to be delivered, from when it was wanted, before the
+    /// sweep marks it `expired`.
+    pub lifetime: Duration,
 }
 
 impl StoreSettings {
@@ -115,6 +118,9 @@ impl StoreSettings {
             retention: Duration::from_secs(
                 86_400 * env.number("NOTIFY_RETENTION_DAYS", 30u64, 1..=3650)?,
             ),
+            lifetime: Duration::from_secs(
+                3600 * env.number("NOTIFY_MAX_DELIVERY_HOURS", 24u64, 1..=720)?,
+            ),
         })
     }
 }
@@ -123,21 +129,40 @@ impl StoreSettings {
 #[derive(Debug, Clone, Default)]
 pub struct QueueUrls(HashMap<(Channel, Priority), String>);
 
+/// The variables naming the delivery queues.
+pub const QUEUE_VARS: &str = "NOTIFY_QUEUE_URL";
+/// The variables naming their dead-letter queues.
+pub const DLQ_VARS: &str = "NOTIFY_DLQ_URL";
+
 impl QueueUrls {
     /// `NOTIFY_QUEUE_URL_EMAIL_HIGH`, `..._EMAIL_NORMAL`, ...
     pub fn var_name(channel: Channel, priority: Priority) -> String {
+        Self::prefixed_var(QUEUE_VARS, channel, priority)
+    }
+
+    /// `<prefix>_<CHANNEL>_<PRIORITY>`.
+    pub fn prefixed_var(prefix: &str, channel: Channel, priority: Priority) -> String {
         format!(
-            "NOTIFY_QUEUE_URL_{}_{}",
+            "{prefix}_{}_{}",
             channel.as_str().to_uppercase(),
             priority.as_str().to_uppercase()
         )
     }
 
+    /// The delivery queues of `channels`.
     pub fn from_env(env: &Env, channels: &[Channel]) -> Result<Self, ConfigError> {
+        Self::from_env_prefixed(env, QUEUE_VARS, channels)
+    }
+
+    pub fn from_env_prefixed(
+        env: &Env,
+        prefix: &str,
+        channels: &[Channel],
+    ) -> Result<Self, ConfigError> {
         let mut urls = HashMap::new();
         for &channel in channels {
             for priority in Priority::ALL {
-                let var = Self::var_name(channel, priority);
+                let var = Self::prefixed_var(prefix, channel, priority);
                 let url = env.required(&var)?;
                 if !(url.starts_with("https://") || url.starts_with("http://")) {
                     return Err(Env::malformed(
@@ -175,6 +200,10 @@ pub struct DeliverySettings {
     pub retry_base: Duration,
     /// ...up to this.
     pub retry_max: Duration,
+    /// Transient provider failures in a row that open the circuit breaker...
+    pub breaker_threshold: u32,
+    /// ...for this long.
+    pub breaker_cooldown: Duration,
 }
 
 impl DeliverySettings {
@@ -186,6 +215,9 @@ impl DeliverySettings {
             retry_base: env.seconds("NOTIFY_RETRY_BASE_SECONDS", 30, 1..=3600)?,
             // 12 hours is the longest SQS visibility timeout.
             retry_max: env.seconds("NOTIFY_RETRY_MAX_SECONDS", 900, 1..=43_200)?,
+            breaker_threshold: env.number("NOTIFY_BREAKER_FAILURES", 5, 1..=1000)?,
+            // At most the SQS delay limit: deferred messages are re-sent with this delay.
+            breaker_cooldown: env.seconds("NOTIFY_BREAKER_COOLDOWN_SECONDS", 30, 1..=900)?,
         })
     }
 }

@@ -17,12 +17,16 @@ use futures::{StreamExt, future::join_all, stream};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::{
+    breaker::CircuitBreaker,
     clock::Clock,
     config::DeliverySettings,
     domain::{Delivery, DeliveryStatus, Failure, Lease, Notification, Status},
     provider::{ErrorKind, Provider, ProviderError},
     queue::{QueueMessage, Redelivery, backoff},
-    store::{NotificationStore, ProviderRef, StoreError, Transition, TransitionOutcome},
+    store::{
+        NotificationStore, ProviderRef, RETRIES_EXHAUSTED, StoreError, Transition,
+        TransitionOutcome,
+    },
 };
 
 /// What became of one message.
@@ -42,6 +46,9 @@ pub enum Outcome {
         reason: String,
         after: Option<Duration>,
     },
+    /// The provider's circuit is open: put the message back as a new one, after `after`,
+    /// without claiming the notification or using up the message's receives.
+    Deferred { after: Duration },
 }
 
 impl Outcome {
@@ -95,6 +102,7 @@ pub struct DeliveryWorker {
     provider: Arc<dyn Provider>,
     redelivery: Arc<dyn Redelivery>,
     clock: Arc<dyn Clock>,
+    breaker: CircuitBreaker,
     settings: DeliverySettings,
 }
 
@@ -111,6 +119,7 @@ impl DeliveryWorker {
             provider,
             redelivery,
             clock,
+            breaker: CircuitBreaker::new(settings.breaker_threshold, settings.breaker_cooldown),
             settings,
         }
     }
@@ -137,14 +146,20 @@ impl DeliveryWorker {
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let failures: Vec<BatchItemFailure> = stream::iter(event.records)
             .map(|message| async move {
-                let outcome = self.process(&message).await;
-                let Outcome::Retry { after, .. } = outcome else {
-                    return None;
+                let keep = match self.process(&message).await {
+                    Outcome::Retry { after, .. } => {
+                        self.schedule_retry(&message, after).await;
+                        true
+                    }
+                    // Deleted only once its copy is safely back on the queue.
+                    Outcome::Deferred { after } => !self.defer(&message, after).await,
+                    _ => false,
                 };
-                self.schedule_retry(&message, after).await;
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = message.message_id.unwrap_or_default();
-                Some(failure)
+                keep.then(|| {
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = message.message_id.unwrap_or_default();
+                    failure
+                })
             })
             .buffer_unordered(self.settings.concurrency)
             .filter_map(|f| async move { f })
@@ -153,6 +168,20 @@ impl DeliveryWorker {
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = failures;
         response
+    }
+
+    /// Puts a copy of the message back on its queue for after the cool-down; true if done.
+    async fn defer(&self, message: &SqsMessage, after: Duration) -> bool {
+        let (Some(arn), Some(body)) = (&message.event_source_arn, &message.body) else {
+            return false;
+        };
+        match self.redelivery.requeue(arn, body, after).await {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(error = %e, "could not defer the message; it stays on the queue");
+                false
+            }
+        }
     }
 
     /// Sets when a kept message comes back. Best effort: if it fails, the queue's visibility
@@ -220,6 +249,13 @@ impl DeliveryWorker {
         }
 
         let now = self.clock.now();
+        if let Err(wait) = self.breaker.allow(now) {
+            info!(
+                wait_s = wait.as_secs(),
+                "circuit open: deferring the message"
+            );
+            return Outcome::Deferred { after: wait };
+        }
         let lease = Lease {
             token: uuid::Uuid::new_v4().to_string(),
             until_ms: now.plus(self.settings.lease).as_millis(),
@@ -246,6 +282,16 @@ impl DeliveryWorker {
 
         // Targets are resolved once, on the first attempt; later attempts keep their states.
         let mut deliveries = n.deliveries.clone();
+        // A redriven notification: the targets its retries ran out on are tried again.
+        for d in deliveries.iter_mut() {
+            if d.status == DeliveryStatus::Failed
+                && d.error
+                    .as_ref()
+                    .is_some_and(|e| e.code == RETRIES_EXHAUSTED)
+            {
+                d.status = DeliveryStatus::Pending;
+            }
+        }
         if deliveries.is_empty() {
             match self.provider.targets(&n).await {
                 Ok(targets) => deliveries = targets.into_iter().map(Delivery::pending).collect(),
@@ -268,6 +314,12 @@ impl DeliveryWorker {
         let mut transient: Option<ProviderError> = None;
         for (&i, result) in pending.iter().zip(results) {
             let d = &mut deliveries[i];
+            match &result {
+                Err(e) if e.is_transient() => {
+                    self.breaker.record_transient_failure(self.clock.now())
+                }
+                _ => self.breaker.record_answer(),
+            }
             match result {
                 Ok(receipt) => {
                     info!(to = %d.to.masked(), provider_message_id = %receipt.message_id, "provider accepted the message");
@@ -388,7 +440,7 @@ impl Attempt<'_> {
             // Record the end before the message goes to the dead-letter queue, so the record
             // and the DLQ agree.
             let failure = Failure {
-                code: "RetriesExhausted".into(),
+                code: RETRIES_EXHAUSTED.into(),
                 message: format!(
                     "gave up after {} attempts; last error {}: {}",
                     self.receive_count, e.code, e.message
@@ -502,6 +554,8 @@ mod tests {
             lease: Duration::from_secs(60),
             retry_base: Duration::from_secs(10),
             retry_max: Duration::from_secs(60),
+            breaker_threshold: 3,
+            breaker_cooldown: Duration::from_secs(30),
         };
         let worker = DeliveryWorker::new(
             store.clone(),
@@ -854,6 +908,90 @@ mod tests {
         let outcome = rig.worker.process(&sqs_message(&n, "m1", 1)).await;
         assert!(is_retry(&outcome), "{outcome:?}");
         assert!(rig.provider.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_open_circuit_defers_messages_without_claiming_them() {
+        let provider = ScriptedProvider::new(Channel::Email)
+            .then(Err(throttled()))
+            .then(Err(throttled()))
+            .then(Err(throttled()));
+        let rig = rig(provider);
+        for i in 0..3 {
+            let n = stored(&rig);
+            assert!(is_retry(
+                &rig.worker
+                    .process(&sqs_message(&n, &format!("m{i}"), 1))
+                    .await
+            ));
+        }
+        // Three transient failures in a row (the rig's threshold): the circuit is open.
+        let n = stored(&rig);
+        let response = rig
+            .worker
+            .handle(batch(vec![sqs_message(&n, "late", 1)]))
+            .await;
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "its copy is back on the queue: delete it"
+        );
+        let (body, delay) = &rig.redelivery.requeued()[0];
+        assert!(body.contains(n.id.as_str()));
+        assert_eq!(*delay, Duration::from_secs(30));
+        let record = rig.store.record(&n.id).unwrap();
+        assert_eq!(
+            (record.status, record.attempts),
+            (Status::Queued, 0),
+            "never claimed"
+        );
+        assert_eq!(rig.provider.calls().len(), 3);
+
+        // After the cool-down one probe goes through and, succeeding, closes the circuit.
+        rig.clock.advance(Duration::from_secs(30));
+        assert_eq!(
+            rig.worker.process(&sqs_message(&n, "late-2", 1)).await,
+            Outcome::Sent
+        );
+        let other = stored(&rig);
+        assert_eq!(
+            rig.worker.process(&sqs_message(&other, "next", 1)).await,
+            Outcome::Sent
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redriven_notification_is_retried_on_the_targets_its_retries_ran_out_on() {
+        let provider = ScriptedProvider::new(Channel::Email)
+            .with_targets(vec![device("ok"), device("flaky")])
+            .then_for("flaky", Err(throttled()));
+        let two = rig(provider);
+        let n = stored(&two);
+        // On the last receive `flaky` is given up on; `ok` got it, so the record says sent.
+        assert!(is_retry(
+            &two.worker.process(&sqs_message(&n, "m1", 3)).await
+        ));
+        let given_up = two.store.record(&n.id).unwrap();
+        assert_eq!(given_up.status, Status::Sent);
+        assert_eq!(
+            given_up.deliveries[1].error.as_ref().unwrap().code,
+            RETRIES_EXHAUSTED
+        );
+
+        // A one-target notification whose retries ran out is `failed`; redriven, it is sent.
+        let single = rig(ScriptedProvider::new(Channel::Email).then(Err(throttled())));
+        let m = stored(&single);
+        single.worker.process(&sqs_message(&m, "m1", 3)).await;
+        assert_eq!(single.store.record(&m.id).unwrap().status, Status::Failed);
+        assert_eq!(
+            single.worker.process(&sqs_message(&m, "redriven", 1)).await,
+            Outcome::Sent
+        );
+        let after = single.store.record(&m.id).unwrap();
+        assert_eq!(
+            (after.status, after.deliveries[0].status),
+            (Status::Sent, DeliveryStatus::Sent)
+        );
+        assert_eq!(single.provider.calls().len(), 2);
     }
 
     fn delivery(status: DeliveryStatus, code: Option<&str>) -> Delivery {

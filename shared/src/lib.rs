@@ -3,10 +3,13 @@
 //! in-memory fakes.
 
 pub mod aws;
+pub mod breaker;
 pub mod clock;
 pub mod config;
 pub mod delivery;
+pub mod dispatch;
 pub mod domain;
+pub mod metrics;
 pub mod provider;
 pub mod queue;
 pub mod store;

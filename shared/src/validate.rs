@@ -209,6 +209,22 @@ impl<'a> Fields<'a> {
         Some(raw.to_owned())
     }
 
+    /// An RFC 3339 date-time with an offset (`2026-12-01T09:00:00Z`, `…+01:00`).
+    pub fn optional_timestamp(&mut self, name: &'a str) -> Option<crate::domain::time::Timestamp> {
+        let raw = self.optional_str(name)?;
+        match raw.parse() {
+            Ok(t) => Some(t),
+            Err(_) => {
+                self.error(
+                    name,
+                    "date_time",
+                    "must be an RFC 3339 date-time with an offset, like 2026-12-01T09:00:00Z",
+                );
+                None
+            }
+        }
+    }
+
     pub fn optional_email(&mut self, name: &'a str) -> Option<EmailAddress> {
         let raw = self.optional_str(name)?;
         self.email(name, raw)

@@ -15,7 +15,8 @@ use std::{
 
 use http::StatusCode;
 use lambda_http::Body;
-use notify_api::{ApiConfig, ApiKeys, App};
+use notify_api::{AdminKeys, ApiConfig, ApiKeys, App, Ports};
+use notify_cleanup::Cleanup;
 use notify_email_worker::EmailWorkerConfig;
 use notify_local::{
     esm::{BatchReport, EventSourceMapping},
@@ -25,12 +26,12 @@ use notify_local::{
 };
 use notify_push_worker::PushWorkerConfig;
 use notify_shared::{
-    clock::SystemClock,
+    clock::{Clock, SystemClock},
     config::{DeliverySettings, EmailSettings, StoreSettings},
     delivery::DeliveryWorker,
     domain::{Channel, EmailAddress, Priority},
     provider::{CredentialsSource, FcmConfig, SmsSettings, SmsType},
-    queue::SqsQueue,
+    queue::{NotificationQueue, QueueError, QueueMessage, SqsDeadLetters, SqsQueue},
     store::DynamoStore,
 };
 use notify_sms_worker::SmsWorkerConfig;
@@ -75,7 +76,7 @@ pub async fn emulator() -> String {
 
 async fn answers(url: &str) -> bool {
     let probe = reqwest::Client::new()
-        .get(format!("{url}/moto-api/data.json"))
+        .get(format!("{url}/_notify/health"))
         .timeout(Duration::from_secs(2))
         .send()
         .await;
@@ -114,13 +115,29 @@ fn start_moto(url: &str, target: &Path) {
 pub struct StackOptions {
     /// The sender the email worker uses; an address SES has not verified makes SES reject sends.
     pub sender: String,
+    /// Transient failures in a row that open a worker's circuit breaker (high: off).
+    pub breaker_threshold: u32,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
         Self {
             sender: SENDER.into(),
+            breaker_threshold: 1000,
         }
+    }
+}
+
+pub const ADMIN_KEY: &str = "nak_integration_test_admin_key";
+
+/// A queue whose sends never finish: the accept path dies between its two writes when the
+/// request is abandoned (as Lambda does at its timeout).
+pub struct HangingQueue;
+
+#[async_trait::async_trait]
+impl NotificationQueue for HangingQueue {
+    async fn enqueue(&self, _message: &QueueMessage, _delay: Duration) -> Result<(), QueueError> {
+        std::future::pending().await
     }
 }
 
@@ -132,18 +149,21 @@ pub struct TestStack {
     pub stack: Stack,
     pub api: App,
     pub store: Arc<DynamoStore>,
+    pub store_settings: StoreSettings,
     pub fcm: FcmStandIn,
     mappings: Vec<(Channel, EventSourceMapping)>,
 }
 
 /// Fast retries, so a test sees a transient failure retried within a second or two.
-fn delivery_settings() -> DeliverySettings {
+fn delivery_settings(options: &StackOptions) -> DeliverySettings {
     DeliverySettings {
         max_receives: MAX_RECEIVES,
         concurrency: 10,
         lease: Duration::from_secs(60),
         retry_base: Duration::from_secs(1),
         retry_max: Duration::from_secs(2),
+        breaker_threshold: options.breaker_threshold,
+        breaker_cooldown: Duration::from_secs(2),
     }
 }
 
@@ -187,31 +207,15 @@ impl TestStack {
         let store_settings = StoreSettings {
             table: stack.table.clone(),
             retention: Duration::from_secs(86_400),
+            lifetime: Duration::from_secs(3600),
         };
         let store = Arc::new(DynamoStore::from_sdk(&sdk, &stack.table));
-
-        let api = App::new(
-            store.clone(),
-            store.clone(),
-            Arc::new(SqsQueue::new(
-                aws_sdk_sqs::Client::new(&sdk),
-                stack.queue_urls(),
-            )),
-            Arc::new(SystemClock),
-            ApiConfig {
-                store: store_settings.clone(),
-                queues: stack.queue_urls(),
-                keys: ApiKeys::parse(&format!("test:{API_KEY}")).expect("test key"),
-                max_body_bytes: 1024 * 1024,
-                sms_max_chars: 1600,
-            },
-        );
 
         let email = notify_email_worker::worker(
             &sdk,
             EmailWorkerConfig {
                 store: store_settings.clone(),
-                delivery: delivery_settings(),
+                delivery: delivery_settings(&options),
                 email: EmailSettings {
                     from: EmailAddress::parse(&options.sender).expect("sender address"),
                     configuration_set: None,
@@ -222,7 +226,7 @@ impl TestStack {
             &sdk,
             SmsWorkerConfig {
                 store: store_settings.clone(),
-                delivery: delivery_settings(),
+                delivery: delivery_settings(&options),
                 sms: SmsSettings {
                     sender_id: Some("NOTIFY".into()),
                     normal_type: SmsType::Transactional,
@@ -233,8 +237,8 @@ impl TestStack {
         let push = notify_push_worker::worker(
             &sdk,
             PushWorkerConfig {
-                store: store_settings,
-                delivery: delivery_settings(),
+                store: store_settings.clone(),
+                delivery: delivery_settings(&options),
                 fcm: FcmConfig {
                     credentials: CredentialsSource::Secret(
                         stack.fcm_secret.clone().expect("FCM secret"),
@@ -267,15 +271,46 @@ impl TestStack {
                 )
             })
             .collect();
+        let api = App::new(
+            ports(&sdk, &store, &stack, Arc::new(SystemClock), None),
+            api_config(&stack, &store_settings),
+        );
         Self {
+            api,
             endpoint,
             sdk,
             stack,
-            api,
             store,
+            store_settings,
             fcm,
             mappings,
         }
+    }
+
+    /// The API on this stack, with its own clock, and optionally another queue.
+    pub fn api_with(
+        &self,
+        clock: Arc<dyn Clock>,
+        queue: Option<Arc<dyn NotificationQueue>>,
+    ) -> App {
+        App::new(
+            ports(&self.sdk, &self.store, &self.stack, clock, queue),
+            api_config(&self.stack, &self.store_settings),
+        )
+    }
+
+    /// The cleanup function on this stack, with its own clock.
+    pub fn cleanup(&self, clock: Arc<dyn Clock>) -> Cleanup {
+        Cleanup::new(
+            self.store.clone(),
+            self.store.clone(),
+            Arc::new(SqsQueue::new(
+                aws_sdk_sqs::Client::new(&self.sdk),
+                self.stack.queue_urls(),
+            )),
+            clock,
+            self.store_settings.lifetime,
+        )
     }
 
     pub fn mapping(&self, channel: Channel) -> &EventSourceMapping {
@@ -301,12 +336,39 @@ impl TestStack {
         key: Option<&str>,
         content_type: &str,
     ) -> (StatusCode, Value) {
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", content_type);
+        Self::call_app(
+            &self.api,
+            method,
+            path,
+            body,
+            key,
+            &[("content-type", content_type)],
+        )
+        .await
+    }
+
+    /// Calls `app` (this stack's API, or another built with [`api_with`](Self::api_with)) with
+    /// `key` and extra headers.
+    pub async fn call_app(
+        app: &App,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut req = http::Request::builder().method(method).uri(path);
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            req = req.header("content-type", "application/json");
+        }
         if let Some(k) = key {
             req = req.header("authorization", format!("Bearer {k}"));
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let req = req
             .body(
@@ -314,7 +376,7 @@ impl TestStack {
                     .unwrap_or(Body::Empty),
             )
             .expect("request");
-        let response = self.api.handle(req).await;
+        let response = app.handle(req).await;
         let status = response.status();
         let bytes: &[u8] = response.body().as_ref();
         let json = if bytes.is_empty() {
@@ -367,6 +429,20 @@ impl TestStack {
         reports
     }
 
+    /// Delivers until the notification's status is `status`, waiting out retries; returns the
+    /// last view either way.
+    pub async fn deliver_until(&self, id: &str, status: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            self.deliver_all().await;
+            let view = self.notification(id).await;
+            if view["status"] == status || Instant::now() > deadline {
+                return view;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Delivers until the notification leaves `queued`/`sending`, waiting out retries.
     pub async fn deliver_until_settled(&self, id: &str, within: Duration) -> Value {
         let deadline = Instant::now() + within;
@@ -383,22 +459,16 @@ impl TestStack {
 
     /// Emails SES accepted for `to`.
     pub async fn emails_to(&self, to: &str) -> Vec<SentEmail> {
-        outbox::sent_emails(&self.endpoint)
+        outbox::sent_emails(&self.endpoint, Some(to))
             .await
             .expect("read the emulator's outbox")
-            .into_iter()
-            .filter(|e| e.to.iter().any(|a| a == to))
-            .collect()
     }
 
     /// SMS SNS accepted for `number`.
     pub async fn sms_to(&self, number: &str) -> Vec<SentSms> {
-        outbox::sent_sms(&self.endpoint)
+        outbox::sent_sms(&self.endpoint, Some(number))
             .await
             .expect("read the emulator's outbox")
-            .into_iter()
-            .filter(|m| m.phone_number == number)
-            .collect()
     }
 
     pub fn queue_url(&self, channel: Channel, priority: Priority) -> &str {
@@ -435,6 +505,41 @@ impl TestStack {
             .into_iter()
             .filter_map(|m| m.body)
             .collect()
+    }
+}
+
+fn ports(
+    sdk: &aws_config::SdkConfig,
+    store: &Arc<DynamoStore>,
+    stack: &Stack,
+    clock: Arc<dyn Clock>,
+    queue: Option<Arc<dyn NotificationQueue>>,
+) -> Ports {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    Ports {
+        store: store.clone(),
+        devices: store.clone(),
+        idempotency: store.clone(),
+        queue: queue.unwrap_or_else(|| Arc::new(SqsQueue::new(sqs.clone(), stack.queue_urls()))),
+        dead_letters: Arc::new(SqsDeadLetters::new(
+            sqs,
+            stack.queue_urls(),
+            stack.dlq_urls(),
+        )),
+        clock,
+    }
+}
+
+fn api_config(stack: &Stack, store: &StoreSettings) -> ApiConfig {
+    ApiConfig {
+        store: store.clone(),
+        queues: stack.queue_urls(),
+        dlqs: stack.dlq_urls(),
+        keys: ApiKeys::parse(&format!("test:{API_KEY}")).expect("test key"),
+        admin_keys: AdminKeys::parse(ADMIN_KEY).expect("admin key"),
+        device_idle: Duration::from_secs(30 * 86_400),
+        max_body_bytes: 1024 * 1024,
+        sms_max_chars: 1600,
     }
 }
 

@@ -191,6 +191,7 @@ async fn a_permanent_ses_rejection_fails_without_retry() {
     // SES rejects mail from an identity it has not verified (MessageRejected).
     let t = TestStack::with(StackOptions {
         sender: "unverified@example.org".into(),
+        ..Default::default()
     })
     .await;
     let to = unique_recipient();

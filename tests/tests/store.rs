@@ -37,8 +37,10 @@ fn queued() -> Notification {
         }),
         category: Some("orders".into()),
         metadata: BTreeMap::from([("order".into(), "42".into())]),
+        scheduled_at: None,
     };
     Notification::accept(
+        NotificationId::generate(),
         draft,
         TenantId::new("acme"),
         SystemClock.now(),
@@ -275,7 +277,10 @@ mod devices {
                 .await
                 .unwrap();
         }
-        let devices = store.devices(&tenant, &ann).await.unwrap();
+        let devices = store
+            .devices(&tenant, &ann, SystemClock.now())
+            .await
+            .unwrap();
         assert_eq!(devices.len(), MAX_DEVICES_PER_USER);
         assert_eq!(
             devices[0].token,
@@ -307,7 +312,7 @@ mod devices {
             1
         );
         let left: Vec<DeviceToken> = store
-            .devices(&tenant, &ann)
+            .devices(&tenant, &ann, SystemClock.now())
             .await
             .unwrap()
             .into_iter()
@@ -326,6 +331,12 @@ mod devices {
                 .await
                 .unwrap()
         );
-        assert!(store.devices(&tenant, &ann).await.unwrap().is_empty());
+        assert!(
+            store
+                .devices(&tenant, &ann, SystemClock.now())
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

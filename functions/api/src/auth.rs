@@ -93,6 +93,75 @@ impl ApiKeys {
     }
 }
 
+/// Keys for the operator routes (`/v1/admin/...`), from `NOTIFY_ADMIN_KEYS` = `key[,key…]`.
+/// Without any, those routes are disabled.
+#[derive(Clone, Default)]
+pub struct AdminKeys(Vec<String>);
+
+impl fmt::Debug for AdminKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AdminKeys({} keys)", self.0.len())
+    }
+}
+
+impl AdminKeys {
+    pub const VAR: &'static str = "NOTIFY_ADMIN_KEYS";
+
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        env.optional(Self::VAR)
+            .map_or(Ok(Self::default()), Self::parse)
+    }
+
+    pub fn parse(spec: &str) -> Result<Self, ConfigError> {
+        let mut keys = Vec::new();
+        for (i, key) in spec
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .enumerate()
+        {
+            if key.len() < MIN_KEY_CHARS || !key.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(Env::malformed(
+                    Self::VAR,
+                    format!(
+                        "key {}: must be at least {MIN_KEY_CHARS} printable ASCII characters",
+                        i + 1
+                    ),
+                ));
+            }
+            keys.push(key.to_owned());
+        }
+        Ok(Self(keys))
+    }
+
+    pub fn authenticate(&self, req: &Request) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            return Err(ApiError::Forbidden(format!(
+                "admin routes are disabled: set {} to enable them",
+                Self::VAR
+            )));
+        }
+        let presented = bearer(req).ok_or(ApiError::Unauthorized)?;
+        let mut found = false;
+        for key in &self.0 {
+            found |= constant_time_eq(presented.as_bytes(), key.as_bytes());
+        }
+        found.then_some(()).ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`.
+fn bearer(req: &Request) -> Option<&str> {
+    req.headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;

@@ -1,13 +1,20 @@
-use notify_shared::config::{ConfigError, Env, QueueUrls, StoreSettings};
+use std::time::Duration;
 
-use crate::{ApiKeys, CHANNELS, draft::DraftLimits};
+use notify_shared::config::{ConfigError, DLQ_VARS, Env, QueueUrls, StoreSettings};
+
+use crate::{AdminKeys, ApiKeys, CHANNELS, draft::DraftLimits};
 
 /// The API function's configuration, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     pub store: StoreSettings,
     pub queues: QueueUrls,
+    /// The dead-letter queue of each queue, for redrives.
+    pub dlqs: QueueUrls,
     pub keys: ApiKeys,
+    pub admin_keys: AdminKeys,
+    /// How long a device registration lasts without being renewed.
+    pub device_idle: Duration,
     /// Larger request bodies are refused with 413.
     pub max_body_bytes: usize,
     /// The longest SMS text accepted, in characters.
@@ -19,7 +26,12 @@ impl ApiConfig {
         Ok(Self {
             store: StoreSettings::from_env(env)?,
             queues: QueueUrls::from_env(env, &CHANNELS)?,
+            dlqs: QueueUrls::from_env_prefixed(env, DLQ_VARS, &CHANNELS)?,
             keys: ApiKeys::from_env(env)?,
+            admin_keys: AdminKeys::from_env(env)?,
+            device_idle: Duration::from_secs(
+                86_400 * env.number("NOTIFY_DEVICE_MAX_IDLE_DAYS", 270u64, 1..=3650)?,
+            ),
             // 6 MB is Lambda's limit for a synchronous request payload.
             max_body_bytes: env.number(
                 "NOTIFY_MAX_BODY_BYTES",
@@ -31,9 +43,10 @@ impl ApiConfig {
         })
     }
 
-    pub fn draft_limits(&self) -> DraftLimits {
+    pub fn draft_limits(&self, now: notify_shared::domain::time::Timestamp) -> DraftLimits {
         DraftLimits {
             sms_max_chars: self.sms_max_chars,
+            now,
         }
     }
 }

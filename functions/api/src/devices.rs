@@ -107,7 +107,7 @@ pub async fn list(app: &App, tenant: &TenantId, user: &str) -> Result<Response<B
     let (user, _) = path_ids(user, None)?;
     let devices = app
         .devices
-        .devices(tenant, &user)
+        .devices(tenant, &user, app.clock.now())
         .await
         .map_err(unavailable)?;
     #[derive(Serialize)]

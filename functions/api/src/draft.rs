@@ -4,7 +4,7 @@
 use notify_shared::{
     domain::{
         Channel, Content, DeviceToken, Draft, EmailContent, Priority, PushContent, Recipient,
-        SmsContent, UserId, sms::segments,
+        SmsContent, UserId, schedule, sms::segments, time::Timestamp,
     },
     provider::{MAX_PAYLOAD_BYTES, is_reserved_data_key, payload_size},
     validate::{self, Fields, MapLimits},
@@ -27,11 +27,12 @@ const MAX_COLLAPSE_KEY_CHARS: usize = 64;
 /// FCM keeps an undelivered message at most 28 days.
 const MAX_TTL_SECONDS: u32 = 28 * 24 * 3600;
 
-/// Limits that are configuration rather than protocol.
+/// Limits that are configuration rather than protocol, and the time of the request.
 #[derive(Debug, Clone, Copy)]
 pub struct DraftLimits {
     /// The longest SMS text, in characters (SNS: at most 1600).
     pub sms_max_chars: usize,
+    pub now: Timestamp,
 }
 
 /// The draft a `POST /v1/notifications` body describes, or every problem with it.
@@ -41,6 +42,14 @@ pub fn parse_draft(body: &Value, limits: DraftLimits) -> Result<Draft, ApiError>
     let priority = f.optional_enum::<Priority>("priority");
     let category = f.optional_label("category", validate::MAX_CATEGORY_CHARS);
     let metadata = f.string_map("metadata", validate::METADATA_LIMITS);
+    let scheduled_at = f.optional_timestamp("scheduledAt");
+    if let Some(at) = scheduled_at {
+        if at <= limits.now {
+            f.error("scheduledAt", "future", "must be in the future");
+        } else if limits.now.until(at) > schedule::MAX_SCHEDULE_AHEAD {
+            f.error("scheduledAt", "max_ahead", "must be at most 366 days ahead");
+        }
+    }
     let message = match channel {
         Some(Channel::Email) => email(&mut f),
         Some(Channel::Sms) => sms(&mut f, limits.sms_max_chars),
@@ -63,6 +72,7 @@ pub fn parse_draft(body: &Value, limits: DraftLimits) -> Result<Draft, ApiError>
         content,
         category,
         metadata,
+        scheduled_at,
     })
 }
 
@@ -209,12 +219,19 @@ mod tests {
 
     use super::*;
 
-    const LIMITS: DraftLimits = DraftLimits {
-        sms_max_chars: 1600,
-    };
+    fn now() -> Timestamp {
+        Timestamp::from_millis(1_800_000_000_000).unwrap()
+    }
+
+    fn limits() -> DraftLimits {
+        DraftLimits {
+            sms_max_chars: 1600,
+            now: now(),
+        }
+    }
 
     fn rules(body: Value) -> Vec<(String, String)> {
-        match parse_draft(&body, LIMITS) {
+        match parse_draft(&body, limits()) {
             Err(ApiError::Validation(details)) => {
                 let mut r: Vec<(String, String)> = details
                     .into_iter()
@@ -232,7 +249,7 @@ mod tests {
         for ok in ["+33612345678", "+447911123456", "+12125551234"] {
             let d = parse_draft(
                 &json!({"channel": "sms", "to": ok, "message": "Hi"}),
-                LIMITS,
+                limits(),
             )
             .unwrap();
             assert_eq!(d.recipient.as_str(), ok);
@@ -243,7 +260,7 @@ mod tests {
         );
         let d = parse_draft(
             &json!({"channel": "sms", "to": "+33612345678", "message": "ж".repeat(71)}),
-            LIMITS,
+            limits(),
         )
         .unwrap();
         let Content::Sms(c) = d.content else { panic!() };
@@ -256,9 +273,24 @@ mod tests {
     #[test]
     fn sms_length_is_bounded_by_configuration() {
         let long = json!({"channel": "sms", "to": "+33612345678", "message": "a".repeat(11)});
-        assert!(parse_draft(&long, DraftLimits { sms_max_chars: 11 }).is_ok());
+        assert!(
+            parse_draft(
+                &long,
+                DraftLimits {
+                    sms_max_chars: 11,
+                    now: now()
+                }
+            )
+            .is_ok()
+        );
         assert!(matches!(
-            parse_draft(&long, DraftLimits { sms_max_chars: 10 }),
+            parse_draft(
+                &long,
+                DraftLimits {
+                    sms_max_chars: 10,
+                    now: now()
+                }
+            ),
             Err(ApiError::Validation(_))
         ));
     }
@@ -268,14 +300,14 @@ mod tests {
         assert!(
             parse_draft(
                 &json!({"channel": "push", "userId": "u1", "title": "Hi"}),
-                LIMITS
+                limits()
             )
             .is_ok()
         );
         assert!(
             parse_draft(
                 &json!({"channel": "push", "token": "tok:1", "body": "Hi"}),
-                LIMITS
+                limits()
             )
             .is_ok()
         );
@@ -299,7 +331,7 @@ mod tests {
                           "data": {"a": "x".repeat(2100), "b": "x".repeat(2100)}});
         assert_eq!(rules(body), [("data".into(), "max_bytes".into())]);
         let fits = json!({"channel": "push", "userId": "u1", "title": "Hi", "data": {"blob": "x".repeat(3900)}});
-        assert!(parse_draft(&fits, LIMITS).is_ok());
+        assert!(parse_draft(&fits, limits()).is_ok());
     }
 
     #[test]
@@ -319,6 +351,33 @@ mod tests {
                 ("imageUrl".into(), "https_url".into()),
                 ("ttlSeconds".into(), "range".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn scheduled_at_must_be_ahead_but_not_absurdly() {
+        let body = |at: &str| json!({"channel": "sms", "to": "+33612345678", "message": "Hi", "scheduledAt": at});
+        let d = parse_draft(&body("2027-02-15T08:00:00+01:00"), limits()).unwrap();
+        assert_eq!(
+            d.scheduled_at.unwrap().to_string(),
+            "2027-02-15T07:00:00.000Z"
+        );
+        assert_eq!(
+            rules(body("2020-01-01T00:00:00Z")),
+            [("scheduledAt".into(), "future".into())]
+        );
+        assert_eq!(
+            rules(body("2999-01-01T00:00:00Z")),
+            [("scheduledAt".into(), "max_ahead".into())]
+        );
+        assert_eq!(
+            rules(body("tomorrow")),
+            [("scheduledAt".into(), "date_time".into())]
+        );
+        assert_eq!(
+            rules(body("2027-02-15T08:00:00")),
+            [("scheduledAt".into(), "date_time".into())],
+            "no offset"
         );
     }
 }

@@ -27,6 +27,11 @@ pub enum ApiError {
     /// A dependency is down; the request may be retried. The message says what was kept.
     #[error("{0}")]
     Unavailable(String),
+    /// The request conflicts with the resource's state (or an earlier request's key).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl ApiError {
@@ -39,6 +44,8 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -53,6 +60,8 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::Forbidden(_) => "forbidden",
         }
     }
 

@@ -1,16 +1,17 @@
 //! `POST /v1/notifications` and `GET /v1/notifications/{id}`.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
 use http::StatusCode;
 use lambda_http::{Body, Response};
 use notify_shared::{
+    dispatch,
+    domain::schedule::DueKind,
     domain::{
         Address, Channel, Content, DeliveryStatus, Failure, HistoryEntry, Notification,
         NotificationId, Platform, Priority, Status, TenantId, sms::SmsEncoding, time::Timestamp,
     },
-    queue::QueueMessage,
-    store::{Transition, TransitionOutcome},
+    store::{StoreError, Transition, TransitionOutcome},
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -26,6 +27,8 @@ struct Accepted<'a> {
     channel: Channel,
     priority: Priority,
     created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scheduled_at: Option<Timestamp>,
     #[serde(flatten)]
     content: ContentSummary<'a>,
 }
@@ -69,58 +72,80 @@ pub async fn create(
     app: &App,
     tenant: &TenantId,
     body: &Value,
+    id: NotificationId,
 ) -> Result<Response<Body>, ApiError> {
-    let draft = parse_draft(body, app.config.draft_limits())?;
-    let notification = Notification::accept(
-        draft,
-        tenant.clone(),
-        app.clock.now(),
-        app.config.store.retention,
-    );
-    let id = &notification.id;
-    tracing::Span::current().record("notification_id", id.as_str());
+    let now = app.clock.now();
+    let draft = parse_draft(body, app.config.draft_limits(now))?;
+    let fresh = Notification::accept(id, draft, tenant.clone(), now, app.config.store.retention);
+    tracing::Span::current().record("notification_id", fresh.id.as_str());
 
     // The record first: once a message is on the queue, its worker must find the record.
-    if let Err(e) = app.store.insert(&notification).await {
-        error!(error = %e, notification_id = %id, "could not record the notification");
-        return Err(ApiError::Unavailable(
-            "the notification could not be recorded and was not accepted; retry the request".into(),
-        ));
-    }
-    let message = QueueMessage::new(
-        id.clone(),
-        tenant.clone(),
-        notification.channel,
-        notification.priority,
-    );
-    if let Err(e) = app.queue.enqueue(&message, Duration::ZERO).await {
-        error!(error = %e, notification_id = %id, "could not queue the notification");
-        // Say so on the record too, so a status read agrees with the 503.
-        let failure = Failure {
-            code: "QueueUnavailable".into(),
-            message: "the notification could not be queued".into(),
-        };
-        match app
+    let notification = match app.store.insert(&fresh).await {
+        Ok(()) => fresh,
+        // A retry (same Idempotency-Key) of a request that died after writing the record:
+        // carry on with what it wrote.
+        Err(StoreError::AlreadyExists(id)) => app
             .store
-            .transition(
-                id,
-                &Transition::failed_before_sending(failure, app.clock.now()),
-            )
+            .get(&id, now)
             .await
-        {
-            Ok(TransitionOutcome::Applied(_)) => {}
-            other => {
-                error!(result = ?other.map(|_| ()), notification_id = %id, "could not mark the notification failed")
-            }
+            .ok()
+            .flatten()
+            .filter(|n| &n.tenant == tenant)
+            .ok_or_else(|| {
+                ApiError::Unavailable(
+                    "the notification could not be recorded; retry the request".into(),
+                )
+            })?,
+        Err(e) => {
+            error!(error = %e, notification_id = %fresh.id, "could not record the notification");
+            return Err(ApiError::Unavailable(
+                "the notification could not be recorded and was not accepted; retry the request"
+                    .into(),
+            ));
         }
-        return Err(ApiError::Unavailable(format!(
-            "notification {id} could not be queued and will not be sent; retry the request"
-        )));
+    };
+    let id = &notification.id;
+    // A scheduled notification waits for the sweep; one marked `enqueue` needs its message.
+    if notification.due.is_some_and(|d| d.kind == DueKind::Enqueue) {
+        let lifetime = app.config.store.lifetime;
+        if let Err(e) = dispatch::enqueue(
+            app.store.as_ref(),
+            app.queue.as_ref(),
+            &notification,
+            now,
+            lifetime,
+        )
+        .await
+        {
+            error!(error = %e, notification_id = %id, "could not queue the notification");
+            // Say so on the record too, so a status read agrees with the 503.
+            let failure = Failure {
+                code: "QueueUnavailable".into(),
+                message: "the notification could not be queued".into(),
+            };
+            match app
+                .store
+                .transition(
+                    id,
+                    &Transition::failed_before_sending(failure, app.clock.now()),
+                )
+                .await
+            {
+                Ok(TransitionOutcome::Applied(_)) => {}
+                other => {
+                    error!(result = ?other.map(|_| ()), notification_id = %id, "could not mark the notification failed")
+                }
+            }
+            return Err(ApiError::Unavailable(format!(
+                "notification {id} could not be queued and will not be sent; retry the request"
+            )));
+        }
     }
     info!(
         notification_id = %id,
         channel = %notification.channel,
         priority = %notification.priority,
+        status = %notification.status,
         recipient = %notification.recipient.masked(),
         "notification accepted"
     );
@@ -132,6 +157,7 @@ pub async fn create(
             channel: notification.channel,
             priority: notification.priority,
             created_at: notification.created_at,
+            scheduled_at: notification.scheduled_at,
             content: ContentSummary::of(&notification.content),
         },
     );
@@ -139,6 +165,53 @@ pub async fn create(
         resp.headers_mut().insert(http::header::LOCATION, location);
     }
     Ok(resp)
+}
+
+/// `POST /v1/notifications/{id}/cancel`: stops a scheduled or queued notification that no
+/// worker has taken yet. A queue message that still arrives for it sends nothing.
+pub async fn cancel(
+    app: &App,
+    tenant: &TenantId,
+    raw_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let notification = find(app, tenant, raw_id).await?;
+    match app
+        .store
+        .transition(&notification.id, &Transition::cancelled(app.clock.now()))
+        .await
+    {
+        Ok(TransitionOutcome::Applied(n)) => {
+            info!(notification_id = %n.id, "notification cancelled");
+            Ok(response::json(StatusCode::OK, &View::of(&n)))
+        }
+        Ok(TransitionOutcome::Refused(current)) => {
+            let status = current.map_or(notification.status, |c| c.status);
+            Err(ApiError::Conflict {
+                code: "not_cancellable",
+                message: format!(
+                    "the notification is {status}; only scheduled or queued ones can be cancelled"
+                ),
+            })
+        }
+        Err(e) => Err(store_unavailable(e)),
+    }
+}
+
+fn store_unavailable(e: StoreError) -> ApiError {
+    error!(error = %e, "the notification store is unavailable");
+    ApiError::Unavailable("the notification store is unavailable; retry the request".into())
+}
+
+/// The tenant's notification `raw_id`; another tenant's is indistinguishable from a missing one.
+async fn find(app: &App, tenant: &TenantId, raw_id: &str) -> Result<Notification, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no notification {raw_id}"));
+    let id = NotificationId::parse(raw_id).ok_or_else(not_found)?;
+    let found = app
+        .store
+        .get(&id, app.clock.now())
+        .await
+        .map_err(store_unavailable)?;
+    found.filter(|n| &n.tenant == tenant).ok_or_else(not_found)
 }
 
 /// A notification as `GET /v1/notifications/{id}` shows it.
@@ -157,6 +230,8 @@ struct View<'a> {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     metadata: &'a BTreeMap<String, String>,
     created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scheduled_at: Option<Timestamp>,
     updated_at: Timestamp,
     expires_at: Timestamp,
     attempts: u32,
@@ -191,6 +266,7 @@ impl<'a> View<'a> {
             category: n.category.as_deref(),
             metadata: &n.metadata,
             created_at: n.created_at,
+            scheduled_at: n.scheduled_at,
             updated_at: n.updated_at,
             expires_at: n.expires_at,
             attempts: n.attempts,
@@ -217,15 +293,6 @@ impl<'a> View<'a> {
 }
 
 pub async fn get(app: &App, tenant: &TenantId, raw_id: &str) -> Result<Response<Body>, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no notification {raw_id}"));
-    let id = NotificationId::parse(raw_id).ok_or_else(not_found)?;
-    let found = app.store.get(&id, app.clock.now()).await.map_err(|e| {
-        error!(error = %e, "could not read the notification");
-        ApiError::Unavailable("the notification store is unavailable; retry the request".into())
-    })?;
-    // Another tenant's notification is indistinguishable from a missing one.
-    let notification = found
-        .filter(|n| &n.tenant == tenant)
-        .ok_or_else(not_found)?;
+    let notification = find(app, tenant, raw_id).await?;
     Ok(response::json(StatusCode::OK, &View::of(&notification)))
 }

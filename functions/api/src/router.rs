@@ -10,6 +10,8 @@ pub enum Route {
     Health,
     CreateNotification,
     GetNotification(String),
+    CancelNotification(String),
+    Redrive,
     ListDevices { user: String },
     RegisterDevice { user: String, token: String },
     UnregisterDevice { user: String, token: String },
@@ -20,9 +22,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
     ("POST", "/v1/notifications"),
     ("GET", "/v1/notifications/{id}"),
+    ("POST", "/v1/notifications/{id}/cancel"),
     ("GET", "/v1/users/{userId}/devices"),
     ("PUT", "/v1/users/{userId}/devices/{token}"),
     ("DELETE", "/v1/users/{userId}/devices/{token}"),
+    ("POST", "/v1/admin/redrive"),
 ];
 
 /// A path segment with its `%XX` escapes decoded; `None` if they do not decode to UTF-8.
@@ -76,6 +80,8 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             ("GET", "/health") => Route::Health,
             ("POST", "/v1/notifications") => Route::CreateNotification,
             ("GET", "/v1/notifications/{id}") => Route::GetNotification(next()),
+            ("POST", "/v1/notifications/{id}/cancel") => Route::CancelNotification(next()),
+            ("POST", "/v1/admin/redrive") => Route::Redrive,
             ("GET", "/v1/users/{userId}/devices") => Route::ListDevices { user: next() },
             ("PUT", "/v1/users/{userId}/devices/{token}") => Route::RegisterDevice {
                 user: next(),

@@ -6,51 +6,65 @@ use std::{sync::Arc, time::Duration};
 use http::StatusCode;
 use lambda_http::{Body, Request};
 use notify_shared::{
+    clock::Clock as _,
     clock::ManualClock,
     config::{QueueUrls, StoreSettings},
     domain::{Status, time::Timestamp},
-    queue::MemoryQueue,
+    queue::{MemoryDeadLetters, MemoryQueue},
     store::{MemoryDevices, MemoryStore},
 };
 use serde_json::{Value, json};
 
-use crate::{ApiConfig, ApiKeys, App};
+use crate::{AdminKeys, ApiConfig, ApiKeys, App, Ports};
 
 const KEY: &str = "ndk_test_0123456789abcdef";
 const OTHER_KEY: &str = "ndk_other_0123456789abcdef";
+const ADMIN_KEY: &str = "ndk_admin_0123456789abcdef";
 
 struct Rig {
     app: App,
     store: Arc<MemoryStore>,
     queue: Arc<MemoryQueue>,
+    dead_letters: Arc<MemoryDeadLetters>,
     clock: ManualClock,
 }
 
 fn rig() -> Rig {
+    rig_with(AdminKeys::parse(ADMIN_KEY).unwrap())
+}
+
+fn rig_with(admin_keys: AdminKeys) -> Rig {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new());
+    let dead_letters = Arc::new(MemoryDeadLetters::new());
     let clock = ManualClock::at(Timestamp::from_millis(1_800_000_000_000).unwrap());
     let config = ApiConfig {
         store: StoreSettings {
             table: "t".into(),
             retention: Duration::from_secs(86_400),
+            lifetime: Duration::from_secs(3600),
         },
         queues: QueueUrls::default(),
+        dlqs: QueueUrls::default(),
         keys: ApiKeys::parse(&format!("acme:{KEY},globex:{OTHER_KEY}")).unwrap(),
+        admin_keys,
+        device_idle: Duration::from_secs(86_400),
         max_body_bytes: 4096,
         sms_max_chars: 1600,
     };
-    let app = App::new(
-        store.clone(),
-        Arc::new(MemoryDevices::new()),
-        queue.clone(),
-        Arc::new(clock.clone()),
-        config,
-    );
+    let ports = Ports {
+        store: store.clone(),
+        devices: Arc::new(MemoryDevices::new()),
+        idempotency: store.clone(),
+        queue: queue.clone(),
+        dead_letters: dead_letters.clone(),
+        clock: Arc::new(clock.clone()),
+    };
     Rig {
-        app,
+        app: App::new(ports, config),
         store,
         queue,
+        dead_letters,
         clock,
     }
 }
@@ -441,5 +455,197 @@ async fn a_push_to_a_user_is_queued_on_the_push_queue() {
             notify_shared::domain::Channel::Push,
             notify_shared::domain::Priority::High
         )
+    );
+}
+
+fn with_key(mut req: Request, key: &str) -> Request {
+    req.headers_mut()
+        .insert("idempotency-key", key.parse().unwrap());
+    req
+}
+
+#[tokio::test]
+async fn a_notification_for_later_is_scheduled_and_not_queued() {
+    let rig = rig();
+    let mut body = email();
+    body["scheduledAt"] = json!("2027-01-15T09:00:00Z");
+    let (status, accepted, _) = post(&rig, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(accepted["status"], "scheduled");
+    assert_eq!(accepted["scheduledAt"], "2027-01-15T09:00:00.000Z");
+    assert!(rig.queue.messages().is_empty(), "the sweep releases it");
+
+    // Within SQS's 15-minute delay limit, the message itself waits.
+    let mut soon = email();
+    soon["scheduledAt"] = json!(rig.clock.now().plus(Duration::from_secs(600)).to_string());
+    let (_, accepted, _) = post(&rig, &soon).await;
+    assert_eq!(accepted["status"], "queued");
+    assert_eq!(rig.queue.messages()[0].1, Duration::from_secs(600));
+}
+
+#[tokio::test]
+async fn cancel_stops_a_scheduled_or_queued_notification_only() {
+    let rig = rig();
+    let (_, accepted, _) = post(&rig, &email()).await;
+    let id = accepted["id"].as_str().unwrap();
+    let path = format!("/v1/notifications/{id}/cancel");
+    let (status, view, _) = call(&rig, request("POST", &path, Some(KEY), None)).await;
+    assert_eq!(
+        (status, view["status"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
+    let (status, err, _) = call(&rig, request("POST", &path, Some(KEY), None)).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::CONFLICT, Some("not_cancellable"))
+    );
+    let (status, _, _) = call(&rig, request("POST", &path, Some(OTHER_KEY), None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's");
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_answers_the_same_and_creates_once() {
+    let rig = rig();
+    let req = || {
+        with_key(
+            request(
+                "POST",
+                "/v1/notifications",
+                Some(KEY),
+                Some(&email().to_string()),
+            ),
+            "order-42",
+        )
+    };
+    let (s1, first, _) = call(&rig, req()).await;
+    let (s2, second, headers) = call(&rig, req()).await;
+    assert_eq!((s1, s2), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    assert_eq!(first["id"], second["id"]);
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(rig.queue.messages().len(), 1);
+
+    let mut other = email();
+    other["subject"] = json!("Something else");
+    let (status, err, _) = call(
+        &rig,
+        with_key(
+            request(
+                "POST",
+                "/v1/notifications",
+                Some(KEY),
+                Some(&other.to_string()),
+            ),
+            "order-42",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused"))
+    );
+    // Keys are per tenant.
+    let (status, _, _) = call(
+        &rig,
+        with_key(
+            request(
+                "POST",
+                "/v1/notifications",
+                Some(OTHER_KEY),
+                Some(&email().to_string()),
+            ),
+            "order-42",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn a_failed_request_frees_its_idempotency_key() {
+    let rig = rig();
+    rig.queue.set_unavailable(true);
+    let req = || {
+        with_key(
+            request(
+                "POST",
+                "/v1/notifications",
+                Some(KEY),
+                Some(&email().to_string()),
+            ),
+            "k-1",
+        )
+    };
+    assert_eq!(call(&rig, req()).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    rig.queue.set_unavailable(false);
+    assert_eq!(
+        call(&rig, req()).await.0,
+        StatusCode::ACCEPTED,
+        "retried with the same key, it goes through"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_idempotency_key_is_refused() {
+    let rig = rig();
+    let req = with_key(
+        request(
+            "POST",
+            "/v1/notifications",
+            Some(KEY),
+            Some(&email().to_string()),
+        ),
+        "has space",
+    );
+    let (status, err, _) = call(&rig, req).await;
+    assert_eq!(
+        (status, err["details"][0]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("Idempotency-Key"))
+    );
+}
+
+#[tokio::test]
+async fn redrive_needs_an_admin_key() {
+    let rig = rig();
+    let (status, _, _) = call(&rig, request("POST", "/v1/admin/redrive", Some(KEY), None)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a tenant key is not an admin key"
+    );
+    let (status, answer, _) = call(
+        &rig,
+        request(
+            "POST",
+            "/v1/admin/redrive",
+            Some(ADMIN_KEY),
+            Some(r#"{"channel":"sms","priority":"high"}"#),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        rig.dead_letters.calls(),
+        vec![(
+            notify_shared::domain::Channel::Sms,
+            notify_shared::domain::Priority::High
+        )]
+    );
+    let (status, _, _) = call(
+        &rig,
+        request("POST", "/v1/admin/redrive", Some(ADMIN_KEY), None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rig.dead_letters.calls().len(), 1 + 9, "all nine by default");
+
+    let disabled = rig_with(AdminKeys::default());
+    let (status, err, _) = call(
+        &disabled,
+        request("POST", "/v1/admin/redrive", Some(ADMIN_KEY), None),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
     );
 }

@@ -4,6 +4,7 @@ mod channel;
 mod notification;
 mod priority;
 mod recipient;
+pub mod schedule;
 pub mod sms;
 mod status;
 pub mod time;

@@ -3,7 +3,10 @@ use std::{collections::BTreeMap, fmt, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Address, Channel, EmailAddress, Priority, Recipient, Status, sms::SmsSegments, time::Timestamp,
+    Address, Channel, EmailAddress, Priority, Recipient, Status,
+    schedule::{self, Due},
+    sms::SmsSegments,
+    time::Timestamp,
 };
 
 /// A notification's id: a UUIDv7, so ids sort roughly by creation time.
@@ -198,6 +201,12 @@ pub struct Notification {
     /// One entry per target, filled on the first delivery attempt.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deliveries: Vec<Delivery>,
+    /// When the client wants it delivered, if not at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<Timestamp>,
+    /// What the scheduled sweep must do next for it, if anything (see [`schedule`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<Due>,
 }
 
 /// What a client asked to send, validated, before the service accepts it.
@@ -209,17 +218,28 @@ pub struct Draft {
     pub content: Content,
     pub category: Option<String>,
     pub metadata: BTreeMap<String, String>,
+    /// Deliver at this time rather than at once.
+    pub scheduled_at: Option<Timestamp>,
 }
 
 impl Notification {
-    /// A newly accepted notification: a fresh id, `queued` since `now`, kept for `retention`.
-    pub fn accept(draft: Draft, tenant: TenantId, now: Timestamp, retention: Duration) -> Self {
+    /// A newly accepted notification with the id `id`, kept for `retention`: `queued` (its
+    /// message possibly delayed), or `scheduled` when it must wait longer than a queue message
+    /// can.
+    pub fn accept(
+        id: NotificationId,
+        draft: Draft,
+        tenant: TenantId,
+        now: Timestamp,
+        retention: Duration,
+    ) -> Self {
+        let (status, due) = schedule::initial(now, draft.scheduled_at);
         Self {
-            id: NotificationId::generate(),
+            id,
             tenant,
             channel: draft.channel,
             priority: draft.priority,
-            status: Status::Queued,
+            status,
             recipient: draft.recipient,
             content: draft.content,
             category: draft.category,
@@ -228,7 +248,7 @@ impl Notification {
             updated_at: now,
             expires_at: now.plus(retention),
             history: vec![HistoryEntry {
-                status: Status::Queued,
+                status,
                 at: now,
                 reason: None,
             }],
@@ -238,6 +258,8 @@ impl Notification {
             error: None,
             lease: None,
             deliveries: Vec::new(),
+            scheduled_at: draft.scheduled_at,
+            due: Some(due),
         }
     }
 

@@ -68,7 +68,10 @@ impl Status {
             Sending => matches!(next, Sent | Queued | Failed | Suppressed | Expired),
             // Failed after sent: the provider reported a bounce or rejection later.
             Sent => matches!(next, Delivered | Failed),
-            Delivered | Failed | Cancelled | Suppressed | Expired => false,
+            // Only a notification whose retries ran out leaves `failed`: when its message is
+            // redriven from the dead-letter queue, a worker claims it again.
+            Failed => next == Sending,
+            Delivered | Cancelled | Suppressed | Expired => false,
         }
     }
 }
@@ -85,7 +88,7 @@ mod tests {
 
     #[test]
     fn final_statuses_have_no_way_out() {
-        for from in [Delivered, Failed, Cancelled, Suppressed, Expired] {
+        for from in [Delivered, Cancelled, Suppressed, Expired] {
             for to in Status::ALL {
                 assert!(
                     !from.can_transition_to(to),
@@ -93,6 +96,15 @@ mod tests {
                 );
             }
         }
+        let out_of_failed: Vec<Status> = Status::ALL
+            .into_iter()
+            .filter(|&s| Failed.can_transition_to(s))
+            .collect();
+        assert_eq!(
+            out_of_failed,
+            vec![Sending],
+            "only a redriven message claims a failed one again"
+        );
     }
 
     #[test]

@@ -488,10 +488,11 @@ impl Provider for FcmPushProvider {
         let Recipient::User(user) = &n.recipient else {
             return Ok(n.recipient.address().into_iter().collect());
         };
-        let devices =
-            self.devices.devices(&n.tenant, user).await.map_err(|e| {
-                ProviderError::transient("DeviceRegistryUnavailable", e.to_string())
-            })?;
+        let devices = self
+            .devices
+            .devices(&n.tenant, user, self.clock.now())
+            .await
+            .map_err(|e| ProviderError::transient("DeviceRegistryUnavailable", e.to_string()))?;
         Ok(devices
             .into_iter()
             .map(|d| Address::Device {

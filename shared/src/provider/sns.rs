@@ -268,8 +268,15 @@ mod tests {
             }),
             category: None,
             metadata: Default::default(),
+            scheduled_at: None,
         };
-        Notification::accept(draft, TenantId::new("acme"), at(0), Duration::from_secs(60))
+        Notification::accept(
+            crate::domain::NotificationId::generate(),
+            draft,
+            TenantId::new("acme"),
+            at(0),
+            Duration::from_secs(60),
+        )
     }
 
     fn provider(rules: &[&Rule], sender_id: Option<&str>) -> SnsSmsProvider {

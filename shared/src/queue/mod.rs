@@ -2,6 +2,7 @@
 //! id and routing; the worker reads everything else from the record, so the record is the one
 //! source of truth and a message can be re-sent (redrive, re-enqueue) without going stale.
 
+mod dead_letters;
 mod memory;
 mod redelivery;
 mod sqs;
@@ -11,6 +12,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use dead_letters::{
+    DeadLetters, MemoryDeadLetters, REDRIVE_BUDGET, RedriveReport, SqsDeadLetters,
+};
 pub use memory::MemoryQueue;
 pub use redelivery::{MemoryRedelivery, Redelivery, SqsRedelivery, backoff};
 pub use sqs::SqsQueue;

@@ -34,6 +34,11 @@ pub trait Redelivery: Send + Sync {
         receipt_handle: &str,
         delay: Duration,
     ) -> Result<(), QueueError>;
+
+    /// Puts `body` on the queue again as a new message, delayed (at most 15 minutes): its
+    /// receive count starts over.
+    async fn requeue(&self, queue_arn: &str, body: &str, delay: Duration)
+    -> Result<(), QueueError>;
 }
 
 /// SQS, which needs the queue URL: resolved from the event's queue ARN once per queue.
@@ -101,12 +106,35 @@ impl Redelivery for SqsRedelivery {
             .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
         Ok(())
     }
+
+    async fn requeue(
+        &self,
+        queue_arn: &str,
+        body: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let url = self.url(queue_arn).await?;
+        self.client
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .delay_seconds(
+                delay
+                    .min(crate::domain::schedule::MAX_QUEUE_DELAY)
+                    .as_secs() as i32,
+            )
+            .send()
+            .await
+            .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
 }
 
-/// Records the delays asked for, for unit tests.
+/// Records the delays and re-sends asked for, for unit tests.
 #[derive(Default)]
 pub struct MemoryRedelivery {
     delays: Mutex<Vec<(String, Duration)>>,
+    requeued: Mutex<Vec<(String, Duration)>>,
 }
 
 impl MemoryRedelivery {
@@ -117,6 +145,14 @@ impl MemoryRedelivery {
     /// (receipt handle, delay) of every call.
     pub fn delays(&self) -> Vec<(String, Duration)> {
         self.delays
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// (body, delay) of every re-sent message.
+    pub fn requeued(&self) -> Vec<(String, Duration)> {
+        self.requeued
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -135,6 +171,19 @@ impl Redelivery for MemoryRedelivery {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((receipt_handle.to_owned(), delay));
+        Ok(())
+    }
+
+    async fn requeue(
+        &self,
+        _queue_arn: &str,
+        body: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        self.requeued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((body.to_owned(), delay));
         Ok(())
     }
 }

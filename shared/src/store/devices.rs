@@ -9,6 +9,8 @@ use crate::domain::{DeviceToken, Platform, TenantId, UserId, time::Timestamp};
 /// A user keeps at most this many devices; registering one more drops the least recently
 /// registered (tokens of reinstalled apps pile up otherwise).
 pub const MAX_DEVICES_PER_USER: usize = 20;
+/// A device not registered again for this long is forgotten (apps register on every start).
+pub const DEFAULT_DEVICE_IDLE: std::time::Duration = std::time::Duration::from_secs(270 * 86_400);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,12 +23,15 @@ pub struct Device {
     /// The last registration of this token: apps re-register on start, so this is when the
     /// device was last seen.
     pub updated_at: Timestamp,
+    /// Forgotten then unless registered again (DynamoDB TTL removes it).
+    pub expires_at: Timestamp,
 }
 
 #[async_trait]
 pub trait DeviceRegistry: Send + Sync {
-    /// Registers the device for `user`, or refreshes it (keeping its `createdAt`). The token
-    /// leaves any other user of the tenant: a device belongs to whoever registered it last.
+    /// Registers the device for `user`, or refreshes it (keeping its `createdAt`), until the
+    /// store's idle limit from `now`. The token leaves any other user of the tenant: a device
+    /// belongs to whoever registered it last.
     async fn register(
         &self,
         tenant: &TenantId,
@@ -37,8 +42,13 @@ pub trait DeviceRegistry: Send + Sync {
         now: Timestamp,
     ) -> Result<Device, StoreError>;
 
-    /// The user's devices, most recently registered first.
-    async fn devices(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Device>, StoreError>;
+    /// The user's devices still registered at `now`, most recently registered first.
+    async fn devices(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<Device>, StoreError>;
 
     /// Removes one device of a user; false if it was not registered.
     async fn unregister(

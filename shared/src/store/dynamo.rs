@@ -9,11 +9,14 @@ use aws_sdk_dynamodb::{
 };
 
 use super::{
-    Device, DeviceRegistry, FailureChange, LeaseChange, NotificationStore, StoreError, Transition,
-    TransitionOutcome, devices::split_excess,
+    Begin, Device, DeviceRegistry, DueChange, FailureChange, IdempotencyStore, LeaseChange,
+    NotificationStore, RETRIES_EXHAUSTED, StoreError, StoredResponse, Transition,
+    TransitionOutcome, devices::split_excess, idempotency::KeyState,
 };
 use crate::domain::{
-    DeviceToken, Notification, NotificationId, Platform, Status, TenantId, UserId, time::Timestamp,
+    DeviceToken, Notification, NotificationId, Platform, Status, TenantId, UserId,
+    schedule::{Due, DueKind},
+    time::Timestamp,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -30,6 +33,7 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    device_idle: std::time::Duration,
 }
 
 const NOTIFICATION_SK: &str = "NOTIFICATION";
@@ -58,11 +62,41 @@ fn to_item(n: &Notification) -> Result<Item, StoreError> {
         "ttl".into(),
         AttributeValue::N(n.expires_at.as_seconds().to_string()),
     );
+    if let Some(due) = &n.due {
+        item.extend(due_keys(&n.id, due));
+    }
     Ok(item)
 }
 
+/// The index that finds notifications whose marker fell due (sparse: only items with `due`).
+pub const DUE_INDEX: &str = "GSI2";
+/// Due entries spread over this many partitions, so a burst of notifications does not make
+/// one index partition hot.
+const DUE_SHARDS: u32 = 4;
+
+fn due_shard(id: &NotificationId) -> u32 {
+    // UUIDv7 ends in random bits.
+    id.as_str()
+        .bytes()
+        .last()
+        .map_or(0, |b| u32::from(b) % DUE_SHARDS)
+}
+
+fn due_keys(id: &NotificationId, due: &Due) -> Item {
+    HashMap::from([
+        (
+            "GSI2PK".to_owned(),
+            AttributeValue::S(format!("DUE#{}", due_shard(id))),
+        ),
+        (
+            "GSI2SK".to_owned(),
+            AttributeValue::S(format!("{}#{id}", due.at)),
+        ),
+    ])
+}
+
 fn from_item(mut item: Item) -> Result<Notification, StoreError> {
-    for k in ["PK", "SK", "ttl"] {
+    for k in ["PK", "SK", "ttl", "GSI2PK", "GSI2SK"] {
         item.remove(k);
     }
     serde_dynamo::from_item(item.clone()).map_err(|e| StoreError::Corrupt {
@@ -94,7 +128,14 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            device_idle: super::devices::DEFAULT_DEVICE_IDLE,
         }
+    }
+
+    /// How long a device registration lasts without being renewed.
+    pub fn with_device_idle(mut self, idle: std::time::Duration) -> Self {
+        self.device_idle = idle;
+        self
     }
 
     pub fn from_sdk(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
@@ -116,7 +157,7 @@ struct UpdatePlan {
 }
 
 impl UpdatePlan {
-    fn of(t: &Transition) -> Result<Self, StoreError> {
+    fn of(id: &NotificationId, t: &Transition) -> Result<Self, StoreError> {
         let mut names = HashMap::from([
             ("#status".to_owned(), "status".to_owned()),
             ("#history".to_owned(), "history".to_owned()),
@@ -163,6 +204,18 @@ impl UpdatePlan {
             status_ok = format!(
                 "({status_ok} OR (#status = :sending AND (attribute_not_exists(#lease) OR #lease.#until < :now_ms)))"
             );
+        }
+        if t.retry_exhausted {
+            names.extend(
+                [("#error", "error"), ("#code", "code")].map(|(k, v)| (k.to_owned(), v.to_owned())),
+            );
+            values.insert(":failed".into(), value(&Status::Failed)?);
+            values.insert(
+                ":exhausted".into(),
+                AttributeValue::S(RETRIES_EXHAUSTED.into()),
+            );
+            status_ok =
+                format!("({status_ok} OR (#status = :failed AND #error.#code = :exhausted))");
         }
         // attribute_exists + ttl: a missing or expired record is refused, as in MemoryStore.
         let mut condition = format!("attribute_exists(PK) AND #ttl > :now_s AND {status_ok}");
@@ -219,6 +272,23 @@ impl UpdatePlan {
             FailureChange::Clear => {
                 names.insert("#error".into(), "error".into());
                 remove.push("#error");
+            }
+        }
+
+        match &t.due {
+            DueChange::Keep => {}
+            DueChange::Set(d) => {
+                names.insert("#due".into(), "due".into());
+                values.insert(":due".into(), value(d)?);
+                set.push("#due = :due".into());
+                for (k, v) in due_keys(id, d) {
+                    set.push(format!("{k} = :{k}"));
+                    values.insert(format!(":{k}"), v);
+                }
+            }
+            DueChange::Clear => {
+                names.insert("#due".into(), "due".into());
+                remove.extend(["#due", "GSI2PK", "GSI2SK"]);
             }
         }
 
@@ -284,7 +354,7 @@ impl NotificationStore for DynamoStore {
         id: &NotificationId,
         change: &Transition,
     ) -> Result<TransitionOutcome, StoreError> {
-        let plan = UpdatePlan::of(change)?;
+        let plan = UpdatePlan::of(id, change)?;
         let result = self
             .client
             .update_item()
@@ -319,6 +389,344 @@ impl NotificationStore for DynamoStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+
+    async fn replace_due(
+        &self,
+        id: &NotificationId,
+        expected: DueKind,
+        due: Due,
+    ) -> Result<bool, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(id)))
+            .condition_expression("#due.#kind = :expected")
+            .expression_attribute_names("#due", "due")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":expected", value(&expected)?)
+            .expression_attribute_values(":due", value(&due)?);
+        let mut set = vec!["#due = :due".to_owned()];
+        for (k, v) in due_keys(id, &due) {
+            set.push(format!("{k} = :{k}"));
+            update = update.expression_attribute_values(format!(":{k}"), v);
+        }
+        match update
+            .update_expression(format!("SET {}", set.join(", ")))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<NotificationId>, StoreError> {
+        // `<time>#<id>` sort keys: everything up to `<until>#` + the highest character.
+        let upper = format!("{until}#\u{10FFFF}");
+        let mut entries: Vec<String> = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DUE_INDEX)
+                .key_condition_expression("GSI2PK = :shard AND GSI2SK <= :upper")
+                .expression_attribute_values(":shard", AttributeValue::S(format!("DUE#{shard}")))
+                .expression_attribute_values(":upper", AttributeValue::S(upper.clone()))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            entries.extend(
+                out.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|mut i| match i.remove("GSI2SK") {
+                        Some(AttributeValue::S(sk)) => Some(sk),
+                        _ => None,
+                    }),
+            );
+        }
+        entries.sort();
+        Ok(entries
+            .into_iter()
+            .take(limit)
+            .filter_map(|sk| {
+                sk.rsplit_once('#')
+                    .and_then(|(_, id)| NotificationId::parse(id))
+            })
+            .collect())
+    }
+}
+
+fn idempotency_key(tenant: &TenantId, key: &str) -> Item {
+    // The client's key may hold any printable character: hash it into the partition key.
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    HashMap::from([
+        (
+            "PK".to_owned(),
+            AttributeValue::S(format!("IDEMPOTENCY#{tenant}#{hex}")),
+        ),
+        ("SK".to_owned(), AttributeValue::S("IDEMPOTENCY".to_owned())),
+    ])
+}
+
+fn key_state(item: &Item) -> Option<KeyState> {
+    let s = |k: &str| match item.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let n = |k: &str| match item.get(k) {
+        Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
+        _ => None,
+    };
+    Some(KeyState {
+        fingerprint: s("fingerprint")?,
+        planned: NotificationId::parse(&s("plannedId")?)?,
+        locked_until_ms: n("lockedUntilMs").unwrap_or(0),
+        response: match (n("status"), s("body")) {
+            (Some(status), Some(body)) => Some(StoredResponse {
+                status: u16::try_from(status).ok()?,
+                body,
+            }),
+            _ => None,
+        },
+        expires_at_s: n("ttl")?,
+    })
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoStore {
+    async fn begin(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        fingerprint: &str,
+        planned: &NotificationId,
+        now: Timestamp,
+        lock: std::time::Duration,
+        keep: std::time::Duration,
+    ) -> Result<Begin, StoreError> {
+        let item_key = idempotency_key(tenant, key);
+        // Read, decide as the in-memory store does, then write conditionally on what was read;
+        // a concurrent request that wins the write makes this one read and decide again.
+        for _ in 0..3 {
+            let current = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(item_key.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?
+                .item;
+            let state = current.as_ref().and_then(key_state);
+            let decision = KeyState::decide(state.as_ref(), fingerprint, planned, now);
+            let (Begin::Started { planned: id } | Begin::Resumed { planned: id }) = &decision
+            else {
+                return Ok(decision);
+            };
+            let mut item = item_key.clone();
+            item.extend([
+                (
+                    "fingerprint".to_owned(),
+                    AttributeValue::S(fingerprint.to_owned()),
+                ),
+                ("plannedId".to_owned(), AttributeValue::S(id.to_string())),
+                (
+                    "lockedUntilMs".to_owned(),
+                    AttributeValue::N(now.plus(lock).as_millis().to_string()),
+                ),
+                (
+                    "ttl".to_owned(),
+                    AttributeValue::N(now.plus(keep).as_seconds().to_string()),
+                ),
+            ]);
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item));
+            let put = match state {
+                None => put.condition_expression("attribute_not_exists(PK)"),
+                // Unchanged since it was read: the same lock still lapsed, or the same expiry.
+                Some(s) => put
+                    .condition_expression("lockedUntilMs = :locked AND #ttl = :ttl")
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(
+                        ":locked",
+                        AttributeValue::N(s.locked_until_ms.to_string()),
+                    )
+                    .expression_attribute_values(
+                        ":ttl",
+                        AttributeValue::N(s.expires_at_s.to_string()),
+                    ),
+            };
+            match put.send().await {
+                Ok(_) => return Ok(decision),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Ok(Begin::InProgress)
+    }
+
+    async fn complete(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(idempotency_key(tenant, key)))
+            .update_expression("SET #status = :status, body = :body REMOVE lockedUntilMs")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", AttributeValue::N(response.status.to_string()))
+            .expression_attribute_values(":body", AttributeValue::S(response.body.clone()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn release(&self, tenant: &TenantId, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(idempotency_key(tenant, key)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+/// Where the purge stopped (a scan's `LastEvaluatedKey`), so the next run resumes there.
+fn purge_cursor_key() -> Item {
+    HashMap::from([
+        (
+            "PK".to_owned(),
+            AttributeValue::S("CLEANUP#purge".to_owned()),
+        ),
+        ("SK".to_owned(), AttributeValue::S("CURSOR".to_owned())),
+    ])
+}
+
+#[async_trait]
+impl super::Purge for DynamoStore {
+    async fn purge(
+        &self,
+        now: Timestamp,
+        deadline: std::time::Instant,
+    ) -> Result<super::PurgeReport, StoreError> {
+        let mut report = super::PurgeReport::default();
+        let mut start: Option<Item> = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(purge_cursor_key()))
+            .send()
+            .await
+            .map_err(unavailable)?
+            .item
+            .and_then(|mut i| match i.remove("lastKey") {
+                Some(AttributeValue::M(k)) => Some(k),
+                _ => None,
+            });
+        let now_s = AttributeValue::N(now.as_seconds().to_string());
+        loop {
+            if std::time::Instant::now() >= deadline {
+                let mut cursor = purge_cursor_key();
+                if let Some(k) = start {
+                    cursor.insert("lastKey".to_owned(), AttributeValue::M(k));
+                }
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(cursor))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                return Ok(report);
+            }
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#ttl < :now")
+                .projection_expression("PK, SK")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":now", now_s.clone())
+                .set_exclusive_start_key(start.take())
+                .limit(500)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for key in page.items.unwrap_or_default() {
+                let kind = match key.get("PK") {
+                    Some(AttributeValue::S(pk)) => {
+                        pk.split('#').next().unwrap_or_default().to_owned()
+                    }
+                    _ => continue,
+                };
+                // Conditional: an item renewed since the scan read it (a device registered
+                // again) stays.
+                let deleted = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .condition_expression("#ttl < :now")
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(":now", now_s.clone())
+                    .send()
+                    .await;
+                match deleted {
+                    Ok(_) => match kind.as_str() {
+                        "NOTIFICATION" => report.notifications += 1,
+                        "IDEMPOTENCY" => report.idempotency_keys += 1,
+                        "USER" => report.devices += 1,
+                        _ => {}
+                    },
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => {
+                    self.client
+                        .delete_item()
+                        .table_name(&self.table)
+                        .set_key(Some(purge_cursor_key()))
+                        .send()
+                        .await
+                        .map_err(unavailable)?;
+                    report.complete = true;
+                    return Ok(report);
+                }
+            }
+        }
+    }
 }
 
 /// The index that finds every registration of a device token.
@@ -339,7 +747,7 @@ fn device_key(tenant: &TenantId, user: &UserId, token: &DeviceToken) -> Item {
 }
 
 fn device_from_item(mut item: Item) -> Result<Device, StoreError> {
-    for k in ["PK", "SK", "GSI1PK", "GSI1SK"] {
+    for k in ["PK", "SK", "GSI1PK", "GSI1SK", "ttl"] {
         item.remove(k);
     }
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
@@ -415,31 +823,35 @@ impl DeviceRegistry for DynamoStore {
             .collect();
         self.delete_keys(elsewhere).await?;
 
+        // REMOVE rather than SET null: a re-registration without an app id clears it.
+        let app = if app_id.is_some() {
+            ", appId = :app_id"
+        } else {
+            " REMOVE appId"
+        };
+        let expires_at = now.plus(self.device_idle);
         let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(mine))
-            .update_expression(
+            .update_expression(format!(
                 "SET #token = :token, platform = :platform, updatedAt = :now, createdAt = if_not_exists(createdAt, :now), \
-                 GSI1PK = :gsi1pk, GSI1SK = :gsi1sk, appId = :app_id",
-            )
+                 expiresAt = :expires, #ttl = :ttl, GSI1PK = :gsi1pk, GSI1SK = :gsi1sk{app}"
+            ))
             .expression_attribute_names("#token", "token")
+            .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":token", AttributeValue::S(token.as_str().to_owned()))
             .expression_attribute_values(":platform", value(&platform)?)
             .expression_attribute_values(":now", value(&now)?)
+            .expression_attribute_values(":expires", value(&expires_at)?)
+            .expression_attribute_values(":ttl", AttributeValue::N(expires_at.as_seconds().to_string()))
             .expression_attribute_values(":gsi1pk", AttributeValue::S(format!("TOKEN#{tenant}#{}", token.as_str())))
             .expression_attribute_values(":gsi1sk", AttributeValue::S(format!("USER#{}", user.as_str())))
             .return_values(ReturnValue::AllNew);
-        update = match app_id {
-            Some(a) => update.expression_attribute_values(":app_id", AttributeValue::S(a)),
-            // REMOVE rather than SET null: a re-registration without an app id clears it.
-            None => update
-                .update_expression(
-                    "SET #token = :token, platform = :platform, updatedAt = :now, createdAt = if_not_exists(createdAt, :now), \
-                     GSI1PK = :gsi1pk, GSI1SK = :gsi1sk REMOVE appId",
-                ),
-        };
+        if let Some(a) = app_id {
+            update = update.expression_attribute_values(":app_id", AttributeValue::S(a));
+        }
         let out = update.send().await.map_err(unavailable)?;
         let device = device_from_item(out.attributes.unwrap_or_default())?;
 
@@ -454,8 +866,20 @@ impl DeviceRegistry for DynamoStore {
         Ok(device)
     }
 
-    async fn devices(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Device>, StoreError> {
-        Ok(split_excess(self.devices_unbounded(tenant, user).await?).0)
+    async fn devices(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<Device>, StoreError> {
+        // DynamoDB TTL deletes lazily: a lapsed registration is already gone.
+        let live: Vec<Device> = self
+            .devices_unbounded(tenant, user)
+            .await?
+            .into_iter()
+            .filter(|d| d.expires_at > now)
+            .collect();
+        Ok(split_excess(live).0)
     }
 
     async fn unregister(
@@ -545,12 +969,17 @@ mod tests {
     }
 
     #[test]
-    fn claim_condition_allows_queued_or_an_expired_lease() {
-        let plan = UpdatePlan::of(&Transition::claim(lease("t", at(9)), at(1))).unwrap();
+    fn claim_condition_allows_queued_an_expired_lease_or_exhausted_retries() {
+        let plan = UpdatePlan::of(
+            &NotificationId::generate(),
+            &Transition::claim(lease("t", at(9)), at(1)),
+        )
+        .unwrap();
         assert_eq!(
             plan.condition,
-            "attribute_exists(PK) AND #ttl > :now_s AND (#status IN (:from0) OR (#status = :sending AND \
-             (attribute_not_exists(#lease) OR #lease.#until < :now_ms)))"
+            "attribute_exists(PK) AND #ttl > :now_s AND ((#status IN (:from0) OR (#status = :sending AND \
+             (attribute_not_exists(#lease) OR #lease.#until < :now_ms))) OR (#status = :failed AND \
+             #error.#code = :exhausted))"
         );
         assert!(
             plan.update
@@ -562,15 +991,18 @@ mod tests {
 
     #[test]
     fn completion_condition_checks_the_lease_token() {
-        let plan = UpdatePlan::of(&Transition::requeued(
-            "tok",
-            crate::domain::Failure {
-                code: "c".into(),
-                message: "m".into(),
-            },
-            vec![],
-            at(1),
-        ))
+        let plan = UpdatePlan::of(
+            &NotificationId::generate(),
+            &Transition::requeued(
+                "tok",
+                crate::domain::Failure {
+                    code: "c".into(),
+                    message: "m".into(),
+                },
+                vec![],
+                at(1),
+            ),
+        )
         .unwrap();
         assert!(
             plan.condition.ends_with("AND #lease.#token = :token"),

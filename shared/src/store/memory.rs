@@ -9,17 +9,20 @@ use std::{
 use async_trait::async_trait;
 
 use super::{
-    Device, DeviceRegistry, NotificationStore, StoreError, Transition, TransitionOutcome,
-    devices::split_excess,
+    Begin, Device, DeviceRegistry, IdempotencyStore, NotificationStore, StoreError, StoredResponse,
+    Transition, TransitionOutcome, devices::split_excess, idempotency::KeyState,
 };
 use crate::domain::{
-    DeviceToken, Notification, NotificationId, Platform, TenantId, UserId, time::Timestamp,
+    DeviceToken, Notification, NotificationId, Platform, TenantId, UserId,
+    schedule::{Due, DueKind},
+    time::Timestamp,
 };
 
 /// An in-memory record store for unit tests, with the same conditional semantics as DynamoDB.
 #[derive(Default)]
 pub struct MemoryStore {
     records: Mutex<HashMap<NotificationId, Notification>>,
+    keys: Mutex<HashMap<(TenantId, String), KeyState>>,
     unavailable: AtomicBool,
 }
 
@@ -89,12 +92,132 @@ impl NotificationStore for MemoryStore {
         records.insert(id.clone(), next.clone());
         Ok(TransitionOutcome::Applied(next))
     }
+
+    async fn replace_due(
+        &self,
+        id: &NotificationId,
+        expected: DueKind,
+        due: Due,
+    ) -> Result<bool, StoreError> {
+        self.check_up()?;
+        let mut records = self.lock();
+        match records.get_mut(id) {
+            Some(n) if n.due.is_some_and(|d| d.kind == expected) => {
+                n.due = Some(due);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<NotificationId>, StoreError> {
+        self.check_up()?;
+        let mut due: Vec<(Timestamp, NotificationId)> = self
+            .lock()
+            .values()
+            .filter_map(|n| {
+                n.due
+                    .filter(|d| d.at <= until)
+                    .map(|d| (d.at, n.id.clone()))
+            })
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+}
+
+#[async_trait]
+impl super::Purge for MemoryStore {
+    async fn purge(
+        &self,
+        now: Timestamp,
+        _deadline: std::time::Instant,
+    ) -> Result<super::PurgeReport, StoreError> {
+        self.check_up()?;
+        let mut records = self.lock();
+        let before = records.len();
+        records.retain(|_, n| !n.is_expired(now));
+        let notifications = before - records.len();
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        let before = keys.len();
+        keys.retain(|_, k| k.expires_at_s > now.as_seconds());
+        Ok(super::PurgeReport {
+            notifications,
+            idempotency_keys: before - keys.len(),
+            devices: 0,
+            complete: true,
+        })
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for MemoryStore {
+    async fn begin(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        fingerprint: &str,
+        planned: &NotificationId,
+        now: Timestamp,
+        lock: std::time::Duration,
+        keep: std::time::Duration,
+    ) -> Result<Begin, StoreError> {
+        self.check_up()?;
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = (tenant.clone(), key.to_owned());
+        let decision = KeyState::decide(keys.get(&slot), fingerprint, planned, now);
+        if let Begin::Started { planned } | Begin::Resumed { planned } = &decision {
+            keys.insert(
+                slot,
+                KeyState {
+                    fingerprint: fingerprint.to_owned(),
+                    planned: planned.clone(),
+                    locked_until_ms: now.plus(lock).as_millis(),
+                    response: None,
+                    expires_at_s: now.plus(keep).as_seconds(),
+                },
+            );
+        }
+        Ok(decision)
+    }
+
+    async fn complete(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        self.check_up()?;
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(state) = keys.get_mut(&(tenant.clone(), key.to_owned())) {
+            state.response = Some(response.clone());
+        }
+        Ok(())
+    }
+
+    async fn release(&self, tenant: &TenantId, key: &str) -> Result<(), StoreError> {
+        self.check_up()?;
+        self.keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(tenant.clone(), key.to_owned()));
+        Ok(())
+    }
 }
 
 /// An in-memory device registry for unit tests.
-#[derive(Default)]
 pub struct MemoryDevices {
     devices: Mutex<HashMap<(TenantId, UserId), Vec<Device>>>,
+    idle: std::time::Duration,
+}
+
+impl Default for MemoryDevices {
+    fn default() -> Self {
+        Self {
+            devices: Mutex::default(),
+            idle: super::devices::DEFAULT_DEVICE_IDLE,
+        }
+    }
 }
 
 impl MemoryDevices {
@@ -136,6 +259,7 @@ impl DeviceRegistry for MemoryDevices {
             app_id,
             created_at,
             updated_at: now,
+            expires_at: now.plus(self.idle),
         };
         list.push(device.clone());
         let (kept, _) = split_excess(std::mem::take(list));
@@ -143,12 +267,20 @@ impl DeviceRegistry for MemoryDevices {
         Ok(device)
     }
 
-    async fn devices(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Device>, StoreError> {
-        let list = self
+    async fn devices(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<Device>, StoreError> {
+        let list: Vec<Device> = self
             .lock()
             .get(&(tenant.clone(), user.clone()))
             .cloned()
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| d.expires_at > now)
+            .collect();
         Ok(split_excess(list).0)
     }
 
@@ -220,7 +352,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((again.created_at, again.updated_at), (at(0), at(9)));
-        assert_eq!(r.devices(&t, &ann).await.unwrap().len(), 1);
+        assert_eq!(r.devices(&t, &ann, at(1_000_000)).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -233,8 +365,8 @@ mod tests {
         r.register(&t, &bob, &token("shared"), Platform::Ios, None, at(1))
             .await
             .unwrap();
-        assert!(r.devices(&t, &ann).await.unwrap().is_empty());
-        assert_eq!(r.devices(&t, &bob).await.unwrap().len(), 1);
+        assert!(r.devices(&t, &ann, at(1_000_000)).await.unwrap().is_empty());
+        assert_eq!(r.devices(&t, &bob, at(1_000_000)).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -253,7 +385,7 @@ mod tests {
             .await
             .unwrap();
         }
-        let devices = r.devices(&t, &ann).await.unwrap();
+        let devices = r.devices(&t, &ann, at(1_000_000)).await.unwrap();
         assert_eq!(devices.len(), MAX_DEVICES_PER_USER);
         assert_eq!(
             devices[0].token,
@@ -276,7 +408,7 @@ mod tests {
         assert_eq!(r.forget_token(&t, &token("gone")).await.unwrap(), 1);
         assert_eq!(r.forget_token(&t, &token("gone")).await.unwrap(), 0);
         let left: Vec<DeviceToken> = r
-            .devices(&t, &ann)
+            .devices(&t, &ann, at(1_000_000))
             .await
             .unwrap()
             .into_iter()

@@ -6,17 +6,25 @@
 
 mod devices;
 mod dynamo;
+mod idempotency;
 mod memory;
 
 use async_trait::async_trait;
 
-pub use devices::{Device, DeviceRegistry, MAX_DEVICES_PER_USER};
-pub use dynamo::{DynamoStore, TOKEN_INDEX};
+pub use devices::{DEFAULT_DEVICE_IDLE, Device, DeviceRegistry, MAX_DEVICES_PER_USER};
+pub use dynamo::{DUE_INDEX, DynamoStore, TOKEN_INDEX};
+pub use idempotency::{Begin, IdempotencyStore, StoredResponse};
 pub use memory::{MemoryDevices, MemoryStore};
 
 use crate::domain::{
-    Delivery, Failure, HistoryEntry, Lease, Notification, NotificationId, Status, time::Timestamp,
+    Delivery, Failure, HistoryEntry, Lease, Notification, NotificationId, Status,
+    schedule::{Due, DueKind},
+    time::Timestamp,
 };
+
+/// The error code of a notification whose retries ran out. Its message is in the dead-letter
+/// queue; redriven, it is claimed and tried again.
+pub const RETRIES_EXHAUSTED: &str = "RetriesExhausted";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -57,6 +65,41 @@ pub trait NotificationStore: Send + Sync {
         id: &NotificationId,
         change: &Transition,
     ) -> Result<TransitionOutcome, StoreError>;
+
+    /// Replaces the record's due marker, but only while it is of kind `expected` (so a marker
+    /// a worker already removed is not brought back). False if it was not.
+    async fn replace_due(
+        &self,
+        id: &NotificationId,
+        expected: DueKind,
+        due: Due,
+    ) -> Result<bool, StoreError>;
+
+    /// Ids of notifications whose marker fell due by `until`, earliest first, at most `limit`.
+    /// The index behind it is eventually consistent: read the record before acting.
+    async fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<NotificationId>, StoreError>;
+}
+
+/// What one purge run deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub notifications: usize,
+    pub idempotency_keys: usize,
+    pub devices: usize,
+    /// False when the run stopped at its deadline; the next run resumes where it stopped.
+    pub complete: bool,
+}
+
+#[async_trait]
+pub trait Purge: Send + Sync {
+    /// Deletes every item past its `ttl` (notifications past retention, idempotency keys,
+    /// devices not seen for their idle limit) that DynamoDB TTL, which deletes lazily, has not
+    /// removed yet. Stops at `deadline` and resumes there on the next call.
+    async fn purge(
+        &self,
+        now: Timestamp,
+        deadline: std::time::Instant,
+    ) -> Result<PurgeReport, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +113,13 @@ pub enum LeaseChange {
 pub enum FailureChange {
     Keep,
     Set(Failure),
+    Clear,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DueChange {
+    Keep,
+    Set(Due),
     Clear,
 }
 
@@ -89,6 +139,8 @@ pub struct Transition {
     /// Also apply to a `sending` record whose lease ended before this instant: the worker
     /// that held it is gone.
     pub take_over_expired_lease_at: Option<Timestamp>,
+    /// Also apply to a `failed` record whose retries ran out (its message was redriven).
+    pub retry_exhausted: bool,
     /// Apply only while the record still carries this lease token.
     pub lease_token: Option<String>,
     pub to: Status,
@@ -100,6 +152,7 @@ pub struct Transition {
     pub error: FailureChange,
     /// Replaces the per-target delivery states.
     pub deliveries: Option<Vec<Delivery>>,
+    pub due: DueChange,
 }
 
 impl Transition {
@@ -107,6 +160,7 @@ impl Transition {
         Self {
             from,
             take_over_expired_lease_at: None,
+            retry_exhausted: false,
             lease_token: None,
             to,
             at,
@@ -116,14 +170,22 @@ impl Transition {
             provider: None,
             error: FailureChange::Keep,
             deliveries: None,
+            // Leaving a status the sweep cares about ends what was due.
+            due: if to.is_settled() {
+                DueChange::Clear
+            } else {
+                DueChange::Keep
+            },
         }
     }
 
-    /// A worker takes a queued notification (or one whose previous worker's lease ran out)
-    /// before calling the provider. Only one delivery of a message can win this.
+    /// A worker takes a queued notification, one whose previous worker's lease ran out, or
+    /// one whose retries ran out and whose message was redriven, before calling the provider.
+    /// Only one delivery of a message can win this.
     pub fn claim(lease: Lease, now: Timestamp) -> Self {
         Self {
             take_over_expired_lease_at: Some(now),
+            retry_exhausted: true,
             lease: LeaseChange::Set(lease),
             count_attempt: true,
             ..Self::new(vec![Status::Queued], Status::Sending, now)
@@ -181,16 +243,56 @@ impl Transition {
         }
     }
 
+    /// The client cancelled it before any worker took it.
+    pub fn cancelled(at: Timestamp) -> Self {
+        Self {
+            reason: Some("cancelled by the client".into()),
+            ..Self::new(
+                vec![Status::Scheduled, Status::Queued],
+                Status::Cancelled,
+                at,
+            )
+        }
+    }
+
+    /// A scheduled notification's time has come: it goes to its queue.
+    pub fn released(due: Due, at: Timestamp) -> Self {
+        Self {
+            due: DueChange::Set(due),
+            ..Self::new(vec![Status::Scheduled], Status::Queued, at)
+        }
+    }
+
+    /// Not delivered within its lifetime (a worker holding it must have let its lease lapse).
+    pub fn expired(reason: String, now: Timestamp) -> Self {
+        Self {
+            take_over_expired_lease_at: Some(now),
+            reason: Some(reason),
+            lease: LeaseChange::Clear,
+            ..Self::new(
+                vec![Status::Scheduled, Status::Queued],
+                Status::Expired,
+                now,
+            )
+        }
+    }
+
     /// Whether the change may apply to `current`, exactly as the stores' conditions decide.
     pub fn permits(&self, current: &Notification) -> bool {
-        let status_ok = self.from.contains(&current.status)
-            || self.take_over_expired_lease_at.is_some_and(|now| {
-                current.status == Status::Sending
-                    && current
-                        .lease
-                        .as_ref()
-                        .is_none_or(|l| l.until_ms < now.as_millis())
-            });
+        let lease_lapsed = self.take_over_expired_lease_at.is_some_and(|now| {
+            current.status == Status::Sending
+                && current
+                    .lease
+                    .as_ref()
+                    .is_none_or(|l| l.until_ms < now.as_millis())
+        });
+        let redriven = self.retry_exhausted
+            && current.status == Status::Failed
+            && current
+                .error
+                .as_ref()
+                .is_some_and(|e| e.code == RETRIES_EXHAUSTED);
+        let status_ok = self.from.contains(&current.status) || lease_lapsed || redriven;
         let token_ok = self
             .lease_token
             .as_ref()
@@ -218,13 +320,18 @@ impl Transition {
                 next.provider_message_id = Some(id.clone());
             }
         }
-        if let Some(d) = &self.deliveries {
-            next.deliveries = d.clone();
-        }
         match &self.error {
             FailureChange::Keep => {}
             FailureChange::Set(f) => next.error = Some(f.clone()),
             FailureChange::Clear => next.error = None,
+        }
+        if let Some(d) = &self.deliveries {
+            next.deliveries = d.clone();
+        }
+        match &self.due {
+            DueChange::Keep => {}
+            DueChange::Set(d) => next.due = Some(*d),
+            DueChange::Clear => next.due = None,
         }
         next
     }
@@ -248,8 +355,8 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::domain::{
-        Channel, Content, DeliveryStatus, Draft, EmailAddress, EmailContent, Priority, Recipient,
-        TenantId,
+        Channel, Content, DeliveryStatus, Draft, EmailAddress, EmailContent, NotificationId,
+        Priority, Recipient, TenantId,
     };
 
     pub fn at(ms: i64) -> Timestamp {
@@ -276,8 +383,10 @@ pub(crate) mod tests {
             }),
             category: None,
             metadata: BTreeMap::new(),
+            scheduled_at: None,
         };
         Notification::accept(
+            NotificationId::generate(),
             draft,
             TenantId::new("acme"),
             at(0),
@@ -311,11 +420,18 @@ pub(crate) mod tests {
             name: "ses".into(),
             message_id: None,
         };
+        let due = Due {
+            kind: DueKind::Enqueue,
+            at: at(0),
+        };
         let mut all = vec![
             Transition::claim(lease("t", at(1)), at(0)),
             Transition::requeued("t", failure(), vec![], at(0)),
             Transition::failed_before_sending(failure(), at(0)),
             sent("t", &n, "m", at(0)),
+            Transition::cancelled(at(0)),
+            Transition::released(due, at(0)),
+            Transition::expired("too late".into(), at(0)),
         ];
         for to in [Status::Failed, Status::Suppressed] {
             all.push(Transition::settle(
@@ -334,7 +450,41 @@ pub(crate) mod tests {
             if t.take_over_expired_lease_at.is_some() {
                 assert!(Status::Sending.can_transition_to(t.to) || t.to == Status::Sending);
             }
+            if t.retry_exhausted {
+                assert!(Status::Failed.can_transition_to(t.to));
+            }
         }
+    }
+
+    #[test]
+    fn a_redriven_message_claims_a_notification_whose_retries_ran_out_but_no_other_failure() {
+        let mut n = queued_email();
+        n.status = Status::Failed;
+        n.error = Some(Failure {
+            code: RETRIES_EXHAUSTED.into(),
+            message: "gave up".into(),
+        });
+        let claim = Transition::claim(lease("t", at(60_000)), at(0));
+        assert!(claim.permits(&n));
+        n.error = Some(failure());
+        assert!(!claim.permits(&n), "a permanent failure stays failed");
+    }
+
+    #[test]
+    fn settling_ends_what_was_due_and_cancel_needs_an_unclaimed_notification() {
+        let n = queued_email();
+        assert!(n.due.is_some());
+        let claimed = Transition::claim(lease("t", at(60_000)), at(0)).applied_to(&n);
+        assert_eq!(claimed.due, n.due, "in flight: still due");
+        let done = sent("t", &claimed, "m", at(1)).applied_to(&claimed);
+        assert_eq!(done.due, None);
+
+        assert!(Transition::cancelled(at(0)).permits(&n));
+        assert!(
+            !Transition::cancelled(at(0)).permits(&claimed),
+            "already being sent"
+        );
+        assert_eq!(Transition::cancelled(at(0)).applied_to(&n).due, None);
     }
 
     #[test]

@@ -1,0 +1,513 @@
+//! The scheduled function. EventBridge invokes it every minute with `{"task": "sweep"}` and
+//! every hour with `{"task": "purge"}`:
+//!
+//! - **sweep** acts on every notification whose *due* marker fell due (see
+//!   `notify_shared::domain::schedule`): it queues scheduled ones shortly before their time,
+//!   sends the queue message of ones the API recorded but never confirmed queued (it died
+//!   between the two writes), and marks ones not delivered within their lifetime `expired`;
+//! - **purge** deletes what outlived its time and DynamoDB TTL has not removed yet
+//!   (notifications past retention, idempotency keys, devices not seen for their idle limit).
+//!
+//! Both stop cleanly before the function's deadline (the purge resumes where it stopped), and
+//! are safe to run twice at once: every change is conditional, and a message queued twice is
+//! sent once (the workers' claim).
+
+use std::{
+    collections::HashSet,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures::{StreamExt, stream};
+use notify_shared::{
+    clock::{Clock, SystemClock},
+    config::{ConfigError, Env, QueueUrls, StoreSettings},
+    dispatch,
+    domain::{
+        Channel, Notification, NotificationId, Status,
+        schedule::{self, DueKind},
+    },
+    metrics::Metrics,
+    queue::{NotificationQueue, SqsQueue},
+    store::{
+        DynamoStore, NotificationStore, Purge, PurgeReport, StoreError, Transition,
+        TransitionOutcome,
+    },
+};
+use serde::{Deserialize, Serialize};
+use tracing::{error, info, warn};
+
+/// Work stops this long before the function's deadline.
+pub const SAFETY_MARGIN: Duration = Duration::from_secs(5);
+const PAGE: usize = 100;
+const CONCURRENCY: usize = 10;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    #[default]
+    Sweep,
+    Purge,
+}
+
+/// The invocation's input: EventBridge's constant input, or any event (a plain scheduled
+/// event sweeps).
+#[derive(Debug, Default, Deserialize)]
+pub struct Input {
+    #[serde(default)]
+    pub task: Task,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    pub released: usize,
+    pub requeued: usize,
+    pub expired: usize,
+    /// Due entries left for a later run (a live lease, an index not caught up, a failure).
+    pub skipped: usize,
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Released,
+    Requeued,
+    Expired,
+    Skipped,
+}
+
+#[derive(Debug, Clone)]
+pub struct CleanupConfig {
+    pub store: StoreSettings,
+    pub queues: QueueUrls,
+}
+
+impl CleanupConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            store: StoreSettings::from_env(env)?,
+            queues: QueueUrls::from_env(env, &Channel::ALL)?,
+        })
+    }
+}
+
+pub struct Cleanup {
+    store: Arc<dyn NotificationStore>,
+    purger: Arc<dyn Purge>,
+    queue: Arc<dyn NotificationQueue>,
+    clock: Arc<dyn Clock>,
+    lifetime: Duration,
+}
+
+impl Cleanup {
+    pub fn new(
+        store: Arc<dyn NotificationStore>,
+        purger: Arc<dyn Purge>,
+        queue: Arc<dyn NotificationQueue>,
+        clock: Arc<dyn Clock>,
+        lifetime: Duration,
+    ) -> Self {
+        Self {
+            store,
+            purger,
+            queue,
+            clock,
+            lifetime,
+        }
+    }
+
+    /// The production wiring: DynamoDB and SQS.
+    pub fn from_aws(sdk: &aws_config::SdkConfig, config: CleanupConfig) -> Self {
+        let store = Arc::new(DynamoStore::from_sdk(sdk, config.store.table));
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.queues);
+        Self::new(
+            store.clone(),
+            store,
+            Arc::new(queue),
+            Arc::new(SystemClock),
+            config.store.lifetime,
+        )
+    }
+
+    /// Runs `input`'s task until done or `deadline`, and reports it as metrics and a log line.
+    pub async fn run(
+        &self,
+        input: Input,
+        deadline: Instant,
+    ) -> Result<serde_json::Value, StoreError> {
+        let started = Instant::now();
+        match input.task {
+            Task::Sweep => {
+                let r = self.sweep(deadline).await?;
+                Metrics::new()
+                    .dimension("Task", "sweep")
+                    .count("Released", r.released)
+                    .count("Requeued", r.requeued)
+                    .count("Expired", r.expired)
+                    .count("Skipped", r.skipped)
+                    .milliseconds("Duration", started.elapsed().as_secs_f64() * 1000.0)
+                    .emit();
+                info!(report = ?r, "sweep done");
+                Ok(serde_json::to_value(r).unwrap_or_default())
+            }
+            Task::Purge => {
+                let r: PurgeReport = self.purger.purge(self.clock.now(), deadline).await?;
+                Metrics::new()
+                    .dimension("Task", "purge")
+                    .count("PurgedNotifications", r.notifications)
+                    .count("PurgedIdempotencyKeys", r.idempotency_keys)
+                    .count("PurgedDevices", r.devices)
+                    .milliseconds("Duration", started.elapsed().as_secs_f64() * 1000.0)
+                    .emit();
+                info!(report = ?r, "purge done");
+                Ok(serde_json::json!({
+                    "notifications": r.notifications,
+                    "idempotencyKeys": r.idempotency_keys,
+                    "devices": r.devices,
+                    "complete": r.complete,
+                }))
+            }
+        }
+    }
+
+    /// Acts on everything due now, page by page, until nothing new is due or `deadline`.
+    pub async fn sweep(&self, deadline: Instant) -> Result<SweepReport, StoreError> {
+        let mut report = SweepReport::default();
+        let mut seen: HashSet<NotificationId> = HashSet::new();
+        loop {
+            if Instant::now() >= deadline {
+                warn!("sweep stopped at its deadline; the next run continues");
+                return Ok(report);
+            }
+            let now = self.clock.now();
+            // Entries left due (skipped) come back in every page: only new ones count.
+            let fresh: Vec<NotificationId> = self
+                .store
+                .due(now, seen.len() + PAGE)
+                .await?
+                .into_iter()
+                .filter(|id| seen.insert(id.clone()))
+                .collect();
+            if fresh.is_empty() {
+                report.complete = true;
+                return Ok(report);
+            }
+            let actions: Vec<Action> = stream::iter(fresh)
+                .map(|id| async move { self.act(&id, now).await })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            for a in actions {
+                match a {
+                    Action::Released => report.released += 1,
+                    Action::Requeued => report.requeued += 1,
+                    Action::Expired => report.expired += 1,
+                    Action::Skipped => report.skipped += 1,
+                }
+            }
+        }
+    }
+
+    async fn act(
+        &self,
+        id: &NotificationId,
+        now: notify_shared::domain::time::Timestamp,
+    ) -> Action {
+        match self.try_act(id, now).await {
+            Ok(action) => action,
+            Err(e) => {
+                error!(notification_id = %id, error = %e, "sweep could not act; the next run retries");
+                Action::Skipped
+            }
+        }
+    }
+
+    async fn try_act(
+        &self,
+        id: &NotificationId,
+        now: notify_shared::domain::time::Timestamp,
+    ) -> Result<Action, Box<dyn std::error::Error + Send + Sync>> {
+        let Some(n) = self.store.get(id, now).await? else {
+            return Ok(Action::Skipped);
+        };
+        let Some(due) = n.due.filter(|d| d.at <= now) else {
+            return Ok(Action::Skipped);
+        };
+        match (due.kind, n.status) {
+            (DueKind::Release, Status::Scheduled) => {
+                let (_, pending) = schedule::enqueue_pending(now);
+                match self
+                    .store
+                    .transition(id, &Transition::released(pending, now))
+                    .await?
+                {
+                    TransitionOutcome::Applied(queued) => {
+                        self.enqueue(&queued, now).await?;
+                        info!(notification_id = %id, "released a scheduled notification");
+                        Ok(Action::Released)
+                    }
+                    TransitionOutcome::Refused(_) => Ok(Action::Skipped),
+                }
+            }
+            (DueKind::Enqueue, Status::Queued) => {
+                // Recorded, but the API never confirmed its message: it died between the two.
+                self.enqueue(&n, now).await?;
+                warn!(notification_id = %id, "queued a notification the API had recorded but not queued");
+                Ok(Action::Requeued)
+            }
+            (DueKind::Expire, Status::Scheduled | Status::Queued | Status::Sending) => {
+                let reason = format!(
+                    "not delivered within {} hours",
+                    self.lifetime.as_secs() / 3600
+                );
+                match self
+                    .store
+                    .transition(id, &Transition::expired(reason, now))
+                    .await?
+                {
+                    TransitionOutcome::Applied(_) => {
+                        warn!(notification_id = %id, "expired a notification never delivered");
+                        Ok(Action::Expired)
+                    }
+                    // A worker still holds it under a live lease: later.
+                    TransitionOutcome::Refused(_) => Ok(Action::Skipped),
+                }
+            }
+            _ => Ok(Action::Skipped),
+        }
+    }
+
+    async fn enqueue(
+        &self,
+        n: &Notification,
+        now: notify_shared::domain::time::Timestamp,
+    ) -> Result<(), notify_shared::queue::QueueError> {
+        dispatch::enqueue(
+            self.store.as_ref(),
+            self.queue.as_ref(),
+            n,
+            now,
+            self.lifetime,
+        )
+        .await
+    }
+}
+
+/// The instant to stop by, from the Lambda context's deadline (epoch milliseconds).
+pub fn stop_by(deadline_epoch_ms: u64) -> Instant {
+    let now_ms = SystemClock.now().as_millis();
+    let left =
+        Duration::from_millis(deadline_epoch_ms.saturating_sub(u64::try_from(now_ms).unwrap_or(0)));
+    Instant::now() + left.saturating_sub(SAFETY_MARGIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use notify_shared::{
+        clock::ManualClock,
+        domain::{
+            Channel, Content, Draft, EmailAddress, EmailContent, Priority, Recipient, TenantId,
+            time::Timestamp,
+        },
+        queue::MemoryQueue,
+        store::MemoryStore,
+    };
+
+    use super::*;
+
+    struct Rig {
+        store: Arc<MemoryStore>,
+        queue: Arc<MemoryQueue>,
+        clock: ManualClock,
+        cleanup: Cleanup,
+    }
+
+    fn rig() -> Rig {
+        let store = Arc::new(MemoryStore::new());
+        let queue = Arc::new(MemoryQueue::new());
+        let clock = ManualClock::at(Timestamp::from_millis(1_800_000_000_000).unwrap());
+        let cleanup = Cleanup::new(
+            store.clone(),
+            store.clone(),
+            queue.clone(),
+            Arc::new(clock.clone()),
+            Duration::from_secs(3600),
+        );
+        Rig {
+            store,
+            queue,
+            clock,
+            cleanup,
+        }
+    }
+
+    fn draft(scheduled_at: Option<Timestamp>) -> Draft {
+        Draft {
+            channel: Channel::Email,
+            priority: Priority::Normal,
+            recipient: Recipient::Email(EmailAddress::parse("ann@example.com").unwrap()),
+            content: Content::Email(EmailContent {
+                subject: "s".into(),
+                text: Some("t".into()),
+                html: None,
+                reply_to: None,
+            }),
+            category: None,
+            metadata: Default::default(),
+            scheduled_at,
+        }
+    }
+
+    async fn accepted(rig: &Rig, scheduled_at: Option<Timestamp>) -> Notification {
+        let n = Notification::accept(
+            NotificationId::generate(),
+            draft(scheduled_at),
+            TenantId::new("acme"),
+            rig.clock.now(),
+            Duration::from_secs(86_400),
+        );
+        rig.store.insert(&n).await.unwrap();
+        n
+    }
+
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_notification_is_released_a_minute_before_its_time() {
+        let rig = rig();
+        let at = rig.clock.now().plus(Duration::from_secs(20 * 60));
+        let n = accepted(&rig, Some(at)).await;
+        assert_eq!(n.status, Status::Scheduled);
+
+        rig.clock.advance(Duration::from_secs(18 * 60));
+        assert_eq!(rig.cleanup.sweep(later()).await.unwrap().released, 0);
+        assert!(rig.queue.messages().is_empty());
+
+        rig.clock.advance(Duration::from_secs(60));
+        let report = rig.cleanup.sweep(later()).await.unwrap();
+        assert_eq!((report.released, report.complete), (1, true));
+        let (message, delay) = &rig.queue.messages()[0];
+        assert_eq!(
+            (&message.id, *delay),
+            (&n.id, Duration::from_secs(60)),
+            "the exact remainder"
+        );
+        let record = rig.store.record(&n.id).unwrap();
+        assert_eq!(record.status, Status::Queued);
+        assert_eq!(
+            record.due.unwrap().kind,
+            DueKind::Expire,
+            "confirmed queued"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_notification_recorded_but_never_queued_is_queued_after_the_grace_period() {
+        let rig = rig();
+        // The API wrote the record and died before sending the message.
+        let n = accepted(&rig, None).await;
+        assert_eq!(
+            rig.cleanup.sweep(later()).await.unwrap().requeued,
+            0,
+            "within the grace period"
+        );
+        rig.clock.advance(schedule::ENQUEUE_GRACE);
+        assert_eq!(rig.cleanup.sweep(later()).await.unwrap().requeued, 1);
+        assert_eq!(rig.queue.messages()[0].0.id, n.id);
+        // Done once: the marker now says when it expires.
+        assert_eq!(rig.cleanup.sweep(later()).await.unwrap().requeued, 0);
+        assert_eq!(rig.queue.messages().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_notification_not_delivered_within_its_lifetime_expires() {
+        let rig = rig();
+        let n = accepted(&rig, None).await;
+        dispatch::enqueue(
+            rig.store.as_ref(),
+            rig.queue.as_ref(),
+            &n,
+            rig.clock.now(),
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+        rig.clock.advance(Duration::from_secs(3599));
+        assert_eq!(rig.cleanup.sweep(later()).await.unwrap().expired, 0);
+        rig.clock.advance(Duration::from_secs(2));
+        assert_eq!(rig.cleanup.sweep(later()).await.unwrap().expired, 1);
+        let record = rig.store.record(&n.id).unwrap();
+        assert_eq!((record.status, record.due), (Status::Expired, None));
+    }
+
+    #[tokio::test]
+    async fn a_live_claim_is_not_expired_and_the_sweep_still_ends() {
+        let rig = rig();
+        let n = accepted(&rig, None).await;
+        dispatch::enqueue(
+            rig.store.as_ref(),
+            rig.queue.as_ref(),
+            &n,
+            rig.clock.now(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        rig.clock.advance(Duration::from_secs(61));
+        let lease = notify_shared::domain::Lease {
+            token: "w".into(),
+            until_ms: rig.clock.now().plus(Duration::from_secs(120)).as_millis(),
+        };
+        rig.store
+            .transition(&n.id, &Transition::claim(lease, rig.clock.now()))
+            .await
+            .unwrap();
+        let report = rig.cleanup.sweep(later()).await.unwrap();
+        assert_eq!(
+            (report.expired, report.skipped, report.complete),
+            (0, 1, true)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_notification_is_never_released() {
+        let rig = rig();
+        let n = accepted(&rig, Some(rig.clock.now().plus(Duration::from_secs(3600)))).await;
+        rig.store
+            .transition(&n.id, &Transition::cancelled(rig.clock.now()))
+            .await
+            .unwrap();
+        rig.clock.advance(Duration::from_secs(3600));
+        let report = rig.cleanup.sweep(later()).await.unwrap();
+        assert_eq!(
+            report,
+            SweepReport {
+                complete: true,
+                ..Default::default()
+            }
+        );
+        assert!(rig.queue.messages().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_sweep_stops_at_its_deadline() {
+        let rig = rig();
+        accepted(&rig, None).await;
+        rig.clock.advance(schedule::ENQUEUE_GRACE);
+        let report = rig.cleanup.sweep(Instant::now()).await.unwrap();
+        assert!(!report.complete);
+        assert!(rig.queue.messages().is_empty());
+    }
+
+    #[test]
+    fn a_plain_scheduled_event_sweeps() {
+        let plain: Input =
+            serde_json::from_value(serde_json::json!({"source": "aws.events"})).unwrap();
+        assert_eq!(plain.task, Task::Sweep);
+        let purge: Input = serde_json::from_value(serde_json::json!({"task": "purge"})).unwrap();
+        assert_eq!(purge.task, Task::Purge);
+    }
+}

@@ -1,0 +1,19 @@
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use notify_cleanup::{Cleanup, CleanupConfig, Input, stop_by};
+use notify_shared::{aws, config::Env, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = CleanupConfig::from_env(&Env::from_process())?;
+    let cleanup = std::sync::Arc::new(Cleanup::from_aws(&aws::load().await, config));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let cleanup = cleanup.clone();
+        async move {
+            // A plain scheduled event sweeps; a task name this function does not know is an error.
+            let input: Input = serde_json::from_value(event.payload)?;
+            Ok::<_, Error>(cleanup.run(input, stop_by(event.context.deadline)).await?)
+        }
+    }))
+    .await
+}
