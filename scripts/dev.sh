@@ -101,7 +101,11 @@ cat <<BANNER
 
     curl -sS "$NOTIFY_API_URL/v1/notifications/<id>" -H "Authorization: Bearer $NOTIFY_API_KEY"
 
+  Later, or retried exactly once:  add "scheduledAt":"<RFC 3339 time>" to the body,
+  or send the header  -H "Idempotency-Key: <your key>"
+
   What SES, SNS and FCM were asked to send:   make outbox
+  Move dead-lettered messages back:          make redrive
   Logs:    $logs/ (functions, poller, fcm, emulator)
   Stop:    Ctrl-C
 
