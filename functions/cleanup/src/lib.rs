@@ -294,11 +294,19 @@ impl Cleanup {
     }
 }
 
+/// The budget when the context carries no real deadline.
+pub const LOCAL_BUDGET: Duration = Duration::from_secs(60);
+
 /// The instant to stop by, from the Lambda context's deadline (epoch milliseconds).
+///
+/// `cargo lambda watch` sends a constant (600000, early 1970) rather than a time; a deadline
+/// already past can only be such a stand-in, so it gets [`LOCAL_BUDGET`] instead of no time at all.
 pub fn stop_by(deadline_epoch_ms: u64) -> Instant {
-    let now_ms = SystemClock.now().as_millis();
-    let left =
-        Duration::from_millis(deadline_epoch_ms.saturating_sub(u64::try_from(now_ms).unwrap_or(0)));
+    let now_ms = u64::try_from(SystemClock.now().as_millis()).unwrap_or(0);
+    let left = match deadline_epoch_ms.checked_sub(now_ms) {
+        Some(left) if left > 0 => Duration::from_millis(left),
+        _ => LOCAL_BUDGET,
+    };
     Instant::now() + left.saturating_sub(SAFETY_MARGIN)
 }
 
@@ -490,6 +498,15 @@ mod tests {
             }
         );
         assert!(rig.queue.messages().is_empty());
+    }
+
+    #[test]
+    fn a_past_deadline_is_a_local_stand_in_and_gets_the_local_budget() {
+        let budget = stop_by(600_000).saturating_duration_since(Instant::now());
+        assert!(budget > LOCAL_BUDGET - SAFETY_MARGIN - Duration::from_secs(1));
+        let soon = SystemClock.now().as_millis() as u64 + 20_000;
+        let budget = stop_by(soon).saturating_duration_since(Instant::now());
+        assert!(budget <= Duration::from_secs(15) && budget > Duration::from_secs(10));
     }
 
     #[tokio::test]
