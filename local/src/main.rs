@@ -99,7 +99,7 @@ fn spec(args: &Args) -> Result<resources::StackSpec, String> {
     Ok(resources::StackSpec {
         prefix: args.get("prefix", "notify-dev"),
         channels: Channel::ALL.to_vec(),
-        max_receives: 5,
+        max_receives: resources::MAX_RECEIVES,
         visibility_timeout_secs: 30,
         email_from: "noreply@example.com".into(),
         fcm: Some(resources::FcmSpec {

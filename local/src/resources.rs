@@ -27,6 +27,15 @@ fn fail(what: impl Into<String>, e: impl std::error::Error) -> SetupError {
     }
 }
 
+/// Receives of a message before its dead-letter queue, as deployed (template.yaml's
+/// `MaxReceives` default; `tests/tests/iac.rs` checks they agree). `make dev` uses it.
+pub const MAX_RECEIVES: u32 = 5;
+/// How long a queue keeps a message (the SQS default, stated).
+pub const QUEUE_RETENTION_SECS: u32 = 345_600;
+/// How long a dead-letter queue keeps one: the longest SQS allows, so a parked message outlives
+/// any holiday.
+pub const DLQ_RETENTION_SECS: u32 = 1_209_600;
+
 /// What to create.
 #[derive(Debug, Clone)]
 pub struct StackSpec {
@@ -312,8 +321,10 @@ async fn create_queue_pair(
     let dlq_url = sqs
         .create_queue()
         .queue_name(&dlq_name)
-        // The longest retention SQS allows, so a parked message outlives any holiday.
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .attributes(
+            QueueAttributeName::MessageRetentionPeriod,
+            DLQ_RETENTION_SECS.to_string(),
+        )
         .send()
         .await
         .map_err(|e| fail(format!("queue {dlq_name}"), e))?
@@ -332,6 +343,10 @@ async fn create_queue_pair(
             spec.visibility_timeout_secs.to_string(),
         )
         .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(
+            QueueAttributeName::MessageRetentionPeriod,
+            QUEUE_RETENTION_SECS.to_string(),
+        )
         .send()
         .await
         .map_err(|e| fail(format!("queue {name}"), e))?

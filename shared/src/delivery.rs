@@ -7,7 +7,11 @@
 //! and the other sends nothing. Each target (the address; each device of a user) keeps its own
 //! delivery state in the record, so a retry sends only to the targets still pending.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use aws_lambda_events::{
     event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage},
@@ -20,7 +24,8 @@ use crate::{
     breaker::CircuitBreaker,
     clock::Clock,
     config::DeliverySettings,
-    domain::{Delivery, DeliveryStatus, Failure, Lease, Notification, Status},
+    domain::{Channel, Delivery, DeliveryStatus, Failure, Lease, Notification, Priority, Status},
+    metrics::Metrics,
     provider::{ErrorKind, Provider, ProviderError},
     queue::{QueueMessage, Redelivery, backoff},
     store::{
@@ -57,6 +62,83 @@ impl Outcome {
             reason: reason.into(),
             after: None,
         }
+    }
+}
+
+/// What one batch did, per priority, for the metrics: one EMF line per priority per batch.
+#[derive(Debug, Default)]
+pub struct Tally {
+    by_priority: Mutex<BTreeMap<Priority, Counts>>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Counts {
+    pub sent: usize,
+    pub failed: usize,
+    pub suppressed: usize,
+    pub retried: usize,
+    pub deferred: usize,
+    /// Deliveries with nothing to do: duplicates of a settled or cancelled notification.
+    pub skipped: usize,
+    pub provider_latency_ms: Vec<f64>,
+}
+
+impl Tally {
+    fn with(&self, priority: Priority, f: impl FnOnce(&mut Counts)) {
+        // A poisoned lock only means a panic elsewhere; the counts are still usable.
+        let mut map = self
+            .by_priority
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(map.entry(priority).or_default());
+    }
+
+    pub fn outcome(&self, priority: Priority, outcome: &Outcome) {
+        self.with(priority, |c| match outcome {
+            Outcome::Sent => c.sent += 1,
+            Outcome::Failed => c.failed += 1,
+            Outcome::Suppressed => c.suppressed += 1,
+            Outcome::Skipped(_) => c.skipped += 1,
+            Outcome::Retry { .. } => c.retried += 1,
+            Outcome::Deferred { .. } => c.deferred += 1,
+        });
+    }
+
+    pub fn latency(&self, priority: Priority, took: Duration) {
+        self.with(priority, |c| {
+            c.provider_latency_ms.push(took.as_secs_f64() * 1000.0)
+        });
+    }
+
+    pub fn counts(&self, priority: Priority) -> Counts {
+        self.by_priority
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&priority)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The EMF lines, by `Channel` and by `Channel`+`Priority`.
+    pub fn metrics(&self, channel: Channel) -> Vec<Metrics> {
+        let map = self
+            .by_priority
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.iter()
+            .map(|(priority, c)| {
+                Metrics::new()
+                    .dimension("Channel", channel.as_str())
+                    .dimension("Priority", priority.as_str())
+                    .count("Sent", c.sent)
+                    .count("Failed", c.failed)
+                    .count("Suppressed", c.suppressed)
+                    .count("Retried", c.retried)
+                    .count("Deferred", c.deferred)
+                    .count("Skipped", c.skipped)
+                    .milliseconds_each("ProviderLatency", &c.provider_latency_ms)
+            })
+            .collect()
     }
 }
 
@@ -144,9 +226,11 @@ impl DeliveryWorker {
 
     /// Handles one SQS batch and reports the messages to retry.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let tally = Tally::default();
+        let tally = &tally;
         let failures: Vec<BatchItemFailure> = stream::iter(event.records)
             .map(|message| async move {
-                let keep = match self.process(&message).await {
+                let keep = match self.process_counted(&message, tally).await {
                     Outcome::Retry { after, .. } => {
                         self.schedule_retry(&message, after).await;
                         true
@@ -165,6 +249,9 @@ impl DeliveryWorker {
             .filter_map(|f| async move { f })
             .collect()
             .await;
+        for line in tally.metrics(self.provider.channel()) {
+            line.emit();
+        }
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = failures;
         response
@@ -204,6 +291,11 @@ impl DeliveryWorker {
 
     /// Handles one message, inside a span naming it.
     pub async fn process(&self, message: &SqsMessage) -> Outcome {
+        self.process_counted(message, &Tally::default()).await
+    }
+
+    /// Handles one message and counts what became of it in `tally`.
+    pub async fn process_counted(&self, message: &SqsMessage, tally: &Tally) -> Outcome {
         let receive_count = receive_count(message);
         let span = info_span!(
             "message",
@@ -213,9 +305,13 @@ impl DeliveryWorker {
             tenant = tracing::field::Empty,
         );
         async {
-            let outcome = self
-                .deliver(message.body.as_deref().unwrap_or(""), receive_count)
-                .await;
+            let body = message.body.as_deref().unwrap_or("");
+            let outcome = self.deliver(body, receive_count, tally).await;
+            // An unreadable body still counts, under the default priority.
+            let priority = QueueMessage::from_body(body)
+                .map(|m| m.priority)
+                .unwrap_or_default();
+            tally.outcome(priority, &outcome);
             match &outcome {
                 Outcome::Retry { reason, .. } => warn!(%reason, "message kept for retry"),
                 other => info!(outcome = ?other, "message done"),
@@ -226,7 +322,7 @@ impl DeliveryWorker {
         .await
     }
 
-    async fn deliver(&self, body: &str, receive_count: u32) -> Outcome {
+    async fn deliver(&self, body: &str, receive_count: u32, tally: &Tally) -> Outcome {
         let msg = match QueueMessage::from_body(body) {
             Ok(m) => m,
             // Kept, not dropped: after the last receive SQS moves it to the dead-letter queue
@@ -307,9 +403,15 @@ impl DeliveryWorker {
         let pending: Vec<usize> = (0..deliveries.len())
             .filter(|&i| deliveries[i].status == DeliveryStatus::Pending)
             .collect();
-        let sends = pending
-            .iter()
-            .map(|&i| self.provider.send(&n, &deliveries[i].to));
+        let sends = pending.iter().map(|&i| {
+            let (n, to) = (&n, &deliveries[i].to);
+            async move {
+                let started = Instant::now();
+                let result = self.provider.send(n, to).await;
+                tally.latency(msg.priority, started.elapsed());
+                result
+            }
+        });
         let results = join_all(sends).await;
         let mut transient: Option<ProviderError> = None;
         for (&i, result) in pending.iter().zip(results) {
@@ -635,6 +737,37 @@ mod tests {
         assert_eq!(after.lease, None);
         assert_eq!(after.deliveries.len(), 1);
         assert_eq!(after.deliveries[0].status, DeliveryStatus::Sent);
+    }
+
+    #[tokio::test]
+    async fn the_tally_counts_each_outcome_and_each_provider_call() {
+        let rig = rig(ScriptedProvider::new(Channel::Email)
+            .then(Ok(Receipt {
+                message_id: "ses-1".into(),
+            }))
+            .then(Err(throttled())));
+        let (first, second) = (stored(&rig), stored(&rig));
+        let tally = Tally::default();
+        let w = &rig.worker;
+        w.process_counted(&sqs_message(&first, "m1", 1), &tally)
+            .await;
+        w.process_counted(&sqs_message(&first, "m1-dup", 1), &tally)
+            .await;
+        w.process_counted(&sqs_message(&second, "m2", 1), &tally)
+            .await;
+        let counts = tally.counts(first.priority);
+        assert_eq!(
+            (counts.sent, counts.skipped, counts.retried, counts.failed),
+            (1, 1, 1, 0)
+        );
+        assert_eq!(counts.provider_latency_ms.len(), 2, "two provider calls");
+        let lines = tally.metrics(Channel::Email);
+        assert_eq!(lines.len(), 1);
+        let doc = lines[0].document(0);
+        assert_eq!(
+            (doc["Channel"].as_str(), doc["Sent"].as_f64()),
+            (Some("email"), Some(1.0))
+        );
     }
 
     #[tokio::test]

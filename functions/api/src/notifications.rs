@@ -11,6 +11,7 @@ use notify_shared::{
         Address, Channel, Content, DeliveryStatus, Failure, HistoryEntry, Notification,
         NotificationId, Platform, Priority, Status, TenantId, sms::SmsEncoding, time::Timestamp,
     },
+    metrics::Metrics,
     store::{StoreError, Transition, TransitionOutcome},
 };
 use serde::Serialize;
@@ -149,6 +150,11 @@ pub async fn create(
         recipient = %notification.recipient.masked(),
         "notification accepted"
     );
+    Metrics::new()
+        .dimension("Channel", notification.channel.as_str())
+        .dimension("Priority", notification.priority.as_str())
+        .count("Accepted", 1)
+        .emit();
     let mut resp = response::json(
         StatusCode::ACCEPTED,
         &Accepted {
