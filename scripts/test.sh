@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit tests, and integration tests against the
-# AWS-API emulator (started here, and stopped at the end if this script started it).
+# AWS-API emulator (started here, and stopped at the end if this script started it), and the
+# checks of the two deployment definitions (template.yaml, infra/cdk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/tools.sh
@@ -18,3 +19,5 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --workspace
+echo "== infrastructure: cfn-lint, sam validate, cdk synth, CDK tests, SAM/CDK parity"
+scripts/iac.sh

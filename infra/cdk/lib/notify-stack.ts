@@ -1,0 +1,734 @@
+// Stack `Notify`: the deployed system, resource for resource the same as template.yaml (same
+// logical IDs, parameters, conditions and settings; infra/parity.py fails on any drift).
+//
+// L1 (Cfn*) resources are used wherever an L2 would add something of its own (grants, policies,
+// removal policies, names); the functions are cargo-lambda-cdk RustFunctions (L2) with explicit
+// roles, and no L2 event source or grant is used, so the IAM statements below are all there is.
+import * as path from 'node:path';
+import * as cdk from 'aws-cdk-lib';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as ses from 'aws-cdk-lib/aws-ses';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { RustFunction } from 'cargo-lambda-cdk';
+import { Construct } from 'constructs';
+
+/** The workspace manifest (the repository root), relative to this file. */
+export const MANIFEST_PATH = path.join(__dirname, '..', '..', '..', 'Cargo.toml');
+
+export const CHANNELS = [
+  { id: 'Email', env: 'EMAIL', lower: 'email' },
+  { id: 'Sms', env: 'SMS', lower: 'sms' },
+  { id: 'Push', env: 'PUSH', lower: 'push' },
+] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+/** Per priority: the event source mapping's batching window (s) and maximum concurrency. */
+export const PRIORITIES = [
+  { id: 'High', env: 'HIGH', batchingWindow: 0, maxConcurrency: 50 },
+  { id: 'Normal', env: 'NORMAL', batchingWindow: 1, maxConcurrency: 20 },
+  { id: 'Low', env: 'LOW', batchingWindow: 5, maxConcurrency: 5 },
+] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+/** Logical ID prefix → cargo binary, memory (MB), timeout (s), description. */
+export const FUNCTIONS = {
+  Api: {
+    binary: 'api',
+    memory: 512,
+    timeout: 10,
+    description: 'The HTTP API: validates, records and queues notifications',
+  },
+  EmailWorker: {
+    binary: 'email-worker',
+    memory: 256,
+    timeout: 30,
+    description: 'Delivers the email queues through Amazon SES',
+  },
+  SmsWorker: {
+    binary: 'sms-worker',
+    memory: 256,
+    timeout: 30,
+    description: 'Delivers the SMS queues through Amazon SNS',
+  },
+  PushWorker: {
+    binary: 'push-worker',
+    memory: 256,
+    timeout: 30,
+    description: 'Delivers the push queues through Firebase Cloud Messaging',
+  },
+  Cleanup: {
+    binary: 'cleanup',
+    memory: 256,
+    timeout: 300,
+    description: 'Releases scheduled notifications, re-enqueues, expires and purges old records',
+  },
+} as const;
+export type FunctionKey = keyof typeof FUNCTIONS;
+
+/** Queue visibility timeout: 6 × the worker timeout (AWS's advice for SQS event sources). */
+export const QUEUE_VISIBILITY_TIMEOUT = 6 * FUNCTIONS.EmailWorker.timeout;
+export const QUEUE_RETENTION = 345600; // 4 days
+export const DLQ_RETENTION = 1209600; // 14 days, the SQS maximum
+export const BATCH_SIZE = 10;
+
+const TABLE_ACTIONS_RW = [
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:Query',
+];
+const TABLE_ACTIONS_CLEANUP = [
+  'dynamodb:GetItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:Query',
+  'dynamodb:Scan',
+];
+const WORKER_QUEUE_ACTIONS = [
+  'sqs:ReceiveMessage',
+  'sqs:DeleteMessage',
+  'sqs:ChangeMessageVisibility',
+  'sqs:GetQueueAttributes',
+  'sqs:GetQueueUrl',
+  'sqs:SendMessage',
+];
+
+export const queueId = (c: Channel, p: Priority) => `${c.id}${p.id}Queue`;
+export const dlqId = (c: Channel, p: Priority) => `${c.id}${p.id}DeadLetterQueue`;
+export const mappingId = (c: Channel, p: Priority) => `${c.id}Worker${p.id}Mapping`;
+
+function pairs(): Array<[Channel, Priority]> {
+  return CHANNELS.flatMap((c) => PRIORITIES.map((p) => [c, p] as [Channel, Priority]));
+}
+
+export class NotifyStack extends cdk.Stack {
+  constructor(scope: Construct, id: string, props?: cdk.StackProps) {
+    super(scope, id, props);
+
+    // ---------------------------------------------------------------- parameters
+    const param = (name: string, p: cdk.CfnParameterProps) => {
+      const parameter = new cdk.CfnParameter(this, name, p);
+      parameter.overrideLogicalId(name);
+      return parameter;
+    };
+    const senderEmail = param('SenderEmail', {
+      type: 'String',
+      default: 'noreply@example.com',
+      description: 'The SES-verified address emails are sent from.',
+    });
+    const apiKeys = param('ApiKeys', {
+      type: 'String',
+      noEcho: true,
+      description: 'API keys as tenant:key[,tenant:key...]; each key at least 20 printable characters.',
+    });
+    const adminKeys = param('AdminKeys', {
+      type: 'String',
+      noEcho: true,
+      default: '',
+      description: 'Keys for the admin routes (/v1/admin/...), comma separated; none disables them.',
+    });
+    const retentionDays = param('RetentionDays', {
+      type: 'Number',
+      default: 30,
+      minValue: 1,
+      maxValue: 3650,
+      description: 'How long notification records are kept (DynamoDB TTL).',
+    });
+    const maxReceives = param('MaxReceives', {
+      type: 'Number',
+      default: 5,
+      minValue: 2,
+      maxValue: 20,
+      description:
+        'Deliveries of a message before it goes to its dead-letter queue (the workers record failed on the last).',
+    });
+    const sesConfigurationSetName = param('SesConfigurationSetName', {
+      type: 'String',
+      default: 'notify',
+      description: 'The SES configuration set emails are sent with (created by this stack).',
+    });
+    const smsSenderId = param('SmsSenderId', {
+      type: 'String',
+      default: '',
+      allowedPattern: '^[A-Za-z0-9]{0,11}$',
+      description:
+        'SNS SMS sender id (1 to 11 letters and digits, where the destination country supports it); empty for none.',
+    });
+    const smsTypeNormal = param('SmsTypeNormal', {
+      type: 'String',
+      default: 'transactional',
+      allowedValues: ['transactional', 'promotional'],
+      description: 'SNS SMS type of normal-priority messages (high is always transactional, low promotional).',
+    });
+    const fcmCredentialsSecretArn = param('FcmCredentialsSecretArn', {
+      type: 'String',
+      default: '',
+      description:
+        'ARN of a Secrets Manager secret holding the Firebase service-account key JSON; empty to create an empty secret to fill in.',
+    });
+    // The name says "Secret", but it holds an ARN (no secret value): nothing to hide.
+    cdk.Validations.of(this).acknowledge({
+      id: 'CloudFormation-Validate::W2509',
+      reason: 'FcmCredentialsSecretArn is the ARN of a secret, not a secret value',
+    });
+    const fcmProjectId = param('FcmProjectId', {
+      type: 'String',
+      default: '',
+      description: "The Firebase project id; empty to use the service-account key's.",
+    });
+    const alarmEmail = param('AlarmEmail', {
+      type: 'String',
+      default: '',
+      description: "An address subscribed to the operators' alarm topic; empty for none.",
+    });
+    const queueAgeAlarmSeconds = param('QueueAgeAlarmSeconds', {
+      type: 'Number',
+      default: 600,
+      minValue: 60,
+      description: "Alarm when a queue's oldest message is older than this.",
+    });
+    const apiThrottleRateLimit = param('ApiThrottleRateLimit', {
+      type: 'Number',
+      default: 100,
+      description: 'Steady-state requests per second the HTTP API stage allows.',
+    });
+    const apiThrottleBurstLimit = param('ApiThrottleBurstLimit', {
+      type: 'Number',
+      default: 200,
+      description: 'Burst of requests the HTTP API stage allows.',
+    });
+    const logRetentionDays = param('LogRetentionDays', {
+      type: 'Number',
+      default: 30,
+      // The values CloudWatch Logs accepts, as numbers like the default (cfn-lint E2015 otherwise;
+      // the CDK types AllowedValues as strings).
+      allowedValues: [
+        1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+      ] as unknown as string[],
+      description: "Retention of the functions' and the API's log groups.",
+    });
+    const metricsNamespace = param('MetricsNamespace', {
+      type: 'String',
+      default: 'Notify',
+      description: 'CloudWatch namespace of the metrics the functions emit (Embedded Metric Format).',
+    });
+
+    // ---------------------------------------------------------------- conditions
+    const createFcmSecret = new cdk.CfnCondition(this, 'CreateFcmSecret', {
+      expression: cdk.Fn.conditionEquals(fcmCredentialsSecretArn.valueAsString, ''),
+    });
+    createFcmSecret.overrideLogicalId('CreateFcmSecret');
+    const hasAlarmEmail = new cdk.CfnCondition(this, 'HasAlarmEmail', {
+      expression: cdk.Fn.conditionNot(cdk.Fn.conditionEquals(alarmEmail.valueAsString, '')),
+    });
+    hasAlarmEmail.overrideLogicalId('HasAlarmEmail');
+
+    // ---------------------------------------------------------------- table
+    const table = new dynamodb.CfnTable(this, 'NotificationsTable', {
+      billingMode: 'PAY_PER_REQUEST',
+      attributeDefinitions: ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK'].map((attributeName) => ({
+        attributeName,
+        attributeType: 'S',
+      })),
+      keySchema: [
+        { attributeName: 'PK', keyType: 'HASH' },
+        { attributeName: 'SK', keyType: 'RANGE' },
+      ],
+      globalSecondaryIndexes: ['GSI1', 'GSI2'].map((indexName) => ({
+        indexName,
+        keySchema: [
+          { attributeName: `${indexName}PK`, keyType: 'HASH' },
+          { attributeName: `${indexName}SK`, keyType: 'RANGE' },
+        ],
+        projection: { projectionType: 'KEYS_ONLY' },
+      })),
+      timeToLiveSpecification: { attributeName: 'ttl', enabled: true },
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      sseSpecification: { sseEnabled: true },
+    });
+    table.overrideLogicalId('NotificationsTable');
+    // The records outlive the stack: deleting or replacing it keeps the table.
+    table.cfnOptions.deletionPolicy = cdk.CfnDeletionPolicy.RETAIN;
+    table.cfnOptions.updateReplacePolicy = cdk.CfnDeletionPolicy.RETAIN;
+    const tableResources = [table.attrArn, cdk.Fn.sub('${NotificationsTable.Arn}/index/*')];
+
+    // ---------------------------------------------------------------- queues
+    const queues = new Map<string, sqs.CfnQueue>();
+    const dlqs = new Map<string, sqs.CfnQueue>();
+    for (const [c, p] of pairs()) {
+      const dlq = new sqs.CfnQueue(this, dlqId(c, p), {
+        messageRetentionPeriod: DLQ_RETENTION,
+        sqsManagedSseEnabled: true,
+      });
+      dlq.overrideLogicalId(dlqId(c, p));
+      const queue = new sqs.CfnQueue(this, queueId(c, p), {
+        visibilityTimeout: QUEUE_VISIBILITY_TIMEOUT,
+        messageRetentionPeriod: QUEUE_RETENTION,
+        sqsManagedSseEnabled: true,
+        redrivePolicy: {
+          deadLetterTargetArn: dlq.attrArn,
+          maxReceiveCount: maxReceives.valueAsNumber,
+        },
+      });
+      queue.overrideLogicalId(queueId(c, p));
+      queues.set(queueId(c, p), queue);
+      dlqs.set(dlqId(c, p), dlq);
+    }
+    const queue = (c: Channel, p: Priority) => queues.get(queueId(c, p))!;
+    const dlqOf = (c: Channel, p: Priority) => dlqs.get(dlqId(c, p))!;
+    const allQueueArns = pairs().map(([c, p]) => queue(c, p).attrArn);
+    const allDlqArns = pairs().map(([c, p]) => dlqOf(c, p).attrArn);
+    const queueUrlEnv = Object.fromEntries(
+      pairs().map(([c, p]) => [`NOTIFY_QUEUE_URL_${c.env}_${p.env}`, queue(c, p).ref]),
+    );
+    const dlqUrlEnv = Object.fromEntries(
+      pairs().map(([c, p]) => [`NOTIFY_DLQ_URL_${c.env}_${p.env}`, dlqOf(c, p).ref]),
+    );
+
+    // ---------------------------------------------------------------- SES, FCM secret, alarm topic
+    const configurationSet = new ses.CfnConfigurationSet(this, 'EmailConfigurationSet', {
+      name: sesConfigurationSetName.valueAsString,
+      reputationOptions: { reputationMetricsEnabled: true },
+    });
+    configurationSet.overrideLogicalId('EmailConfigurationSet');
+
+    const fcmSecret = new secretsmanager.CfnSecret(this, 'FcmCredentialsSecret', {
+      description: 'Firebase service-account key (JSON) for the push worker; put the key here after deploying.',
+    });
+    fcmSecret.overrideLogicalId('FcmCredentialsSecret');
+    fcmSecret.cfnOptions.condition = createFcmSecret;
+    const fcmSecretArn = cdk.Fn.conditionIf(
+      createFcmSecret.logicalId,
+      fcmSecret.ref,
+      fcmCredentialsSecretArn.valueAsString,
+    ).toString();
+
+    const alarmTopic = new sns.CfnTopic(this, 'AlarmTopic', {});
+    alarmTopic.overrideLogicalId('AlarmTopic');
+    const alarmSubscription = new sns.CfnSubscription(this, 'AlarmTopicEmailSubscription', {
+      topicArn: alarmTopic.ref,
+      protocol: 'email',
+      endpoint: alarmEmail.valueAsString,
+    });
+    alarmSubscription.overrideLogicalId('AlarmTopicEmailSubscription');
+    alarmSubscription.cfnOptions.condition = hasAlarmEmail;
+
+    // ---------------------------------------------------------------- log groups
+    const logGroups = {} as Record<FunctionKey, logs.CfnLogGroup>;
+    for (const key of Object.keys(FUNCTIONS) as FunctionKey[]) {
+      logGroups[key] = new logs.CfnLogGroup(this, `${key}FunctionLogGroup`, {
+        retentionInDays: logRetentionDays.valueAsNumber,
+      });
+      logGroups[key].overrideLogicalId(`${key}FunctionLogGroup`);
+    }
+
+    // ---------------------------------------------------------------- roles
+    const statement = (actions: string[], resources: string[]) =>
+      new iam.PolicyStatement({ effect: iam.Effect.ALLOW, actions, resources });
+    // Logs go to the function's own log group only (created above, so no logs:CreateLogGroup),
+    // rather than AWSLambdaBasicExecutionRole's logs:* on every group of the account.
+    const role = (key: FunctionKey, statements: iam.PolicyStatement[]) => {
+      const logsStatement = statement(['logs:CreateLogStream', 'logs:PutLogEvents'], [logGroups[key].attrArn]);
+      const r = new iam.Role(this, `${key}Role`, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        inlinePolicies: { [`${key}Policy`]: new iam.PolicyDocument({ statements: [logsStatement, ...statements] }) },
+      });
+      (r.node.defaultChild as iam.CfnRole).overrideLogicalId(`${key}Role`);
+      return r;
+    };
+    const channelQueueArns = (c: Channel) => PRIORITIES.map((p) => queue(c, p).attrArn);
+
+    const roles: Record<FunctionKey, iam.Role> = {
+      Api: role('Api', [
+        statement(TABLE_ACTIONS_RW, tableResources),
+        statement(['sqs:SendMessage', 'sqs:GetQueueAttributes'], allQueueArns),
+        statement(
+          [
+            'sqs:ReceiveMessage',
+            'sqs:DeleteMessage',
+            'sqs:GetQueueAttributes',
+            'sqs:StartMessageMoveTask',
+            'sqs:ListMessageMoveTasks',
+          ],
+          allDlqArns,
+        ),
+      ]),
+      EmailWorker: role('EmailWorker', [
+        statement(TABLE_ACTIONS_RW, tableResources),
+        statement(WORKER_QUEUE_ACTIONS, channelQueueArns(CHANNELS[0])),
+        statement(
+          ['ses:SendEmail'],
+          [
+            cdk.Fn.sub('arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*'),
+            cdk.Fn.sub(
+              'arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${EmailConfigurationSet}',
+            ),
+          ],
+        ),
+      ]),
+      SmsWorker: role('SmsWorker', [
+        statement(TABLE_ACTIONS_RW, tableResources),
+        statement(WORKER_QUEUE_ACTIONS, channelQueueArns(CHANNELS[1])),
+        // An SMS to a phone number has no ARN to scope to.
+        statement(['sns:Publish', 'sns:CheckIfPhoneNumberIsOptedOut'], ['*']),
+      ]),
+      PushWorker: role('PushWorker', [
+        statement(TABLE_ACTIONS_RW, tableResources),
+        statement(WORKER_QUEUE_ACTIONS, channelQueueArns(CHANNELS[2])),
+        statement(['secretsmanager:GetSecretValue'], [fcmSecretArn]),
+      ]),
+      Cleanup: role('Cleanup', [
+        statement(TABLE_ACTIONS_CLEANUP, tableResources),
+        statement(['sqs:SendMessage'], allQueueArns),
+      ]),
+    };
+
+    // ---------------------------------------------------------------- functions
+    const common = {
+      NOTIFY_TABLE: table.ref,
+      NOTIFY_METRICS_NAMESPACE: metricsNamespace.valueAsString,
+      RUST_LOG: 'info',
+    };
+    const environments: Record<FunctionKey, Record<string, string>> = {
+      Api: {
+        ...common,
+        NOTIFY_API_KEYS: apiKeys.valueAsString,
+        NOTIFY_ADMIN_KEYS: adminKeys.valueAsString,
+        NOTIFY_RETENTION_DAYS: retentionDays.valueAsString,
+        ...queueUrlEnv,
+        ...dlqUrlEnv,
+      },
+      EmailWorker: {
+        ...common,
+        NOTIFY_EMAIL_FROM: senderEmail.valueAsString,
+        // Ref of the configuration set: its name (the parameter), once it exists.
+        NOTIFY_SES_CONFIGURATION_SET: configurationSet.ref,
+        NOTIFY_MAX_RECEIVES: maxReceives.valueAsString,
+      },
+      SmsWorker: {
+        ...common,
+        // Always set: the code treats an empty value as none (shared/src/config.rs, Env::optional).
+        NOTIFY_SMS_SENDER_ID: smsSenderId.valueAsString,
+        NOTIFY_SMS_TYPE_NORMAL: smsTypeNormal.valueAsString,
+        NOTIFY_MAX_RECEIVES: maxReceives.valueAsString,
+      },
+      PushWorker: {
+        ...common,
+        NOTIFY_FCM_CREDENTIALS_SECRET: fcmSecretArn,
+        NOTIFY_FCM_PROJECT_ID: fcmProjectId.valueAsString,
+        NOTIFY_MAX_RECEIVES: maxReceives.valueAsString,
+      },
+      Cleanup: { ...common, ...queueUrlEnv },
+    };
+
+    const functions = {} as Record<FunctionKey, lambda.Function>;
+    for (const key of Object.keys(FUNCTIONS) as FunctionKey[]) {
+      const spec = FUNCTIONS[key];
+      const fn = new RustFunction(this, `${key}Function`, {
+        manifestPath: MANIFEST_PATH,
+        binaryName: spec.binary,
+        description: spec.description,
+        architecture: lambda.Architecture.ARM_64,
+        runtime: 'provided.al2023',
+        memorySize: spec.memory,
+        timeout: cdk.Duration.seconds(spec.timeout),
+        role: roles[key],
+        environment: environments[key],
+      });
+      const cfn = fn.node.defaultChild as lambda.CfnFunction;
+      cfn.overrideLogicalId(`${key}Function`);
+      cfn.addPropertyOverride('LoggingConfig', { LogGroup: logGroups[key].ref });
+      // What builds this function, in SAM's words (template.yaml has the same): lets the parity
+      // check and `sam build` against the synthesised template find the binary.
+      cfn.addMetadata('BuildMethod', 'rust-cargolambda');
+      cfn.addMetadata('BuildProperties', { Binary: spec.binary });
+      functions[key] = fn;
+    }
+
+    // ---------------------------------------------------------------- event source mappings
+    const workerOf: Record<Channel['id'], FunctionKey> = {
+      Email: 'EmailWorker',
+      Sms: 'SmsWorker',
+      Push: 'PushWorker',
+    };
+    for (const [c, p] of pairs()) {
+      const mapping = new lambda.CfnEventSourceMapping(this, mappingId(c, p), {
+        eventSourceArn: queue(c, p).attrArn,
+        functionName: functions[workerOf[c.id]].functionName,
+        batchSize: BATCH_SIZE,
+        functionResponseTypes: ['ReportBatchItemFailures'],
+        maximumBatchingWindowInSeconds: p.batchingWindow,
+        scalingConfig: { maximumConcurrency: p.maxConcurrency },
+      });
+      mapping.overrideLogicalId(mappingId(c, p));
+    }
+
+    // ---------------------------------------------------------------- HTTP API
+    const httpApi = new apigwv2.CfnApi(this, 'HttpApi', {
+      name: cdk.Fn.sub('${AWS::StackName}-api'),
+      protocolType: 'HTTP',
+    });
+    httpApi.overrideLogicalId('HttpApi');
+    const integration = new apigwv2.CfnIntegration(this, 'HttpApiIntegration', {
+      apiId: httpApi.ref,
+      integrationType: 'AWS_PROXY',
+      integrationUri: functions.Api.functionArn,
+      payloadFormatVersion: '2.0',
+    });
+    integration.overrideLogicalId('HttpApiIntegration');
+    const route = new apigwv2.CfnRoute(this, 'HttpApiDefaultRoute', {
+      apiId: httpApi.ref,
+      routeKey: '$default',
+      target: cdk.Fn.sub('integrations/${HttpApiIntegration}'),
+    });
+    route.overrideLogicalId('HttpApiDefaultRoute');
+    const accessLogs = new logs.CfnLogGroup(this, 'HttpApiAccessLogs', {
+      retentionInDays: logRetentionDays.valueAsNumber,
+    });
+    accessLogs.overrideLogicalId('HttpApiAccessLogs');
+    const stage = new apigwv2.CfnStage(this, 'HttpApiStage', {
+      apiId: httpApi.ref,
+      stageName: '$default',
+      autoDeploy: true,
+      defaultRouteSettings: {
+        throttlingRateLimit: apiThrottleRateLimit.valueAsNumber,
+        throttlingBurstLimit: apiThrottleBurstLimit.valueAsNumber,
+      },
+      accessLogSettings: {
+        destinationArn: accessLogs.attrArn,
+        format: JSON.stringify({
+          requestId: '$context.requestId',
+          ip: '$context.identity.sourceIp',
+          requestTime: '$context.requestTime',
+          method: '$context.httpMethod',
+          path: '$context.path',
+          status: '$context.status',
+          protocol: '$context.protocol',
+          responseLength: '$context.responseLength',
+          latency: '$context.responseLatency',
+          integrationLatency: '$context.integrationLatency',
+          integrationError: '$context.integrationErrorMessage',
+        }),
+      },
+    });
+    stage.overrideLogicalId('HttpApiStage');
+    const apiPermission = new lambda.CfnPermission(this, 'ApiFunctionInvokePermission', {
+      action: 'lambda:InvokeFunction',
+      functionName: functions.Api.functionName,
+      principal: 'apigateway.amazonaws.com',
+      sourceArn: cdk.Fn.sub('arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/*'),
+    });
+    apiPermission.overrideLogicalId('ApiFunctionInvokePermission');
+
+    // ---------------------------------------------------------------- schedules
+    const schedule = (name: 'Sweep' | 'Purge', expression: string, description: string) => {
+      const rule = new events.CfnRule(this, `Cleanup${name}Schedule`, {
+        description,
+        scheduleExpression: expression,
+        state: 'ENABLED',
+        targets: [
+          {
+            id: 'cleanup',
+            arn: functions.Cleanup.functionArn,
+            input: JSON.stringify({ task: name.toLowerCase() }),
+          },
+        ],
+      });
+      rule.overrideLogicalId(`Cleanup${name}Schedule`);
+      const permission = new lambda.CfnPermission(this, `Cleanup${name}Permission`, {
+        action: 'lambda:InvokeFunction',
+        functionName: functions.Cleanup.functionName,
+        principal: 'events.amazonaws.com',
+        sourceArn: rule.attrArn,
+      });
+      permission.overrideLogicalId(`Cleanup${name}Permission`);
+    };
+    schedule('Sweep', 'rate(1 minute)', 'Release due scheduled notifications, re-enqueue, expire stuck ones');
+    schedule('Purge', 'rate(1 hour)', 'Purge records past their retention, old idempotency keys and idle devices');
+
+    // ---------------------------------------------------------------- alarms
+    // Every alarm tells the topic when it fires and when it is over.
+    const alarm = (id: string, props: Omit<cloudwatch.CfnAlarmProps, 'alarmActions' | 'okActions'>) => {
+      const a = new cloudwatch.CfnAlarm(this, id, {
+        ...props,
+        alarmActions: [alarmTopic.ref],
+        okActions: [alarmTopic.ref],
+        treatMissingData: 'notBreaching',
+      });
+      a.overrideLogicalId(id);
+      return a;
+    };
+    for (const [c, p] of pairs()) {
+      const priority = p.id.toLowerCase();
+      alarm(`${c.id}${p.id}DeadLetterQueueAlarm`, {
+        alarmDescription: `A ${c.lower} ${priority}-priority message was dead-lettered: see its notification's error, then redrive`,
+        namespace: 'AWS/SQS',
+        metricName: 'ApproximateNumberOfMessagesVisible',
+        dimensions: [{ name: 'QueueName', value: dlqOf(c, p).attrQueueName }],
+        statistic: 'Maximum',
+        period: 60,
+        evaluationPeriods: 1,
+        threshold: 0,
+        comparisonOperator: 'GreaterThanThreshold',
+      });
+      alarm(`${c.id}${p.id}QueueAgeAlarm`, {
+        alarmDescription: `The ${c.lower} ${priority}-priority queue is falling behind`,
+        namespace: 'AWS/SQS',
+        metricName: 'ApproximateAgeOfOldestMessage',
+        dimensions: [{ name: 'QueueName', value: queue(c, p).attrQueueName }],
+        statistic: 'Maximum',
+        period: 60,
+        evaluationPeriods: 5,
+        threshold: queueAgeAlarmSeconds.valueAsNumber,
+        comparisonOperator: 'GreaterThanThreshold',
+      });
+    }
+    /** `100 * part / whole` in percent (0 without traffic), per minute. */
+    const percentage = (
+      label: string,
+      namespace: string,
+      dimensions: cloudwatch.CfnAlarm.DimensionProperty[],
+      part: { id: string; metricName: string },
+      whole: { id: string; metricName: string },
+    ): cloudwatch.CfnAlarm.MetricDataQueryProperty[] => [
+      {
+        id: 'rate',
+        label,
+        expression: `IF(${whole.id} > 0, 100 * ${part.id} / ${whole.id}, 0)`,
+        returnData: true,
+      },
+      ...[part, whole].map((m) => ({
+        id: m.id,
+        returnData: false,
+        metricStat: { metric: { namespace, metricName: m.metricName, dimensions }, period: 60, stat: 'Sum' },
+      })),
+    ];
+    for (const c of CHANNELS) {
+      const key = workerOf[c.id];
+      alarm(`${key}ErrorRateAlarm`, {
+        alarmDescription: `More than 5% of the ${c.lower} worker's invocations failed`,
+        metrics: percentage(
+          'error rate (%)',
+          'AWS/Lambda',
+          [{ name: 'FunctionName', value: functions[key].functionName }],
+          { id: 'errors', metricName: 'Errors' },
+          { id: 'invocations', metricName: 'Invocations' },
+        ),
+        evaluationPeriods: 5,
+        threshold: 5,
+        comparisonOperator: 'GreaterThanThreshold',
+      });
+    }
+    alarm('ApiServerErrorRateAlarm', {
+      alarmDescription: 'More than 1% of API requests answered 5xx',
+      metrics: percentage(
+        '5xx rate (%)',
+        'AWS/ApiGateway',
+        [{ name: 'ApiId', value: httpApi.ref }],
+        { id: 'errors', metricName: '5xx' },
+        { id: 'requests', metricName: 'Count' },
+      ),
+      evaluationPeriods: 5,
+      threshold: 1,
+      comparisonOperator: 'GreaterThanThreshold',
+    });
+    alarm('SesBounceRateAlarm', {
+      alarmDescription:
+        "The account's SES bounce rate is above 5% (SES reviews accounts at 5% and may pause sending at 10%)",
+      namespace: 'AWS/SES',
+      metricName: 'Reputation.BounceRate',
+      statistic: 'Maximum',
+      period: 900,
+      evaluationPeriods: 1,
+      threshold: 0.05,
+      comparisonOperator: 'GreaterThanThreshold',
+    });
+
+    // ---------------------------------------------------------------- dashboard
+    // Four rows under a title: API, queues, functions, deliveries (the service's EMF metrics,
+    // which the functions publish by Channel and by Channel+Priority).
+    const metric = (namespace: string, metricName: string, dimensionsMap: Record<string, string>, statistic: string, label: string) =>
+      new cloudwatch.Metric({ namespace, metricName, dimensionsMap, statistic, label, period: cdk.Duration.minutes(1) });
+    const graph = (title: string, left: cloudwatch.IMetric[], width: number) =>
+      new cloudwatch.GraphWidget({ title, left, width, height: 6, period: cdk.Duration.minutes(1) });
+    const apiDims = { ApiId: httpApi.ref };
+    const ns = metricsNamespace.valueAsString;
+    const perChannel = (metricName: string, statistic: string) =>
+      CHANNELS.map((c) => metric(ns, metricName, { Channel: c.lower }, statistic, c.lower));
+    const perQueue = (metricName: string, of: (c: Channel, p: Priority) => sqs.CfnQueue) =>
+      pairs().map(([c, p]) =>
+        metric('AWS/SQS', metricName, { QueueName: of(c, p).attrQueueName }, 'Maximum', `${c.lower} ${p.id.toLowerCase()}`),
+      );
+    const functionOrder: FunctionKey[] = ['EmailWorker', 'SmsWorker', 'PushWorker', 'Api', 'Cleanup'];
+    const perFunction = (metricName: string, statistic: string) =>
+      functionOrder.map((k) => metric('AWS/Lambda', metricName, { FunctionName: functions[k].functionName }, statistic, k));
+
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: cdk.Fn.sub('${AWS::StackName}-notify'),
+      widgets: [
+        [new cloudwatch.TextWidget({ markdown: '## notify: API, queues, workers and deliveries', width: 24, height: 1 })],
+        [
+          graph(
+            'API requests',
+            [
+              metric('AWS/ApiGateway', 'Count', apiDims, 'Sum', 'requests'),
+              metric('AWS/ApiGateway', '4xx', apiDims, 'Sum', '4xx'),
+              metric('AWS/ApiGateway', '5xx', apiDims, 'Sum', '5xx'),
+            ],
+            8,
+          ),
+          graph(
+            'API latency',
+            [
+              metric('AWS/ApiGateway', 'Latency', apiDims, 'p50', 'p50'),
+              metric('AWS/ApiGateway', 'Latency', apiDims, 'p99', 'p99'),
+            ],
+            8,
+          ),
+          graph('Notifications accepted', perChannel('Accepted', 'Sum'), 8),
+        ],
+        [
+          graph('Queue depth', perQueue('ApproximateNumberOfMessagesVisible', queue), 8),
+          graph('Age of oldest message (s)', perQueue('ApproximateAgeOfOldestMessage', queue), 8),
+          graph('Dead-letter queue depth', perQueue('ApproximateNumberOfMessagesVisible', dlqOf), 8),
+        ],
+        [
+          graph('Invocations', perFunction('Invocations', 'Sum'), 6),
+          graph('Errors', perFunction('Errors', 'Sum'), 6),
+          graph('Throttles', perFunction('Throttles', 'Sum'), 6),
+          graph('Duration p99 (ms)', perFunction('Duration', 'p99'), 6),
+        ],
+        [
+          graph('Sent per channel', perChannel('Sent', 'Sum'), 6),
+          graph('Failed per channel', perChannel('Failed', 'Sum'), 6),
+          graph('Suppressed per channel', perChannel('Suppressed', 'Sum'), 6),
+          graph('Provider latency p99 (ms)', perChannel('ProviderLatency', 'p99'), 6),
+        ],
+      ],
+    });
+    const cfnDashboard = dashboard.node.defaultChild as cloudwatch.CfnDashboard;
+    cfnDashboard.overrideLogicalId('Dashboard');
+
+    // ---------------------------------------------------------------- outputs
+    const output = (id: string, value: string, description: string) =>
+      new cdk.CfnOutput(this, `Output${id}`, { value, description }).overrideLogicalId(id);
+    output('ApiUrl', cdk.Fn.sub('https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}'), 'Base URL of the API (append /v1/notifications)');
+    output('TableName', table.ref, 'The DynamoDB table');
+    output('AlarmTopicArn', alarmTopic.ref, "The operators' alarm topic");
+    output('DashboardName', cfnDashboard.ref, 'The CloudWatch dashboard');
+    output('FcmCredentialsSecretArn', fcmSecretArn, 'The secret to put the Firebase service-account key in');
+    cdk.Validations.of(this).acknowledge({
+      id: 'CloudFormation-Validate::W1001',
+      reason: 'FcmCredentialsSecret is only referenced in the CreateFcmSecret branch of a Fn::If',
+    });
+  }
+}

@@ -1,0 +1,572 @@
+// The Notify stack against /tmp/iac-spec.md's rules: queues and redrive, mappings, table,
+// alarms, least-privilege IAM, functions, parameters, dashboard. Synthesised without bundling.
+import { Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import {
+  CHANNELS,
+  FUNCTIONS,
+  FunctionKey,
+  PRIORITIES,
+  dlqId,
+  mappingId,
+  queueId,
+} from '../lib/notify-stack';
+import { Json, cargoCalls, flatten, grants, synthStack } from './helpers';
+
+let template: Template;
+let t: Json;
+let callsDuringSynth: string[];
+
+beforeAll(() => {
+  const before = cargoCalls().length;
+  template = synthStack().template;
+  t = template.toJSON();
+  callsDuringSynth = cargoCalls().slice(before);
+});
+
+const pairs = CHANNELS.flatMap((c) => PRIORITIES.map((p) => ({ c, p })));
+const ofType = (type: string): Record<string, Json> =>
+  Object.fromEntries(Object.entries(t.Resources).filter(([, r]) => (r as Json).Type === type)) as Record<string, Json>;
+const workerTimeout = (): number =>
+  Math.max(...(['EmailWorker', 'SmsWorker', 'PushWorker'] as FunctionKey[]).map((k) => t.Resources[`${k}Function`].Properties.Timeout));
+
+describe('synthesis', () => {
+  test('never runs cargo lambda build (bundling skipped)', () => {
+    expect(callsDuringSynth.filter((l) => l.includes('build'))).toEqual([]);
+    // The code asset is left unbundled: the workspace itself, never staged or built.
+    for (const k of Object.keys(FUNCTIONS)) {
+      expect(t.Resources[`${k}Function`].Properties.Code.S3Key).toMatch(/\.zip$/);
+    }
+  });
+
+  test('no CDK-generated IAM policies or extra roles', () => {
+    template.resourceCountIs('AWS::IAM::Policy', 0);
+    expect(Object.keys(ofType('AWS::IAM::Role')).sort()).toEqual(
+      Object.keys(FUNCTIONS).map((k) => `${k}Role`).sort(),
+    );
+  });
+});
+
+describe('queues', () => {
+  test('9 queues and 9 dead-letter queues with the spec logical IDs', () => {
+    template.resourceCountIs('AWS::SQS::Queue', 18);
+    for (const { c, p } of pairs) {
+      expect(t.Resources[queueId(c, p)]?.Type).toBe('AWS::SQS::Queue');
+      expect(t.Resources[dlqId(c, p)]?.Type).toBe('AWS::SQS::Queue');
+    }
+  });
+
+  test('each queue redrives to its own DLQ after MaxReceives receives', () => {
+    for (const { c, p } of pairs) {
+      expect(t.Resources[queueId(c, p)].Properties.RedrivePolicy).toEqual({
+        deadLetterTargetArn: { 'Fn::GetAtt': [dlqId(c, p), 'Arn'] },
+        maxReceiveCount: { Ref: 'MaxReceives' },
+      });
+    }
+  });
+
+  test('visibility timeout at least 6 x the worker timeout; retention; SSE', () => {
+    const minimum = 6 * workerTimeout();
+    for (const { c, p } of pairs) {
+      const q = t.Resources[queueId(c, p)].Properties;
+      expect(q.VisibilityTimeout).toBeGreaterThanOrEqual(minimum);
+      expect(q.MessageRetentionPeriod).toBe(345600);
+      expect(q.SqsManagedSseEnabled).toBe(true);
+      const d = t.Resources[dlqId(c, p)].Properties;
+      expect(d).toEqual({ MessageRetentionPeriod: 1209600, SqsManagedSseEnabled: true });
+    }
+  });
+
+  test('MaxReceives parameter: default 5, between 2 and 20, and the workers know it', () => {
+    expect(t.Parameters.MaxReceives).toMatchObject({ Type: 'Number', Default: 5, MinValue: 2, MaxValue: 20 });
+    for (const k of ['EmailWorker', 'SmsWorker', 'PushWorker']) {
+      expect(t.Resources[`${k}Function`].Properties.Environment.Variables.NOTIFY_MAX_RECEIVES).toEqual({
+        Ref: 'MaxReceives',
+      });
+    }
+  });
+});
+
+describe('event source mappings', () => {
+  test('9 mappings, one per queue, to the worker of its channel, with partial batch responses', () => {
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 9);
+    for (const { c, p } of pairs) {
+      expect(t.Resources[mappingId(c, p)]).toEqual({
+        Type: 'AWS::Lambda::EventSourceMapping',
+        Properties: {
+          EventSourceArn: { 'Fn::GetAtt': [queueId(c, p), 'Arn'] },
+          FunctionName: { Ref: `${c.id}WorkerFunction` },
+          BatchSize: 10,
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+          MaximumBatchingWindowInSeconds: p.batchingWindow,
+          ScalingConfig: { MaximumConcurrency: p.maxConcurrency },
+        },
+      });
+    }
+  });
+
+  test('per priority: window 0/1/5 s, concurrency 50/20/5', () => {
+    const byPriority = (id: string) => PRIORITIES.find((p) => p.id === id)!;
+    expect(byPriority('High')).toMatchObject({ batchingWindow: 0, maxConcurrency: 50 });
+    expect(byPriority('Normal')).toMatchObject({ batchingWindow: 1, maxConcurrency: 20 });
+    expect(byPriority('Low')).toMatchObject({ batchingWindow: 5, maxConcurrency: 5 });
+    expect(t.Resources.SmsWorkerLowMapping.Properties.ScalingConfig.MaximumConcurrency).toBe(5);
+    expect(t.Resources.PushWorkerHighMapping.Properties.MaximumBatchingWindowInSeconds).toBe(0);
+  });
+});
+
+describe('table', () => {
+  test('keys, attributes, GSIs, TTL, PITR, SSE, on-demand', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    const table = t.Resources.NotificationsTable.Properties;
+    expect(table.BillingMode).toBe('PAY_PER_REQUEST');
+    expect(table.KeySchema).toEqual([
+      { AttributeName: 'PK', KeyType: 'HASH' },
+      { AttributeName: 'SK', KeyType: 'RANGE' },
+    ]);
+    expect(table.AttributeDefinitions).toEqual(
+      ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK'].map((n) => ({ AttributeName: n, AttributeType: 'S' })),
+    );
+    for (const index of ['GSI1', 'GSI2']) {
+      expect(table.GlobalSecondaryIndexes).toContainEqual({
+        IndexName: index,
+        KeySchema: [
+          { AttributeName: `${index}PK`, KeyType: 'HASH' },
+          { AttributeName: `${index}SK`, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      });
+    }
+    expect(table.GlobalSecondaryIndexes).toHaveLength(2);
+    expect(table.TimeToLiveSpecification).toEqual({ AttributeName: 'ttl', Enabled: true });
+    expect(table.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+    expect(table.SSESpecification).toEqual({ SSEEnabled: true });
+    expect(t.Resources.NotificationsTable).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+  });
+});
+
+describe('alarms', () => {
+  test('23 alarms, all notifying the alarm topic', () => {
+    const alarms = ofType('AWS::CloudWatch::Alarm');
+    expect(Object.keys(alarms)).toHaveLength(9 + 9 + 3 + 1 + 1);
+    for (const a of Object.values(alarms)) {
+      expect(a.Properties.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
+      expect(a.Properties.OKActions).toEqual([{ Ref: 'AlarmTopic' }]);
+    }
+  });
+
+  test('a message in any DLQ alarms within a minute', () => {
+    for (const { c, p } of pairs) {
+      expect(t.Resources[`${c.id}${p.id}DeadLetterQueueAlarm`].Properties).toMatchObject({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId(c, p), 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Period: 60,
+        EvaluationPeriods: 1,
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+    }
+  });
+
+  test('queue age over QueueAgeAlarmSeconds for 5 minutes', () => {
+    for (const { c, p } of pairs) {
+      expect(t.Resources[`${c.id}${p.id}QueueAgeAlarm`].Properties).toMatchObject({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId(c, p), 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Period: 60,
+        EvaluationPeriods: 5,
+        Threshold: { Ref: 'QueueAgeAlarmSeconds' },
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+    }
+  });
+
+  const mathAlarm = (id: string, namespace: string, dim: Json, numerator: string, denominator: string, threshold: number) => {
+    const a = t.Resources[id].Properties;
+    expect(a).toMatchObject({ EvaluationPeriods: 5, Threshold: threshold, ComparisonOperator: 'GreaterThanThreshold' });
+    const stats = a.Metrics.filter((m: Json) => m.MetricStat);
+    expect(stats.map((m: Json) => m.MetricStat.Metric.MetricName).sort()).toEqual([numerator, denominator].sort());
+    for (const m of stats) {
+      expect(m.MetricStat).toMatchObject({ Period: 60, Stat: 'Sum' });
+      expect(m.MetricStat.Metric.Namespace).toBe(namespace);
+      expect(m.MetricStat.Metric.Dimensions).toEqual([dim]);
+      expect(m.ReturnData).toBe(false);
+    }
+    const expressions = a.Metrics.filter((m: Json) => m.Expression);
+    expect(expressions).toHaveLength(1);
+    expect(expressions[0].ReturnData).toBe(true);
+    const [num, den] = [numerator, denominator].map((n) => stats.find((m: Json) => m.MetricStat.Metric.MetricName === n).Id);
+    expect(expressions[0].Expression).toContain(`100 * ${num} / ${den}`);
+  };
+
+  test('worker error rate over 5 % for 5 minutes', () => {
+    for (const c of CHANNELS) {
+      mathAlarm(`${c.id}WorkerErrorRateAlarm`, 'AWS/Lambda', { Name: 'FunctionName', Value: { Ref: `${c.id}WorkerFunction` } }, 'Errors', 'Invocations', 5);
+    }
+  });
+
+  test('API 5xx rate over 1 % for 5 minutes', () => {
+    mathAlarm('ApiServerErrorRateAlarm', 'AWS/ApiGateway', { Name: 'ApiId', Value: { Ref: 'HttpApi' } }, '5xx', 'Count', 1);
+  });
+
+  test('SES bounce rate over 5 %', () => {
+    expect(t.Resources.SesBounceRateAlarm.Properties).toMatchObject({
+      Namespace: 'AWS/SES',
+      MetricName: 'Reputation.BounceRate',
+      Statistic: 'Maximum',
+      Threshold: 0.05,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+  });
+});
+
+// ------------------------------------------------------------------------------------ IAM
+
+const TABLE = ['${NotificationsTable.Arn}', '${NotificationsTable.Arn}/index/*'];
+const queueArns = (channel?: string) =>
+  pairs.filter(({ c }) => !channel || c.id === channel).map(({ c, p }) => '${' + queueId(c, p) + '.Arn}');
+const dlqArns = () => pairs.map(({ c, p }) => '${' + dlqId(c, p) + '.Arn}');
+const cross = (actions: string[], resources: string[]) =>
+  actions.flatMap((action) => resources.map((resource) => ({ action, resource })));
+const sorted = (g: Array<{ action: string; resource: string }>) =>
+  [...g].map((x) => `${x.action} ${x.resource}`).sort();
+
+/** Throws unless the role grants exactly `expected` (the least privilege of the spec). */
+/** The role's grants besides logging to its own log group (checked for every role above). */
+export function assertExactGrants(tmpl: Json, roleId: string, expected: Array<{ action: string; resource: string }>): void {
+  expect(sorted(grants(tmpl, roleId).filter((g) => !g.action.startsWith('logs:')))).toEqual(sorted(expected));
+}
+
+/** Throws if a role other than the SMS worker's, or an action other than SMS's, uses `*`. */
+export function assertNoWildcards(tmpl: Json): void {
+  for (const [id, r] of Object.entries(tmpl.Resources as Record<string, Json>)) {
+    if (r.Type !== 'AWS::IAM::Role') continue;
+    for (const g of grants(tmpl, id)) {
+      if (g.resource === '*') {
+        expect({ id, action: g.action }).toEqual({ id: 'SmsWorkerRole', action: expect.stringMatching(/^sns:(Publish|CheckIfPhoneNumberIsOptedOut)$/) });
+      }
+      expect(g.action).not.toContain('*');
+    }
+  }
+}
+
+/** Throws if the role can touch any queue or DLQ of another channel. */
+export function assertChannelScoped(tmpl: Json, roleId: string, channel: string): void {
+  for (const g of grants(tmpl, roleId)) {
+    for (const other of CHANNELS.filter((c) => c.id !== channel)) {
+      expect(g.resource.startsWith('${' + other.id)).toBe(false);
+    }
+    if (g.action.startsWith('sqs:')) expect(g.resource.startsWith('${' + channel)).toBe(true);
+  }
+}
+
+describe('IAM (least privilege)', () => {
+  const rw = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'];
+  const workerSqs = [
+    'sqs:ReceiveMessage',
+    'sqs:DeleteMessage',
+    'sqs:ChangeMessageVisibility',
+    'sqs:GetQueueAttributes',
+    'sqs:GetQueueUrl',
+    'sqs:SendMessage',
+  ];
+
+  test('every role: assumed by Lambda only, no managed policy, logs to its own log group only', () => {
+    for (const k of Object.keys(FUNCTIONS)) {
+      const role = t.Resources[`${k}Role`].Properties;
+      expect(role.AssumeRolePolicyDocument.Statement).toEqual([
+        { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+      ]);
+      expect(role.ManagedPolicyArns).toBeUndefined();
+      const logGrants = grants(t, `${k}Role`).filter((g) => g.action.startsWith('logs:'));
+      expect(logGrants.map((g) => [g.action, g.resource]).sort()).toEqual(
+        ['logs:CreateLogStream', 'logs:PutLogEvents'].map((a) => [a, flatten({ 'Fn::GetAtt': [`${k}FunctionLogGroup`, 'Arn'] })]),
+      );
+      expect(t.Resources[`${k}Function`].Properties.Role).toEqual({ 'Fn::GetAtt': [`${k}Role`, 'Arn'] });
+    }
+  });
+
+  test('ApiRole: table, send to the 9 queues, redrive the 9 DLQs; no SES, SNS, secrets', () => {
+    assertExactGrants(t, 'ApiRole', [
+      ...cross(rw, TABLE),
+      ...cross(['sqs:SendMessage', 'sqs:GetQueueAttributes'], queueArns()),
+      ...cross(
+        ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:StartMessageMoveTask', 'sqs:ListMessageMoveTasks'],
+        dlqArns(),
+      ),
+    ]);
+    for (const g of grants(t, 'ApiRole')) expect(g.action).not.toMatch(/^(ses|sns|secretsmanager):/);
+  });
+
+  test('EmailWorkerRole: its 3 queues, SES SendEmail on identities and the configuration set', () => {
+    assertExactGrants(t, 'EmailWorkerRole', [
+      ...cross(rw, TABLE),
+      ...cross(workerSqs, queueArns('Email')),
+      ...cross(['ses:SendEmail'], [
+        'arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*',
+        'arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${EmailConfigurationSet}',
+      ]),
+    ]);
+    assertChannelScoped(t, 'EmailWorkerRole', 'Email');
+  });
+
+  test('SmsWorkerRole: its 3 queues, SNS publish and opt-out check; cannot touch email or push queues', () => {
+    assertExactGrants(t, 'SmsWorkerRole', [
+      ...cross(rw, TABLE),
+      ...cross(workerSqs, queueArns('Sms')),
+      ...cross(['sns:Publish', 'sns:CheckIfPhoneNumberIsOptedOut'], ['*']),
+    ]);
+    assertChannelScoped(t, 'SmsWorkerRole', 'Sms');
+  });
+
+  test('PushWorkerRole: its 3 queues, the FCM secret only', () => {
+    const g = grants(t, 'PushWorkerRole');
+    const secret = g.filter((x) => x.action === 'secretsmanager:GetSecretValue');
+    expect(secret).toHaveLength(1);
+    expect(JSON.parse(secret[0].resource)).toEqual({
+      'Fn::If': ['CreateFcmSecret', { Ref: 'FcmCredentialsSecret' }, { Ref: 'FcmCredentialsSecretArn' }],
+    });
+    assertExactGrants(t, 'PushWorkerRole', [...cross(rw, TABLE), ...cross(workerSqs, queueArns('Push')), ...secret]);
+    assertChannelScoped(t, 'PushWorkerRole', 'Push');
+  });
+
+  test('CleanupRole: table (with Scan, without PutItem), send to the 9 queues', () => {
+    assertExactGrants(t, 'CleanupRole', [
+      ...cross(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:Scan'], TABLE),
+      ...cross(['sqs:SendMessage'], queueArns()),
+    ]);
+  });
+
+  test('no "*" resource except the SMS actions, no wildcard actions', () => {
+    assertNoWildcards(t);
+  });
+
+  test('the checks fail on a widened role (they can fail)', () => {
+    const { template: widened } = synthStack((stack) => {
+      const role = stack.node.findChild('SmsWorkerRole') as iam.Role;
+      (role.node.defaultChild as iam.CfnRole).addPropertyOverride('Policies.0.PolicyDocument.Statement.3', {
+        Effect: 'Allow',
+        Action: ['sqs:SendMessage'],
+        Resource: [{ 'Fn::GetAtt': ['EmailHighQueue', 'Arn'] }],
+      });
+    });
+    const w = widened.toJSON();
+    expect(() => assertChannelScoped(w, 'SmsWorkerRole', 'Sms')).toThrow();
+    const { template: star } = synthStack((stack) => {
+      const role = stack.node.findChild('ApiRole') as iam.Role;
+      (role.node.defaultChild as iam.CfnRole).addPropertyOverride('Policies.0.PolicyDocument.Statement.3', {
+        Effect: 'Allow',
+        Action: ['ses:SendEmail'],
+        Resource: '*',
+      });
+    });
+    expect(() => assertNoWildcards(star.toJSON())).toThrow();
+  });
+});
+
+// ------------------------------------------------------------------------------------ functions
+
+describe('functions', () => {
+  const common = ['NOTIFY_TABLE', 'NOTIFY_METRICS_NAMESPACE', 'RUST_LOG'];
+  const queueVars = pairs.map(({ c, p }) => `NOTIFY_QUEUE_URL_${c.env}_${p.env}`);
+  const dlqVars = pairs.map(({ c, p }) => `NOTIFY_DLQ_URL_${c.env}_${p.env}`);
+  const env: Record<FunctionKey, string[]> = {
+    Api: [...common, 'NOTIFY_API_KEYS', 'NOTIFY_ADMIN_KEYS', 'NOTIFY_RETENTION_DAYS', ...queueVars, ...dlqVars],
+    EmailWorker: [...common, 'NOTIFY_EMAIL_FROM', 'NOTIFY_SES_CONFIGURATION_SET', 'NOTIFY_MAX_RECEIVES'],
+    SmsWorker: [...common, 'NOTIFY_SMS_SENDER_ID', 'NOTIFY_SMS_TYPE_NORMAL', 'NOTIFY_MAX_RECEIVES'],
+    PushWorker: [...common, 'NOTIFY_FCM_CREDENTIALS_SECRET', 'NOTIFY_FCM_PROJECT_ID', 'NOTIFY_MAX_RECEIVES'],
+    Cleanup: [...common, ...queueVars],
+  };
+  const expected: Record<FunctionKey, { binary: string; memory: number; timeout: number }> = {
+    Api: { binary: 'api', memory: 512, timeout: 10 },
+    EmailWorker: { binary: 'email-worker', memory: 256, timeout: 30 },
+    SmsWorker: { binary: 'sms-worker', memory: 256, timeout: 30 },
+    PushWorker: { binary: 'push-worker', memory: 256, timeout: 30 },
+    Cleanup: { binary: 'cleanup', memory: 256, timeout: 300 },
+  };
+
+  test('five arm64 provided.al2023 functions with their memory, timeout, binary and log group', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 5);
+    for (const [k, e] of Object.entries(expected)) {
+      const fn = t.Resources[`${k}Function`];
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'provided.al2023',
+        Architectures: ['arm64'],
+        Handler: 'bootstrap',
+        MemorySize: e.memory,
+        Timeout: e.timeout,
+        LoggingConfig: { LogGroup: { Ref: `${k}FunctionLogGroup` } },
+      });
+      expect(fn.Metadata.BuildProperties).toEqual({ Binary: e.binary });
+      expect(t.Resources[`${k}FunctionLogGroup`]).toMatchObject({
+        Type: 'AWS::Logs::LogGroup',
+        Properties: { RetentionInDays: { Ref: 'LogRetentionDays' } },
+      });
+    }
+  });
+
+  test('environment variables: exactly the spec names, wired to the right resources', () => {
+    for (const [k, names] of Object.entries(env)) {
+      const vars = t.Resources[`${k}Function`].Properties.Environment.Variables;
+      expect(Object.keys(vars).sort()).toEqual([...names].sort());
+      expect(vars.NOTIFY_TABLE).toEqual({ Ref: 'NotificationsTable' });
+      expect(vars.NOTIFY_METRICS_NAMESPACE).toEqual({ Ref: 'MetricsNamespace' });
+      expect(vars.RUST_LOG).toBe('info');
+    }
+    const api = t.Resources.ApiFunction.Properties.Environment.Variables;
+    for (const { c, p } of pairs) {
+      expect(api[`NOTIFY_QUEUE_URL_${c.env}_${p.env}`]).toEqual({ Ref: queueId(c, p) });
+      expect(api[`NOTIFY_DLQ_URL_${c.env}_${p.env}`]).toEqual({ Ref: dlqId(c, p) });
+      expect(t.Resources.CleanupFunction.Properties.Environment.Variables[`NOTIFY_QUEUE_URL_${c.env}_${p.env}`]).toEqual({
+        Ref: queueId(c, p),
+      });
+    }
+    expect(api.NOTIFY_API_KEYS).toEqual({ Ref: 'ApiKeys' });
+    expect(api.NOTIFY_ADMIN_KEYS).toEqual({ Ref: 'AdminKeys' });
+    expect(api.NOTIFY_RETENTION_DAYS).toEqual({ Ref: 'RetentionDays' });
+    const email = t.Resources.EmailWorkerFunction.Properties.Environment.Variables;
+    expect(email.NOTIFY_EMAIL_FROM).toEqual({ Ref: 'SenderEmail' });
+    expect(email.NOTIFY_SES_CONFIGURATION_SET).toEqual({ Ref: 'EmailConfigurationSet' });
+    const sms = t.Resources.SmsWorkerFunction.Properties.Environment.Variables;
+    expect(sms.NOTIFY_SMS_SENDER_ID).toEqual({ Ref: 'SmsSenderId' });
+    expect(sms.NOTIFY_SMS_TYPE_NORMAL).toEqual({ Ref: 'SmsTypeNormal' });
+    const push = t.Resources.PushWorkerFunction.Properties.Environment.Variables;
+    expect(push.NOTIFY_FCM_CREDENTIALS_SECRET).toEqual({
+      'Fn::If': ['CreateFcmSecret', { Ref: 'FcmCredentialsSecret' }, { Ref: 'FcmCredentialsSecretArn' }],
+    });
+    expect(push.NOTIFY_FCM_PROJECT_ID).toEqual({ Ref: 'FcmProjectId' });
+  });
+
+  test('FCM secret only when no ARN is given; alarm e-mail subscription only with an address', () => {
+    expect(t.Conditions.CreateFcmSecret).toEqual({ 'Fn::Equals': [{ Ref: 'FcmCredentialsSecretArn' }, ''] });
+    expect(t.Conditions.HasAlarmEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'AlarmEmail' }, ''] }] });
+    expect(t.Resources.FcmCredentialsSecret).toMatchObject({ Type: 'AWS::SecretsManager::Secret', Condition: 'CreateFcmSecret' });
+    expect(t.Resources.AlarmTopicEmailSubscription).toMatchObject({
+      Type: 'AWS::SNS::Subscription',
+      Condition: 'HasAlarmEmail',
+      Properties: { Protocol: 'email', Endpoint: { Ref: 'AlarmEmail' }, TopicArn: { Ref: 'AlarmTopic' } },
+    });
+  });
+});
+
+// ------------------------------------------------------------------------------------ the rest
+
+describe('parameters', () => {
+  test('names, types, defaults, NoEcho, AllowedValues', () => {
+    const p = t.Parameters;
+    const own = Object.keys(p).filter((k) => k !== 'BootstrapVersion').sort();
+    expect(own).toEqual(
+      [
+        'SenderEmail', 'ApiKeys', 'AdminKeys', 'RetentionDays', 'MaxReceives', 'SesConfigurationSetName', 'SmsSenderId',
+        'SmsTypeNormal', 'FcmCredentialsSecretArn', 'FcmProjectId', 'AlarmEmail', 'QueueAgeAlarmSeconds',
+        'ApiThrottleRateLimit', 'ApiThrottleBurstLimit', 'LogRetentionDays', 'MetricsNamespace',
+      ].sort(),
+    );
+    expect(p.ApiKeys).toMatchObject({ Type: 'String', NoEcho: true });
+    expect(p.ApiKeys.Default).toBeUndefined();
+    expect(p.AdminKeys).toMatchObject({ Type: 'String', NoEcho: true, Default: '' });
+    expect(p.SenderEmail).toMatchObject({ Type: 'String', Default: 'noreply@example.com' });
+    expect(p.SmsTypeNormal).toMatchObject({ Default: 'transactional', AllowedValues: ['transactional', 'promotional'] });
+    expect(p.MetricsNamespace).toMatchObject({ Type: 'String', Default: 'Notify' });
+    for (const [k, d] of Object.entries({ RetentionDays: 30, QueueAgeAlarmSeconds: 600, ApiThrottleRateLimit: 100, ApiThrottleBurstLimit: 200, LogRetentionDays: 30 })) {
+      expect(p[k]).toMatchObject({ Type: 'Number', Default: d });
+    }
+  });
+});
+
+describe('HTTP API, schedules, SES', () => {
+  test('HTTP API proxies $default to the api function, throttled from parameters', () => {
+    expect(t.Resources.HttpApi.Properties.ProtocolType).toBe('HTTP');
+    expect(t.Resources.HttpApiIntegration.Properties).toMatchObject({
+      ApiId: { Ref: 'HttpApi' },
+      IntegrationType: 'AWS_PROXY',
+      PayloadFormatVersion: '2.0',
+    });
+    expect(flatten(t.Resources.HttpApiIntegration.Properties.IntegrationUri)).toContain('${ApiFunction.Arn}');
+    expect(t.Resources.HttpApiDefaultRoute.Properties).toMatchObject({ ApiId: { Ref: 'HttpApi' }, RouteKey: '$default' });
+    expect(flatten(t.Resources.HttpApiDefaultRoute.Properties.Target)).toBe('integrations/${HttpApiIntegration}');
+    expect(t.Resources.HttpApiStage.Properties).toMatchObject({
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: { Ref: 'ApiThrottleRateLimit' }, ThrottlingBurstLimit: { Ref: 'ApiThrottleBurstLimit' } },
+      AccessLogSettings: { DestinationArn: { 'Fn::GetAtt': ['HttpApiAccessLogs', 'Arn'] } },
+    });
+    expect(t.Resources.ApiFunctionInvokePermission.Properties).toMatchObject({
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { Ref: 'ApiFunction' },
+      Principal: 'apigateway.amazonaws.com',
+    });
+  });
+
+  test('cleanup: sweep every minute, purge every hour', () => {
+    for (const [name, rate, task] of [['Sweep', 'rate(1 minute)', 'sweep'], ['Purge', 'rate(1 hour)', 'purge']]) {
+      const rule = t.Resources[`Cleanup${name}Schedule`].Properties;
+      expect(rule.ScheduleExpression).toBe(rate);
+      expect(rule.Targets).toHaveLength(1);
+      expect(rule.Targets[0].Arn).toEqual({ 'Fn::GetAtt': ['CleanupFunction', 'Arn'] });
+      expect(JSON.parse(rule.Targets[0].Input)).toEqual({ task });
+      expect(t.Resources[`Cleanup${name}Permission`].Properties).toMatchObject({
+        FunctionName: { Ref: 'CleanupFunction' },
+        Principal: 'events.amazonaws.com',
+        SourceArn: { 'Fn::GetAtt': [`Cleanup${name}Schedule`, 'Arn'] },
+      });
+    }
+  });
+
+  test('SES configuration set named from the parameter, reputation metrics on', () => {
+    expect(t.Resources.EmailConfigurationSet.Properties).toEqual({
+      Name: { Ref: 'SesConfigurationSetName' },
+      ReputationOptions: { ReputationMetricsEnabled: true },
+    });
+  });
+});
+
+describe('dashboard', () => {
+  const metrics = (): Array<{ ns: string; name: string; dims: Record<string, string> }> => {
+    const body = JSON.parse(flatten(t.Resources.Dashboard.Properties.DashboardBody));
+    const out: Array<{ ns: string; name: string; dims: Record<string, string> }> = [];
+    for (const w of body.widgets) {
+      for (const m of w.properties?.metrics ?? []) {
+        const f = m.filter((x: Json) => typeof x === 'string');
+        const dims: Record<string, string> = {};
+        for (let i = 2; i + 1 < f.length; i += 2) dims[f[i]] = f[i + 1];
+        out.push({ ns: f[0], name: f[1], dims });
+      }
+    }
+    return out;
+  };
+  const has = (ns: string, name: string, dims: Record<string, string>) =>
+    expect(metrics()).toContainEqual({ ns, name, dims });
+
+  test('API requests, latency, 4xx and 5xx', () => {
+    for (const name of ['Count', 'Latency', '4xx', '5xx']) has('AWS/ApiGateway', name, { ApiId: '${HttpApi}' });
+  });
+
+  test('every queue: depth and age; every DLQ: depth', () => {
+    for (const { c, p } of pairs) {
+      has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: '${' + queueId(c, p) + '.QueueName}' });
+      has('AWS/SQS', 'ApproximateAgeOfOldestMessage', { QueueName: '${' + queueId(c, p) + '.QueueName}' });
+      has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: '${' + dlqId(c, p) + '.QueueName}' });
+    }
+  });
+
+  test('every worker: invocations, errors, throttles, duration', () => {
+    for (const c of CHANNELS) {
+      for (const name of ['Invocations', 'Errors', 'Throttles', 'Duration']) {
+        has('AWS/Lambda', name, { FunctionName: '${' + c.id + 'WorkerFunction}' });
+      }
+    }
+  });
+
+  test("the service's EMF metrics, per channel, in the MetricsNamespace namespace", () => {
+    for (const c of CHANNELS) {
+      for (const name of ['Accepted', 'Sent', 'Failed', 'Suppressed', 'ProviderLatency']) {
+        has('${MetricsNamespace}', name, { Channel: c.lower });
+      }
+    }
+  });
+});
