@@ -218,11 +218,12 @@ async fn put_secret(
     }
 }
 
-/// A global secondary index projecting only the keys: all its readers need.
-fn keys_only_index(
+/// A global secondary index projecting the keys and `include`: all its readers need.
+fn index(
     name: &str,
     hash: &str,
     range: &str,
+    include: &[&str],
 ) -> Result<GlobalSecondaryIndex, SetupError> {
     let key = |attr: &str, kind| {
         KeySchemaElement::builder()
@@ -235,11 +236,16 @@ fn keys_only_index(
         .index_name(name)
         .key_schema(key(hash, KeyType::Hash)?)
         .key_schema(key(range, KeyType::Range)?)
-        .projection(
+        .projection(if include.is_empty() {
             Projection::builder()
                 .projection_type(ProjectionType::KeysOnly)
-                .build(),
-        )
+                .build()
+        } else {
+            Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .set_non_key_attributes(Some(include.iter().map(|a| (*a).to_owned()).collect()))
+                .build()
+        })
         .build()
         .map_err(|e| fail("index", e))
 }
@@ -271,17 +277,28 @@ async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(),
         .attribute_definitions(attr("GSI1SK")?)
         .attribute_definitions(attr("GSI2PK")?)
         .attribute_definitions(attr("GSI2SK")?)
+        .attribute_definitions(attr("GSI3PK")?)
+        .attribute_definitions(attr("GSI3SK")?)
         // Finds every registration of a device token.
-        .global_secondary_indexes(keys_only_index(
+        .global_secondary_indexes(index(
             notify_shared::store::TOKEN_INDEX,
             "GSI1PK",
             "GSI1SK",
+            &[],
         )?)
         // Finds the notifications whose due marker fell due (sparse: only those with one).
-        .global_secondary_indexes(keys_only_index(
+        .global_secondary_indexes(index(
             notify_shared::store::DUE_INDEX,
             "GSI2PK",
             "GSI2SK",
+            &[],
+        )?)
+        // Counts the statuses of a batch's notifications (sparse: only batch members).
+        .global_secondary_indexes(index(
+            notify_shared::store::BATCH_INDEX,
+            "GSI3PK",
+            "GSI3SK",
+            &["status", "ttl"],
         )?)
         .send()
         .await;

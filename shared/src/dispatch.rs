@@ -37,6 +37,56 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// Markers confirmed at once after a batch's messages went out.
+const CONFIRM_IN_FLIGHT: usize = 32;
+
+/// [`enqueue`] for many notifications: their messages go out in batches, then their markers
+/// are replaced, several at once. A message that could not be sent keeps its `enqueue`
+/// marker, so the sweep sends it after the grace period: an accepted notification is never
+/// lost, only late. Returns how many were left to the sweep.
+pub async fn enqueue_many(
+    store: &dyn NotificationStore,
+    queue: &dyn NotificationQueue,
+    notifications: &[Notification],
+    now: Timestamp,
+    lifetime: Duration,
+) -> usize {
+    use futures::{StreamExt, stream};
+
+    let messages: Vec<(QueueMessage, Duration)> = notifications
+        .iter()
+        .map(|n| {
+            (
+                QueueMessage::new(n.id.clone(), n.tenant.clone(), n.channel, n.priority),
+                schedule::queue_delay(now, n.scheduled_at),
+            )
+        })
+        .collect();
+    let failed = queue.enqueue_many(&messages).await;
+    if !failed.is_empty() {
+        warn!(
+            count = failed.len(),
+            "messages not sent: the sweep will queue them after the grace period"
+        );
+    }
+    let failed_set: std::collections::HashSet<usize> = failed.iter().copied().collect();
+    stream::iter(
+        notifications
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !failed_set.contains(i))
+            .map(|(_, n)| n),
+    )
+    .for_each_concurrent(CONFIRM_IN_FLIGHT, |n| async move {
+        let expiry = schedule::expiry(now, n.scheduled_at, lifetime);
+        if let Err(e) = store.replace_due(&n.id, DueKind::Enqueue, expiry).await {
+            warn!(error = %e, notification_id = %n.id, "queued, but not confirmed on the record: the sweep will queue it again");
+        }
+    })
+    .await;
+    failed.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +114,23 @@ mod tests {
                 n.created_at.plus(Duration::from_secs(3600))
             )
         );
+    }
+
+    #[tokio::test]
+    async fn in_bulk_a_message_not_sent_keeps_its_marker_and_the_others_are_confirmed() {
+        let (store, queue) = (MemoryStore::new(), MemoryQueue::new());
+        let batch: Vec<Notification> = (0..3).map(|_| queued_email()).collect();
+        assert!(store.insert_many(&batch).await.is_empty());
+        queue.refuse_sends(1);
+        let now = batch[0].created_at;
+        let left = enqueue_many(&store, &queue, &batch, now, Duration::from_secs(60)).await;
+        assert_eq!(left, 1);
+        assert_eq!(queue.messages().len(), 2);
+        let kinds: Vec<DueKind> = batch
+            .iter()
+            .map(|n| store.record(&n.id).unwrap().due.unwrap().kind)
+            .collect();
+        assert_eq!(kinds, [DueKind::Enqueue, DueKind::Expire, DueKind::Expire]);
     }
 
     #[tokio::test]

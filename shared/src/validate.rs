@@ -95,6 +95,12 @@ impl<'a> Fields<'a> {
         self.map.get(name).filter(|v| !v.is_null())
     }
 
+    /// The raw value of a field (present and not null), for shapes the typed readers do not
+    /// cover.
+    pub fn optional_value(&mut self, name: &'a str) -> Option<&'a Value> {
+        self.get(name)
+    }
+
     /// Whether the field is present (and not null).
     pub fn has(&self, name: &str) -> bool {
         self.map.get(name).is_some_and(|v| !v.is_null())

@@ -30,6 +30,7 @@ use notify_shared::{
     config::{DeliverySettings, EmailSettings, StoreSettings},
     delivery::DeliveryWorker,
     domain::{Channel, EmailAddress, Priority},
+    health::SqsQueueHealth,
     provider::{CredentialsSource, FcmConfig, SmsSettings, SmsType},
     queue::{NotificationQueue, QueueError, QueueMessage, SqsDeadLetters, SqsQueue},
     store::DynamoStore,
@@ -299,6 +300,25 @@ impl TestStack {
         )
     }
 
+    /// The API on this stack with some of its ports replaced (a faulty store or queue).
+    pub fn api_custom(&self, replace: impl FnOnce(Ports) -> Ports) -> App {
+        App::new(
+            replace(ports(
+                &self.sdk,
+                &self.store,
+                &self.stack,
+                Arc::new(SystemClock),
+                None,
+            )),
+            api_config(&self.stack, &self.store_settings),
+        )
+    }
+
+    /// A queue of this stack, as the API uses it.
+    pub fn sqs_queue(&self) -> SqsQueue {
+        SqsQueue::new(aws_sdk_sqs::Client::new(&self.sdk), self.stack.queue_urls())
+    }
+
     /// The cleanup function on this stack, with its own clock.
     pub fn cleanup(&self, clock: Arc<dyn Clock>) -> Cleanup {
         Cleanup::new(
@@ -520,8 +540,16 @@ fn ports(
         store: store.clone(),
         devices: store.clone(),
         idempotency: store.clone(),
+        templates: store.clone(),
+        batches: store.clone(),
+        table_health: store.clone(),
         queue: queue.unwrap_or_else(|| Arc::new(SqsQueue::new(sqs.clone(), stack.queue_urls()))),
         dead_letters: Arc::new(SqsDeadLetters::new(
+            sqs.clone(),
+            stack.queue_urls(),
+            stack.dlq_urls(),
+        )),
+        queue_health: Arc::new(SqsQueueHealth::new(
             sqs,
             stack.queue_urls(),
             stack.dlq_urls(),
@@ -539,6 +567,7 @@ fn api_config(stack: &Stack, store: &StoreSettings) -> ApiConfig {
         admin_keys: AdminKeys::parse(ADMIN_KEY).expect("admin key"),
         device_idle: Duration::from_secs(30 * 86_400),
         max_body_bytes: 1024 * 1024,
+        max_batch_body_bytes: 6 * 1000 * 1000,
         sms_max_chars: 1600,
     }
 }

@@ -101,14 +101,20 @@ async fn the_local_table_is_the_deployed_table() {
         .global_secondary_indexes()
         .iter()
         .map(|i| {
+            let projection = i.projection();
+            let mut include: Vec<&str> = projection
+                .map(|p| p.non_key_attributes().iter().map(String::as_str).collect())
+                .unwrap_or_default();
+            include.sort_unstable();
             format!(
-                "{}: {:?} {}",
+                "{}: {:?} {} {:?}",
                 i.index_name().unwrap_or_default(),
                 keys_of_sdk(i.key_schema()),
-                i.projection()
+                projection
                     .and_then(|p| p.projection_type())
                     .map(|p| p.as_str())
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                include
             )
         })
         .collect();
@@ -117,13 +123,19 @@ async fn the_local_table_is_the_deployed_table() {
         .expect("indexes")
         .iter()
         .map(|i| {
+            let mut include: Vec<&str> = i["Projection"]["NonKeyAttributes"]
+                .as_sequence()
+                .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            include.sort_unstable();
             format!(
-                "{}: {:?} {}",
+                "{}: {:?} {} {:?}",
                 i["IndexName"].as_str().unwrap_or_default(),
                 keys_of_yaml(&i["KeySchema"]),
                 i["Projection"]["ProjectionType"]
                     .as_str()
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                include
             )
         })
         .collect();
@@ -132,6 +144,7 @@ async fn the_local_table_is_the_deployed_table() {
     for name in [
         notify_shared::store::TOKEN_INDEX,
         notify_shared::store::DUE_INDEX,
+        notify_shared::store::BATCH_INDEX,
     ] {
         assert!(
             deployed_indexes

@@ -6,12 +6,15 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use notify_shared::{
     clock::{Clock, SystemClock},
     domain::{
-        Channel, Content, Delivery, DeliveryStatus, Draft, EmailAddress, EmailContent, Failure,
-        Lease, Notification, NotificationId, Priority, Recipient, Status, TenantId,
+        BatchId, Channel, Content, Delivery, DeliveryStatus, Draft, EmailAddress, EmailContent,
+        Failure, Lease, Notification, NotificationId, Priority, Recipient, Status, TemplateRef,
+        TenantId,
     },
     store::{
-        DynamoStore, NotificationStore, ProviderRef, StoreError, Transition, TransitionOutcome,
+        BatchRequest, BatchStore, Begin, DynamoStore, IdempotencyStore, NotificationStore,
+        ProviderRef, StoreError, StoredResponse, TemplateStore, Transition, TransitionOutcome,
     },
+    template::{TemplateName, TemplateSource},
 };
 use notify_tests::TestStack;
 
@@ -34,10 +37,18 @@ fn queued() -> Notification {
             text: Some("text".into()),
             html: Some("<p>html</p>".into()),
             reply_to: Some(EmailAddress::parse("help@example.com").unwrap()),
+            from_name: Some("Acme Events".into()),
         }),
         category: Some("orders".into()),
         metadata: BTreeMap::from([("order".into(), "42".into())]),
         scheduled_at: None,
+        batch_id: Some(BatchId::parse("orders-batch").unwrap()),
+        template: Some(TemplateRef {
+            name: "order-shipped".into(),
+            version: 3,
+            locale: "fr-CA".into(),
+            builtin: false,
+        }),
     };
     Notification::accept(
         NotificationId::generate(),
@@ -90,6 +101,202 @@ async fn records_round_trip_and_ids_are_unique() {
             .unwrap(),
         None
     );
+}
+
+#[tokio::test]
+async fn bulk_writes_land_every_record_and_the_batch_counts_their_statuses() {
+    let (_t, store) = store().await;
+    let first = queued();
+    let all: Vec<Notification> = (0..60)
+        .map(|i| {
+            let mut n = first.clone();
+            n.id = first.id.nth(i);
+            n
+        })
+        .collect();
+    assert!(store.insert_many(&all).await.is_empty());
+    let ids: Vec<NotificationId> = all.iter().map(|n| n.id.clone()).collect();
+    let mut probe = ids.clone();
+    probe.push(NotificationId::generate());
+    assert_eq!(store.existing(&probe).await.unwrap().len(), 60);
+    assert_eq!(
+        store.get(&ids[59], SystemClock.now()).await.unwrap(),
+        Some(all[59].clone())
+    );
+
+    let now = SystemClock.now();
+    let batch = BatchId::parse("orders-batch").unwrap();
+    let tenant = TenantId::new("acme");
+    let request = BatchRequest {
+        channel: Channel::Email,
+        accepted: 60,
+        rejected: 2,
+        now,
+        expires_at: all[0].expires_at,
+    };
+    store.record_batch(&tenant, &batch, &request).await.unwrap();
+    store.record_batch(&tenant, &batch, &request).await.unwrap();
+    let lease = lease("t", 60);
+    let claimed = Transition::claim(lease.clone(), now);
+    assert!(matches!(
+        store.transition(&ids[0], &claimed).await.unwrap(),
+        TransitionOutcome::Applied(_)
+    ));
+    let summary = store.batch(&tenant, &batch, now).await.unwrap().unwrap();
+    assert_eq!(
+        (summary.requests, summary.accepted, summary.rejected),
+        (2, 120, 4)
+    );
+    assert_eq!(
+        summary.statuses.into_iter().collect::<Vec<_>>(),
+        [(Status::Queued, 59), (Status::Sending, 1)]
+    );
+    assert!(
+        store
+            .batch(&TenantId::new("other"), &batch, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_large_idempotent_answer_is_kept_and_replayed_whole() {
+    let (_t, store) = store().await;
+    let tenant = TenantId::new("acme");
+    let now = SystemClock.now();
+    let planned = NotificationId::generate();
+    let day = Duration::from_secs(86_400);
+    let begin = store
+        .begin(
+            &tenant,
+            "k",
+            "f",
+            &planned,
+            now,
+            Duration::from_secs(60),
+            day,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        begin,
+        Begin::Started {
+            planned: planned.clone()
+        }
+    );
+    // Over DynamoDB's 400 KB item limit as text (a full batch answer is about that size).
+    let ids: Vec<String> = (0..12_000).map(|i| planned.nth(i).to_string()).collect();
+    let body = serde_json::json!({ "ids": ids }).to_string();
+    assert!(body.len() > 400 * 1024);
+    let answer = StoredResponse { status: 202, body };
+    store.complete(&tenant, "k", &answer).await.unwrap();
+    let again = store
+        .begin(
+            &tenant,
+            "k",
+            "f",
+            &NotificationId::generate(),
+            now,
+            Duration::from_secs(60),
+            day,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, Begin::Replay(answer));
+}
+
+#[tokio::test]
+async fn template_versions_are_numbered_listed_and_deleted() {
+    let (_t, store) = store().await;
+    let tenant = TenantId::new("acme");
+    let name = TemplateName::parse("receipt").unwrap();
+    let source = |subject: &str| {
+        TemplateSource::parse(
+            &serde_json::json!({"locales": {"en": {"email": {"subject": subject, "text": "t"}}}}),
+        )
+        .unwrap()
+        .0
+    };
+    let now = SystemClock.now();
+    let v1 = store
+        .save(&tenant, &name, &source("one"), now)
+        .await
+        .unwrap();
+    let v2 = store
+        .save(
+            &tenant,
+            &name,
+            &source("two"),
+            now.plus(Duration::from_secs(1)),
+        )
+        .await
+        .unwrap();
+    assert_eq!((v1.version, v2.version), (1, 2));
+    assert_eq!(v2.created_at, v1.created_at);
+    assert_eq!(store.latest_version(&tenant, &name).await.unwrap(), Some(2));
+    assert_eq!(
+        store
+            .template(&tenant, &name, Some(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .source,
+        source("one")
+    );
+    assert_eq!(
+        store.template(&tenant, &name, None).await.unwrap().unwrap(),
+        v2
+    );
+    let listed = store.list(&tenant).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|t| (t.name.as_str(), t.version))
+            .collect::<Vec<_>>(),
+        [("receipt", 2)]
+    );
+    assert!(
+        store
+            .list(&TenantId::new("other"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(store.delete(&tenant, &name, now).await.unwrap());
+    assert!(
+        !store.delete(&tenant, &name, now).await.unwrap(),
+        "already gone"
+    );
+    assert_eq!(store.latest_version(&tenant, &name).await.unwrap(), None);
+    assert!(store.list(&tenant).await.unwrap().is_empty());
+    let v3 = store
+        .save(&tenant, &name, &source("three"), now)
+        .await
+        .unwrap();
+    assert_eq!(v3.version, 3, "numbers go on");
+    assert_eq!(store.template(&tenant, &name, Some(2)).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn concurrent_saves_of_one_template_each_get_their_own_version() {
+    let (_t, store) = store().await;
+    let tenant = TenantId::new("acme");
+    let name = TemplateName::parse("race").unwrap();
+    let source =
+        TemplateSource::parse(&serde_json::json!({"locales": {"en": {"sms": {"message": "m"}}}}))
+            .unwrap()
+            .0;
+    let now = SystemClock.now();
+    let saves = (0..4).map(|_| store.save(&tenant, &name, &source, now));
+    let mut versions: Vec<u32> = futures::future::join_all(saves)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().version)
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, [1, 2, 3, 4]);
 }
 
 #[tokio::test]

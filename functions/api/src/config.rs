@@ -17,6 +17,8 @@ pub struct ApiConfig {
     pub device_idle: Duration,
     /// Larger request bodies are refused with 413.
     pub max_body_bytes: usize,
+    /// The same for batches (up to 10,000 recipients with their data).
+    pub max_batch_body_bytes: usize,
     /// The longest SMS text accepted, in characters.
     pub sms_max_chars: usize,
 }
@@ -36,6 +38,12 @@ impl ApiConfig {
             max_body_bytes: env.number(
                 "NOTIFY_MAX_BODY_BYTES",
                 1024 * 1024,
+                1024..=6 * 1000 * 1000,
+            )?,
+            // Lambda's limit for a synchronous request payload is 6 MB.
+            max_batch_body_bytes: env.number(
+                "NOTIFY_MAX_BATCH_BODY_BYTES",
+                6 * 1000 * 1000,
                 1024..=6 * 1000 * 1000,
             )?,
             // SNS refuses SMS text over 1600 characters.

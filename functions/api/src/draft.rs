@@ -1,31 +1,21 @@
 //! What a `POST /v1/notifications` body asks for, validated per channel. Every broken rule is
 //! reported at once, each naming its field.
 
+use std::collections::BTreeMap;
+
 use notify_shared::{
     domain::{
-        Channel, Content, DeviceToken, Draft, EmailContent, Priority, PushContent, Recipient,
-        SmsContent, UserId, schedule, sms::segments, time::Timestamp,
+        BatchId, Channel, Content, DeviceToken, Draft, Priority, Recipient, TemplateRef, UserId,
+        schedule, time::Timestamp,
     },
-    provider::{MAX_PAYLOAD_BYTES, is_reserved_data_key, payload_size},
-    validate::{self, Fields, MapLimits},
+    validate::{self, Fields},
 };
 use serde_json::Value;
 
-use crate::ApiError;
-
-/// Push `data`: FCM bounds the whole payload (4 KB); these only stop absurd shapes early.
-const PUSH_DATA_LIMITS: MapLimits = MapLimits {
-    max_entries: 100,
-    max_key_chars: 256,
-    max_value_chars: MAX_PAYLOAD_BYTES,
+use crate::{
+    ApiError,
+    content::{self, ContentSpec},
 };
-const MAX_PUSH_TITLE_BYTES: usize = 1024;
-const MAX_PUSH_BODY_BYTES: usize = MAX_PAYLOAD_BYTES;
-const MAX_IMAGE_URL_CHARS: usize = 2048;
-/// APNs limits `apns-collapse-id` to 64 bytes.
-const MAX_COLLAPSE_KEY_CHARS: usize = 64;
-/// FCM keeps an undelivered message at most 28 days.
-const MAX_TTL_SECONDS: u32 = 28 * 24 * 3600;
 
 /// Limits that are configuration rather than protocol, and the time of the request.
 #[derive(Debug, Clone, Copy)]
@@ -35,25 +25,79 @@ pub struct DraftLimits {
     pub now: Timestamp,
 }
 
-/// The draft a `POST /v1/notifications` body describes, or every problem with it.
-pub fn parse_draft(body: &Value, limits: DraftLimits) -> Result<Draft, ApiError> {
-    let mut f = Fields::of(body, "").map_err(|e| ApiError::Validation(vec![e]))?;
-    let channel = f.required_enum::<Channel>("channel");
-    let priority = f.optional_enum::<Priority>("priority");
-    let category = f.optional_label("category", validate::MAX_CATEGORY_CHARS);
-    let metadata = f.string_map("metadata", validate::METADATA_LIMITS);
-    let scheduled_at = f.optional_timestamp("scheduledAt");
-    if let Some(at) = scheduled_at {
-        if at <= limits.now {
-            f.error("scheduledAt", "future", "must be in the future");
-        } else if limits.now.until(at) > schedule::MAX_SCHEDULE_AHEAD {
-            f.error("scheduledAt", "max_ahead", "must be at most 366 days ahead");
+/// The fields every notification request has besides its recipient and content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Common {
+    pub priority: Priority,
+    pub category: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub scheduled_at: Option<Timestamp>,
+}
+
+impl Common {
+    pub fn read(f: &mut Fields<'_>, now: Timestamp) -> Self {
+        let priority = f.optional_enum::<Priority>("priority");
+        let category = f.optional_label("category", validate::MAX_CATEGORY_CHARS);
+        let metadata = f.string_map("metadata", validate::METADATA_LIMITS);
+        let scheduled_at = f.optional_timestamp("scheduledAt");
+        if let Some(at) = scheduled_at {
+            if at <= now {
+                f.error("scheduledAt", "future", "must be in the future");
+            } else if now.until(at) > schedule::MAX_SCHEDULE_AHEAD {
+                f.error("scheduledAt", "max_ahead", "must be at most 366 days ahead");
+            }
+        }
+        Self {
+            priority: priority.unwrap_or_default(),
+            category,
+            metadata,
+            scheduled_at,
         }
     }
-    let message = match channel {
-        Some(Channel::Email) => email(&mut f),
-        Some(Channel::Sms) => sms(&mut f, limits.sms_max_chars),
-        Some(Channel::Push) => push(&mut f),
+
+    /// The draft of a notification to `recipient` with `content`.
+    pub fn draft(
+        &self,
+        channel: Channel,
+        recipient: Recipient,
+        content: Content,
+        template: Option<TemplateRef>,
+        batch_id: Option<BatchId>,
+    ) -> Draft {
+        Draft {
+            channel,
+            priority: self.priority,
+            recipient,
+            content,
+            category: self.category.clone(),
+            metadata: self.metadata.clone(),
+            scheduled_at: self.scheduled_at,
+            batch_id,
+            template,
+        }
+    }
+}
+
+/// A `POST /v1/notifications` body, validated, before its template (if any) is rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationRequest {
+    pub channel: Channel,
+    pub recipient: Recipient,
+    pub common: Common,
+    pub content: ContentSpec,
+}
+
+/// The request a `POST /v1/notifications` body describes, or every problem with it.
+pub fn parse_request(body: &Value, limits: DraftLimits) -> Result<NotificationRequest, ApiError> {
+    let mut f = Fields::of(body, "").map_err(|e| ApiError::Validation(vec![e]))?;
+    let channel = f.required_enum::<Channel>("channel");
+    let common = Common::read(&mut f, limits.now);
+    let parts = match channel {
+        Some(channel) => {
+            let recipient = recipient(&mut f, channel);
+            let content = content::parse(&mut f, channel, limits.sms_max_chars);
+            recipient.zip(content)
+        }
         // Without a channel the other fields cannot be judged: report only the channel.
         None => {
             f.skip_unread();
@@ -62,82 +106,29 @@ pub fn parse_draft(body: &Value, limits: DraftLimits) -> Result<Draft, ApiError>
     };
     f.finish().map_err(ApiError::Validation)?;
     // `finish` succeeded, so every field parsed.
-    let (Some(channel), Some((recipient, content))) = (channel, message) else {
+    let (Some(channel), Some((recipient, content))) = (channel, parts) else {
         return Err(ApiError::Validation(Vec::new()));
     };
-    Ok(Draft {
+    Ok(NotificationRequest {
         channel,
-        priority: priority.unwrap_or_default(),
         recipient,
+        common,
         content,
-        category,
-        metadata,
-        scheduled_at,
     })
 }
 
-fn email(f: &mut Fields<'_>) -> Option<(Recipient, Content)> {
-    let to = f.required_email("to");
-    let subject = f.header_text("subject", validate::MAX_SUBJECT_CHARS, true);
-    let text = f.body_text("text", validate::MAX_TEXT_BYTES);
-    let html = f.body_text("html", validate::MAX_HTML_BYTES);
-    let reply_to = f.optional_email("replyTo");
-    if !f.has("text") && !f.has("html") {
-        f.error("text", "required", "text or html (or both) is required");
-        return None;
-    }
-    let body_ok = text.is_some() || html.is_some();
-    let reply_ok = reply_to.is_some() || !f.has("replyTo");
-    match (to, subject, body_ok && reply_ok) {
-        (Some(to), Some(subject), true) => Some((
-            Recipient::Email(to),
-            Content::Email(EmailContent {
-                subject,
-                text,
-                html,
-                reply_to,
-            }),
-        )),
-        _ => None,
+/// The recipient fields of `channel`: `to` (an address, a number), or for push `userId` (all
+/// of the user's devices) or `token` (one device).
+pub fn recipient(f: &mut Fields<'_>, channel: Channel) -> Option<Recipient> {
+    match channel {
+        Channel::Email => f.required_email("to").map(Recipient::Email),
+        Channel::Sms => f.required_phone("to").map(Recipient::Phone),
+        Channel::Push => push_recipient(f),
     }
 }
 
-fn sms(f: &mut Fields<'_>, max_chars: usize) -> Option<(Recipient, Content)> {
-    let to = f.required_phone("to");
-    let message = match f.required_str("message") {
-        Some(m) if m.trim().is_empty() => {
-            f.error("message", "not_blank", "must not be empty");
-            None
-        }
-        // Line breaks travel; other control characters would be dropped or garble the text.
-        Some(m) if m.chars().any(|c| c.is_control() && c != '\n' && c != '\r') => {
-            f.error(
-                "message",
-                "control_characters",
-                "must not contain control characters other than line breaks",
-            );
-            None
-        }
-        Some(m) if m.chars().count() > max_chars => {
-            f.error(
-                "message",
-                "max_length",
-                format!("must be at most {max_chars} characters"),
-            );
-            None
-        }
-        other => other.map(str::to_owned),
-    };
-    let (to, message) = (to?, message?);
-    let segments = segments(&message);
-    Some((
-        Recipient::Phone(to),
-        Content::Sms(SmsContent { message, segments }),
-    ))
-}
-
-fn push(f: &mut Fields<'_>) -> Option<(Recipient, Content)> {
-    let recipient = match (f.has("userId"), f.has("token")) {
+fn push_recipient(f: &mut Fields<'_>) -> Option<Recipient> {
+    match (f.has("userId"), f.has("token")) {
         (true, true) => {
             f.optional_str("userId");
             f.optional_str("token");
@@ -172,44 +163,7 @@ fn push(f: &mut Fields<'_>) -> Option<(Recipient, Content)> {
                 }
             }
         }
-    };
-    let title = f.body_text("title", MAX_PUSH_TITLE_BYTES);
-    let body = f.body_text("body", MAX_PUSH_BODY_BYTES);
-    let data = f.string_map("data", PUSH_DATA_LIMITS);
-    for key in data.keys().filter(|k| is_reserved_data_key(k)) {
-        f.error(&format!("data.{key}"), "reserved", "is a key FCM reserves");
     }
-    let content = PushContent {
-        title,
-        body,
-        image_url: f.optional_https_url("imageUrl", MAX_IMAGE_URL_CHARS),
-        badge: f.optional_u32("badge", 0..=99_999),
-        sound: f.optional_label("sound", 256),
-        collapse_key: f.optional_label("collapseKey", MAX_COLLAPSE_KEY_CHARS),
-        ttl_seconds: f.optional_u32("ttlSeconds", 0..=MAX_TTL_SECONDS),
-        data,
-    };
-    if content.title.is_none() && content.body.is_none() && content.data.is_empty() {
-        if !f.has("title") && !f.has("body") && !f.has("data") {
-            f.error("title", "required", "title, body or data is required");
-        }
-        return None;
-    }
-    let size = payload_size(&content);
-    if size > MAX_PAYLOAD_BYTES {
-        let field = if content.data.is_empty() {
-            "body"
-        } else {
-            "data"
-        };
-        f.error(
-            field,
-            "max_bytes",
-            format!("the FCM payload (notification and data) would be {size} bytes; FCM allows {MAX_PAYLOAD_BYTES}"),
-        );
-        return None;
-    }
-    Some((recipient?, Content::Push(content)))
 }
 
 #[cfg(test)]
@@ -218,6 +172,18 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::content::Source;
+
+    /// The draft of an inline request (what the handler sends without rendering).
+    fn parse_draft(body: &Value, limits: DraftLimits) -> Result<Draft, ApiError> {
+        let r = parse_request(body, limits)?;
+        let Source::Inline(texts) = r.content.source else {
+            panic!("a template request");
+        };
+        let content = content::assemble(texts, &r.content.options, "")
+            .map_err(|e| ApiError::Validation(vec![e]))?;
+        Ok(r.common.draft(r.channel, r.recipient, content, None, None))
+    }
 
     fn now() -> Timestamp {
         Timestamp::from_millis(1_800_000_000_000).unwrap()

@@ -52,6 +52,15 @@ fn fingerprint(req: &Request) -> String {
         .collect()
 }
 
+/// The id a request's first new notification takes (a batch's are derived from it with
+/// [`NotificationId::nth`]), and whether an earlier request with the same key may have
+/// written some of its work already.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub id: NotificationId,
+    pub resumed: bool,
+}
+
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
     error!(error = %e, "idempotency store unavailable");
     ApiError::Unavailable("idempotency keys cannot be checked right now; retry the request".into())
@@ -66,11 +75,15 @@ pub async fn run<F, Fut>(
     handler: F,
 ) -> Result<Response<Body>, ApiError>
 where
-    F: FnOnce(NotificationId) -> Fut,
+    F: FnOnce(Planned) -> Fut,
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
 {
     let Some(key) = key(req)? else {
-        return handler(NotificationId::generate()).await;
+        return handler(Planned {
+            id: NotificationId::generate(),
+            resumed: false,
+        })
+        .await;
     };
     let now = app.clock.now();
     let begin = app
@@ -102,10 +115,16 @@ where
                         .into(),
             });
         }
-        Begin::Started { planned } => planned,
+        Begin::Started { planned } => Planned {
+            id: planned,
+            resumed: false,
+        },
         Begin::Resumed { planned } => {
             info!(notification_id = %planned, "resuming a request with this Idempotency-Key that did not finish");
-            planned
+            Planned {
+                id: planned,
+                resumed: true,
+            }
         }
     };
     let response = handler(planned)

@@ -3,14 +3,19 @@
 
 mod admin;
 mod auth;
+mod batch;
+mod compat;
 mod config;
+mod content;
 mod devices;
 mod draft;
 mod error;
+mod health;
 mod idempotency;
 mod notifications;
 mod response;
 mod router;
+mod templates;
 
 use std::{sync::Arc, time::Instant};
 
@@ -18,8 +23,11 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use notify_shared::{
     clock::{Clock, SystemClock},
     domain::Channel,
+    health::{QueueHealth, SqsQueueHealth, TableHealth},
     queue::{DeadLetters, NotificationQueue, SqsDeadLetters, SqsQueue},
-    store::{DeviceRegistry, DynamoStore, IdempotencyStore, NotificationStore},
+    store::{
+        BatchStore, DeviceRegistry, DynamoStore, IdempotencyStore, NotificationStore, TemplateStore,
+    },
 };
 use tracing::{Instrument, info, info_span};
 
@@ -37,8 +45,12 @@ pub struct Ports {
     pub store: Arc<dyn NotificationStore>,
     pub devices: Arc<dyn DeviceRegistry>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    pub templates: Arc<dyn TemplateStore>,
+    pub batches: Arc<dyn BatchStore>,
     pub queue: Arc<dyn NotificationQueue>,
     pub dead_letters: Arc<dyn DeadLetters>,
+    pub table_health: Arc<dyn TableHealth>,
+    pub queue_health: Arc<dyn QueueHealth>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -47,10 +59,17 @@ pub struct App {
     store: Arc<dyn NotificationStore>,
     devices: Arc<dyn DeviceRegistry>,
     idempotency: Arc<dyn IdempotencyStore>,
+    templates: Arc<dyn TemplateStore>,
+    catalog: templates::Catalog,
+    batches: Arc<dyn BatchStore>,
     queue: Arc<dyn NotificationQueue>,
     dead_letters: Arc<dyn DeadLetters>,
+    table_health: Arc<dyn TableHealth>,
+    queue_health: Arc<dyn QueueHealth>,
     clock: Arc<dyn Clock>,
     config: ApiConfig,
+    /// Cold start, for `uptime` in the health answers.
+    started: Instant,
 }
 
 impl App {
@@ -59,10 +78,16 @@ impl App {
             store: ports.store,
             devices: ports.devices,
             idempotency: ports.idempotency,
+            catalog: templates::Catalog::new(ports.templates.clone()),
+            templates: ports.templates,
+            batches: ports.batches,
             queue: ports.queue,
             dead_letters: ports.dead_letters,
+            table_health: ports.table_health,
+            queue_health: ports.queue_health,
             clock: ports.clock,
             config,
+            started: Instant::now(),
         }
     }
 
@@ -76,9 +101,17 @@ impl App {
         let ports = Ports {
             store: store.clone(),
             devices: store.clone(),
-            idempotency: store,
+            idempotency: store.clone(),
+            templates: store.clone(),
+            batches: store.clone(),
+            table_health: store,
             queue: Arc::new(SqsQueue::new(sqs.clone(), config.queues.clone())),
             dead_letters: Arc::new(SqsDeadLetters::new(
+                sqs.clone(),
+                config.queues.clone(),
+                config.dlqs.clone(),
+            )),
+            queue_health: Arc::new(SqsQueueHealth::new(
                 sqs,
                 config.queues.clone(),
                 config.dlqs.clone(),
@@ -109,6 +142,13 @@ impl App {
                 Ok(r) => r,
                 Err(e) => e.into_response(),
             };
+            // The seed 000 routes answer in their own envelope, failures included.
+            let response =
+                if req.uri().path().starts_with("/api/") && !response.status().is_success() {
+                    compat::error_envelope(response)
+                } else {
+                    response
+                };
             info!(
                 status = response.status().as_u16(),
                 duration_ms = started.elapsed().as_millis() as u64,
@@ -123,12 +163,8 @@ impl App {
     async fn route(&self, req: &Request) -> Result<Response<Body>, ApiError> {
         let route = router::route(req.method(), req.uri().path())?;
         match route {
-            Route::Health => {
-                return Ok(response::json(
-                    http::StatusCode::OK,
-                    &serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
-                ));
-            }
+            Route::Health => return Ok(health::basic(self)),
+            Route::HealthDetailed => return Ok(health::detailed(self).await),
             Route::Redrive => {
                 self.config.admin_keys.authenticate(req)?;
                 return admin::redrive(self, req).await;
@@ -138,12 +174,23 @@ impl App {
         let tenant = self.config.keys.authenticate(req)?;
         tracing::Span::current().record("tenant", tenant.as_str());
         let body = || response::json_body(req, self.config.max_body_bytes);
+        // A batch of 10,000 recipients is larger than a notification: its own limit.
+        let batch_body = || response::json_body(req, self.config.max_batch_body_bytes);
         match route {
-            Route::Health | Route::Redrive => unreachable!("answered above"),
+            Route::Health | Route::HealthDetailed | Route::Redrive => {
+                unreachable!("answered above")
+            }
             Route::CreateNotification => {
                 let body = body()?;
                 idempotency::run(self, &tenant, req, |planned| {
-                    notifications::create(self, &tenant, &body, planned)
+                    notifications::create(self, &tenant, &body, planned.id)
+                })
+                .await
+            }
+            Route::CreateBatch => {
+                let body = batch_body()?;
+                idempotency::run(self, &tenant, req, |planned| {
+                    batch::create(self, &tenant, &body, planned)
                 })
                 .await
             }
@@ -154,6 +201,12 @@ impl App {
                 .await
             }
             Route::GetNotification(id) => notifications::get(self, &tenant, &id).await,
+            Route::GetBatch(id) => batch::get(self, &tenant, &id).await,
+            Route::ListTemplates => templates::list(self, &tenant).await,
+            Route::PutTemplate(name) => templates::put(self, &tenant, &name, &body()?).await,
+            Route::GetTemplate(name) => templates::get(self, &tenant, &name, req).await,
+            Route::DeleteTemplate(name) => templates::delete(self, &tenant, &name).await,
+            Route::RenderTemplate(name) => templates::render(self, &tenant, &name, &body()?).await,
             Route::ListDevices { user } => devices::list(self, &tenant, &user).await,
             Route::RegisterDevice { user, token } => {
                 devices::register(self, &tenant, &user, &token, &body()?).await
@@ -161,6 +214,26 @@ impl App {
             Route::UnregisterDevice { user, token } => {
                 devices::unregister(self, &tenant, &user, &token).await
             }
+            Route::CompatEmail | Route::CompatSms => {
+                let channel = if route == Route::CompatEmail {
+                    "email"
+                } else {
+                    "sms"
+                };
+                let body = body()?;
+                idempotency::run(self, &tenant, req, |planned| {
+                    compat::send(self, &tenant, &body, channel, planned)
+                })
+                .await
+            }
+            Route::CompatBulkEmail => {
+                let body = batch_body()?;
+                idempotency::run(self, &tenant, req, |planned| {
+                    compat::bulk_email(self, &tenant, &body, planned)
+                })
+                .await
+            }
+            Route::CompatStatus(id) => compat::status(self, &tenant, &id).await,
         }
     }
 }

@@ -8,8 +8,9 @@ use notify_shared::{
     dispatch,
     domain::schedule::DueKind,
     domain::{
-        Address, Channel, Content, DeliveryStatus, Failure, HistoryEntry, Notification,
-        NotificationId, Platform, Priority, Status, TenantId, sms::SmsEncoding, time::Timestamp,
+        Address, BatchId, Channel, Content, DeliveryStatus, Draft, Failure, HistoryEntry,
+        Notification, NotificationId, Platform, Priority, Status, TemplateRef, TenantId,
+        sms::SmsEncoding, time::Timestamp,
     },
     metrics::Metrics,
     store::{StoreError, Transition, TransitionOutcome},
@@ -18,7 +19,12 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{error, info};
 
-use crate::{ApiError, App, draft::parse_draft, response};
+use crate::{
+    ApiError, App,
+    content::{self, Paths, Source},
+    draft::{NotificationRequest, parse_request},
+    response, templates,
+};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -32,6 +38,8 @@ struct Accepted<'a> {
     scheduled_at: Option<Timestamp>,
     #[serde(flatten)]
     content: ContentSummary<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template: Option<&'a TemplateRef>,
 }
 
 /// The content fields worth echoing: what identifies the message, and for SMS what it costs.
@@ -69,6 +77,37 @@ impl<'a> ContentSummary<'a> {
     }
 }
 
+/// The draft of a request: its inline content as given, or its template rendered with its
+/// data (checked as inline content is).
+async fn prepare(app: &App, tenant: &TenantId, r: NotificationRequest) -> Result<Draft, ApiError> {
+    let (texts, reference, prefix) = match r.content.source {
+        Source::Inline(texts) => (texts, None, ""),
+        Source::Template {
+            name,
+            locale,
+            data,
+            subject,
+        } => {
+            let template = templates::resolve_for_send(app, tenant, &name, "template").await?;
+            let rendered = content::render(
+                &template,
+                r.channel,
+                locale.as_ref(),
+                &Value::Object(data),
+                subject.as_deref(),
+                app.config.sms_max_chars,
+                &Paths::top(),
+            )
+            .map_err(ApiError::Validation)?;
+            (rendered.texts, rendered.reference, "rendered")
+        }
+    };
+    let content = content::assemble(texts, &r.content.options, prefix)
+        .map_err(|e| ApiError::Validation(vec![e]))?;
+    Ok(r.common
+        .draft(r.channel, r.recipient, content, reference, None))
+}
+
 pub async fn create(
     app: &App,
     tenant: &TenantId,
@@ -76,7 +115,8 @@ pub async fn create(
     id: NotificationId,
 ) -> Result<Response<Body>, ApiError> {
     let now = app.clock.now();
-    let draft = parse_draft(body, app.config.draft_limits(now))?;
+    let request = parse_request(body, app.config.draft_limits(now))?;
+    let draft = prepare(app, tenant, request).await?;
     let fresh = Notification::accept(id, draft, tenant.clone(), now, app.config.store.retention);
     tracing::Span::current().record("notification_id", fresh.id.as_str());
 
@@ -165,6 +205,7 @@ pub async fn create(
             created_at: notification.created_at,
             scheduled_at: notification.scheduled_at,
             content: ContentSummary::of(&notification.content),
+            template: notification.template.as_ref(),
         },
     );
     if let Ok(location) = format!("/v1/notifications/{id}").parse() {
@@ -209,7 +250,11 @@ fn store_unavailable(e: StoreError) -> ApiError {
 }
 
 /// The tenant's notification `raw_id`; another tenant's is indistinguishable from a missing one.
-async fn find(app: &App, tenant: &TenantId, raw_id: &str) -> Result<Notification, ApiError> {
+pub(crate) async fn find(
+    app: &App,
+    tenant: &TenantId,
+    raw_id: &str,
+) -> Result<Notification, ApiError> {
     let not_found = || ApiError::NotFound(format!("no notification {raw_id}"));
     let id = NotificationId::parse(raw_id).ok_or_else(not_found)?;
     let found = app
@@ -235,6 +280,10 @@ struct View<'a> {
     category: Option<&'a str>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     metadata: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template: Option<&'a TemplateRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_id: Option<&'a BatchId>,
     created_at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     scheduled_at: Option<Timestamp>,
@@ -271,6 +320,8 @@ impl<'a> View<'a> {
             content: ContentSummary::of(&n.content),
             category: n.category.as_deref(),
             metadata: &n.metadata,
+            template: n.template.as_ref(),
+            batch_id: n.batch_id.as_ref(),
             created_at: n.created_at,
             scheduled_at: n.scheduled_at,
             updated_at: n.updated_at,

@@ -8,7 +8,19 @@ use crate::ApiError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Health,
+    HealthDetailed,
     CreateNotification,
+    CreateBatch,
+    GetBatch(String),
+    ListTemplates,
+    PutTemplate(String),
+    GetTemplate(String),
+    DeleteTemplate(String),
+    RenderTemplate(String),
+    CompatEmail,
+    CompatBulkEmail,
+    CompatSms,
+    CompatStatus(String),
     GetNotification(String),
     CancelNotification(String),
     Redrive,
@@ -20,7 +32,19 @@ pub enum Route {
 /// Every route: method, path pattern (`{x}` is one segment). `openapi.yaml` lists the same.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
+    ("GET", "/health/detailed"),
     ("POST", "/v1/notifications"),
+    ("POST", "/v1/notifications/batch"),
+    ("GET", "/v1/batches/{batchId}"),
+    ("GET", "/v1/templates"),
+    ("PUT", "/v1/templates/{name}"),
+    ("GET", "/v1/templates/{name}"),
+    ("DELETE", "/v1/templates/{name}"),
+    ("POST", "/v1/templates/{name}/render"),
+    ("POST", "/api/notifications/email"),
+    ("POST", "/api/notifications/email/bulk"),
+    ("POST", "/api/notifications/sms"),
+    ("GET", "/api/notifications/{id}/status"),
     ("GET", "/v1/notifications/{id}"),
     ("POST", "/v1/notifications/{id}/cancel"),
     ("GET", "/v1/users/{userId}/devices"),
@@ -78,7 +102,19 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         let mut next = || params.next().unwrap_or_default();
         return Ok(match (m, pattern) {
             ("GET", "/health") => Route::Health,
+            ("GET", "/health/detailed") => Route::HealthDetailed,
             ("POST", "/v1/notifications") => Route::CreateNotification,
+            ("POST", "/v1/notifications/batch") => Route::CreateBatch,
+            ("GET", "/v1/batches/{batchId}") => Route::GetBatch(next()),
+            ("GET", "/v1/templates") => Route::ListTemplates,
+            ("PUT", "/v1/templates/{name}") => Route::PutTemplate(next()),
+            ("GET", "/v1/templates/{name}") => Route::GetTemplate(next()),
+            ("DELETE", "/v1/templates/{name}") => Route::DeleteTemplate(next()),
+            ("POST", "/v1/templates/{name}/render") => Route::RenderTemplate(next()),
+            ("POST", "/api/notifications/email") => Route::CompatEmail,
+            ("POST", "/api/notifications/email/bulk") => Route::CompatBulkEmail,
+            ("POST", "/api/notifications/sms") => Route::CompatSms,
+            ("GET", "/api/notifications/{id}/status") => Route::CompatStatus(next()),
             ("GET", "/v1/notifications/{id}") => Route::GetNotification(next()),
             ("POST", "/v1/notifications/{id}/cancel") => Route::CancelNotification(next()),
             ("POST", "/v1/admin/redrive") => Route::Redrive,
@@ -120,6 +156,34 @@ mod tests {
             route(&Method::GET, "/v1/notifications/abc").unwrap(),
             Route::GetNotification("abc".into())
         );
+    }
+
+    #[test]
+    fn batch_and_compatible_routes_resolve_beside_their_neighbours() {
+        assert_eq!(
+            route(&Method::POST, "/v1/notifications/batch").unwrap(),
+            Route::CreateBatch
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/notifications/batch").unwrap(),
+            Route::GetNotification("batch".into())
+        );
+        assert_eq!(
+            route(&Method::POST, "/v1/templates/otp/render").unwrap(),
+            Route::RenderTemplate("otp".into())
+        );
+        assert_eq!(
+            route(&Method::POST, "/api/notifications/email/bulk").unwrap(),
+            Route::CompatBulkEmail
+        );
+        assert_eq!(
+            route(&Method::GET, "/api/notifications/abc/status").unwrap(),
+            Route::CompatStatus("abc".into())
+        );
+        match route(&Method::POST, "/v1/templates/otp") {
+            Err(ApiError::MethodNotAllowed(allow)) => assert_eq!(allow, "PUT, GET, DELETE"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

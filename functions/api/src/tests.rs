@@ -11,7 +11,7 @@ use notify_shared::{
     config::{QueueUrls, StoreSettings},
     domain::{Status, time::Timestamp},
     queue::{MemoryDeadLetters, MemoryQueue},
-    store::{MemoryDevices, MemoryStore},
+    store::{MemoryDevices, MemoryStore, MemoryTemplates},
 };
 use serde_json::{Value, json};
 
@@ -50,14 +50,19 @@ fn rig_with(admin_keys: AdminKeys) -> Rig {
         admin_keys,
         device_idle: Duration::from_secs(86_400),
         max_body_bytes: 4096,
+        max_batch_body_bytes: 2 * 1024 * 1024,
         sms_max_chars: 1600,
     };
     let ports = Ports {
         store: store.clone(),
         devices: Arc::new(MemoryDevices::new()),
         idempotency: store.clone(),
+        templates: Arc::new(MemoryTemplates::new()),
+        batches: store.clone(),
         queue: queue.clone(),
         dead_letters: dead_letters.clone(),
+        table_health: store.clone(),
+        queue_health: queue.clone(),
         clock: Arc::new(clock.clone()),
     };
     Rig {
@@ -124,7 +129,8 @@ async fn health_needs_no_key() {
     let rig = rig();
     let (status, body, headers) = call(&rig, request("GET", "/health", None, None)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["status"], "ok");
+    assert_eq!(body["status"], "healthy");
+    assert_eq!(body["service"], "notification");
     assert!(headers.contains_key("x-request-id"));
 }
 

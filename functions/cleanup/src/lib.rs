@@ -360,10 +360,13 @@ mod tests {
                 text: Some("t".into()),
                 html: None,
                 reply_to: None,
+                from_name: None,
             }),
             category: None,
             metadata: Default::default(),
             scheduled_at,
+            batch_id: None,
+            template: None,
         }
     }
 

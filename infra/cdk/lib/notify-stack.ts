@@ -86,6 +86,8 @@ const TABLE_ACTIONS_RW = [
   'dynamodb:DeleteItem',
   'dynamodb:Query',
 ];
+/** The API's besides: bulk writes and reads of batches, /health/detailed. */
+const TABLE_ACTIONS_API = ['dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem', 'dynamodb:DescribeTable'];
 const TABLE_ACTIONS_CLEANUP = [
   'dynamodb:GetItem',
   'dynamodb:UpdateItem',
@@ -235,7 +237,7 @@ export class NotifyStack extends cdk.Stack {
     // ---------------------------------------------------------------- table
     const table = new dynamodb.CfnTable(this, 'NotificationsTable', {
       billingMode: 'PAY_PER_REQUEST',
-      attributeDefinitions: ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK'].map((attributeName) => ({
+      attributeDefinitions: ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK'].map((attributeName) => ({
         attributeName,
         attributeType: 'S',
       })),
@@ -243,13 +245,18 @@ export class NotifyStack extends cdk.Stack {
         { attributeName: 'PK', keyType: 'HASH' },
         { attributeName: 'SK', keyType: 'RANGE' },
       ],
-      globalSecondaryIndexes: ['GSI1', 'GSI2'].map((indexName) => ({
+      // GSI1: every registration of a device token. GSI2: due markers (sparse). GSI3: the
+      // notifications of a batch (sparse) with their status, for its summary.
+      globalSecondaryIndexes: ['GSI1', 'GSI2', 'GSI3'].map((indexName) => ({
         indexName,
         keySchema: [
           { attributeName: `${indexName}PK`, keyType: 'HASH' },
           { attributeName: `${indexName}SK`, keyType: 'RANGE' },
         ],
-        projection: { projectionType: 'KEYS_ONLY' },
+        projection:
+          indexName === 'GSI3'
+            ? { projectionType: 'INCLUDE', nonKeyAttributes: ['status', 'ttl'] }
+            : { projectionType: 'KEYS_ONLY' },
       })),
       timeToLiveSpecification: { attributeName: 'ttl', enabled: true },
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
@@ -349,7 +356,7 @@ export class NotifyStack extends cdk.Stack {
 
     const roles: Record<FunctionKey, iam.Role> = {
       Api: role('Api', [
-        statement(TABLE_ACTIONS_RW, tableResources),
+        statement([...TABLE_ACTIONS_RW, ...TABLE_ACTIONS_API], tableResources),
         statement(['sqs:SendMessage', 'sqs:GetQueueAttributes'], allQueueArns),
         statement(
           [

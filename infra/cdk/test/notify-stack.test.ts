@@ -125,7 +125,7 @@ describe('table', () => {
       { AttributeName: 'SK', KeyType: 'RANGE' },
     ]);
     expect(table.AttributeDefinitions).toEqual(
-      ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK'].map((n) => ({ AttributeName: n, AttributeType: 'S' })),
+      ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK'].map((n) => ({ AttributeName: n, AttributeType: 'S' })),
     );
     for (const index of ['GSI1', 'GSI2']) {
       expect(table.GlobalSecondaryIndexes).toContainEqual({
@@ -137,7 +137,15 @@ describe('table', () => {
         Projection: { ProjectionType: 'KEYS_ONLY' },
       });
     }
-    expect(table.GlobalSecondaryIndexes).toHaveLength(2);
+    expect(table.GlobalSecondaryIndexes).toContainEqual({
+      IndexName: 'GSI3',
+      KeySchema: [
+        { AttributeName: 'GSI3PK', KeyType: 'HASH' },
+        { AttributeName: 'GSI3SK', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['status', 'ttl'] },
+    });
+    expect(table.GlobalSecondaryIndexes).toHaveLength(3);
     expect(table.TimeToLiveSpecification).toEqual({ AttributeName: 'ttl', Enabled: true });
     expect(table.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
     expect(table.SSESpecification).toEqual({ SSEEnabled: true });
@@ -290,9 +298,9 @@ describe('IAM (least privilege)', () => {
     }
   });
 
-  test('ApiRole: table, send to the 9 queues, redrive the 9 DLQs; no SES, SNS, secrets', () => {
+  test('ApiRole: table (with batch writes and reads, DescribeTable), send to the 9 queues, redrive the 9 DLQs; no SES, SNS, secrets', () => {
     assertExactGrants(t, 'ApiRole', [
-      ...cross(rw, TABLE),
+      ...cross([...rw, 'dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem', 'dynamodb:DescribeTable'], TABLE),
       ...cross(['sqs:SendMessage', 'sqs:GetQueueAttributes'], queueArns()),
       ...cross(
         ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:StartMessageMoveTask', 'sqs:ListMessageMoveTasks'],

@@ -1,18 +1,21 @@
 //! What a notification is, independent of how it is stored or sent.
 
+#[macro_use]
+mod recipient;
+mod batch;
 mod channel;
 mod notification;
 mod priority;
-mod recipient;
 pub mod schedule;
 pub mod sms;
 mod status;
 pub mod time;
 
+pub use batch::BatchId;
 pub use channel::Channel;
 pub use notification::{
     Content, Delivery, DeliveryStatus, Draft, EmailContent, Failure, HistoryEntry, Lease,
-    Notification, NotificationId, PushContent, SmsContent, TenantId,
+    Notification, NotificationId, PushContent, SmsContent, TemplateRef, TenantId,
 };
 pub use priority::Priority;
 pub use recipient::{

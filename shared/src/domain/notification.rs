@@ -3,7 +3,7 @@ use std::{collections::BTreeMap, fmt, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Address, Channel, EmailAddress, Priority, Recipient, Status,
+    Address, BatchId, Channel, EmailAddress, Priority, Recipient, Status,
     schedule::{self, Due},
     sms::SmsSegments,
     time::Timestamp,
@@ -28,6 +28,22 @@ impl NotificationId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The id of the `index`-th notification of a batch whose first id is `self`: the same
+    /// inputs give the same id, so a retried batch request (same Idempotency-Key) finds the
+    /// records it already wrote. Only the low 48 random bits change, so the ids of one
+    /// batch stay UUIDv7s in index order.
+    pub fn nth(&self, index: u32) -> Self {
+        let Ok(uuid) = uuid::Uuid::try_parse(&self.0) else {
+            return self.clone();
+        };
+        let mut bytes = *uuid.as_bytes();
+        let mut low = [0u8; 8];
+        low[2..].copy_from_slice(&bytes[10..16]);
+        let next = (u64::from_be_bytes(low).wrapping_add(u64::from(index))) & 0xFFFF_FFFF_FFFF;
+        bytes[10..16].copy_from_slice(&next.to_be_bytes()[2..]);
+        Self(uuid::Uuid::from_bytes(bytes).hyphenated().to_string())
     }
 }
 
@@ -77,6 +93,9 @@ pub struct EmailContent {
     pub html: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<EmailAddress>,
+    /// The display name in the From header (the address is the deployment's sender).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +159,19 @@ impl Delivery {
             error: None,
         }
     }
+}
+
+/// The saved template a notification was rendered from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateRef {
+    pub name: String,
+    /// The tenant's saved version; 0 for a built-in template.
+    pub version: u32,
+    /// The locale that was rendered (after falling back from the requested one).
+    pub locale: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub builtin: bool,
 }
 
 /// One recorded status change.
@@ -207,6 +239,11 @@ pub struct Notification {
     /// What the scheduled sweep must do next for it, if anything (see [`schedule`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due: Option<Due>,
+    /// The batch it was sent in, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<BatchId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateRef>,
 }
 
 /// What a client asked to send, validated, before the service accepts it.
@@ -220,6 +257,8 @@ pub struct Draft {
     pub metadata: BTreeMap<String, String>,
     /// Deliver at this time rather than at once.
     pub scheduled_at: Option<Timestamp>,
+    pub batch_id: Option<BatchId>,
+    pub template: Option<TemplateRef>,
 }
 
 impl Notification {
@@ -260,6 +299,8 @@ impl Notification {
             deliveries: Vec::new(),
             scheduled_at: draft.scheduled_at,
             due: Some(due),
+            batch_id: draft.batch_id,
+            template: draft.template,
         }
     }
 
@@ -281,6 +322,24 @@ mod tests {
         assert_eq!(NotificationId::parse("not-an-id"), None);
         assert_eq!(NotificationId::parse(&id.as_str().to_uppercase()), None);
         assert_eq!(NotificationId::parse(&id.as_str().replace('-', "")), None);
+    }
+
+    #[test]
+    fn the_ids_of_a_batch_are_distinct_canonical_and_reproducible() {
+        let first = NotificationId::generate();
+        let ids: std::collections::BTreeSet<NotificationId> =
+            (0..10_000).map(|i| first.nth(i)).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert_eq!(first.nth(0), first);
+        assert_eq!(first.nth(42), first.nth(42));
+        for id in [first.nth(1), first.nth(9_999)] {
+            assert_eq!(NotificationId::parse(id.as_str()), Some(id.clone()));
+            assert_eq!(
+                id.as_str()[..23],
+                first.as_str()[..23],
+                "time and version kept"
+            );
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 ///                 └─────────┘ (transient failure: back to the queue)
 /// any non-final ─▶ failed | cancelled | suppressed | expired
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Scheduled,

@@ -45,6 +45,40 @@ fn tag(name: &str, value: &str) -> Option<MessageTag> {
         .flatten()
 }
 
+/// The From header: the sender address, behind the notification's display name when it has
+/// one. SES takes a quoted name in ASCII, or an RFC 2047 encoded word for anything else
+/// (<https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html>).
+fn from_header(address: &str, name: Option<&str>) -> String {
+    let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
+        return address.to_owned();
+    };
+    if name.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+        let quoted = name.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("\"{quoted}\" <{address}>")
+    } else {
+        // An encoded word is at most 75 characters: 45 bytes of UTF-8 each, split between
+        // characters.
+        use base64::Engine;
+        let mut words = Vec::new();
+        let mut chunk = String::new();
+        for c in name.chars() {
+            if chunk.len() + c.len_utf8() > 45 {
+                words.push(std::mem::take(&mut chunk));
+            }
+            chunk.push(c);
+        }
+        words.push(chunk);
+        let encoded: Vec<String> = words
+            .iter()
+            .map(|w| {
+                let b64 = base64::engine::general_purpose::STANDARD.encode(w.as_bytes());
+                format!("=?UTF-8?B?{b64}?=")
+            })
+            .collect();
+        format!("{} <{address}>", encoded.join(" "))
+    }
+}
+
 fn email_content(c: &EmailContent) -> Result<SesEmailContent, ProviderError> {
     let mut body = Body::builder();
     if let Some(text) = &c.text {
@@ -98,7 +132,10 @@ impl Provider for SesEmailProvider {
         let mut request = self
             .client
             .send_email()
-            .from_email_address(self.settings.from.as_str())
+            .from_email_address(from_header(
+                self.settings.from.as_str(),
+                content.from_name.as_deref(),
+            ))
             .destination(Destination::builder().to_addresses(to.as_str()).build())
             .content(email_content(content)?)
             .set_configuration_set_name(self.settings.configuration_set.clone())
@@ -197,6 +234,32 @@ mod tests {
             .unwrap();
         assert_eq!(receipt.message_id, "ses-123");
         assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[test]
+    fn the_display_name_is_quoted_or_encoded() {
+        let from = "noreply@example.com";
+        assert_eq!(from_header(from, None), from);
+        assert_eq!(from_header(from, Some("  ")), from);
+        assert_eq!(
+            from_header(from, Some("Custom Sender")),
+            "\"Custom Sender\" <noreply@example.com>"
+        );
+        assert_eq!(
+            from_header(from, Some(r#"Say "hi""#)),
+            r#""Say \"hi\"" <noreply@example.com>"#
+        );
+        assert_eq!(
+            from_header(from, Some("Événements")),
+            "=?UTF-8?B?w4l2w6luZW1lbnRz?= <noreply@example.com>"
+        );
+        let long = from_header(from, Some(&"é".repeat(40)));
+        let words: Vec<&str> = long
+            .trim_end_matches(" <noreply@example.com>")
+            .split(' ')
+            .collect();
+        assert_eq!(words.len(), 2, "{long}");
+        assert!(words.iter().all(|w| w.len() <= 75), "{long}");
     }
 
     #[tokio::test]

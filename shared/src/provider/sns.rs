@@ -269,6 +269,8 @@ mod tests {
             category: None,
             metadata: Default::default(),
             scheduled_at: None,
+            batch_id: None,
+            template: None,
         };
         Notification::accept(
             crate::domain::NotificationId::generate(),

@@ -1,7 +1,7 @@
 use std::{
     sync::{
         Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -15,6 +15,7 @@ use super::{NotificationQueue, QueueError, QueueMessage};
 pub struct MemoryQueue {
     messages: Mutex<Vec<(QueueMessage, Duration)>>,
     unavailable: AtomicBool,
+    refuse: AtomicUsize,
 }
 
 impl MemoryQueue {
@@ -24,6 +25,15 @@ impl MemoryQueue {
 
     pub fn set_unavailable(&self, down: bool) {
         self.unavailable.store(down, Ordering::SeqCst);
+    }
+
+    pub fn is_up(&self) -> bool {
+        !self.unavailable.load(Ordering::SeqCst)
+    }
+
+    /// The next `count` sends fail.
+    pub fn refuse_sends(&self, count: usize) {
+        self.refuse.store(count, Ordering::SeqCst);
     }
 
     pub fn messages(&self) -> Vec<(QueueMessage, Duration)> {
@@ -37,7 +47,13 @@ impl MemoryQueue {
 #[async_trait]
 impl NotificationQueue for MemoryQueue {
     async fn enqueue(&self, message: &QueueMessage, delay: Duration) -> Result<(), QueueError> {
-        if self.unavailable.load(Ordering::SeqCst) {
+        let refused = self
+            .refuse
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if refused || self.unavailable.load(Ordering::SeqCst) {
             return Err(QueueError::Unavailable("injected outage".into()));
         }
         self.messages

@@ -76,6 +76,19 @@ pub trait NotificationQueue: Send + Sync {
     /// Puts the message on the queue of its channel and priority, visible after `delay`
     /// (at most 15 minutes, the SQS limit).
     async fn enqueue(&self, message: &QueueMessage, delay: Duration) -> Result<(), QueueError>;
+
+    /// Puts many messages on their queues (SQS: `SendMessageBatch`, 10 a call, several calls
+    /// in flight, failed entries retried). Returns the indexes of the messages that could not
+    /// be sent.
+    async fn enqueue_many(&self, messages: &[(QueueMessage, Duration)]) -> Vec<usize> {
+        let mut failed = Vec::new();
+        for (i, (message, delay)) in messages.iter().enumerate() {
+            if self.enqueue(message, *delay).await.is_err() {
+                failed.push(i);
+            }
+        }
+        failed
+    }
 }
 
 #[cfg(test)]

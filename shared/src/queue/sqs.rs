@@ -1,13 +1,21 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_sqs::{Client, error::DisplayErrorContext};
+use aws_sdk_sqs::{Client, error::DisplayErrorContext, types::SendMessageBatchRequestEntry};
+use futures::{StreamExt, stream};
+use tracing::warn;
 
 use super::{NotificationQueue, QueueError, QueueMessage};
 use crate::config::QueueUrls;
 
 /// SQS: <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html>
 const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+/// SendMessageBatch takes at most 10 entries.
+const BATCH_ENTRIES: usize = 10;
+/// Calls in flight at once.
+const IN_FLIGHT: usize = 16;
+/// Attempts per entry before it is reported as not sent.
+const ATTEMPTS: u32 = 5;
 
 #[derive(Clone)]
 pub struct SqsQueue {
@@ -41,5 +49,99 @@ impl NotificationQueue for SqsQueue {
             .await
             .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
         Ok(())
+    }
+
+    async fn enqueue_many(&self, messages: &[(QueueMessage, Duration)]) -> Vec<usize> {
+        // One call carries entries of one queue only: group by queue, then cut in tens.
+        let mut failed = Vec::new();
+        let mut by_url: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+        for (i, (m, _)) in messages.iter().enumerate() {
+            match self.urls.get(m.channel, m.priority) {
+                Some(url) => by_url.entry(url).or_default().push(i),
+                None => failed.push(i),
+            }
+        }
+        let calls: Vec<(String, Vec<usize>)> = by_url
+            .into_iter()
+            .flat_map(|(url, idx)| {
+                idx.chunks(BATCH_ENTRIES)
+                    .map(|c| (url.to_owned(), c.to_vec()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let results: Vec<Vec<usize>> = stream::iter(calls)
+            .map(|(url, idx)| async move { self.send_batch(&url, messages, idx).await })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        let unsent = results.into_iter().flatten();
+        failed.extend(unsent);
+        failed.sort_unstable();
+        failed
+    }
+}
+
+impl SqsQueue {
+    /// Sends the entries `idx` of `messages` to `url`, retrying the failed ones (with
+    /// backoff) unless SQS says the entry itself is at fault. Returns the ones not sent.
+    async fn send_batch(
+        &self,
+        url: &str,
+        messages: &[(QueueMessage, Duration)],
+        mut idx: Vec<usize>,
+    ) -> Vec<usize> {
+        let mut given_up = Vec::new();
+        let mut delay = Duration::from_millis(100);
+        for attempt in 0..ATTEMPTS {
+            if idx.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            // Entry ids are the message's index: unique within the call, as SQS requires.
+            let entries: Vec<SendMessageBatchRequestEntry> = idx
+                .iter()
+                .filter_map(|&i| {
+                    let (m, d) = &messages[i];
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(m.to_body())
+                        .delay_seconds(d.min(&MAX_DELAY).as_secs() as i32)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            match self
+                .client
+                .send_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    let mut retry = Vec::new();
+                    for f in out.failed() {
+                        let Ok(i) = f.id().parse::<usize>() else {
+                            continue;
+                        };
+                        if f.sender_fault() {
+                            warn!(code = f.code(), "SQS refused a batch entry");
+                            given_up.push(i);
+                        } else {
+                            retry.push(i);
+                        }
+                    }
+                    idx = retry;
+                }
+                Err(e) => {
+                    warn!(error = %DisplayErrorContext(&e), attempt, "SendMessageBatch failed; retrying");
+                }
+            }
+        }
+        given_up.extend(idx);
+        given_up
     }
 }

@@ -19,7 +19,7 @@ use crate::domain::{
     time::Timestamp,
 };
 
-type Item = HashMap<String, AttributeValue>;
+pub(super) type Item = HashMap<String, AttributeValue>;
 
 /// Notifications and devices in a single DynamoDB table (single-table design):
 ///
@@ -31,8 +31,8 @@ type Item = HashMap<String, AttributeValue>;
 /// `ttl` (epoch seconds) drives DynamoDB TTL. `GSI1` (keys only) finds a token's registrations.
 #[derive(Clone)]
 pub struct DynamoStore {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
     device_idle: std::time::Duration,
 }
 
@@ -42,7 +42,7 @@ fn notification_pk(id: &NotificationId) -> String {
     format!("NOTIFICATION#{id}")
 }
 
-fn key(id: &NotificationId) -> Item {
+pub(super) fn notification_key(id: &NotificationId) -> Item {
     HashMap::from([
         ("PK".to_owned(), AttributeValue::S(notification_pk(id))),
         (
@@ -52,18 +52,21 @@ fn key(id: &NotificationId) -> Item {
     ])
 }
 
-fn to_item(n: &Notification) -> Result<Item, StoreError> {
+pub(super) fn to_item(n: &Notification) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(n).map_err(|e| StoreError::Corrupt {
         id: n.id.to_string(),
         reason: e.to_string(),
     })?;
-    item.extend(key(&n.id));
+    item.extend(notification_key(&n.id));
     item.insert(
         "ttl".into(),
         AttributeValue::N(n.expires_at.as_seconds().to_string()),
     );
     if let Some(due) = &n.due {
         item.extend(due_keys(&n.id, due));
+    }
+    if let Some(batch) = &n.batch_id {
+        item.extend(super::batches::batch_keys(&n.tenant, batch, &n.id));
     }
     Ok(item)
 }
@@ -96,7 +99,7 @@ fn due_keys(id: &NotificationId, due: &Due) -> Item {
 }
 
 fn from_item(mut item: Item) -> Result<Notification, StoreError> {
-    for k in ["PK", "SK", "ttl", "GSI2PK", "GSI2SK"] {
+    for k in ["PK", "SK", "ttl", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK"] {
         item.remove(k);
     }
     serde_dynamo::from_item(item.clone()).map_err(|e| StoreError::Corrupt {
@@ -108,14 +111,14 @@ fn from_item(mut item: Item) -> Result<Notification, StoreError> {
     })
 }
 
-fn value<T: serde::Serialize>(v: &T) -> Result<AttributeValue, StoreError> {
+pub(super) fn value<T: serde::Serialize>(v: &T) -> Result<AttributeValue, StoreError> {
     serde_dynamo::to_attribute_value(v).map_err(|e| StoreError::Corrupt {
         id: "-".into(),
         reason: e.to_string(),
     })
 }
 
-fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+pub(super) fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -328,6 +331,20 @@ impl NotificationStore for DynamoStore {
         }
     }
 
+    async fn insert_many(&self, notifications: &[Notification]) -> Vec<NotificationId> {
+        match super::batches::items(notifications) {
+            Ok(items) => self.put_all(items).await,
+            Err(_) => notifications.iter().map(|n| n.id.clone()).collect(),
+        }
+    }
+
+    async fn existing(
+        &self,
+        ids: &[NotificationId],
+    ) -> Result<std::collections::HashSet<NotificationId>, StoreError> {
+        self.existing_ids(ids).await
+    }
+
     async fn get(
         &self,
         id: &NotificationId,
@@ -337,7 +354,7 @@ impl NotificationStore for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(id)))
+            .set_key(Some(notification_key(id)))
             .consistent_read(true)
             .send()
             .await
@@ -359,7 +376,7 @@ impl NotificationStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(id)))
+            .set_key(Some(notification_key(id)))
             .condition_expression(plan.condition)
             .update_expression(plan.update)
             .set_expression_attribute_names(Some(plan.names))
@@ -400,7 +417,7 @@ impl NotificationStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(id)))
+            .set_key(Some(notification_key(id)))
             .condition_expression("#due.#kind = :expected")
             .expression_attribute_names("#due", "due")
             .expression_attribute_names("#kind", "kind")
@@ -479,6 +496,46 @@ fn idempotency_key(tenant: &TenantId, key: &str) -> Item {
     ])
 }
 
+/// Answers larger than this are kept gzipped: a batch's answer lists up to 10,000 ids, more
+/// than a DynamoDB item may hold (400 KB) as text.
+const COMPRESS_ANSWERS_OVER: usize = 64 * 1024;
+
+/// The attribute an answer body is kept in: text, or gzipped bytes when large.
+fn answer_body(body: &str) -> Result<(&'static str, AttributeValue), StoreError> {
+    use std::io::Write;
+    if body.len() <= COMPRESS_ANSWERS_OVER {
+        return Ok(("body", AttributeValue::S(body.to_owned())));
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(body.as_bytes())
+        .and_then(|()| gz.finish())
+        .map(|bytes| {
+            (
+                "bodyGz",
+                AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bytes)),
+            )
+        })
+        .map_err(|e| StoreError::Corrupt {
+            id: "idempotency answer".into(),
+            reason: e.to_string(),
+        })
+}
+
+fn read_answer_body(item: &Item) -> Option<String> {
+    use std::io::Read;
+    match (item.get("body"), item.get("bodyGz")) {
+        (Some(AttributeValue::S(text)), _) => Some(text.clone()),
+        (_, Some(AttributeValue::B(bytes))) => {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(bytes.as_ref())
+                .read_to_string(&mut text)
+                .ok()?;
+            Some(text)
+        }
+        _ => None,
+    }
+}
+
 fn key_state(item: &Item) -> Option<KeyState> {
     let s = |k: &str| match item.get(k) {
         Some(AttributeValue::S(v)) => Some(v.clone()),
@@ -492,7 +549,7 @@ fn key_state(item: &Item) -> Option<KeyState> {
         fingerprint: s("fingerprint")?,
         planned: NotificationId::parse(&s("plannedId")?)?,
         locked_until_ms: n("lockedUntilMs").unwrap_or(0),
-        response: match (n("status"), s("body")) {
+        response: match (n("status"), read_answer_body(item)) {
             (Some(status), Some(body)) => Some(StoredResponse {
                 status: u16::try_from(status).ok()?,
                 body,
@@ -591,15 +648,18 @@ impl IdempotencyStore for DynamoStore {
         key: &str,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
+        let (attribute, body) = answer_body(&response.body)?;
         self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(idempotency_key(tenant, key)))
-            .update_expression("SET #status = :status, body = :body REMOVE lockedUntilMs")
+            .update_expression(format!(
+                "SET #status = :status, {attribute} = :body REMOVE lockedUntilMs"
+            ))
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", AttributeValue::N(response.status.to_string()))
-            .expression_attribute_values(":body", AttributeValue::S(response.body.clone()))
+            .expression_attribute_values(":body", body)
             .send()
             .await
             .map_err(unavailable)?;

@@ -2,7 +2,7 @@ use std::{
     collections::HashMap,
     sync::{
         Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
 };
 
@@ -13,7 +13,7 @@ use super::{
     Transition, TransitionOutcome, devices::split_excess, idempotency::KeyState,
 };
 use crate::domain::{
-    DeviceToken, Notification, NotificationId, Platform, TenantId, UserId,
+    BatchId, DeviceToken, Notification, NotificationId, Platform, TenantId, UserId,
     schedule::{Due, DueKind},
     time::Timestamp,
 };
@@ -23,7 +23,10 @@ use crate::domain::{
 pub struct MemoryStore {
     records: Mutex<HashMap<NotificationId, Notification>>,
     keys: Mutex<HashMap<(TenantId, String), KeyState>>,
+    pub(super) batches: Mutex<HashMap<(TenantId, BatchId), super::BatchSummary>>,
     unavailable: AtomicBool,
+    /// How many more records `insert_many` leaves unwritten (an injected partial failure).
+    refuse_inserts: AtomicUsize,
 }
 
 impl MemoryStore {
@@ -36,17 +39,23 @@ impl MemoryStore {
         self.unavailable.store(down, Ordering::SeqCst);
     }
 
+    /// The next `count` records given to `insert_many` are not written (as if DynamoDB left
+    /// them unprocessed every time).
+    pub fn refuse_inserts(&self, count: usize) {
+        self.refuse_inserts.store(count, Ordering::SeqCst);
+    }
+
     /// The raw record, expired or not.
     pub fn record(&self, id: &NotificationId) -> Option<Notification> {
         self.lock().get(id).cloned()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NotificationId, Notification>> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NotificationId, Notification>> {
         // A panic in another test thread must not hide this store's contents.
         self.records.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn check_up(&self) -> Result<(), StoreError> {
+    pub(crate) fn check_up(&self) -> Result<(), StoreError> {
         if self.unavailable.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("injected outage".into()));
         }
@@ -64,6 +73,41 @@ impl NotificationStore for MemoryStore {
         }
         records.insert(notification.id.clone(), notification.clone());
         Ok(())
+    }
+
+    async fn insert_many(&self, notifications: &[Notification]) -> Vec<NotificationId> {
+        if self.check_up().is_err() {
+            return notifications.iter().map(|n| n.id.clone()).collect();
+        }
+        let mut unwritten = Vec::new();
+        let mut records = self.lock();
+        for n in notifications {
+            let refused = self
+                .refuse_inserts
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    left.checked_sub(1)
+                })
+                .is_ok();
+            if refused {
+                unwritten.push(n.id.clone());
+            } else {
+                records.insert(n.id.clone(), n.clone());
+            }
+        }
+        unwritten
+    }
+
+    async fn existing(
+        &self,
+        ids: &[NotificationId],
+    ) -> Result<std::collections::HashSet<NotificationId>, StoreError> {
+        self.check_up()?;
+        let records = self.lock();
+        Ok(ids
+            .iter()
+            .filter(|id| records.contains_key(id))
+            .cloned()
+            .collect())
     }
 
     async fn get(

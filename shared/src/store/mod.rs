@@ -4,17 +4,21 @@
 //! is still in a status the change may leave, so two workers racing on one notification can
 //! never both move it, and a status never goes backwards.
 
+mod batches;
 mod devices;
 mod dynamo;
 mod idempotency;
 mod memory;
+mod templates;
 
 use async_trait::async_trait;
 
+pub use batches::{BATCH_INDEX, BatchRequest, BatchStore, BatchSummary};
 pub use devices::{DEFAULT_DEVICE_IDLE, Device, DeviceRegistry, MAX_DEVICES_PER_USER};
 pub use dynamo::{DUE_INDEX, DynamoStore, TOKEN_INDEX};
 pub use idempotency::{Begin, IdempotencyStore, StoredResponse};
 pub use memory::{MemoryDevices, MemoryStore};
+pub use templates::{MemoryTemplates, StoredTemplate, TemplateStore, TemplateSummary};
 
 use crate::domain::{
     Delivery, Failure, HistoryEntry, Lease, Notification, NotificationId, Status,
@@ -51,6 +55,17 @@ pub enum TransitionOutcome {
 pub trait NotificationStore: Send + Sync {
     /// Writes a new record; fails with [`StoreError::AlreadyExists`] if the id is taken.
     async fn insert(&self, notification: &Notification) -> Result<(), StoreError>;
+
+    /// Writes many new records at once (DynamoDB: `BatchWriteItem`, unconditional puts, so
+    /// the ids must be new: check a resumed request's with [`existing`](Self::existing)),
+    /// retrying what the backend leaves unprocessed. Returns the ids it could not write.
+    async fn insert_many(&self, notifications: &[Notification]) -> Vec<NotificationId>;
+
+    /// Which of `ids` have a record (expired or not).
+    async fn existing(
+        &self,
+        ids: &[NotificationId],
+    ) -> Result<std::collections::HashSet<NotificationId>, StoreError>;
 
     /// The record, unless it does not exist or has expired at `now`.
     async fn get(
@@ -380,10 +395,13 @@ pub(crate) mod tests {
                 text: Some("Hi Bob".into()),
                 html: None,
                 reply_to: None,
+                from_name: None,
             }),
             category: None,
             metadata: BTreeMap::new(),
             scheduled_at: None,
+            batch_id: None,
+            template: None,
         };
         Notification::accept(
             NotificationId::generate(),

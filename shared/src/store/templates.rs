@@ -1,0 +1,575 @@
+//! Saved templates. Every save is a new version; reads return the latest unless a version is
+//! asked for; a notification records the version it was rendered from, so it can always be
+//! traced to the exact text that was sent.
+//!
+//! In DynamoDB, per template:
+//!
+//! | item | `PK` | `SK` |
+//! |---|---|---|
+//! | head (latest version, summary, deleted flag) | `TEMPLATES#<tenant>` | `TEMPLATE#<name>` |
+//! | one per version (the source) | `TEMPLATE#<tenant>#<name>` | `V#<version, 10 digits>` |
+//!
+//! A save writes the new version and moves the head in one transaction, conditional on the
+//! head still naming the version it read, so two concurrent saves never take one number.
+//! Delete marks the head deleted (numbers keep counting, so an old notification's version
+//! never names another text) and removes the versions.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Mutex,
+};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, WriteRequest};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    DynamoStore, StoreError,
+    dynamo::{Item, unavailable, value},
+};
+use crate::{
+    domain::{Channel, TenantId, time::Timestamp},
+    template::{Locale, TemplateName, TemplateSource},
+};
+
+/// One saved version of a template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTemplate {
+    pub name: TemplateName,
+    pub version: u32,
+    pub source: TemplateSource,
+    /// When the template's first version was saved.
+    pub created_at: Timestamp,
+    /// When this version was saved.
+    pub updated_at: Timestamp,
+}
+
+/// What a list of templates shows of each: enough to choose one, without its text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateSummary {
+    pub name: TemplateName,
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub locales: Vec<Locale>,
+    pub channels: Vec<Channel>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl TemplateSummary {
+    pub fn of(stored: &StoredTemplate) -> Self {
+        Self {
+            name: stored.name.clone(),
+            version: stored.version,
+            description: stored.source.description.clone(),
+            locales: stored.source.locales.keys().cloned().collect(),
+            channels: stored.source.channels().into_iter().collect(),
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+        }
+    }
+}
+
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    /// Saves `source` as the template's next version (1 for a new or deleted one).
+    async fn save(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+        source: &TemplateSource,
+        now: Timestamp,
+    ) -> Result<StoredTemplate, StoreError>;
+
+    /// The latest version's number, or `None` when there is no such template: one small read,
+    /// so a warm function can tell whether its compiled copy is still current.
+    async fn latest_version(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+    ) -> Result<Option<u32>, StoreError>;
+
+    /// The latest version, or `version`.
+    async fn template(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+        version: Option<u32>,
+    ) -> Result<Option<StoredTemplate>, StoreError>;
+
+    /// Every template of the tenant, by name.
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<TemplateSummary>, StoreError>;
+
+    /// Deletes every version; false when there was no such template.
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+}
+
+// ------------------------------------------------------------------------------ in memory
+
+#[derive(Debug, Clone)]
+struct Entry {
+    latest: u32,
+    deleted: bool,
+    versions: BTreeMap<u32, StoredTemplate>,
+}
+
+/// Templates in memory, for unit tests.
+#[derive(Default)]
+pub struct MemoryTemplates {
+    entries: Mutex<HashMap<(TenantId, TemplateName), Entry>>,
+}
+
+impl MemoryTemplates {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TenantId, TemplateName), Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl TemplateStore for MemoryTemplates {
+    async fn save(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+        source: &TemplateSource,
+        now: Timestamp,
+    ) -> Result<StoredTemplate, StoreError> {
+        let mut entries = self.lock();
+        let entry = entries
+            .entry((tenant.clone(), name.clone()))
+            .or_insert_with(|| Entry {
+                latest: 0,
+                deleted: true,
+                versions: BTreeMap::new(),
+            });
+        let created_at = match (entry.deleted, entry.versions.get(&entry.latest)) {
+            (false, Some(latest)) => latest.created_at,
+            _ => now,
+        };
+        if entry.deleted {
+            entry.versions.clear();
+        }
+        let stored = StoredTemplate {
+            name: name.clone(),
+            version: entry.latest + 1,
+            source: source.clone(),
+            created_at,
+            updated_at: now,
+        };
+        entry.latest = stored.version;
+        entry.deleted = false;
+        entry.versions.insert(stored.version, stored.clone());
+        Ok(stored)
+    }
+
+    async fn latest_version(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+    ) -> Result<Option<u32>, StoreError> {
+        Ok(self
+            .lock()
+            .get(&(tenant.clone(), name.clone()))
+            .filter(|e| !e.deleted)
+            .map(|e| e.latest))
+    }
+
+    async fn template(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+        version: Option<u32>,
+    ) -> Result<Option<StoredTemplate>, StoreError> {
+        Ok(self
+            .lock()
+            .get(&(tenant.clone(), name.clone()))
+            .filter(|e| !e.deleted)
+            .and_then(|e| e.versions.get(&version.unwrap_or(e.latest)).cloned()))
+    }
+
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<TemplateSummary>, StoreError> {
+        let mut all: Vec<TemplateSummary> = self
+            .lock()
+            .iter()
+            .filter(|((t, _), e)| t == tenant && !e.deleted)
+            .filter_map(|(_, e)| e.versions.get(&e.latest).map(TemplateSummary::of))
+            .collect();
+        all.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+        Ok(all)
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        match self.lock().get_mut(&(tenant.clone(), name.clone())) {
+            Some(e) if !e.deleted => {
+                e.deleted = true;
+                e.versions.clear();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------ DynamoDB
+
+fn head_key(tenant: &TenantId, name: &TemplateName) -> Item {
+    HashMap::from([
+        (
+            "PK".to_owned(),
+            AttributeValue::S(format!("TEMPLATES#{tenant}")),
+        ),
+        (
+            "SK".to_owned(),
+            AttributeValue::S(format!("TEMPLATE#{}", name.as_str())),
+        ),
+    ])
+}
+
+fn versions_pk(tenant: &TenantId, name: &TemplateName) -> String {
+    format!("TEMPLATE#{tenant}#{}", name.as_str())
+}
+
+fn version_key(tenant: &TenantId, name: &TemplateName, version: u32) -> Item {
+    HashMap::from([
+        (
+            "PK".to_owned(),
+            AttributeValue::S(versions_pk(tenant, name)),
+        ),
+        (
+            "SK".to_owned(),
+            AttributeValue::S(format!("V#{version:010}")),
+        ),
+    ])
+}
+
+/// The head item, as read.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head {
+    version: u32,
+    /// The first version since the template was (re)created: older ones belong to a
+    /// deleted template.
+    first_version: u32,
+    #[serde(default)]
+    deleted: bool,
+    created_at: Timestamp,
+}
+
+/// A version item's attributes besides its key.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VersionItem {
+    name: TemplateName,
+    version: u32,
+    source: TemplateSource,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        id: what.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// How often a save re-reads the head after losing a race to a concurrent save.
+const SAVE_ATTEMPTS: usize = 5;
+
+impl DynamoStore {
+    async fn template_head(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+    ) -> Result<Option<Head>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(head_key(tenant, name)))
+            .projection_expression("version, firstVersion, deleted, createdAt")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| corrupt(name.as_str(), e)))
+            .transpose()
+    }
+
+    async fn delete_template_versions(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+    ) -> Result<(), StoreError> {
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(versions_pk(tenant, name)))
+                .projection_expression("PK, SK")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let keys: Vec<Item> = page.items.unwrap_or_default();
+            for chunk in keys.chunks(25) {
+                let mut requests: Vec<WriteRequest> = chunk
+                    .iter()
+                    .filter_map(|k| {
+                        let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                            .set_key(Some(k.clone()))
+                            .build()
+                            .ok()?;
+                        Some(WriteRequest::builder().delete_request(delete).build())
+                    })
+                    .collect();
+                // BatchWriteItem may leave some unprocessed under load: send them again.
+                for _ in 0..5 {
+                    if requests.is_empty() {
+                        break;
+                    }
+                    let out = self
+                        .client
+                        .batch_write_item()
+                        .request_items(&self.table, requests)
+                        .send()
+                        .await
+                        .map_err(unavailable)?;
+                    requests = out
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(&self.table))
+                        .unwrap_or_default();
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(()),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl TemplateStore for DynamoStore {
+    async fn save(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+        source: &TemplateSource,
+        now: Timestamp,
+    ) -> Result<StoredTemplate, StoreError> {
+        for _ in 0..SAVE_ATTEMPTS {
+            let head = self.template_head(tenant, name).await?;
+            let (version, first_version, created_at) = match &head {
+                Some(h) if !h.deleted => (h.version + 1, h.first_version, h.created_at),
+                Some(h) => (h.version + 1, h.version + 1, now),
+                None => (1, 1, now),
+            };
+            let stored = StoredTemplate {
+                name: name.clone(),
+                version,
+                source: source.clone(),
+                created_at,
+                updated_at: now,
+            };
+            let summary = TemplateSummary::of(&stored);
+            let mut head_item: Item =
+                serde_dynamo::to_item(&summary).map_err(|e| corrupt(name.as_str(), e))?;
+            head_item.insert("deleted".into(), AttributeValue::Bool(false));
+            head_item.insert("firstVersion".into(), value(&first_version)?);
+            head_item.extend(head_key(tenant, name));
+            let mut version_item: Item = serde_dynamo::to_item(VersionItem {
+                name: name.clone(),
+                version,
+                source: source.clone(),
+                created_at,
+                updated_at: now,
+            })
+            .map_err(|e| corrupt(name.as_str(), e))?;
+            version_item.extend(version_key(tenant, name, version));
+
+            let head_put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(head_item));
+            let head_put = match &head {
+                None => head_put.condition_expression("attribute_not_exists(PK)"),
+                Some(h) => head_put
+                    .condition_expression("version = :read")
+                    .expression_attribute_values(":read", value(&h.version)?),
+            };
+            let version_put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(version_item))
+                .condition_expression("attribute_not_exists(PK)");
+            let items = [head_put, version_put]
+                .into_iter()
+                .map(|p| {
+                    p.build()
+                        .map(|p| TransactWriteItem::builder().put(p).build())
+                        .map_err(|e| corrupt(name.as_str(), e))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(stored),
+                // A concurrent save took this number: read the head again.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "template {} is being saved concurrently; retry",
+            name.as_str()
+        )))
+    }
+
+    async fn latest_version(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+    ) -> Result<Option<u32>, StoreError> {
+        Ok(self
+            .template_head(tenant, name)
+            .await?
+            .filter(|h| !h.deleted)
+            .map(|h| h.version))
+    }
+
+    async fn template(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+        version: Option<u32>,
+    ) -> Result<Option<StoredTemplate>, StoreError> {
+        let Some(head) = self
+            .template_head(tenant, name)
+            .await?
+            .filter(|h| !h.deleted)
+        else {
+            return Ok(None);
+        };
+        let version = version.unwrap_or(head.version);
+        if version < head.first_version || version > head.version {
+            return Ok(None);
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(version_key(tenant, name, version)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(mut item) = out.item else {
+            return Ok(None);
+        };
+        item.remove("PK");
+        item.remove("SK");
+        let v: VersionItem =
+            serde_dynamo::from_item(item).map_err(|e| corrupt(name.as_str(), e))?;
+        Ok(Some(StoredTemplate {
+            name: v.name,
+            version: v.version,
+            source: v.source,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+        }))
+    }
+
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<TemplateSummary>, StoreError> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .filter_expression("deleted = :no")
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(format!("TEMPLATES#{tenant}")),
+                )
+                .expression_attribute_values(":no", AttributeValue::Bool(false))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for mut item in page.items.unwrap_or_default() {
+                for k in ["PK", "SK", "deleted", "firstVersion"] {
+                    item.remove(k);
+                }
+                all.push(serde_dynamo::from_item(item).map_err(|e| corrupt("template", e))?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let marked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(head_key(tenant, name)))
+            .update_expression("SET deleted = :yes, updatedAt = :now")
+            .condition_expression("attribute_exists(PK) AND deleted = :no")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", value(&now)?)
+            .send()
+            .await;
+        match marked {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                return Ok(false);
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        // Reads already see the template gone; if removing the versions fails half-way, the
+        // rest are unreachable (a new save numbers past them) and the next delete retries.
+        self.delete_template_versions(tenant, name).await?;
+        Ok(true)
+    }
+}
