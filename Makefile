@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers.
-.PHONY: dev test tools outbox redrive lint release
+.PHONY: dev test tools outbox redrive lint release bench
 
 ## Run the whole stack locally (emulator, functions, queue delivery) and print how to call it.
 dev:
@@ -22,6 +22,10 @@ outbox:
 redrive:
 	@. ./.dev/env && curl -sS -X POST "$$NOTIFY_API_URL/v1/admin/redrive" \
 		-H "Authorization: Bearer $$NOTIFY_ADMIN_KEY" && echo
+
+## How long the API takes to accept 10,000 recipients (in-memory ports, then the emulator).
+bench: tools
+	cargo bench -p notify-tests --bench batch_accept
 
 lint:
 	cargo fmt --all -- --check

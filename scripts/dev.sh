@@ -101,6 +101,24 @@ cat <<BANNER
 
     curl -sS "$NOTIFY_API_URL/v1/notifications/<id>" -H "Authorization: Bearer $NOTIFY_API_KEY"
 
+  With a template (built-in: otp, welcome, reset, confirmation, event-confirmation,
+  event-reminder, newsletter; list them with GET /v1/templates, save yours with PUT):
+
+    curl -sS -X POST "$NOTIFY_API_URL/v1/notifications" \\
+      -H "Authorization: Bearer $NOTIFY_API_KEY" -H "Content-Type: application/json" \\
+      -d '{"channel":"sms","to":"+33612345678","template":"otp","locale":"fr","data":{"code":"123456"}}'
+
+  To many recipients at once (up to 10,000), then the batch's progress:
+
+    curl -sS -X POST "$NOTIFY_API_URL/v1/notifications/batch" \\
+      -H "Authorization: Bearer $NOTIFY_API_KEY" -H "Content-Type: application/json" \\
+      -d '{"channel":"email","template":"newsletter","batchId":"demo","data":{"month":"Janvier 2027"},
+           "recipients":[{"to":"alice@example.com","data":{"name":"Alice"}},{"to":"bob@example.com","data":{"name":"Bob"}}]}'
+    curl -sS "$NOTIFY_API_URL/v1/batches/demo" -H "Authorization: Bearer $NOTIFY_API_KEY"
+
+  The event-planner service's routes (seed 000) answer too, e.g.
+    POST $NOTIFY_API_URL/api/notifications/email   (see README, "Compatible API")
+
   Later, or retried exactly once:  add "scheduledAt":"<RFC 3339 time>" to the body,
   or send the header  -H "Idempotency-Key: <your key>"
 

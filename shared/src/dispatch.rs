@@ -37,8 +37,8 @@ pub async fn enqueue(
     Ok(())
 }
 
-/// Markers confirmed at once after a batch's messages went out.
-const CONFIRM_IN_FLIGHT: usize = 32;
+/// Markers confirmed at once after a batch's messages went out (each an UpdateItem).
+const CONFIRM_IN_FLIGHT: usize = 48;
 
 /// [`enqueue`] for many notifications: their messages go out in batches, then their markers
 /// are replaced, several at once. A message that could not be sent keeps its `enqueue`

@@ -17,23 +17,23 @@ use serde_json::{Value, json};
 
 use crate::{AdminKeys, ApiConfig, ApiKeys, App, Ports};
 
-const KEY: &str = "ndk_test_0123456789abcdef";
+pub(crate) const KEY: &str = "ndk_test_0123456789abcdef";
 const OTHER_KEY: &str = "ndk_other_0123456789abcdef";
 const ADMIN_KEY: &str = "ndk_admin_0123456789abcdef";
 
-struct Rig {
-    app: App,
-    store: Arc<MemoryStore>,
-    queue: Arc<MemoryQueue>,
+pub(crate) struct Rig {
+    pub(crate) app: App,
+    pub(crate) store: Arc<MemoryStore>,
+    pub(crate) queue: Arc<MemoryQueue>,
     dead_letters: Arc<MemoryDeadLetters>,
     clock: ManualClock,
 }
 
-fn rig() -> Rig {
+pub(crate) fn rig() -> Rig {
     rig_with(AdminKeys::parse(ADMIN_KEY).unwrap())
 }
 
-fn rig_with(admin_keys: AdminKeys) -> Rig {
+pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new());
     let dead_letters = Arc::new(MemoryDeadLetters::new());
@@ -74,7 +74,7 @@ fn rig_with(admin_keys: AdminKeys) -> Rig {
     }
 }
 
-fn request(method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> Request {
+pub(crate) fn request(method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> Request {
     let mut b = http::Request::builder()
         .method(method)
         .uri(path)
@@ -89,7 +89,7 @@ fn request(method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> R
     .unwrap()
 }
 
-async fn call(rig: &Rig, req: Request) -> (StatusCode, Value, http::HeaderMap) {
+pub(crate) async fn call(rig: &Rig, req: Request) -> (StatusCode, Value, http::HeaderMap) {
     let resp = rig.app.handle(req).await;
     let status = resp.status();
     let headers = resp.headers().clone();
@@ -102,7 +102,7 @@ async fn call(rig: &Rig, req: Request) -> (StatusCode, Value, http::HeaderMap) {
     (status, json, headers)
 }
 
-fn email() -> Value {
+pub(crate) fn email() -> Value {
     json!({
         "channel": "email",
         "to": "bob@example.com",
@@ -111,7 +111,7 @@ fn email() -> Value {
     })
 }
 
-async fn post(rig: &Rig, body: &Value) -> (StatusCode, Value, http::HeaderMap) {
+pub(crate) async fn post(rig: &Rig, body: &Value) -> (StatusCode, Value, http::HeaderMap) {
     call(
         rig,
         request(

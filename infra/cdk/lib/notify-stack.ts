@@ -43,7 +43,9 @@ export const FUNCTIONS = {
   Api: {
     binary: 'api',
     memory: 512,
-    timeout: 10,
+    // Up to API Gateway's 30 s: a batch of 10,000 on a new on-demand table may wait out
+    // DynamoDB's throttling while the table scales.
+    timeout: 29,
     description: 'The HTTP API: validates, records and queues notifications',
   },
   EmailWorker: {

@@ -390,7 +390,7 @@ describe('functions', () => {
     Cleanup: [...common, ...queueVars],
   };
   const expected: Record<FunctionKey, { binary: string; memory: number; timeout: number }> = {
-    Api: { binary: 'api', memory: 512, timeout: 10 },
+    Api: { binary: 'api', memory: 512, timeout: 29 },
     EmailWorker: { binary: 'email-worker', memory: 256, timeout: 30 },
     SmsWorker: { binary: 'sms-worker', memory: 256, timeout: 30 },
     PushWorker: { binary: 'push-worker', memory: 256, timeout: 30 },

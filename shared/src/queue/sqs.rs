@@ -145,3 +145,111 @@ impl SqsQueue {
         given_up
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sqs::{
+        config::{BehaviorVersion, Credentials, Region},
+        operation::send_message_batch::{SendMessageBatchInput, SendMessageBatchOutput},
+        types::{BatchResultErrorEntry, SendMessageBatchResultEntry},
+    };
+    use aws_smithy_mocks::{
+        MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock,
+    };
+    use aws_smithy_types::retry::RetryConfig;
+
+    use super::*;
+    use crate::domain::{Channel, NotificationId, Priority, TenantId};
+
+    fn queue(rules: &[&Rule]) -> SqsQueue {
+        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
+        for r in rules {
+            interceptor = interceptor.with_rule(r);
+        }
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        let mut urls = QueueUrls::default();
+        urls.insert(Channel::Email, Priority::Normal, "https://sqs/email-normal");
+        SqsQueue::new(Client::from_conf(config), urls)
+    }
+
+    fn messages(n: usize) -> Vec<(QueueMessage, Duration)> {
+        (0..n)
+            .map(|_| {
+                let m = QueueMessage::new(
+                    NotificationId::generate(),
+                    TenantId::new("t"),
+                    Channel::Email,
+                    Priority::Normal,
+                );
+                (m, Duration::ZERO)
+            })
+            .collect()
+    }
+
+    fn ids(r: &SendMessageBatchInput) -> Vec<String> {
+        r.entries().iter().map(|e| e.id().to_owned()).collect()
+    }
+
+    fn ok(id: &str) -> SendMessageBatchResultEntry {
+        SendMessageBatchResultEntry::builder()
+            .id(id)
+            .message_id(format!("m-{id}"))
+            .md5_of_message_body("x")
+            .build()
+            .unwrap()
+    }
+
+    fn failed(id: &str, sender_fault: bool) -> BatchResultErrorEntry {
+        BatchResultErrorEntry::builder()
+            .id(id)
+            .code(if sender_fault {
+                "InvalidParameterValue"
+            } else {
+                "InternalError"
+            })
+            .sender_fault(sender_fault)
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn entries_sqs_failed_on_its_side_are_sent_again_and_bad_entries_given_up() {
+        let first = mock!(Client::send_message_batch)
+            .match_requests(|r| ids(r) == ["0", "1", "2"])
+            .then_output(|| {
+                SendMessageBatchOutput::builder()
+                    .successful(ok("0"))
+                    .failed(failed("1", false))
+                    .failed(failed("2", true))
+                    .build()
+                    .unwrap()
+            });
+        let retry = mock!(Client::send_message_batch)
+            .match_requests(|r| ids(r) == ["1"])
+            .then_output(|| {
+                SendMessageBatchOutput::builder()
+                    .successful(ok("1"))
+                    .set_failed(Some(vec![]))
+                    .build()
+                    .unwrap()
+            });
+        let failed = queue(&[&first, &retry]).enqueue_many(&messages(3)).await;
+        assert_eq!(failed, [2], "only the entry SQS called bad");
+        assert_eq!((first.num_calls(), retry.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_message_without_a_configured_queue_is_reported_not_sent() {
+        let mut all = messages(1);
+        all[0].0.priority = Priority::High;
+        let failed = queue(&[]).enqueue_many(&all).await;
+        assert_eq!(failed, [0]);
+    }
+}

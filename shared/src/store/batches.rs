@@ -36,8 +36,12 @@ const GET_CHUNK: usize = 100;
 /// Calls in flight at once: enough to hide the round trips, few enough not to throttle a
 /// new on-demand table.
 const IN_FLIGHT: usize = 16;
-/// Rounds of retrying unprocessed items, with backoff, before giving up on them.
-const WRITE_ROUNDS: u32 = 6;
+/// How long a bulk write keeps retrying what DynamoDB leaves unprocessed (a new on-demand
+/// table throttles a burst until it scales), within the API's timeout.
+pub const DEFAULT_BULK_BUDGET: Duration = Duration::from_secs(15);
+/// Backoff between retries: doubling from the first, up to the last.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 pub fn batch_pk(tenant: &TenantId, batch: &BatchId) -> String {
     format!("BATCH#{tenant}#{batch}")
@@ -179,14 +183,18 @@ impl DynamoStore {
             pending.insert(notification_key_string(&id), id);
             requests.push(WriteRequest::builder().put_request(put).build());
         }
-        let mut delay = Duration::from_millis(50);
-        for round in 0..WRITE_ROUNDS {
+        let started = std::time::Instant::now();
+        let mut delay = FIRST_BACKOFF;
+        for round in 0u32.. {
             if requests.is_empty() {
                 return Vec::new();
             }
             if round > 0 {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
+                if started.elapsed() + delay > self.bulk_budget {
+                    break;
+                }
+                tokio::time::sleep(jittered(delay)).await;
+                delay = (delay * 2).min(MAX_BACKOFF);
             }
             let sent = requests.clone();
             match self
@@ -225,14 +233,18 @@ impl DynamoStore {
         let mut found = HashSet::new();
         for chunk in ids.chunks(GET_CHUNK) {
             let mut keys: Vec<Item> = chunk.iter().map(notification_key).collect();
-            let mut delay = Duration::from_millis(50);
-            for round in 0..WRITE_ROUNDS {
+            let started = std::time::Instant::now();
+            let mut delay = FIRST_BACKOFF;
+            for round in 0u32.. {
                 if keys.is_empty() {
                     break;
                 }
                 if round > 0 {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
+                    if started.elapsed() + delay > self.bulk_budget {
+                        break;
+                    }
+                    tokio::time::sleep(jittered(delay)).await;
+                    delay = (delay * 2).min(MAX_BACKOFF);
                 }
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(keys.clone()))
@@ -274,6 +286,11 @@ impl DynamoStore {
         }
         Ok(found)
     }
+}
+
+/// Half to all of `d`: retries of many concurrent calls spread out instead of colliding.
+fn jittered(d: Duration) -> Duration {
+    d.mul_f64(rand::random_range(0.5..=1.0))
 }
 
 fn notification_key_string(id: &NotificationId) -> String {
@@ -431,5 +448,125 @@ impl BatchStore for DynamoStore {
             rejected: number("rejected"),
             statuses,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::{
+        Client,
+        config::{BehaviorVersion, Credentials, Region},
+        operation::batch_write_item::BatchWriteItemOutput,
+    };
+    use aws_smithy_mocks::{
+        MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock,
+    };
+    use aws_smithy_types::retry::RetryConfig;
+
+    use super::*;
+    use crate::{
+        domain::Notification,
+        store::{NotificationStore, tests::queued_email},
+    };
+
+    fn store(mode: RuleMode, rules: &[&Rule]) -> DynamoStore {
+        let mut interceptor = MockResponseInterceptor::new().rule_mode(mode);
+        for r in rules {
+            interceptor = interceptor.with_rule(r);
+        }
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        DynamoStore::new(Client::from_conf(config), "t")
+            .with_bulk_budget(Duration::from_millis(300))
+    }
+
+    fn three() -> Vec<Notification> {
+        (0..3).map(|_| queued_email()).collect()
+    }
+
+    /// The put of `n` as DynamoDB hands it back unprocessed.
+    fn unprocessed(n: &Notification) -> WriteRequest {
+        let put = PutRequest::builder()
+            .set_item(Some(to_item(n).unwrap()))
+            .build()
+            .unwrap();
+        WriteRequest::builder().put_request(put).build()
+    }
+
+    fn sent(req: &aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemInput) -> usize {
+        req.request_items().map_or(0, |items| items["t"].len())
+    }
+
+    #[tokio::test]
+    async fn unprocessed_items_are_written_again_and_only_they() {
+        let batch = three();
+        let left = unprocessed(&batch[1]);
+        let first = mock!(Client::batch_write_item)
+            .match_requests(|r| sent(r) == 3)
+            .then_output(move || {
+                BatchWriteItemOutput::builder()
+                    .unprocessed_items("t", vec![left.clone()])
+                    .build()
+            });
+        let second = mock!(Client::batch_write_item)
+            .match_requests(|r| sent(r) == 1)
+            .then_output(|| BatchWriteItemOutput::builder().build());
+        let unwritten = store(RuleMode::Sequential, &[&first, &second])
+            .insert_many(&batch)
+            .await;
+        assert!(unwritten.is_empty(), "{unwritten:?}");
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn an_item_left_unprocessed_every_round_is_reported_unwritten() {
+        let batch = three();
+        let stuck = batch[2].clone();
+        let rule = mock!(Client::batch_write_item)
+            .sequence()
+            .output(move || {
+                BatchWriteItemOutput::builder()
+                    .unprocessed_items("t", vec![unprocessed(&stuck)])
+                    .build()
+            })
+            .repeatedly()
+            .build();
+        let started = std::time::Instant::now();
+        let unwritten = store(RuleMode::MatchAny, &[&rule])
+            .insert_many(&batch)
+            .await;
+        assert_eq!(unwritten, vec![batch[2].id.clone()]);
+        assert!(
+            rule.num_calls() >= 3,
+            "retried with backoff: {}",
+            rule.num_calls()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "within its budget"
+        );
+    }
+
+    #[tokio::test]
+    async fn records_are_cut_in_calls_of_at_most_25() {
+        let batch: Vec<Notification> = (0..60).map(|_| queued_email()).collect();
+        // A call of any other size matches no rule and fails: its records come back unwritten.
+        let rule = mock!(Client::batch_write_item)
+            .match_requests(|r| sent(r) == WRITE_CHUNK || sent(r) == 10)
+            .sequence()
+            .output(|| BatchWriteItemOutput::builder().build())
+            .repeatedly()
+            .build();
+        let unwritten = store(RuleMode::MatchAny, &[&rule])
+            .insert_many(&batch)
+            .await;
+        assert!(unwritten.is_empty(), "{unwritten:?}");
+        assert_eq!(rule.num_calls(), 3);
     }
 }

@@ -34,6 +34,8 @@ pub struct DynamoStore {
     pub(crate) client: Client,
     pub(crate) table: String,
     device_idle: std::time::Duration,
+    /// How long a bulk write or read retries what DynamoDB leaves unprocessed.
+    pub(super) bulk_budget: std::time::Duration,
 }
 
 const NOTIFICATION_SK: &str = "NOTIFICATION";
@@ -132,7 +134,14 @@ impl DynamoStore {
             client,
             table: table.into(),
             device_idle: super::devices::DEFAULT_DEVICE_IDLE,
+            bulk_budget: super::batches::DEFAULT_BULK_BUDGET,
         }
+    }
+
+    /// How long a bulk write or read keeps retrying unprocessed items before giving up on them.
+    pub fn with_bulk_budget(mut self, budget: std::time::Duration) -> Self {
+        self.bulk_budget = budget;
+        self
     }
 
     /// How long a device registration lasts without being renewed.
