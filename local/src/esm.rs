@@ -27,6 +27,9 @@ pub trait Invoke: Send + Sync {
     async fn invoke(&self, event: SqsEvent) -> Result<SqsBatchResponse, String>;
 }
 
+/// How long an invocation may take before the batch is given back to its queue.
+const INVOKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// A function served by `cargo lambda watch`, through its Lambda Invoke API.
 pub struct HttpInvoker {
     client: reqwest::Client,
@@ -36,7 +39,14 @@ pub struct HttpInvoker {
 impl HttpInvoker {
     pub fn new(invoke_base: &str, function: &str) -> Self {
         Self {
-            client: reqwest::Client::new(),
+            // Lambda ends an invocation at the function's timeout and the batch goes back to
+            // its queue; here an invocation lost to a restart of `cargo lambda watch` would
+            // otherwise hold its channel forever. Generous: the first call after a code change
+            // waits for the rebuild.
+            client: reqwest::Client::builder()
+                .timeout(INVOKE_TIMEOUT)
+                .build()
+                .unwrap_or_default(),
             url: format!(
                 "{}/2015-03-31/functions/{function}/invocations",
                 invoke_base.trim_end_matches('/')

@@ -84,6 +84,22 @@ async fn the_sms_example_renders_the_otp_template() {
     let sms = t.sms_to(&to).await;
     assert_eq!(sms.len(), 1);
     assert!(sms[0].message.contains("123456"), "{}", sms[0].message);
+    assert_ne!(
+        sms[0].message, "Votre code OTP est 123456",
+        "rendered by the template"
+    );
+
+    // The API reference's example names a template the tenant does not have: its message goes.
+    let to = unique_mobile();
+    let body = json!({"to": to, "message": "Votre message SMS", "template": "template-name", "data": {"code": "123456"}});
+    let (status, answer) = post(&t, "/api/notifications/sms", &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    t.deliver_until_settled(
+        answer["data"]["notificationId"].as_str().unwrap(),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(t.sms_to(&to).await[0].message, "Votre message SMS");
 }
 
 #[tokio::test]

@@ -20,7 +20,9 @@ use notify_shared::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::{ApiError, App, batch, idempotency::Planned, notifications, response};
+use notify_shared::template::TemplateName;
+
+use crate::{ApiError, App, batch, idempotency::Planned, notifications, response, templates};
 
 /// The seed's priorities onto ours (`normal` is accepted too); anything else is passed on
 /// for the canonical check to refuse.
@@ -176,9 +178,26 @@ pub async fn send(
         "metadata",
     ];
     let (mut fields, from_options) = canonical(body, channel, &allowed, app.clock.now())?;
-    // The seed's SMS example gives both a message and a template: the template renders it.
-    if channel == "sms" && fields.contains_key("template") {
-        fields.remove("message");
+    // The seed's SMS examples give both a message and a template: the template renders the
+    // SMS when there is one of that name; otherwise the message is sent as it is.
+    if channel == "sms" && fields.contains_key("template") && fields.contains_key("message") {
+        let known = match fields
+            .get("template")
+            .and_then(Value::as_str)
+            .map(TemplateName::parse)
+        {
+            Some(Ok(name)) => templates::resolve_for_send(app, tenant, &name, "template")
+                .await
+                .is_ok(),
+            _ => true,
+        };
+        if known {
+            fields.remove("message");
+        } else {
+            for field in ["template", "data", "locale"] {
+                fields.remove(field);
+            }
+        }
     }
     let resp = notifications::create(app, tenant, &Value::Object(fields), planned.id)
         .await
