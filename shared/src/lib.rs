@@ -16,4 +16,6 @@ pub mod queue;
 pub mod store;
 pub mod telemetry;
 pub mod template;
+#[cfg(test)]
+mod test_support;
 pub mod validate;

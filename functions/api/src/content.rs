@@ -2,8 +2,6 @@
 //! renderer serve a single notification, every recipient of a batch, and the compatible
 //! routes, so the same body means the same thing everywhere.
 
-use std::collections::BTreeMap;
-
 use notify_shared::{
     domain::{
         Channel, Content, EmailAddress, EmailContent, PushContent, SmsContent, TemplateRef,
@@ -33,23 +31,9 @@ const MAX_TTL_SECONDS: u32 = 28 * 24 * 3600;
 /// A display name longer than this is truncated by most mail clients anyway.
 const MAX_FROM_NAME_CHARS: usize = 64;
 
-/// The text of a message, before the channel's options are added.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Texts {
-    Email {
-        subject: String,
-        text: Option<String>,
-        html: Option<String>,
-    },
-    Sms {
-        message: String,
-    },
-    Push {
-        title: Option<String>,
-        body: Option<String>,
-        data: BTreeMap<String, String>,
-    },
-}
+/// The text of a message, before the channel's options are added: typed inline, or rendered
+/// (the same shape either way).
+pub use notify_shared::template::RenderedContent as Texts;
 
 /// The channel's settings that are not text: they apply whatever the text came from.
 #[derive(Debug, Clone, Default, PartialEq)]

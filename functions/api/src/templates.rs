@@ -52,6 +52,28 @@ impl Resolved {
         }
     }
 
+    /// The built-in template `name`, if there is one.
+    fn builtin(name: &TemplateName) -> Option<Self> {
+        template::builtin(name).map(|c| Self {
+            name: name.clone(),
+            version: 0,
+            builtin: true,
+            saved: true,
+            compiled: Compiled::Builtin(c),
+        })
+    }
+
+    /// Version `version` of the tenant's template `name`.
+    fn saved(name: &TemplateName, version: u32, compiled: Arc<CompiledTemplate>) -> Self {
+        Self {
+            name: name.clone(),
+            version,
+            builtin: false,
+            saved: true,
+            compiled: Compiled::Owned(compiled),
+        }
+    }
+
     /// Inline content compiled as a template, so each recipient of a batch gets its data.
     pub fn inline(compiled: CompiledTemplate) -> Self {
         Self {
@@ -117,39 +139,21 @@ impl Catalog {
         name: &TemplateName,
     ) -> Result<Option<Resolved>, StoreError> {
         let Some(version) = self.store.latest_version(tenant, name).await? else {
-            return Ok(template::builtin(name).map(|c| Resolved {
-                name: name.clone(),
-                version: 0,
-                builtin: true,
-                saved: true,
-                compiled: Compiled::Builtin(c),
-            }));
+            return Ok(Resolved::builtin(name));
         };
         let compiled = match self.cached(tenant, name, version) {
             Some(c) => c,
             None => {
                 let Some(stored) = self.store.template(tenant, name, Some(version)).await? else {
                     // Deleted between the two reads.
-                    return Ok(template::builtin(name).map(|c| Resolved {
-                        name: name.clone(),
-                        version: 0,
-                        builtin: true,
-                        saved: true,
-                        compiled: Compiled::Builtin(c),
-                    }));
+                    return Ok(Resolved::builtin(name));
                 };
                 let compiled = Arc::new(compile_stored(&stored)?);
                 self.remember(tenant, name, stored.version, compiled.clone());
                 compiled
             }
         };
-        Ok(Some(Resolved {
-            name: name.clone(),
-            version,
-            builtin: false,
-            saved: true,
-            compiled: Compiled::Owned(compiled),
-        }))
+        Ok(Some(Resolved::saved(name, version, compiled)))
     }
 }
 
@@ -446,13 +450,11 @@ pub async fn render(
             .await
             .map_err(unavailable)?
         {
-            Some(stored) => Some(Resolved {
-                name: name.clone(),
-                version: stored.version,
-                builtin: false,
-                saved: true,
-                compiled: Compiled::Owned(Arc::new(compile_stored(&stored).map_err(unavailable)?)),
-            }),
+            Some(stored) => Some(Resolved::saved(
+                &name,
+                stored.version,
+                Arc::new(compile_stored(&stored).map_err(unavailable)?),
+            )),
             None => None,
         },
     }

@@ -166,14 +166,14 @@ impl Provider for SesEmailProvider {
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_sesv2::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_sesv2::{
         operation::send_email::{SendEmailError, SendEmailOutput},
         types::error::{MessageRejected, TooManyRequestsException},
     };
-    use aws_smithy_mocks::{MockResponseInterceptor, RuleMode, create_mock_http_client, mock};
+    use aws_smithy_mocks::{RuleMode, mock};
     use aws_smithy_runtime_api::http::{Response, StatusCode};
-    use aws_smithy_types::{body::SdkBody, retry::RetryConfig};
+    use aws_smithy_types::body::SdkBody;
 
     use super::*;
     use crate::provider::ErrorKind;
@@ -187,20 +187,7 @@ mod tests {
     }
 
     fn provider(rule: &aws_smithy_mocks::Rule) -> SesEmailProvider {
-        // Built by hand rather than with `mock_client!`, which needs the SDK's `test-util`
-        // feature: that would leak into the release binaries through the workspace-hack.
-        let config = aws_sdk_sesv2::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .interceptor(
-                MockResponseInterceptor::new()
-                    .rule_mode(RuleMode::MatchAny)
-                    .with_rule(rule),
-            )
-            .retry_config(RetryConfig::disabled())
-            .build();
+        let config = crate::test_support::mocked_config!(aws_sdk_sesv2, RuleMode::MatchAny, [rule]);
         SesEmailProvider::new(Client::from_conf(config), settings())
     }
 

@@ -237,19 +237,15 @@ impl Provider for SnsSmsProvider {
 #[cfg(test)]
 mod tests {
     use aws_sdk_sns::{
-        config::{BehaviorVersion, Credentials, Region},
         operation::{
             check_if_phone_number_is_opted_out::CheckIfPhoneNumberIsOptedOutOutput,
             publish::{PublishError, PublishOutput},
         },
         types::error::InvalidParameterException,
     };
-    use aws_smithy_mocks::{
-        MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock,
-    };
+    use aws_smithy_mocks::{Rule, RuleMode, mock};
     use aws_smithy_runtime_api::http::{Response, StatusCode};
     use aws_smithy_types::body::SdkBody;
-    use aws_smithy_types::retry::RetryConfig;
 
     use super::*;
     use crate::{
@@ -282,18 +278,7 @@ mod tests {
     }
 
     fn provider(rules: &[&Rule], sender_id: Option<&str>) -> SnsSmsProvider {
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for r in rules {
-            interceptor = interceptor.with_rule(r);
-        }
-        let config = aws_sdk_sns::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .retry_config(RetryConfig::disabled())
-            .build();
+        let config = crate::test_support::mocked_config!(aws_sdk_sns, RuleMode::MatchAny, rules);
         let settings = SmsSettings {
             sender_id: sender_id.map(str::to_owned),
             normal_type: SmsType::Transactional,

@@ -149,31 +149,16 @@ impl SqsQueue {
 #[cfg(test)]
 mod tests {
     use aws_sdk_sqs::{
-        config::{BehaviorVersion, Credentials, Region},
         operation::send_message_batch::{SendMessageBatchInput, SendMessageBatchOutput},
         types::{BatchResultErrorEntry, SendMessageBatchResultEntry},
     };
-    use aws_smithy_mocks::{
-        MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock,
-    };
-    use aws_smithy_types::retry::RetryConfig;
+    use aws_smithy_mocks::{Rule, RuleMode, mock};
 
     use super::*;
     use crate::domain::{Channel, NotificationId, Priority, TenantId};
 
     fn queue(rules: &[&Rule]) -> SqsQueue {
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
-        for r in rules {
-            interceptor = interceptor.with_rule(r);
-        }
-        let config = aws_sdk_sqs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .retry_config(RetryConfig::disabled())
-            .build();
+        let config = crate::test_support::mocked_config!(aws_sdk_sqs, RuleMode::Sequential, rules);
         let mut urls = QueueUrls::default();
         urls.insert(Channel::Email, Priority::Normal, "https://sqs/email-normal");
         SqsQueue::new(Client::from_conf(config), urls)

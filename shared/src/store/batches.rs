@@ -174,20 +174,32 @@ impl DynamoStore {
     }
 
     async fn put_chunk(&self, chunk: Vec<(NotificationId, Item)>) -> Vec<NotificationId> {
-        let mut pending: HashMap<String, NotificationId> = HashMap::new();
+        let mut ids: HashMap<String, NotificationId> = HashMap::new();
         let mut requests = Vec::with_capacity(chunk.len());
         for (id, item) in chunk {
             let Ok(put) = PutRequest::builder().set_item(Some(item)).build() else {
                 continue;
             };
-            pending.insert(notification_key_string(&id), id);
+            ids.insert(notification_key_string(&id), id);
             requests.push(WriteRequest::builder().put_request(put).build());
         }
+        self.write_batch(requests)
+            .await
+            .iter()
+            .filter_map(|r| r.put_request()?.item().get("PK")?.as_s().ok())
+            .filter_map(|pk| ids.remove(pk))
+            .collect()
+    }
+
+    /// Sends up to 25 writes in one `BatchWriteItem`, then again what DynamoDB left
+    /// unprocessed (or all of it, when the call failed), with backoff, within the bulk
+    /// budget. Returns what is still not written.
+    pub(super) async fn write_batch(&self, mut requests: Vec<WriteRequest>) -> Vec<WriteRequest> {
         let started = std::time::Instant::now();
         let mut delay = FIRST_BACKOFF;
         for round in 0u32.. {
             if requests.is_empty() {
-                return Vec::new();
+                break;
             }
             if round > 0 {
                 if started.elapsed() + delay > self.bulk_budget {
@@ -196,33 +208,25 @@ impl DynamoStore {
                 tokio::time::sleep(jittered(delay)).await;
                 delay = (delay * 2).min(MAX_BACKOFF);
             }
-            let sent = requests.clone();
             match self
                 .client
                 .batch_write_item()
-                .request_items(&self.table, sent)
+                .request_items(&self.table, requests.clone())
                 .send()
                 .await
             {
                 Ok(out) => {
-                    let left: Vec<WriteRequest> = out
+                    requests = out
                         .unprocessed_items
                         .and_then(|mut u| u.remove(&self.table))
                         .unwrap_or_default();
-                    let left_keys: HashSet<String> = left
-                        .iter()
-                        .filter_map(|r| r.put_request()?.item().get("PK")?.as_s().ok().cloned())
-                        .collect();
-                    pending.retain(|pk, _| left_keys.contains(pk));
-                    requests = left;
                 }
                 Err(e) => {
-                    // The whole call failed (throttled, network): every item is still to write.
                     warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), round, "BatchWriteItem failed; retrying");
                 }
             }
         }
-        pending.into_values().collect()
+        requests
     }
 
     /// The keys of `ids` that exist, 100 a call.
@@ -453,15 +457,8 @@ impl BatchStore for DynamoStore {
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_dynamodb::{
-        Client,
-        config::{BehaviorVersion, Credentials, Region},
-        operation::batch_write_item::BatchWriteItemOutput,
-    };
-    use aws_smithy_mocks::{
-        MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock,
-    };
-    use aws_smithy_types::retry::RetryConfig;
+    use aws_sdk_dynamodb::{Client, operation::batch_write_item::BatchWriteItemOutput};
+    use aws_smithy_mocks::{Rule, RuleMode, mock};
 
     use super::*;
     use crate::{
@@ -470,18 +467,7 @@ mod tests {
     };
 
     fn store(mode: RuleMode, rules: &[&Rule]) -> DynamoStore {
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(mode);
-        for r in rules {
-            interceptor = interceptor.with_rule(r);
-        }
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .retry_config(RetryConfig::disabled())
-            .build();
+        let config = crate::test_support::mocked_config!(aws_sdk_dynamodb, mode, rules);
         DynamoStore::new(Client::from_conf(config), "t")
             .with_bulk_budget(Duration::from_millis(300))
     }

@@ -333,7 +333,7 @@ impl DynamoStore {
                 .map_err(unavailable)?;
             let keys: Vec<Item> = page.items.unwrap_or_default();
             for chunk in keys.chunks(25) {
-                let mut requests: Vec<WriteRequest> = chunk
+                let requests: Vec<WriteRequest> = chunk
                     .iter()
                     .filter_map(|k| {
                         let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
@@ -343,22 +343,11 @@ impl DynamoStore {
                         Some(WriteRequest::builder().delete_request(delete).build())
                     })
                     .collect();
-                // BatchWriteItem may leave some unprocessed under load: send them again.
-                for _ in 0..5 {
-                    if requests.is_empty() {
-                        break;
-                    }
-                    let out = self
-                        .client
-                        .batch_write_item()
-                        .request_items(&self.table, requests)
-                        .send()
-                        .await
-                        .map_err(unavailable)?;
-                    requests = out
-                        .unprocessed_items
-                        .and_then(|mut u| u.remove(&self.table))
-                        .unwrap_or_default();
+                if !self.write_batch(requests).await.is_empty() {
+                    return Err(StoreError::Unavailable(format!(
+                        "some versions of template {} could not be deleted",
+                        name.as_str()
+                    )));
                 }
             }
             match page.last_evaluated_key {
