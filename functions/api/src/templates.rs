@@ -187,10 +187,16 @@ pub async fn resolve_for_send(
         .await
         .map_err(unavailable)?
         .ok_or_else(|| {
+            let builtins: Vec<&str> = template::builtins().map(|(n, _)| n.as_str()).collect();
             ApiError::Validation(vec![FieldError::new(
                 field,
                 "not_found",
-                format!("no template named `{}`", name.as_str()),
+                format!(
+                    "no template named `{}` (save one with PUT /v1/templates/{}; built in: {})",
+                    name.as_str(),
+                    name.as_str(),
+                    builtins.join(", ")
+                ),
             )])
         })
 }
