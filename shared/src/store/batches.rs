@@ -195,18 +195,10 @@ impl DynamoStore {
     /// unprocessed (or all of it, when the call failed), with backoff, within the bulk
     /// budget. Returns what is still not written.
     pub(super) async fn write_batch(&self, mut requests: Vec<WriteRequest>) -> Vec<WriteRequest> {
-        let started = std::time::Instant::now();
-        let mut delay = FIRST_BACKOFF;
+        let mut backoff = Backoff::new(self.bulk_budget);
         for round in 0u32.. {
-            if requests.is_empty() {
+            if requests.is_empty() || (round > 0 && !backoff.wait().await) {
                 break;
-            }
-            if round > 0 {
-                if started.elapsed() + delay > self.bulk_budget {
-                    break;
-                }
-                tokio::time::sleep(jittered(delay)).await;
-                delay = (delay * 2).min(MAX_BACKOFF);
             }
             match self
                 .client
@@ -237,18 +229,10 @@ impl DynamoStore {
         let mut found = HashSet::new();
         for chunk in ids.chunks(GET_CHUNK) {
             let mut keys: Vec<Item> = chunk.iter().map(notification_key).collect();
-            let started = std::time::Instant::now();
-            let mut delay = FIRST_BACKOFF;
+            let mut backoff = Backoff::new(self.bulk_budget);
             for round in 0u32.. {
-                if keys.is_empty() {
+                if keys.is_empty() || (round > 0 && !backoff.wait().await) {
                     break;
-                }
-                if round > 0 {
-                    if started.elapsed() + delay > self.bulk_budget {
-                        break;
-                    }
-                    tokio::time::sleep(jittered(delay)).await;
-                    delay = (delay * 2).min(MAX_BACKOFF);
                 }
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(keys.clone()))
@@ -292,9 +276,33 @@ impl DynamoStore {
     }
 }
 
-/// Half to all of `d`: retries of many concurrent calls spread out instead of colliding.
-fn jittered(d: Duration) -> Duration {
-    d.mul_f64(rand::random_range(0.5..=1.0))
+/// The waits between the retries of one bulk call: doubling, jittered (half to all of the
+/// delay, so retries of many concurrent calls spread out instead of colliding), within a
+/// budget.
+struct Backoff {
+    started: std::time::Instant,
+    delay: Duration,
+    budget: Duration,
+}
+
+impl Backoff {
+    fn new(budget: Duration) -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            delay: FIRST_BACKOFF,
+            budget,
+        }
+    }
+
+    /// Waits before the next retry; false, at once, when the budget does not allow one.
+    async fn wait(&mut self) -> bool {
+        if self.started.elapsed() + self.delay > self.budget {
+            return false;
+        }
+        tokio::time::sleep(self.delay.mul_f64(rand::random_range(0.5..=1.0))).await;
+        self.delay = (self.delay * 2).min(MAX_BACKOFF);
+        true
+    }
 }
 
 fn notification_key_string(id: &NotificationId) -> String {
