@@ -293,7 +293,8 @@ pub async fn put(
         version = stored.version,
         "template saved"
     );
-    let status = if stored.version == 1 || stored.created_at == stored.updated_at {
+    // A first version (of a new template, or one saved again after a delete) was saved now.
+    let status = if stored.created_at == stored.updated_at {
         StatusCode::CREATED
     } else {
         StatusCode::OK
