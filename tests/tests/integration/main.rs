@@ -1,0 +1,15 @@
+//! The integration tests: one binary, so the SDK-heavy dependency graph links once. Each module
+//! is one area of behaviour; the stack, clock and builders they share are in `notify_tests`
+//! (`tests/src/lib.rs`).
+
+mod api;
+mod batch;
+mod compat;
+mod email;
+mod guarantees;
+mod iac;
+mod priority;
+mod push;
+mod sms;
+mod store;
+mod templates;
