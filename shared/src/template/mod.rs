@@ -8,6 +8,7 @@
 //! - [`builtin`] and [`builtins`] are the templates shipped with the service.
 
 mod builtin;
+mod compiled;
 mod helpers;
 mod names;
 mod render;

@@ -7,9 +7,10 @@ use handlebars::template::{HelperTemplate, Parameter, TemplateElement};
 use handlebars::{Context, Output, RenderContext, RenderErrorReason, Renderable, Template};
 use serde_json::Value;
 
+use super::compiled::CompiledVariant;
 use super::helpers::{Escape, registry_for, reset_loop_counter};
 use super::names::Locale;
-use super::source::TemplateSource;
+use super::source::{self, TemplateSource};
 use crate::domain::Channel;
 use crate::validate::FieldError;
 
@@ -27,37 +28,6 @@ const TEXT_WIDTH: usize = 78;
 pub struct CompiledTemplate {
     source: TemplateSource,
     variants: BTreeMap<Locale, CompiledVariant>,
-}
-
-#[derive(Debug)]
-pub(super) struct CompiledVariant {
-    pub(super) email: Option<CompiledEmail>,
-    pub(super) sms: Option<Template>,
-    pub(super) push: Option<CompiledPush>,
-}
-
-impl CompiledVariant {
-    fn has(&self, channel: Channel) -> bool {
-        match channel {
-            Channel::Email => self.email.is_some(),
-            Channel::Sms => self.sms.is_some(),
-            Channel::Push => self.push.is_some(),
-        }
-    }
-}
-
-#[derive(Debug)]
-pub(super) struct CompiledEmail {
-    pub(super) subject: Template,
-    pub(super) html: Option<Template>,
-    pub(super) text: Option<Template>,
-}
-
-#[derive(Debug)]
-pub(super) struct CompiledPush {
-    pub(super) title: Option<Template>,
-    pub(super) body: Option<Template>,
-    pub(super) data: BTreeMap<String, Template>,
 }
 
 /// What a template rendered to, and in which locale.
@@ -119,11 +89,23 @@ fn line_suffix(line: Option<usize>) -> String {
     line.map(|l| format!(" (line {l})")).unwrap_or_default()
 }
 
-impl CompiledTemplate {
-    pub(super) fn new(source: TemplateSource, variants: BTreeMap<Locale, CompiledVariant>) -> Self {
-        Self { source, variants }
+impl TemplateSource {
+    /// Validates a `PUT /v1/templates/{name}` body field by field and compiles every part.
+    /// Every broken rule is reported with its path (`locales.fr-CA.email.subject`): types,
+    /// sizes, unknown fields, handlebars syntax (rule `syntax`, naming line and column), and
+    /// what templates may not use (`unsupported` partials and decorators, `unknown_helper`,
+    /// `arguments`).
+    pub fn parse(body: &Value) -> Result<(TemplateSource, CompiledTemplate), Vec<FieldError>> {
+        let (source, variants) = source::read(body)?;
+        let compiled = CompiledTemplate {
+            source: source.clone(),
+            variants,
+        };
+        Ok((source, compiled))
     }
+}
 
+impl CompiledTemplate {
     /// Compiles a template read back from the store. It is checked again, with the same errors
     /// as `TemplateSource::parse`.
     pub fn compile(source: &TemplateSource) -> Result<Self, Vec<FieldError>> {

@@ -6,8 +6,8 @@ use handlebars::Template;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::compiled::{CompiledEmail, CompiledPush, CompiledVariant};
 use super::names::Locale;
-use super::render::{CompiledEmail, CompiledPush, CompiledTemplate, CompiledVariant};
 use super::syntax;
 use crate::domain::Channel;
 use crate::validate::{FieldError, Fields, MAX_HTML_BYTES, MAX_TEXT_BYTES};
@@ -91,180 +91,177 @@ pub struct PushPart {
     pub data: BTreeMap<String, String>,
 }
 
-impl TemplateSource {
-    /// Validates a `PUT /v1/templates/{name}` body field by field and compiles every part.
-    /// Every broken rule is reported with its path (`locales.fr-CA.email.subject`): types,
-    /// sizes, unknown fields, handlebars syntax (rule `syntax`, naming line and column), and
-    /// what templates may not use (`unsupported` partials and decorators, `unknown_helper`,
-    /// `arguments`).
-    pub fn parse(body: &Value) -> Result<(TemplateSource, CompiledTemplate), Vec<FieldError>> {
-        let mut top = Object::of(body, "").map_err(|e| vec![e])?;
+/// Reads and checks a template body (see [`TemplateSource::parse`]), compiling every part.
+pub(super) fn read(
+    body: &Value,
+) -> Result<(TemplateSource, BTreeMap<Locale, CompiledVariant>), Vec<FieldError>> {
+    let mut top = Object::of(body, "").map_err(|e| vec![e])?;
 
-        let description = top.fields.optional_str("description").map(str::to_owned);
-        if description
-            .as_ref()
-            .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
-        {
-            top.fields.error(
-                "description",
-                "max_length",
-                format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
-            );
-        }
-
-        let default_locale = match top.fields.optional_str("defaultLocale") {
-            Some(raw) => match Locale::parse(raw) {
-                Ok(locale) => Some(locale),
-                Err(message) => {
-                    top.fields.error("defaultLocale", "locale", message);
-                    None
-                }
-            },
-            None => None,
-        };
-        let default_given = top.fields.has("defaultLocale");
-
-        let strict = match top.raw("strict") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                top.fields.error("strict", "type", "must be true or false");
-                false
-            }
-        };
-
-        let sample_data = match top.raw("sampleData") {
-            None => None,
-            Some(data @ Value::Object(_)) => {
-                if json_len(data) > MAX_SAMPLE_DATA_BYTES {
-                    top.fields.error(
-                        "sampleData",
-                        "max_bytes",
-                        format!("must be at most {MAX_SAMPLE_DATA_BYTES} bytes as JSON"),
-                    );
-                }
-                Some(data.clone())
-            }
-            Some(_) => {
-                top.fields
-                    .error("sampleData", "type", "must be a JSON object");
-                None
-            }
-        };
-
-        let mut locales = BTreeMap::new();
-        let mut compiled = BTreeMap::new();
-        // Every key that names a locale, whether or not its variant is valid.
-        let mut keys = BTreeSet::new();
-        let mut keys_ok = true;
-        match top.raw("locales") {
-            None => {
-                top.fields.error("locales", "required", "is required");
-                keys_ok = false;
-            }
-            Some(Value::Object(map)) if map.is_empty() => {
-                top.fields
-                    .error("locales", "min_items", "must have at least one locale");
-                keys_ok = false;
-            }
-            Some(Value::Object(map)) if map.len() > MAX_LOCALES => {
-                top.fields.error(
-                    "locales",
-                    "max_items",
-                    format!("must have at most {MAX_LOCALES} locales"),
-                );
-                keys_ok = false;
-            }
-            Some(Value::Object(map)) => {
-                for (key, value) in map {
-                    let path = format!("locales.{key}");
-                    let locale = match Locale::parse(key) {
-                        Ok(locale) => locale,
-                        Err(message) => {
-                            top.errors.push(FieldError::new(path, "locale", message));
-                            keys_ok = false;
-                            continue;
-                        }
-                    };
-                    if !keys.insert(locale.clone()) {
-                        top.errors.push(FieldError::new(
-                            path,
-                            "duplicate",
-                            format!("is the same locale as another key ({locale})"),
-                        ));
-                        continue;
-                    }
-                    if let Some((variant, compiled_variant)) =
-                        read_variant(value, &path, &mut top.errors)
-                    {
-                        locales.insert(locale.clone(), variant);
-                        compiled.insert(locale, compiled_variant);
-                    }
-                }
-            }
-            Some(_) => {
-                top.fields.error(
-                    "locales",
-                    "type",
-                    "must be an object from locale (like fr-CA) to variant",
-                );
-                keys_ok = false;
-            }
-        }
-
-        let default_locale = match default_locale {
-            Some(locale) => {
-                if keys_ok && !keys.contains(&locale) {
-                    top.fields.error(
-                        "defaultLocale",
-                        "one_of",
-                        format!("must be one of the locales: {}", joined(&keys)),
-                    );
-                }
-                Some(locale)
-            }
-            None if default_given => None,
-            None if keys.len() == 1 && keys_ok => keys.first().cloned(),
-            None => {
-                if keys.len() > 1 {
-                    top.fields.error(
-                        "defaultLocale",
-                        "required",
-                        "is required when there is more than one locale",
-                    );
-                }
-                None
-            }
-        };
-
-        let mut errors = top.finish();
-        let default_locale = match default_locale {
-            Some(locale) if errors.is_empty() => locale,
-            _ => {
-                if errors.is_empty() {
-                    errors.push(FieldError::new("defaultLocale", "required", "is required"));
-                }
-                return Err(errors);
-            }
-        };
-        let source = TemplateSource {
-            description,
-            default_locale,
-            strict,
-            locales,
-            sample_data,
-        };
-        if json_len(&source) > MAX_SOURCE_BYTES {
-            return Err(vec![FieldError::new(
-                "locales",
-                "max_bytes",
-                format!("the whole template must be at most {MAX_SOURCE_BYTES} bytes as JSON"),
-            )]);
-        }
-        let compiled = CompiledTemplate::new(source.clone(), compiled);
-        Ok((source, compiled))
+    let description = top.fields.optional_str("description").map(str::to_owned);
+    if description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
+    {
+        top.fields.error(
+            "description",
+            "max_length",
+            format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
+        );
     }
 
+    let default_locale = match top.fields.optional_str("defaultLocale") {
+        Some(raw) => match Locale::parse(raw) {
+            Ok(locale) => Some(locale),
+            Err(message) => {
+                top.fields.error("defaultLocale", "locale", message);
+                None
+            }
+        },
+        None => None,
+    };
+    let default_given = top.fields.has("defaultLocale");
+
+    let strict = match top.raw("strict") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            top.fields.error("strict", "type", "must be true or false");
+            false
+        }
+    };
+
+    let sample_data = match top.raw("sampleData") {
+        None => None,
+        Some(data @ Value::Object(_)) => {
+            if json_len(data) > MAX_SAMPLE_DATA_BYTES {
+                top.fields.error(
+                    "sampleData",
+                    "max_bytes",
+                    format!("must be at most {MAX_SAMPLE_DATA_BYTES} bytes as JSON"),
+                );
+            }
+            Some(data.clone())
+        }
+        Some(_) => {
+            top.fields
+                .error("sampleData", "type", "must be a JSON object");
+            None
+        }
+    };
+
+    let mut locales = BTreeMap::new();
+    let mut compiled = BTreeMap::new();
+    // Every key that names a locale, whether or not its variant is valid.
+    let mut keys = BTreeSet::new();
+    let mut keys_ok = true;
+    match top.raw("locales") {
+        None => {
+            top.fields.error("locales", "required", "is required");
+            keys_ok = false;
+        }
+        Some(Value::Object(map)) if map.is_empty() => {
+            top.fields
+                .error("locales", "min_items", "must have at least one locale");
+            keys_ok = false;
+        }
+        Some(Value::Object(map)) if map.len() > MAX_LOCALES => {
+            top.fields.error(
+                "locales",
+                "max_items",
+                format!("must have at most {MAX_LOCALES} locales"),
+            );
+            keys_ok = false;
+        }
+        Some(Value::Object(map)) => {
+            for (key, value) in map {
+                let path = format!("locales.{key}");
+                let locale = match Locale::parse(key) {
+                    Ok(locale) => locale,
+                    Err(message) => {
+                        top.errors.push(FieldError::new(path, "locale", message));
+                        keys_ok = false;
+                        continue;
+                    }
+                };
+                if !keys.insert(locale.clone()) {
+                    top.errors.push(FieldError::new(
+                        path,
+                        "duplicate",
+                        format!("is the same locale as another key ({locale})"),
+                    ));
+                    continue;
+                }
+                if let Some((variant, compiled_variant)) =
+                    read_variant(value, &path, &mut top.errors)
+                {
+                    locales.insert(locale.clone(), variant);
+                    compiled.insert(locale, compiled_variant);
+                }
+            }
+        }
+        Some(_) => {
+            top.fields.error(
+                "locales",
+                "type",
+                "must be an object from locale (like fr-CA) to variant",
+            );
+            keys_ok = false;
+        }
+    }
+
+    let default_locale = match default_locale {
+        Some(locale) => {
+            if keys_ok && !keys.contains(&locale) {
+                top.fields.error(
+                    "defaultLocale",
+                    "one_of",
+                    format!("must be one of the locales: {}", joined(&keys)),
+                );
+            }
+            Some(locale)
+        }
+        None if default_given => None,
+        None if keys.len() == 1 && keys_ok => keys.first().cloned(),
+        None => {
+            if keys.len() > 1 {
+                top.fields.error(
+                    "defaultLocale",
+                    "required",
+                    "is required when there is more than one locale",
+                );
+            }
+            None
+        }
+    };
+
+    let mut errors = top.finish();
+    let default_locale = match default_locale {
+        Some(locale) if errors.is_empty() => locale,
+        _ => {
+            if errors.is_empty() {
+                errors.push(FieldError::new("defaultLocale", "required", "is required"));
+            }
+            return Err(errors);
+        }
+    };
+    let source = TemplateSource {
+        description,
+        default_locale,
+        strict,
+        locales,
+        sample_data,
+    };
+    if json_len(&source) > MAX_SOURCE_BYTES {
+        return Err(vec![FieldError::new(
+            "locales",
+            "max_bytes",
+            format!("the whole template must be at most {MAX_SOURCE_BYTES} bytes as JSON"),
+        )]);
+    }
+    Ok((source, compiled))
+}
+
+impl TemplateSource {
     /// The channels any locale has a part for.
     pub fn channels(&self) -> BTreeSet<Channel> {
         Channel::ALL
