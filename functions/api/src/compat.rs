@@ -9,20 +9,21 @@
 //!   `{"success": false, "message", "error": {"code", "details"}}` with the same 4xx/5xx the
 //!   canonical route gives.
 //!
-//! Each route rewrites its body into the canonical one, calls the canonical handler, and
-//! rewrites the answer: one implementation, two contracts.
+//! Each route rewrites its body into the canonical one, runs the accept service on it (the
+//! same steps as the canonical routes), and shapes the answer: one implementation, two
+//! contracts.
 
 use http::StatusCode;
 use lambda_http::{Body, Response};
 use notify_shared::{
-    domain::{HistoryEntry, Status, TenantId},
+    domain::{HistoryEntry, Notification, Status, TenantId},
     validate::FieldError,
 };
 use serde_json::{Map, Value, json};
 
 use notify_shared::template::TemplateName;
 
-use crate::{ApiError, App, batch, idempotency::Planned, notifications, response, templates};
+use crate::{ApiError, App, accept, catalog, idempotency::Planned, notifications, response};
 
 /// The seed's priorities onto ours (`normal` is accepted too); anything else is passed on
 /// for the canonical check to refuse.
@@ -132,11 +133,6 @@ fn renamed(
     }
 }
 
-/// The canonical answer's JSON, when it succeeded.
-fn answer(resp: &Response<Body>) -> Value {
-    serde_json::from_slice(resp.body().as_ref()).unwrap_or(Value::Null)
-}
-
 fn envelope(status: StatusCode, message: &str, data: Value) -> Response<Body> {
     response::json(
         status,
@@ -146,17 +142,12 @@ fn envelope(status: StatusCode, message: &str, data: Value) -> Response<Body> {
 
 /// The seed's `data` of an accepted notification: its id, the queue it waits in, and when it
 /// should go out (its schedule, or now).
-fn accepted_data(a: &Value) -> Value {
-    let queue = format!(
-        "{}-{}",
-        a["channel"].as_str().unwrap_or_default(),
-        a["priority"].as_str().unwrap_or_default()
-    );
+fn accepted_data(n: &Notification) -> Value {
     json!({
-        "notificationId": a["id"],
-        "queueId": queue,
-        "status": a["status"],
-        "estimatedDelivery": if a["scheduledAt"].is_null() { a["createdAt"].clone() } else { a["scheduledAt"].clone() },
+        "notificationId": n.id,
+        "queueId": format!("{}-{}", n.channel, n.priority),
+        "status": n.status,
+        "estimatedDelivery": n.scheduled_at.unwrap_or(n.created_at),
     })
 }
 
@@ -186,7 +177,7 @@ pub async fn send(
             .and_then(Value::as_str)
             .map(TemplateName::parse)
         {
-            Some(Ok(name)) => templates::resolve_for_send(app, tenant, &name, "template")
+            Some(Ok(name)) => catalog::resolve_for_send(&app.catalog, tenant, &name, "template")
                 .await
                 .is_ok(),
             _ => true,
@@ -199,7 +190,7 @@ pub async fn send(
             }
         }
     }
-    let resp = notifications::create(app, tenant, &Value::Object(fields), planned.id)
+    let accepted = accept::one(app, tenant, &Value::Object(fields), planned.id)
         .await
         .map_err(|e| renamed(e, &from_options, |_| None))?;
     let message = if channel == "email" {
@@ -208,9 +199,9 @@ pub async fn send(
         "SMS mis en file d'attente"
     };
     Ok(envelope(
-        resp.status(),
+        StatusCode::ACCEPTED,
         message,
-        accepted_data(&answer(&resp)),
+        accepted_data(&accepted),
     ))
 }
 
@@ -270,45 +261,39 @@ pub async fn bulk_email(
         (head.starts_with("recipients[") && (rest == "to" || rest.starts_with("to.")))
             .then(|| format!("{head}].email{}", &rest[2..]))
     };
-    let resp = batch::create(app, tenant, &Value::Object(fields), planned)
+    let a = accept::batch(app, tenant, &Value::Object(fields), planned)
         .await
         .map_err(|e| renamed(e, &from_options, rename))?;
-    let a = answer(&resp);
-    let notifications: Vec<Value> = a["ids"]
-        .as_array()
-        .map(|ids| {
-            ids.iter()
-                .zip(&emails)
-                .filter(|(id, _)| !id.is_null())
-                .map(|(id, email)| json!({ "email": email, "notificationId": id }))
-                .collect()
+    let notifications: Vec<Value> = a
+        .ids
+        .iter()
+        .zip(&emails)
+        .filter_map(|(id, email)| {
+            id.as_ref()
+                .map(|id| json!({ "email": email, "notificationId": id }))
         })
-        .unwrap_or_default();
-    let errors: Vec<Value> = a["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| {
-                    let mut e = e.clone();
-                    if let Some(new) = e["field"].as_str().and_then(rename) {
-                        e["field"] = json!(new);
-                    }
-                    e
-                })
-                .collect()
+        .collect();
+    let errors: Vec<Value> = a
+        .errors
+        .iter()
+        .map(|e| {
+            let mut e = json!(e);
+            if let Some(new) = e["field"].as_str().and_then(rename) {
+                e["field"] = json!(new);
+            }
+            e
         })
-        .unwrap_or_default();
+        .collect();
     let total = emails.len();
     Ok(envelope(
-        resp.status(),
+        StatusCode::ACCEPTED,
         "Emails mis en file d'attente",
         json!({
-            "batchId": a["batchId"],
+            "batchId": a.batch_id,
             "total": total,
-            "queued": a["accepted"],
-            "failed": a["rejected"],
-            "status": a["status"],
+            "queued": a.accepted,
+            "failed": a.rejected,
+            "status": a.status,
             "notifications": notifications,
             "errors": errors,
         }),
@@ -351,7 +336,7 @@ pub async fn status(
 /// Every answer of a seed route that is not a success, in the seed's envelope (the status
 /// code and headers stay).
 pub fn error_envelope(mut resp: Response<Body>) -> Response<Body> {
-    let canonical = answer(&resp);
+    let canonical: Value = serde_json::from_slice(resp.body().as_ref()).unwrap_or(Value::Null);
     let body = json!({
         "success": false,
         "message": canonical["message"],

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use notify_shared::config::{ConfigError, DLQ_VARS, Env, QueueUrls, StoreSettings};
 
-use crate::{AdminKeys, ApiKeys, CHANNELS, draft::DraftLimits};
+use crate::{AdminKeys, ApiKeys, CHANNELS, accept::request::DraftLimits};
 
 /// The API function's configuration, read once at cold start.
 #[derive(Debug, Clone)]

@@ -3,49 +3,16 @@
 //! routes, so the same body means the same thing everywhere.
 
 use notify_shared::{
-    domain::{
-        Channel, Content, EmailAddress, EmailContent, PushContent, SmsContent, TemplateRef,
-        sms::segments,
-    },
-    provider::{MAX_PAYLOAD_BYTES, is_reserved_data_key, payload_size},
-    template::{Locale, RenderError, RenderedContent, TemplateName},
-    validate::{self, FieldError, Fields, MapLimits},
+    domain::{Channel, TemplateRef},
+    template::{Locale, RenderError, TemplateName},
+    validate::{FieldError, Fields},
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::templates::Resolved;
-
-/// Push `data`: FCM bounds the whole payload (4 KB); these only stop absurd shapes early.
-const PUSH_DATA_LIMITS: MapLimits = MapLimits {
-    max_entries: 100,
-    max_key_chars: 256,
-    max_value_chars: MAX_PAYLOAD_BYTES,
+use crate::{
+    catalog::Resolved,
+    channel::{self, Options, Texts},
 };
-const MAX_PUSH_TITLE_BYTES: usize = 1024;
-const MAX_PUSH_BODY_BYTES: usize = MAX_PAYLOAD_BYTES;
-const MAX_IMAGE_URL_CHARS: usize = 2048;
-/// APNs limits `apns-collapse-id` to 64 bytes.
-const MAX_COLLAPSE_KEY_CHARS: usize = 64;
-/// FCM keeps an undelivered message at most 28 days.
-const MAX_TTL_SECONDS: u32 = 28 * 24 * 3600;
-/// A display name longer than this is truncated by most mail clients anyway.
-const MAX_FROM_NAME_CHARS: usize = 64;
-
-/// The text of a message, before the channel's options are added: typed inline, or rendered
-/// (the same shape either way).
-pub use notify_shared::template::RenderedContent as Texts;
-
-/// The channel's settings that are not text: they apply whatever the text came from.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Options {
-    pub reply_to: Option<EmailAddress>,
-    pub from_name: Option<String>,
-    pub image_url: Option<String>,
-    pub badge: Option<u32>,
-    pub sound: Option<String>,
-    pub collapse_key: Option<String>,
-    pub ttl_seconds: Option<u32>,
-}
 
 /// Where the text comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,13 +67,6 @@ pub fn template_name<'a>(f: &mut Fields<'a>, name: &'a str) -> Option<TemplateNa
     }
 }
 
-/// The text fields of `channel` as inline content fields name them.
-const TEXT_FIELDS: [(Channel, &[&str]); 3] = [
-    (Channel::Email, &["text", "html"]),
-    (Channel::Sms, &["message"]),
-    (Channel::Push, &["title", "body"]),
-];
-
 /// Reads the content of a request for `channel`: `template` (+ `locale`, `data`), or the
 /// channel's inline fields, and the channel's options. With `data_is_template_data`, `data`
 /// belongs to the template even for push (where inline `data` is the FCM payload).
@@ -115,29 +75,12 @@ pub fn parse<'a>(
     channel: Channel,
     sms_max_chars: usize,
 ) -> Option<ContentSpec> {
-    let options = options(f, channel);
+    let options = channel::options(f, channel);
     let source = if f.has("template") {
         let name = template_name(f, "template");
         let locale = locale(f, "locale");
         let data = object(f, "data");
-        let subject = match channel {
-            Channel::Email => f.header_text("subject", validate::MAX_SUBJECT_CHARS, false),
-            _ => None,
-        };
-        let text_fields = TEXT_FIELDS
-            .iter()
-            .find(|(c, _)| *c == channel)
-            .map_or(&[][..], |(_, names)| *names);
-        for &field in text_fields {
-            if f.has(field) {
-                f.optional_value(field);
-                f.error(
-                    field,
-                    "exclusive",
-                    "give a template or inline content, not both",
-                );
-            }
-        }
+        let subject = refuse_inline_beside_template(f, channel);
         Some(Source::Template {
             name: name?,
             locale,
@@ -145,7 +88,7 @@ pub fn parse<'a>(
             subject,
         })
     } else {
-        texts(f, channel, sms_max_chars, true).map(Source::Inline)
+        channel::texts(f, channel, sms_max_chars, true).map(Source::Inline)
     };
     Some(ContentSpec {
         source: source?,
@@ -153,146 +96,21 @@ pub fn parse<'a>(
     })
 }
 
-/// The channel's inline text fields, checked as the channel requires.
-pub fn texts(
-    f: &mut Fields<'_>,
-    channel: Channel,
-    sms_max_chars: usize,
-    subject_required: bool,
-) -> Option<Texts> {
-    match channel {
-        Channel::Email => {
-            let subject = f.header_text("subject", validate::MAX_SUBJECT_CHARS, subject_required);
-            let text = f.body_text("text", validate::MAX_TEXT_BYTES);
-            let html = f.body_text("html", validate::MAX_HTML_BYTES);
-            if !f.has("text") && !f.has("html") {
-                f.error("text", "required", "text or html (or both) is required");
-                return None;
-            }
-            let body_ok = text.is_some() || html.is_some();
-            (body_ok && (subject.is_some() || !subject_required)).then(|| Texts::Email {
-                subject: subject.unwrap_or_default(),
-                text,
-                html,
-            })
-        }
-        Channel::Sms => {
-            let message = match f.required_str("message") {
-                Some(m) if m.trim().is_empty() => {
-                    f.error("message", "not_blank", "must not be empty");
-                    None
-                }
-                // Line breaks travel; other control characters would be dropped or garble it.
-                Some(m) if m.chars().any(|c| c.is_control() && c != '\n' && c != '\r') => {
-                    f.error(
-                        "message",
-                        "control_characters",
-                        "must not contain control characters other than line breaks",
-                    );
-                    None
-                }
-                Some(m) if m.chars().count() > sms_max_chars => {
-                    f.error(
-                        "message",
-                        "max_length",
-                        format!("must be at most {sms_max_chars} characters"),
-                    );
-                    None
-                }
-                other => other.map(str::to_owned),
-            };
-            message.map(|message| Texts::Sms { message })
-        }
-        Channel::Push => {
-            let title = f.body_text("title", MAX_PUSH_TITLE_BYTES);
-            let body = f.body_text("body", MAX_PUSH_BODY_BYTES);
-            let data = f.string_map("data", PUSH_DATA_LIMITS);
-            for key in data.keys().filter(|k| is_reserved_data_key(k)) {
-                f.error(&format!("data.{key}"), "reserved", "is a key FCM reserves");
-            }
-            if title.is_none() && body.is_none() && data.is_empty() {
-                if !f.has("title") && !f.has("body") && !f.has("data") {
-                    f.error("title", "required", "title, body or data is required");
-                }
-                return None;
-            }
-            Some(Texts::Push { title, body, data })
+/// Beside a `template`, the channel's inline fields are refused (but the one the template
+/// lets a request override, which is read and returned).
+pub fn refuse_inline_beside_template(f: &mut Fields<'_>, channel: Channel) -> Option<String> {
+    let (replacement, replaces) = channel::template_override(f, channel);
+    for &field in channel::inline_fields(channel) {
+        if field != replaces && f.has(field) {
+            f.optional_value(field);
+            f.error(
+                field,
+                "exclusive",
+                "give a template or inline content, not both",
+            );
         }
     }
-}
-
-pub fn options(f: &mut Fields<'_>, channel: Channel) -> Options {
-    match channel {
-        Channel::Email => Options {
-            reply_to: f.optional_email("replyTo"),
-            from_name: f.header_text("fromName", MAX_FROM_NAME_CHARS, false),
-            ..Options::default()
-        },
-        Channel::Sms => Options::default(),
-        Channel::Push => Options {
-            image_url: f.optional_https_url("imageUrl", MAX_IMAGE_URL_CHARS),
-            badge: f.optional_u32("badge", 0..=99_999),
-            sound: f.optional_label("sound", 256),
-            collapse_key: f.optional_label("collapseKey", MAX_COLLAPSE_KEY_CHARS),
-            ttl_seconds: f.optional_u32("ttlSeconds", 0..=MAX_TTL_SECONDS),
-            ..Options::default()
-        },
-    }
-}
-
-/// The content to send: `texts` with the options, checked as a whole (the FCM payload
-/// limit; reported on `data`, or `body` without data, under `prefix`).
-pub fn assemble(texts: Texts, options: &Options, prefix: &str) -> Result<Content, FieldError> {
-    Ok(match texts {
-        Texts::Email {
-            subject,
-            text,
-            html,
-        } => Content::Email(EmailContent {
-            subject,
-            text,
-            html,
-            reply_to: options.reply_to.clone(),
-            from_name: options.from_name.clone(),
-        }),
-        Texts::Sms { message } => {
-            let segments = segments(&message);
-            Content::Sms(SmsContent { message, segments })
-        }
-        Texts::Push { title, body, data } => {
-            let content = PushContent {
-                title,
-                body,
-                image_url: options.image_url.clone(),
-                badge: options.badge,
-                sound: options.sound.clone(),
-                collapse_key: options.collapse_key.clone(),
-                ttl_seconds: options.ttl_seconds,
-                data,
-            };
-            let size = payload_size(&content);
-            if size > MAX_PAYLOAD_BYTES {
-                let part = if content.data.is_empty() {
-                    "body"
-                } else {
-                    "data"
-                };
-                let field = if prefix.is_empty() {
-                    part.to_owned()
-                } else {
-                    format!("{prefix}.{part}")
-                };
-                return Err(FieldError::new(
-                    field,
-                    "max_bytes",
-                    format!(
-                        "the FCM payload (notification and data) would be {size} bytes; FCM allows {MAX_PAYLOAD_BYTES}"
-                    ),
-                ));
-            }
-            Content::Push(content)
-        }
-    })
+    replacement
 }
 
 /// Where the errors of one rendering are reported: the data's field and the prefix of the
@@ -337,23 +155,9 @@ pub fn render(
         .compiled()
         .render(channel, locale, data)
         .map_err(|e| vec![render_error(e, template, paths)])?;
-    let as_json = match rendered.content {
-        RenderedContent::Email {
-            subject: rendered_subject,
-            html,
-            text,
-        } => json!({
-            "subject": subject.map_or(rendered_subject, str::to_owned),
-            "html": html,
-            "text": text,
-        }),
-        RenderedContent::Sms { message } => json!({ "message": message }),
-        RenderedContent::Push { title, body, data } => {
-            json!({ "title": title, "body": body, "data": data })
-        }
-    };
+    let as_json = channel::as_inline(rendered.content, subject);
     let mut f = Fields::of(&as_json, &paths.rendered).map_err(|e| vec![e])?;
-    let texts = texts(&mut f, channel, sms_max_chars, true);
+    let texts = channel::texts(&mut f, channel, sms_max_chars, true);
     f.finish()?;
     let texts = texts.ok_or_else(Vec::new)?;
     Ok(Rendered {

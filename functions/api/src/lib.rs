@@ -1,14 +1,16 @@
 //! The HTTPS API (API Gateway HTTP API → Lambda): authenticates, validates, records and
 //! queues notifications, and reports their status.
 
+mod accept;
 mod admin;
 mod auth;
 mod batch;
+mod catalog;
+mod channel;
 mod compat;
 mod config;
 mod content;
 mod devices;
-mod draft;
 mod error;
 mod health;
 mod idempotency;
@@ -60,7 +62,7 @@ pub struct App {
     devices: Arc<dyn DeviceRegistry>,
     idempotency: Arc<dyn IdempotencyStore>,
     templates: Arc<dyn TemplateStore>,
-    catalog: templates::Catalog,
+    catalog: catalog::Catalog,
     batches: Arc<dyn BatchStore>,
     queue: Arc<dyn NotificationQueue>,
     dead_letters: Arc<dyn DeadLetters>,
@@ -78,7 +80,7 @@ impl App {
             store: ports.store,
             devices: ports.devices,
             idempotency: ports.idempotency,
-            catalog: templates::Catalog::new(ports.templates.clone()),
+            catalog: catalog::Catalog::new(ports.templates.clone()),
             templates: ports.templates,
             batches: ports.batches,
             queue: ports.queue,

@@ -5,26 +5,17 @@ use std::collections::BTreeMap;
 use http::StatusCode;
 use lambda_http::{Body, Response};
 use notify_shared::{
-    dispatch,
-    domain::schedule::DueKind,
     domain::{
-        Address, BatchId, Channel, Content, DeliveryStatus, Draft, Failure, HistoryEntry,
-        Notification, NotificationId, Platform, Priority, Status, TemplateRef, TenantId,
-        sms::SmsEncoding, time::Timestamp,
+        Address, BatchId, Channel, DeliveryStatus, Failure, HistoryEntry, Notification,
+        NotificationId, Platform, Priority, Status, TemplateRef, TenantId, time::Timestamp,
     },
-    metrics::Metrics,
     store::{StoreError, Transition, TransitionOutcome},
 };
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{error, info};
 
-use crate::{
-    ApiError, App,
-    content::{self, Paths, Source},
-    draft::{NotificationRequest, parse_request},
-    response, templates,
-};
+use crate::{ApiError, App, accept, channel::Summary, response};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -37,178 +28,36 @@ struct Accepted<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     scheduled_at: Option<Timestamp>,
     #[serde(flatten)]
-    content: ContentSummary<'a>,
+    content: Summary<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     template: Option<&'a TemplateRef>,
 }
 
-/// The content fields worth echoing: what identifies the message, and for SMS what it costs.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ContentSummary<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    subject: Option<&'a str>,
-    /// SMS: how many messages the carrier bills, and in which encoding.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    segments: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    encoding: Option<SmsEncoding>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    title: Option<&'a str>,
-}
-
-impl<'a> ContentSummary<'a> {
-    fn of(c: &'a Content) -> Self {
-        let mut s = Self {
-            subject: None,
-            segments: None,
-            encoding: None,
-            title: None,
-        };
-        match c {
-            Content::Email(e) => s.subject = Some(&e.subject),
-            Content::Sms(m) => {
-                s.segments = Some(m.segments.count);
-                s.encoding = Some(m.segments.encoding);
-            }
-            Content::Push(p) => s.title = p.title.as_deref(),
+impl<'a> Accepted<'a> {
+    pub(crate) fn of(n: &'a Notification) -> Self {
+        Self {
+            id: &n.id,
+            status: n.status,
+            channel: n.channel,
+            priority: n.priority,
+            created_at: n.created_at,
+            scheduled_at: n.scheduled_at,
+            content: Summary::of(&n.content),
+            template: n.template.as_ref(),
         }
-        s
     }
 }
 
-/// The draft of a request: its inline content as given, or its template rendered with its
-/// data (checked as inline content is).
-async fn prepare(app: &App, tenant: &TenantId, r: NotificationRequest) -> Result<Draft, ApiError> {
-    let (texts, reference, prefix) = match r.content.source {
-        Source::Inline(texts) => (texts, None, ""),
-        Source::Template {
-            name,
-            locale,
-            data,
-            subject,
-        } => {
-            let template = templates::resolve_for_send(app, tenant, &name, "template").await?;
-            let rendered = content::render(
-                &template,
-                r.channel,
-                locale.as_ref(),
-                &Value::Object(data),
-                subject.as_deref(),
-                app.config.sms_max_chars,
-                &Paths::top(),
-            )
-            .map_err(ApiError::Validation)?;
-            (rendered.texts, rendered.reference, "rendered")
-        }
-    };
-    let content = content::assemble(texts, &r.content.options, prefix)
-        .map_err(|e| ApiError::Validation(vec![e]))?;
-    Ok(r.common
-        .draft(r.channel, r.recipient, content, reference, None))
-}
-
+/// `POST /v1/notifications`: `202` with what was accepted, and its `Location`.
 pub async fn create(
     app: &App,
     tenant: &TenantId,
     body: &Value,
     id: NotificationId,
 ) -> Result<Response<Body>, ApiError> {
-    let now = app.clock.now();
-    let request = parse_request(body, app.config.draft_limits(now))?;
-    let draft = prepare(app, tenant, request).await?;
-    let fresh = Notification::accept(id, draft, tenant.clone(), now, app.config.store.retention);
-    tracing::Span::current().record("notification_id", fresh.id.as_str());
-
-    // The record first: once a message is on the queue, its worker must find the record.
-    let notification = match app.store.insert(&fresh).await {
-        Ok(()) => fresh,
-        // A retry (same Idempotency-Key) of a request that died after writing the record:
-        // carry on with what it wrote.
-        Err(StoreError::AlreadyExists(id)) => app
-            .store
-            .get(&id, now)
-            .await
-            .ok()
-            .flatten()
-            .filter(|n| &n.tenant == tenant)
-            .ok_or_else(|| {
-                ApiError::Unavailable(
-                    "the notification could not be recorded; retry the request".into(),
-                )
-            })?,
-        Err(e) => {
-            error!(error = %e, notification_id = %fresh.id, "could not record the notification");
-            return Err(ApiError::Unavailable(
-                "the notification could not be recorded and was not accepted; retry the request"
-                    .into(),
-            ));
-        }
-    };
-    let id = &notification.id;
-    // A scheduled notification waits for the sweep; one marked `enqueue` needs its message.
-    if notification.due.is_some_and(|d| d.kind == DueKind::Enqueue) {
-        let lifetime = app.config.store.lifetime;
-        if let Err(e) = dispatch::enqueue(
-            app.store.as_ref(),
-            app.queue.as_ref(),
-            &notification,
-            now,
-            lifetime,
-        )
-        .await
-        {
-            error!(error = %e, notification_id = %id, "could not queue the notification");
-            // Say so on the record too, so a status read agrees with the 503.
-            let failure = Failure {
-                code: "QueueUnavailable".into(),
-                message: "the notification could not be queued".into(),
-            };
-            match app
-                .store
-                .transition(
-                    id,
-                    &Transition::failed_before_sending(failure, app.clock.now()),
-                )
-                .await
-            {
-                Ok(TransitionOutcome::Applied(_)) => {}
-                other => {
-                    error!(result = ?other.map(|_| ()), notification_id = %id, "could not mark the notification failed")
-                }
-            }
-            return Err(ApiError::Unavailable(format!(
-                "notification {id} could not be queued and will not be sent; retry the request"
-            )));
-        }
-    }
-    info!(
-        notification_id = %id,
-        channel = %notification.channel,
-        priority = %notification.priority,
-        status = %notification.status,
-        recipient = %notification.recipient.masked(),
-        "notification accepted"
-    );
-    Metrics::new()
-        .dimension("Channel", notification.channel.as_str())
-        .dimension("Priority", notification.priority.as_str())
-        .count("Accepted", 1)
-        .emit();
-    let mut resp = response::json(
-        StatusCode::ACCEPTED,
-        &Accepted {
-            id,
-            status: notification.status,
-            channel: notification.channel,
-            priority: notification.priority,
-            created_at: notification.created_at,
-            scheduled_at: notification.scheduled_at,
-            content: ContentSummary::of(&notification.content),
-            template: notification.template.as_ref(),
-        },
-    );
-    if let Ok(location) = format!("/v1/notifications/{id}").parse() {
+    let notification = accept::one(app, tenant, body, id).await?;
+    let mut resp = response::json(StatusCode::ACCEPTED, &Accepted::of(&notification));
+    if let Ok(location) = format!("/v1/notifications/{}", notification.id).parse() {
         resp.headers_mut().insert(http::header::LOCATION, location);
     }
     Ok(resp)
@@ -275,7 +124,7 @@ struct View<'a> {
     status: Status,
     to: &'a str,
     #[serde(flatten)]
-    content: ContentSummary<'a>,
+    content: Summary<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     category: Option<&'a str>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -317,7 +166,7 @@ impl<'a> View<'a> {
             priority: n.priority,
             status: n.status,
             to: n.recipient.as_str(),
-            content: ContentSummary::of(&n.content),
+            content: Summary::of(&n.content),
             category: n.category.as_deref(),
             metadata: &n.metadata,
             template: n.template.as_ref(),

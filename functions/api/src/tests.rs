@@ -332,20 +332,24 @@ async fn store_outage_is_503_and_nothing_is_queued() {
     assert!(rig.queue.messages().is_empty());
 }
 
+/// The accept service's one rule for a queue failure after the record is written: accepted,
+/// and the record keeps its `enqueue` marker for the sweep.
 #[tokio::test]
-async fn queue_outage_is_503_and_the_record_says_failed() {
+async fn a_queue_outage_after_the_record_is_accepted_and_left_to_the_sweep() {
     let rig = rig();
     rig.queue.set_unavailable(true);
-    let (status, err, _) = post(&rig, &email()).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    let message = err["message"].as_str().unwrap();
-    let id = message.split_whitespace().nth(1).unwrap();
-    let record = rig
-        .store
-        .record(&notify_shared::domain::NotificationId::parse(id).unwrap())
-        .unwrap();
-    assert_eq!(record.status, Status::Failed);
-    assert_eq!(record.error.unwrap().code, "QueueUnavailable");
+    let (status, accepted, _) = post(&rig, &email()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(accepted["status"], "queued");
+    assert!(rig.queue.messages().is_empty());
+    let id = notify_shared::domain::NotificationId::parse(accepted["id"].as_str().unwrap());
+    let record = rig.store.record(&id.unwrap()).unwrap();
+    assert_eq!(record.status, Status::Queued);
+    assert_eq!(
+        record.due.map(|d| d.kind),
+        Some(notify_shared::domain::schedule::DueKind::Enqueue),
+        "the sweep sends its message"
+    );
 }
 
 #[tokio::test]
@@ -569,7 +573,7 @@ async fn the_same_idempotency_key_answers_the_same_and_creates_once() {
 #[tokio::test]
 async fn a_failed_request_frees_its_idempotency_key() {
     let rig = rig();
-    rig.queue.set_unavailable(true);
+    rig.store.set_unavailable(true);
     let req = || {
         with_key(
             request(
@@ -582,7 +586,7 @@ async fn a_failed_request_frees_its_idempotency_key() {
         )
     };
     assert_eq!(call(&rig, req()).await.0, StatusCode::SERVICE_UNAVAILABLE);
-    rig.queue.set_unavailable(false);
+    rig.store.set_unavailable(false);
     assert_eq!(
         call(&rig, req()).await.0,
         StatusCode::ACCEPTED,

@@ -100,6 +100,32 @@ async fn records_the_store_does_not_write_are_not_accepted_and_not_queued() {
     );
 }
 
+/// The same rule as a single notification's: a message the queue did not take keeps its
+/// record's `enqueue` marker, and the recipient is accepted.
+#[tokio::test]
+async fn messages_the_queue_refuses_are_accepted_and_left_to_the_sweep() {
+    let rig = rig();
+    rig.queue.refuse_sends(2);
+    let (status, answer) = batch(&rig, &inline(recipients(5))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(
+        (answer["accepted"].as_u64(), answer["rejected"].as_u64()),
+        (Some(5), Some(0))
+    );
+    assert_eq!(rig.queue.messages().len(), 3);
+    let marked = answer["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|id| NotificationId::parse(id.as_str()?))
+        .filter(|id| {
+            rig.store.record(id).and_then(|n| n.due).map(|d| d.kind)
+                == Some(notify_shared::domain::schedule::DueKind::Enqueue)
+        })
+        .count();
+    assert_eq!(marked, 2, "the two the queue refused wait for the sweep");
+}
+
 #[tokio::test]
 async fn a_store_outage_accepts_nothing() {
     let rig = rig();

@@ -1,20 +1,22 @@
-//! What a `POST /v1/notifications` body asks for, validated per channel. Every broken rule is
-//! reported at once, each naming its field.
+//! The accept service's first step, *validate*: what a request body asks for, checked per
+//! channel. Every broken rule is reported at once, each naming its field.
 
 use std::collections::BTreeMap;
 
 use notify_shared::{
     domain::{
-        BatchId, Channel, Content, DeviceToken, Draft, Priority, Recipient, TemplateRef, UserId,
-        schedule, time::Timestamp,
+        BatchId, Channel, Content, Draft, Priority, Recipient, TemplateRef, schedule,
+        time::Timestamp,
     },
-    validate::{self, Fields},
+    template::{Locale, TemplateName},
+    validate::{self, FieldError, Fields},
 };
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::{
-    ApiError,
+    ApiError, channel,
     content::{self, ContentSpec},
+    idempotency::Planned,
 };
 
 /// Limits that are configuration rather than protocol, and the time of the request.
@@ -94,7 +96,7 @@ pub fn parse_request(body: &Value, limits: DraftLimits) -> Result<NotificationRe
     let common = Common::read(&mut f, limits.now);
     let parts = match channel {
         Some(channel) => {
-            let recipient = recipient(&mut f, channel);
+            let recipient = channel::recipient(&mut f, channel);
             let content = content::parse(&mut f, channel, limits.sms_max_chars);
             recipient.zip(content)
         }
@@ -117,53 +119,150 @@ pub fn parse_request(body: &Value, limits: DraftLimits) -> Result<NotificationRe
     })
 }
 
-/// The recipient fields of `channel`: `to` (an address, a number), or for push `userId` (all
-/// of the user's devices) or `token` (one device).
-pub fn recipient(f: &mut Fields<'_>, channel: Channel) -> Option<Recipient> {
-    match channel {
-        Channel::Email => f.required_email("to").map(Recipient::Email),
-        Channel::Sms => f.required_phone("to").map(Recipient::Phone),
-        Channel::Push => push_recipient(f),
-    }
+/// Recipients per batch request.
+pub const MAX_RECIPIENTS: usize = 10_000;
+
+/// Where a batch's content comes from: a saved (or built-in) template, or its inline fields,
+/// which are compiled as a template and rendered per recipient.
+pub enum BatchContent {
+    Saved {
+        name: TemplateName,
+        locale: Option<Locale>,
+        subject: Option<String>,
+    },
+    Inline(Map<String, Value>),
 }
 
-fn push_recipient(f: &mut Fields<'_>) -> Option<Recipient> {
-    match (f.has("userId"), f.has("token")) {
-        (true, true) => {
-            f.optional_str("userId");
-            f.optional_str("token");
-            f.error("token", "exclusive", "give userId or token, not both");
+/// A `POST /v1/notifications/batch` body, validated but for its recipients, which are
+/// checked one by one (a bad one is reported by index, the others accepted).
+pub struct BatchRequest<'a> {
+    pub channel: Channel,
+    pub common: Common,
+    pub batch_id: BatchId,
+    pub content: BatchContent,
+    pub options: channel::Options,
+    /// Template data shared by every recipient.
+    pub data: Map<String, Value>,
+    pub recipients: &'a [Value],
+}
+
+pub fn parse_batch<'a>(
+    body: &'a Value,
+    now: Timestamp,
+    planned: &Planned,
+) -> Result<BatchRequest<'a>, ApiError> {
+    let mut f = Fields::of(body, "").map_err(|e| ApiError::Validation(vec![e]))?;
+    let channel = f.required_enum::<Channel>("channel");
+    let common = Common::read(&mut f, now);
+    let batch_id = match f.optional_str("batchId").map(BatchId::parse) {
+        // The first notification's id: a retried request (same Idempotency-Key) names the
+        // same batch.
+        None => BatchId::parse(planned.id.as_str()).ok(),
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) => {
+            f.error("batchId", "pattern", e);
             None
         }
-        (false, false) => {
+    };
+    let data = content::object(&mut f, "data");
+    let recipients = match f.optional_value("recipients") {
+        None => {
+            f.error("recipients", "required", "is required");
+            None
+        }
+        Some(Value::Array(r)) if r.is_empty() => {
             f.error(
-                "userId",
-                "required",
-                "userId (all of the user's devices) or token (one device) is required",
+                "recipients",
+                "min_items",
+                "must list at least one recipient",
             );
             None
         }
-        (true, false) => {
-            let raw = f.required_str("userId")?;
-            match UserId::parse(raw) {
-                Ok(u) => Some(Recipient::User(u)),
-                Err(e) => {
-                    f.error("userId", "pattern", e);
-                    None
-                }
+        Some(Value::Array(r)) if r.len() > MAX_RECIPIENTS => {
+            f.error(
+                "recipients",
+                "max_items",
+                format!("must list at most {MAX_RECIPIENTS} recipients; send several requests with the same batchId"),
+            );
+            None
+        }
+        Some(Value::Array(r)) => Some(r.as_slice()),
+        Some(_) => {
+            f.error("recipients", "type", "must be an array");
+            None
+        }
+    };
+    let Some(channel) = channel else {
+        f.skip_unread();
+        f.finish().map_err(ApiError::Validation)?;
+        return Err(ApiError::Validation(Vec::new()));
+    };
+    let options = channel::options(&mut f, channel);
+    let batch_content = if f.has("template") {
+        let name = content::template_name(&mut f, "template");
+        let locale = content::locale(&mut f, "locale");
+        let subject = content::refuse_inline_beside_template(&mut f, channel);
+        name.map(|name| BatchContent::Saved {
+            name,
+            locale,
+            subject,
+        })
+    } else {
+        let mut part = Map::new();
+        for &name in channel::inline_fields(channel) {
+            if let Some(v) = f.optional_value(name) {
+                part.insert(name.to_owned(), v.clone());
             }
         }
-        (false, true) => {
-            let raw = f.required_str("token")?;
-            match DeviceToken::parse(raw) {
-                Ok(t) => Some(Recipient::Device(t)),
-                Err(e) => {
-                    f.error("token", "pattern", e);
-                    None
-                }
-            }
+        if part.is_empty() {
+            f.error(
+                "template",
+                "required",
+                "a template, or the channel's inline content, is required",
+            );
+            None
+        } else {
+            Some(BatchContent::Inline(part))
         }
+    };
+    f.finish().map_err(ApiError::Validation)?;
+    match (batch_id, batch_content, recipients) {
+        (Some(batch_id), Some(content), Some(recipients)) => Ok(BatchRequest {
+            channel,
+            common,
+            batch_id,
+            content,
+            options,
+            data,
+            recipients,
+        }),
+        _ => Err(ApiError::Validation(Vec::new())),
     }
+}
+
+/// One batch recipient's own fields: its target, data (over the batch's) and locale.
+pub struct BatchRecipient {
+    pub recipient: Recipient,
+    pub data: Map<String, Value>,
+    pub locale: Option<Locale>,
+}
+
+pub fn parse_recipient(
+    channel: Channel,
+    index: usize,
+    entry: &Value,
+) -> Result<BatchRecipient, Vec<FieldError>> {
+    let prefix = format!("recipients[{index}]");
+    let mut f = Fields::of(entry, &prefix).map_err(|e| vec![e])?;
+    let recipient = channel::recipient(&mut f, channel);
+    let data = content::object(&mut f, "data");
+    let locale = content::locale(&mut f, "locale");
+    f.finish()?;
+    Ok(BatchRecipient {
+        recipient: recipient.ok_or_else(Vec::new)?,
+        data,
+        locale,
+    })
 }
 
 #[cfg(test)]
@@ -180,7 +279,7 @@ mod tests {
         let Source::Inline(texts) = r.content.source else {
             panic!("a template request");
         };
-        let content = content::assemble(texts, &r.content.options, "")
+        let content = channel::assemble(texts, &r.content.options, "")
             .map_err(|e| ApiError::Validation(vec![e]))?;
         Ok(r.common.draft(r.channel, r.recipient, content, None, None))
     }

@@ -1,0 +1,169 @@
+//! The accept service: every way a notification comes in (`POST /v1/notifications`, the
+//! batch route, the Event Planner routes) runs the same named steps:
+//!
+//! 1. **validate** ([`request`]): the body, per channel, every broken rule reported at once;
+//! 2. **resolve** ([`render::resolve`]): the template it names (the tenant's latest version,
+//!    else the built-in one), or a batch's inline content compiled as a template;
+//! 3. **render** ([`render`]): per recipient, checked exactly as inline content is, into the
+//!    notification to record;
+//! 4. **record** ([`record::record`]): the record is written *before* its queue message, so a
+//!    worker always finds the record of a message;
+//! 5. **enqueue** ([`record::enqueue`]): the queue message of each recorded notification
+//!    that is due now (a scheduled one waits for the sweep);
+//! 6. **answer**: what was accepted, logged and counted (EMF `Accepted`).
+//!
+//! **The one rule for a queue failure after the record is written**: the notification is
+//! accepted. Its record keeps its `enqueue` marker, so the cleanup sweep sends its message
+//! once the grace period has passed (two minutes), and the answer is `202` like any other.
+//! Everything an answer calls accepted is delivered; a client never has to guess whether a
+//! `503` after a half-done request will be sent. A record that could not be written is not
+//! accepted (`503` for a single notification, `recipients[i]` `unavailable` in a batch).
+
+pub mod record;
+pub mod render;
+pub mod request;
+
+use notify_shared::{
+    domain::{
+        BatchId, Channel, Notification, NotificationId, Priority, Status, TemplateRef, TenantId,
+    },
+    metrics::Metrics,
+    store::BatchRequest as BatchCounts,
+    validate::FieldError,
+};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::{ApiError, App, idempotency::Planned};
+
+/// Errors an answer lists (it counts them all).
+const MAX_LISTED_ERRORS: usize = 1_000;
+
+/// What a batch request accepted and refused.
+pub struct BatchAccepted {
+    pub batch_id: BatchId,
+    pub channel: Channel,
+    pub priority: Priority,
+    /// The status of its notifications (they share one), when any was accepted.
+    pub status: Option<Status>,
+    pub template: Option<TemplateRef>,
+    pub accepted: usize,
+    pub rejected: usize,
+    /// One per recipient, in order: the notification's id, or `None` when it was refused.
+    pub ids: Vec<Option<NotificationId>>,
+    /// At most [`MAX_LISTED_ERRORS`]; `errors_truncated` says when there were more.
+    pub errors: Vec<FieldError>,
+    pub errors_truncated: bool,
+}
+
+/// Accepts one notification (`id` is the one it takes: with an `Idempotency-Key`, the key's).
+pub async fn one(
+    app: &App,
+    tenant: &TenantId,
+    body: &Value,
+    id: NotificationId,
+) -> Result<Notification, ApiError> {
+    let now = app.clock.now();
+    let request = request::parse_request(body, app.config.draft_limits(now))?;
+    let fresh = render::one(app, tenant, request, id, now).await?;
+    tracing::Span::current().record("notification_id", fresh.id.as_str());
+    let notification = record::record_one(app, tenant, fresh, now).await?;
+    record::enqueue(app, std::slice::from_ref(&notification), now).await;
+    info!(
+        notification_id = %notification.id,
+        channel = %notification.channel,
+        priority = %notification.priority,
+        status = %notification.status,
+        recipient = %notification.recipient.masked(),
+        "notification accepted"
+    );
+    count_accepted(notification.channel, notification.priority, 1);
+    Ok(notification)
+}
+
+/// Accepts a batch: the valid recipients, each reported by index when refused.
+pub async fn batch(
+    app: &App,
+    tenant: &TenantId,
+    body: &Value,
+    planned: Planned,
+) -> Result<BatchAccepted, ApiError> {
+    let now = app.clock.now();
+    let request = request::parse_batch(body, now, &planned)?;
+    let template = render::resolve_batch(app, tenant, &request).await?;
+    let rendered = render::batch(app, tenant, &request, &template, &planned, now);
+    let mut errors = rendered.errors;
+    if rendered.notifications.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let recorded = record::record_many(app, rendered.notifications, planned.resumed).await?;
+    let mut ids = rendered.ids;
+    for (i, slot) in ids.iter_mut().enumerate() {
+        if slot
+            .as_ref()
+            .is_some_and(|id| recorded.unwritten.contains(id))
+        {
+            *slot = None;
+            errors.push(FieldError::new(
+                format!("recipients[{i}]"),
+                "unavailable",
+                "could not be recorded and was not accepted; send it again",
+            ));
+        }
+    }
+    let left = record::enqueue(app, &recorded.written, app.clock.now()).await;
+
+    let accepted = recorded.accepted();
+    let rejected = request.recipients.len() - accepted;
+    let sample = recorded.sample();
+    let counts = BatchCounts {
+        channel: request.channel,
+        accepted: accepted as u64,
+        rejected: rejected as u64,
+        now,
+        expires_at: sample.map_or(now, |n| n.expires_at),
+    };
+    if let Err(e) = app
+        .batches
+        .record_batch(tenant, &request.batch_id, &counts)
+        .await
+    {
+        // The records carry the batch id: its summary still counts their statuses.
+        warn!(error = %e, batch_id = %request.batch_id, "could not update the batch's counts");
+    }
+    info!(
+        batch_id = %request.batch_id,
+        channel = %request.channel,
+        accepted,
+        rejected,
+        left_to_sweep = left,
+        "batch accepted"
+    );
+    count_accepted(
+        request.channel,
+        request.common.priority,
+        recorded.written.len(),
+    );
+    let errors_truncated = errors.len() > MAX_LISTED_ERRORS;
+    errors.truncate(MAX_LISTED_ERRORS);
+    Ok(BatchAccepted {
+        status: sample.map(|n| n.status),
+        template: sample.and_then(|n| n.template.clone()),
+        batch_id: request.batch_id,
+        channel: request.channel,
+        priority: request.common.priority,
+        accepted,
+        rejected,
+        ids,
+        errors,
+        errors_truncated,
+    })
+}
+
+fn count_accepted(channel: Channel, priority: Priority, count: usize) {
+    Metrics::new()
+        .dimension("Channel", channel.as_str())
+        .dimension("Priority", priority.as_str())
+        .count("Accepted", count)
+        .emit();
+}

@@ -1,0 +1,162 @@
+//! Each channel's share of a request, one module per channel: who it goes to (the recipient
+//! fields), what it says (the inline content fields and their limits), how it is sent (the
+//! options), how its content is summarised in answers, and how a rendered template part is
+//! read back as inline content. The rest of the API reaches a channel only through the
+//! exhaustive `match`es below, so a new `Channel` variant does not compile until every one of
+//! them has its arm.
+
+mod email;
+mod push;
+mod sms;
+
+use notify_shared::{
+    domain::{Channel, Content, Recipient, sms::SmsEncoding},
+    validate::{FieldError, Fields},
+};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The text of a message, before the channel's options are added: typed inline, or rendered
+/// (the same shape either way).
+pub use notify_shared::template::RenderedContent as Texts;
+
+/// The channel's settings that are not text: they apply whatever the text came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Options {
+    Email(email::Options),
+    Sms,
+    Push(push::Options),
+}
+
+/// The recipient fields of `channel` (`to`; for push `userId` or `token`).
+pub fn recipient(f: &mut Fields<'_>, channel: Channel) -> Option<Recipient> {
+    match channel {
+        Channel::Email => email::recipient(f),
+        Channel::Sms => sms::recipient(f),
+        Channel::Push => push::recipient(f),
+    }
+}
+
+/// The inline content fields of `channel`, in the order a batch compiles them as template
+/// parts. A template request may not give any of them but the ones
+/// [`template_override`] reads.
+pub fn inline_fields(channel: Channel) -> &'static [&'static str] {
+    match channel {
+        Channel::Email => email::INLINE_FIELDS,
+        Channel::Sms => sms::INLINE_FIELDS,
+        Channel::Push => push::INLINE_FIELDS,
+    }
+}
+
+/// A field that may accompany a template and replaces what the template renders (the email
+/// `subject`). Read here, so the exclusivity check skips it.
+pub fn template_override(f: &mut Fields<'_>, channel: Channel) -> (Option<String>, &'static str) {
+    match channel {
+        Channel::Email => (email::subject_override(f), "subject"),
+        Channel::Sms | Channel::Push => (None, ""),
+    }
+}
+
+/// The channel's inline text fields, checked as the channel requires.
+pub fn texts(
+    f: &mut Fields<'_>,
+    channel: Channel,
+    sms_max_chars: usize,
+    subject_required: bool,
+) -> Option<Texts> {
+    match channel {
+        Channel::Email => email::texts(f, subject_required),
+        Channel::Sms => sms::texts(f, sms_max_chars),
+        Channel::Push => push::texts(f),
+    }
+}
+
+pub fn options(f: &mut Fields<'_>, channel: Channel) -> Options {
+    match channel {
+        Channel::Email => Options::Email(email::options(f)),
+        Channel::Sms => Options::Sms,
+        Channel::Push => Options::Push(push::options(f)),
+    }
+}
+
+/// The content to send: `texts` with the options, checked as a whole (e.g. the FCM payload
+/// limit), errors named under `prefix`.
+pub fn assemble(texts: Texts, options: &Options, prefix: &str) -> Result<Content, FieldError> {
+    match options {
+        Options::Email(o) => email::assemble(texts, o, prefix),
+        Options::Sms => sms::assemble(texts, prefix),
+        Options::Push(o) => push::assemble(texts, o, prefix),
+    }
+}
+
+/// A rendered template part as the inline fields that would have said the same, so it is
+/// checked exactly as inline content is. `subject` replaces a rendered email subject.
+pub fn as_inline(rendered: Texts, subject: Option<&str>) -> Value {
+    match rendered {
+        Texts::Email {
+            subject: rendered,
+            html,
+            text,
+        } => email::as_inline(rendered, html, text, subject),
+        Texts::Sms { message } => sms::as_inline(message),
+        Texts::Push { title, body, data } => push::as_inline(title, body, data),
+    }
+}
+
+/// What a preview (`POST /v1/templates/{name}/render`) shows of a rendering.
+pub fn preview(rendered: Texts) -> Value {
+    match rendered {
+        Texts::Email {
+            subject,
+            html,
+            text,
+        } => email::as_inline(subject, html, text, None),
+        Texts::Sms { message } => sms::preview(message),
+        Texts::Push { title, body, data } => push::as_inline(title, body, data),
+    }
+}
+
+/// The content fields worth echoing in answers: what identifies the message, and for SMS what
+/// it costs.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<&'a str>,
+    /// SMS: how many messages the carrier bills, and in which encoding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segments: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<SmsEncoding>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<&'a str>,
+}
+
+impl<'a> Summary<'a> {
+    pub fn of(c: &'a Content) -> Self {
+        match c {
+            Content::Email(e) => email::summary(e),
+            Content::Sms(m) => sms::summary(m),
+            Content::Push(p) => push::summary(p),
+        }
+    }
+}
+
+/// The error for texts of another channel than the options: a bug in the caller, reported
+/// rather than panicking.
+fn mismatch(channel: Channel, prefix: &str) -> FieldError {
+    FieldError::new(
+        if prefix.is_empty() { "channel" } else { prefix },
+        "channel",
+        format!("the content is not {channel} content"),
+    )
+}
+
+/// `part` under `prefix` (`rendered.body`, or `body` at the top).
+fn under(prefix: &str, part: &str) -> String {
+    if prefix.is_empty() {
+        part.to_owned()
+    } else {
+        format!("{prefix}.{part}")
+    }
+}
