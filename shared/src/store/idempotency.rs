@@ -9,8 +9,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::StoreError;
+use super::{
+    dynamo::{DynamoStore, Item, corrupt, unavailable},
+    error::StoreError,
+    keys,
+};
 use crate::domain::{NotificationId, TenantId, time::Timestamp};
 
 /// An answer kept for replay.
@@ -95,6 +100,187 @@ impl KeyState {
             },
             None => Begin::InProgress,
         }
+    }
+}
+
+// ------------------------------------------------------------------------------ DynamoDB
+
+/// Answers larger than this are kept gzipped: a batch's answer lists up to 10,000 ids, more
+/// than a DynamoDB item may hold (400 KB) as text.
+const COMPRESS_ANSWERS_OVER: usize = 64 * 1024;
+
+/// The attribute an answer body is kept in: text, or gzipped bytes when large.
+fn answer_body(body: &str) -> Result<(&'static str, AttributeValue), StoreError> {
+    use std::io::Write;
+    if body.len() <= COMPRESS_ANSWERS_OVER {
+        return Ok(("body", AttributeValue::S(body.to_owned())));
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(body.as_bytes())
+        .and_then(|()| gz.finish())
+        .map(|bytes| {
+            (
+                "bodyGz",
+                AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bytes)),
+            )
+        })
+        .map_err(|e| corrupt("idempotency answer", e))
+}
+
+fn read_answer_body(item: &Item) -> Option<String> {
+    use std::io::Read;
+    match (item.get("body"), item.get("bodyGz")) {
+        (Some(AttributeValue::S(text)), _) => Some(text.clone()),
+        (_, Some(AttributeValue::B(bytes))) => {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(bytes.as_ref())
+                .read_to_string(&mut text)
+                .ok()?;
+            Some(text)
+        }
+        _ => None,
+    }
+}
+
+fn key_state(item: &Item) -> Option<KeyState> {
+    let s = |k: &str| match item.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let n = |k: &str| match item.get(k) {
+        Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
+        _ => None,
+    };
+    Some(KeyState {
+        fingerprint: s("fingerprint")?,
+        planned: NotificationId::parse(&s("plannedId")?)?,
+        locked_until_ms: n("lockedUntilMs").unwrap_or(0),
+        response: match (n("status"), read_answer_body(item)) {
+            (Some(status), Some(body)) => Some(StoredResponse {
+                status: u16::try_from(status).ok()?,
+                body,
+            }),
+            _ => None,
+        },
+        expires_at_s: n("ttl")?,
+    })
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoStore {
+    async fn begin(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        fingerprint: &str,
+        planned: &NotificationId,
+        now: Timestamp,
+        lock: Duration,
+        keep: Duration,
+    ) -> Result<Begin, StoreError> {
+        let item_key = keys::idempotency_key(tenant, key);
+        // Read, decide as the in-memory store does, then write conditionally on what was read;
+        // a concurrent request that wins the write makes this one read and decide again.
+        for _ in 0..3 {
+            let current = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(item_key.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?
+                .item;
+            let state = current.as_ref().and_then(key_state);
+            let decision = KeyState::decide(state.as_ref(), fingerprint, planned, now);
+            let (Begin::Started { planned: id } | Begin::Resumed { planned: id }) = &decision
+            else {
+                return Ok(decision);
+            };
+            let mut item = item_key.clone();
+            item.extend([
+                (
+                    "fingerprint".to_owned(),
+                    AttributeValue::S(fingerprint.to_owned()),
+                ),
+                ("plannedId".to_owned(), AttributeValue::S(id.to_string())),
+                (
+                    "lockedUntilMs".to_owned(),
+                    AttributeValue::N(now.plus(lock).as_millis().to_string()),
+                ),
+                (
+                    "ttl".to_owned(),
+                    AttributeValue::N(now.plus(keep).as_seconds().to_string()),
+                ),
+            ]);
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item));
+            let put = match state {
+                None => put.condition_expression("attribute_not_exists(PK)"),
+                // Unchanged since it was read: the same lock still lapsed, or the same expiry.
+                Some(s) => put
+                    .condition_expression("lockedUntilMs = :locked AND #ttl = :ttl")
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(
+                        ":locked",
+                        AttributeValue::N(s.locked_until_ms.to_string()),
+                    )
+                    .expression_attribute_values(
+                        ":ttl",
+                        AttributeValue::N(s.expires_at_s.to_string()),
+                    ),
+            };
+            match put.send().await {
+                Ok(_) => return Ok(decision),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Ok(Begin::InProgress)
+    }
+
+    async fn complete(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let (attribute, body) = answer_body(&response.body)?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::idempotency_key(tenant, key)))
+            .update_expression(format!(
+                "SET #status = :status, {attribute} = :body REMOVE lockedUntilMs"
+            ))
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", AttributeValue::N(response.status.to_string()))
+            .expression_attribute_values(":body", body)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn release(&self, tenant: &TenantId, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::idempotency_key(tenant, key)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }
 

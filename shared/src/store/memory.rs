@@ -1,5 +1,9 @@
+//! The in-memory fakes of the store's ports, for unit tests: the same semantics as the
+//! DynamoDB adapters (conditional transitions, idempotency decisions, device limits), without
+//! a table.
+
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     sync::{
         Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -9,13 +13,23 @@ use std::{
 use async_trait::async_trait;
 
 use super::{
-    Begin, Device, DeviceRegistry, IdempotencyStore, NotificationStore, StoreError, StoredResponse,
-    Transition, TransitionOutcome, devices::split_excess, idempotency::KeyState,
+    batches::{BatchRequest, BatchStore, BatchSummary},
+    devices::{Device, DeviceRegistry, split_excess},
+    dynamo::DEFAULT_DEVICE_IDLE,
+    error::StoreError,
+    idempotency::{Begin, IdempotencyStore, KeyState, StoredResponse},
+    notifications::NotificationStore,
+    purge::{Purge, PurgeReport},
+    templates::{StoredTemplate, TemplateStore, TemplateSummary},
+    transition::{Transition, TransitionOutcome},
 };
-use crate::domain::{
-    BatchId, DeviceToken, Notification, NotificationId, Platform, TenantId, UserId,
-    schedule::{Due, DueKind},
-    time::Timestamp,
+use crate::{
+    domain::{
+        BatchId, DeviceToken, Notification, NotificationId, Platform, TenantId, UserId,
+        schedule::{Due, DueKind},
+        time::Timestamp,
+    },
+    template::{TemplateName, TemplateSource},
 };
 
 /// An in-memory record store for unit tests, with the same conditional semantics as DynamoDB.
@@ -23,7 +37,7 @@ use crate::domain::{
 pub struct MemoryStore {
     records: Mutex<HashMap<NotificationId, Notification>>,
     keys: Mutex<HashMap<(TenantId, String), KeyState>>,
-    pub(super) batches: Mutex<HashMap<(TenantId, BatchId), super::BatchSummary>>,
+    batches: Mutex<HashMap<(TenantId, BatchId), BatchSummary>>,
     unavailable: AtomicBool,
     /// How many more records `insert_many` leaves unwritten (an injected partial failure).
     refuse_inserts: AtomicUsize,
@@ -50,7 +64,7 @@ impl MemoryStore {
         self.lock().get(id).cloned()
     }
 
-    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NotificationId, Notification>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NotificationId, Notification>> {
         // A panic in another test thread must not hide this store's contents.
         self.records.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -100,7 +114,7 @@ impl NotificationStore for MemoryStore {
     async fn existing(
         &self,
         ids: &[NotificationId],
-    ) -> Result<std::collections::HashSet<NotificationId>, StoreError> {
+    ) -> Result<HashSet<NotificationId>, StoreError> {
         self.check_up()?;
         let records = self.lock();
         Ok(ids
@@ -171,12 +185,12 @@ impl NotificationStore for MemoryStore {
 }
 
 #[async_trait]
-impl super::Purge for MemoryStore {
+impl Purge for MemoryStore {
     async fn purge(
         &self,
         now: Timestamp,
         _deadline: std::time::Instant,
-    ) -> Result<super::PurgeReport, StoreError> {
+    ) -> Result<PurgeReport, StoreError> {
         self.check_up()?;
         let mut records = self.lock();
         let before = records.len();
@@ -185,7 +199,7 @@ impl super::Purge for MemoryStore {
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         let before = keys.len();
         keys.retain(|_, k| k.expires_at_s > now.as_seconds());
-        Ok(super::PurgeReport {
+        Ok(PurgeReport {
             notifications,
             idempotency_keys: before - keys.len(),
             devices: 0,
@@ -249,6 +263,61 @@ impl IdempotencyStore for MemoryStore {
     }
 }
 
+#[async_trait]
+impl BatchStore for MemoryStore {
+    async fn record_batch(
+        &self,
+        tenant: &TenantId,
+        batch: &BatchId,
+        request: &BatchRequest,
+    ) -> Result<(), StoreError> {
+        self.check_up()?;
+        let mut batches = self.batches.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = batches
+            .entry((tenant.clone(), batch.clone()))
+            .or_insert_with(|| BatchSummary {
+                batch_id: batch.clone(),
+                channels: BTreeSet::new(),
+                created_at: request.now,
+                updated_at: request.now,
+                requests: 0,
+                accepted: 0,
+                rejected: 0,
+                statuses: BTreeMap::new(),
+            });
+        entry.channels.insert(request.channel);
+        entry.updated_at = request.now;
+        entry.requests += 1;
+        entry.accepted += request.accepted;
+        entry.rejected += request.rejected;
+        Ok(())
+    }
+
+    async fn batch(
+        &self,
+        tenant: &TenantId,
+        batch: &BatchId,
+        now: Timestamp,
+    ) -> Result<Option<BatchSummary>, StoreError> {
+        self.check_up()?;
+        let Some(mut summary) = self
+            .batches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(tenant.clone(), batch.clone()))
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        for n in self.lock().values() {
+            if &n.tenant == tenant && n.batch_id.as_ref() == Some(batch) && !n.is_expired(now) {
+                *summary.statuses.entry(n.status).or_default() += 1;
+            }
+        }
+        Ok(Some(summary))
+    }
+}
+
 /// An in-memory device registry for unit tests.
 pub struct MemoryDevices {
     devices: Mutex<HashMap<(TenantId, UserId), Vec<Device>>>,
@@ -259,7 +328,7 @@ impl Default for MemoryDevices {
     fn default() -> Self {
         Self {
             devices: Mutex::default(),
-            idle: super::devices::DEFAULT_DEVICE_IDLE,
+            idle: DEFAULT_DEVICE_IDLE,
         }
     }
 }
@@ -360,10 +429,123 @@ impl DeviceRegistry for MemoryDevices {
     }
 }
 
+#[derive(Debug, Clone)]
+struct Entry {
+    latest: u32,
+    deleted: bool,
+    versions: BTreeMap<u32, StoredTemplate>,
+}
+
+/// Templates in memory, for unit tests.
+#[derive(Default)]
+pub struct MemoryTemplates {
+    entries: Mutex<HashMap<(TenantId, TemplateName), Entry>>,
+}
+
+impl MemoryTemplates {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TenantId, TemplateName), Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl TemplateStore for MemoryTemplates {
+    async fn save(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+        source: &TemplateSource,
+        now: Timestamp,
+    ) -> Result<StoredTemplate, StoreError> {
+        let mut entries = self.lock();
+        let entry = entries
+            .entry((tenant.clone(), name.clone()))
+            .or_insert_with(|| Entry {
+                latest: 0,
+                deleted: true,
+                versions: BTreeMap::new(),
+            });
+        let created_at = match (entry.deleted, entry.versions.get(&entry.latest)) {
+            (false, Some(latest)) => latest.created_at,
+            _ => now,
+        };
+        if entry.deleted {
+            entry.versions.clear();
+        }
+        let stored = StoredTemplate {
+            name: name.clone(),
+            version: entry.latest + 1,
+            source: source.clone(),
+            created_at,
+            updated_at: now,
+        };
+        entry.latest = stored.version;
+        entry.deleted = false;
+        entry.versions.insert(stored.version, stored.clone());
+        Ok(stored)
+    }
+
+    async fn latest_version(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+    ) -> Result<Option<u32>, StoreError> {
+        Ok(self
+            .lock()
+            .get(&(tenant.clone(), name.clone()))
+            .filter(|e| !e.deleted)
+            .map(|e| e.latest))
+    }
+
+    async fn template(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+        version: Option<u32>,
+    ) -> Result<Option<StoredTemplate>, StoreError> {
+        Ok(self
+            .lock()
+            .get(&(tenant.clone(), name.clone()))
+            .filter(|e| !e.deleted)
+            .and_then(|e| e.versions.get(&version.unwrap_or(e.latest)).cloned()))
+    }
+
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<TemplateSummary>, StoreError> {
+        let mut all: Vec<TemplateSummary> = self
+            .lock()
+            .iter()
+            .filter(|((t, _), e)| t == tenant && !e.deleted)
+            .filter_map(|(_, e)| e.versions.get(&e.latest).map(TemplateSummary::of))
+            .collect();
+        all.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+        Ok(all)
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        name: &TemplateName,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        match self.lock().get_mut(&(tenant.clone(), name.clone())) {
+            Some(e) if !e.deleted => {
+                e.deleted = true;
+                e.versions.clear();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{MAX_DEVICES_PER_USER, tests::at};
+    use crate::store::{devices::MAX_DEVICES_PER_USER, tests::at};
 
     fn ids() -> (TenantId, UserId, UserId) {
         (

@@ -2,30 +2,19 @@
 //! asked for; a notification records the version it was rendered from, so it can always be
 //! traced to the exact text that was sent.
 //!
-//! In DynamoDB, per template:
-//!
-//! | item | `PK` | `SK` |
-//! |---|---|---|
-//! | head (latest version, summary, deleted flag) | `TEMPLATES#<tenant>` | `TEMPLATE#<name>` |
-//! | one per version (the source) | `TEMPLATE#<tenant>#<name>` | `V#<version, 10 digits>` |
-//!
 //! A save writes the new version and moves the head in one transaction, conditional on the
 //! head still naming the version it read, so two concurrent saves never take one number.
 //! Delete marks the head deleted (numbers keep counting, so an old notification's version
 //! never names another text) and removes the versions.
-
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Mutex,
-};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, WriteRequest};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    DynamoStore, StoreError,
-    dynamo::{Item, unavailable, value},
+    dynamo::{self, DynamoStore, Item, corrupt, unavailable, value},
+    error::StoreError,
+    keys,
 };
 use crate::{
     domain::{Channel, TenantId, time::Timestamp},
@@ -111,152 +100,7 @@ pub trait TemplateStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-// ------------------------------------------------------------------------------ in memory
-
-#[derive(Debug, Clone)]
-struct Entry {
-    latest: u32,
-    deleted: bool,
-    versions: BTreeMap<u32, StoredTemplate>,
-}
-
-/// Templates in memory, for unit tests.
-#[derive(Default)]
-pub struct MemoryTemplates {
-    entries: Mutex<HashMap<(TenantId, TemplateName), Entry>>,
-}
-
-impl MemoryTemplates {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TenantId, TemplateName), Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-#[async_trait]
-impl TemplateStore for MemoryTemplates {
-    async fn save(
-        &self,
-        tenant: &TenantId,
-        name: &TemplateName,
-        source: &TemplateSource,
-        now: Timestamp,
-    ) -> Result<StoredTemplate, StoreError> {
-        let mut entries = self.lock();
-        let entry = entries
-            .entry((tenant.clone(), name.clone()))
-            .or_insert_with(|| Entry {
-                latest: 0,
-                deleted: true,
-                versions: BTreeMap::new(),
-            });
-        let created_at = match (entry.deleted, entry.versions.get(&entry.latest)) {
-            (false, Some(latest)) => latest.created_at,
-            _ => now,
-        };
-        if entry.deleted {
-            entry.versions.clear();
-        }
-        let stored = StoredTemplate {
-            name: name.clone(),
-            version: entry.latest + 1,
-            source: source.clone(),
-            created_at,
-            updated_at: now,
-        };
-        entry.latest = stored.version;
-        entry.deleted = false;
-        entry.versions.insert(stored.version, stored.clone());
-        Ok(stored)
-    }
-
-    async fn latest_version(
-        &self,
-        tenant: &TenantId,
-        name: &TemplateName,
-    ) -> Result<Option<u32>, StoreError> {
-        Ok(self
-            .lock()
-            .get(&(tenant.clone(), name.clone()))
-            .filter(|e| !e.deleted)
-            .map(|e| e.latest))
-    }
-
-    async fn template(
-        &self,
-        tenant: &TenantId,
-        name: &TemplateName,
-        version: Option<u32>,
-    ) -> Result<Option<StoredTemplate>, StoreError> {
-        Ok(self
-            .lock()
-            .get(&(tenant.clone(), name.clone()))
-            .filter(|e| !e.deleted)
-            .and_then(|e| e.versions.get(&version.unwrap_or(e.latest)).cloned()))
-    }
-
-    async fn list(&self, tenant: &TenantId) -> Result<Vec<TemplateSummary>, StoreError> {
-        let mut all: Vec<TemplateSummary> = self
-            .lock()
-            .iter()
-            .filter(|((t, _), e)| t == tenant && !e.deleted)
-            .filter_map(|(_, e)| e.versions.get(&e.latest).map(TemplateSummary::of))
-            .collect();
-        all.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
-        Ok(all)
-    }
-
-    async fn delete(
-        &self,
-        tenant: &TenantId,
-        name: &TemplateName,
-        _now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        match self.lock().get_mut(&(tenant.clone(), name.clone())) {
-            Some(e) if !e.deleted => {
-                e.deleted = true;
-                e.versions.clear();
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-}
-
 // ------------------------------------------------------------------------------ DynamoDB
-
-fn head_key(tenant: &TenantId, name: &TemplateName) -> Item {
-    HashMap::from([
-        (
-            "PK".to_owned(),
-            AttributeValue::S(format!("TEMPLATES#{tenant}")),
-        ),
-        (
-            "SK".to_owned(),
-            AttributeValue::S(format!("TEMPLATE#{}", name.as_str())),
-        ),
-    ])
-}
-
-fn versions_pk(tenant: &TenantId, name: &TemplateName) -> String {
-    format!("TEMPLATE#{tenant}#{}", name.as_str())
-}
-
-fn version_key(tenant: &TenantId, name: &TemplateName, version: u32) -> Item {
-    HashMap::from([
-        (
-            "PK".to_owned(),
-            AttributeValue::S(versions_pk(tenant, name)),
-        ),
-        (
-            "SK".to_owned(),
-            AttributeValue::S(format!("V#{version:010}")),
-        ),
-    ])
-}
 
 /// The head item, as read.
 #[derive(Debug, Deserialize)]
@@ -282,13 +126,6 @@ struct VersionItem {
     updated_at: Timestamp,
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        id: what.to_owned(),
-        reason: e.to_string(),
-    }
-}
-
 /// How often a save re-reads the head after losing a race to a concurrent save.
 const SAVE_ATTEMPTS: usize = 5;
 
@@ -302,14 +139,14 @@ impl DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(head_key(tenant, name)))
+            .set_key(Some(keys::template_head_key(tenant, name)))
             .projection_expression("version, firstVersion, deleted, createdAt")
             .consistent_read(true)
             .send()
             .await
             .map_err(unavailable)?;
         out.item
-            .map(|item| serde_dynamo::from_item(item).map_err(|e| corrupt(name.as_str(), e)))
+            .map(|item| dynamo::from_item(item, name.as_str()))
             .transpose()
     }
 
@@ -325,7 +162,10 @@ impl DynamoStore {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(versions_pk(tenant, name)))
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(keys::template_versions_pk(tenant, name)),
+                )
                 .projection_expression("PK, SK")
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -382,20 +222,21 @@ impl TemplateStore for DynamoStore {
                 updated_at: now,
             };
             let summary = TemplateSummary::of(&stored);
-            let mut head_item: Item =
-                serde_dynamo::to_item(&summary).map_err(|e| corrupt(name.as_str(), e))?;
+            let mut head_item = dynamo::to_item(&summary, name.as_str())?;
             head_item.insert("deleted".into(), AttributeValue::Bool(false));
             head_item.insert("firstVersion".into(), value(&first_version)?);
-            head_item.extend(head_key(tenant, name));
-            let mut version_item: Item = serde_dynamo::to_item(VersionItem {
-                name: name.clone(),
-                version,
-                source: source.clone(),
-                created_at,
-                updated_at: now,
-            })
-            .map_err(|e| corrupt(name.as_str(), e))?;
-            version_item.extend(version_key(tenant, name, version));
+            head_item.extend(keys::template_head_key(tenant, name));
+            let mut version_item = dynamo::to_item(
+                &VersionItem {
+                    name: name.clone(),
+                    version,
+                    source: source.clone(),
+                    created_at,
+                    updated_at: now,
+                },
+                name.as_str(),
+            )?;
+            version_item.extend(keys::template_version_key(tenant, name, version));
 
             let head_put = Put::builder()
                 .table_name(&self.table)
@@ -475,18 +316,15 @@ impl TemplateStore for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(version_key(tenant, name, version)))
+            .set_key(Some(keys::template_version_key(tenant, name, version)))
             .consistent_read(true)
             .send()
             .await
             .map_err(unavailable)?;
-        let Some(mut item) = out.item else {
+        let Some(item) = out.item else {
             return Ok(None);
         };
-        item.remove("PK");
-        item.remove("SK");
-        let v: VersionItem =
-            serde_dynamo::from_item(item).map_err(|e| corrupt(name.as_str(), e))?;
+        let v: VersionItem = dynamo::from_item(keys::strip(item), name.as_str())?;
         Ok(Some(StoredTemplate {
             name: v.name,
             version: v.version,
@@ -508,18 +346,19 @@ impl TemplateStore for DynamoStore {
                 .filter_expression("deleted = :no")
                 .expression_attribute_values(
                     ":pk",
-                    AttributeValue::S(format!("TEMPLATES#{tenant}")),
+                    AttributeValue::S(keys::template_heads_pk(tenant)),
                 )
                 .expression_attribute_values(":no", AttributeValue::Bool(false))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(unavailable)?;
-            for mut item in page.items.unwrap_or_default() {
-                for k in ["PK", "SK", "deleted", "firstVersion"] {
+            for item in page.items.unwrap_or_default() {
+                let mut item = keys::strip(item);
+                for k in ["deleted", "firstVersion"] {
                     item.remove(k);
                 }
-                all.push(serde_dynamo::from_item(item).map_err(|e| corrupt("template", e))?);
+                all.push(dynamo::from_item(item, "template")?);
             }
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -538,7 +377,7 @@ impl TemplateStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(head_key(tenant, name)))
+            .set_key(Some(keys::template_head_key(tenant, name)))
             .update_expression("SET deleted = :yes, updatedAt = :now")
             .condition_expression("attribute_exists(PK) AND deleted = :no")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))

@@ -1,0 +1,277 @@
+//! The table's layout: every key format of every item kind, in one place. Other modules
+//! build keys only through the functions below.
+//!
+//! | item | `PK` | `SK` | `GSI1PK` / `GSI1SK` | `GSI2PK` / `GSI2SK` | `GSI3PK` / `GSI3SK` | `ttl` |
+//! |---|---|---|---|---|---|---|
+//! | notification | `NOTIFICATION#<id>` | `NOTIFICATION` | | `DUE#<0-3>` / `<due at>#<id>` (while due) | `BATCH#<tenant>#<batch>` / `<id>` (in a batch) | `expiresAt`: creation + retention |
+//! | device | `USER#<tenant>#<user>` | `DEVICE#<token>` | `TOKEN#<tenant>#<token>` / `USER#<user>` | | | `expiresAt`: last registration + idle limit |
+//! | idempotency key | `IDEMPOTENCY#<tenant>#<sha256(key) hex>` | `IDEMPOTENCY` | | | | claim + `keep` (24 h) |
+//! | batch header | `BATCH#<tenant>#<batch>` | `BATCH` | | | | its last record's `expiresAt` |
+//! | template head | `TEMPLATES#<tenant>` | `TEMPLATE#<name>` | | | | |
+//! | template version | `TEMPLATE#<tenant>#<name>` | `V#<version, 10 digits>` | | | | |
+//! | purge cursor | `CLEANUP#purge` | `CURSOR` | | | | |
+//!
+//! | index | finds | projects |
+//! |---|---|---|
+//! | `GSI1` ([`TOKEN_INDEX`]) | every registration of a device token | keys only |
+//! | `GSI2` ([`DUE_INDEX`], sparse) | notifications whose marker fell due, over `DUE_SHARDS` partitions | keys only |
+//! | `GSI3` ([`BATCH_INDEX`], sparse) | the notifications of a batch | `status`, `ttl` |
+//!
+//! `ttl` is in epoch seconds; DynamoDB TTL deletes lazily, so reads also filter on it and the
+//! purge deletes what it missed. A future aggregate (preferences, inbox, suppressions, webhook
+//! endpoints) adds its row to the first table and its key functions here; a new index also
+//! goes in `template.yaml`, `infra/cdk` and `local/src/resources.rs`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::dynamo::Item;
+use crate::{
+    domain::{BatchId, DeviceToken, NotificationId, TenantId, UserId, schedule::Due},
+    template::TemplateName,
+};
+
+/// The index that finds every registration of a device token.
+pub const TOKEN_INDEX: &str = "GSI1";
+/// The index that finds notifications whose marker fell due (sparse: only items with `due`).
+pub const DUE_INDEX: &str = "GSI2";
+/// The index of the records of a batch (sparse: only records sent in a batch).
+pub const BATCH_INDEX: &str = "GSI3";
+
+/// Due entries spread over this many partitions, so a burst of notifications does not make
+/// one index partition hot.
+const DUE_SHARDS: u32 = 4;
+
+/// The `GSI2` attributes, removed when a notification stops being due.
+pub(super) const DUE_KEY_ATTRIBUTES: [&str; 2] = ["GSI2PK", "GSI2SK"];
+
+/// What the table adds to an aggregate's own attributes.
+const TABLE_ATTRIBUTES: [&str; 9] = [
+    "PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "ttl",
+];
+
+fn key(pk: String, sk: String) -> Item {
+    HashMap::from([
+        ("PK".to_owned(), AttributeValue::S(pk)),
+        ("SK".to_owned(), AttributeValue::S(sk)),
+    ])
+}
+
+fn index_keys(index: &str, pk: String, sk: String) -> Item {
+    HashMap::from([
+        (format!("{index}PK"), AttributeValue::S(pk)),
+        (format!("{index}SK"), AttributeValue::S(sk)),
+    ])
+}
+
+/// The item without the table's attributes (keys, index keys, `ttl`), ready to deserialise.
+pub(super) fn strip(mut item: Item) -> Item {
+    for k in TABLE_ATTRIBUTES {
+        item.remove(k);
+    }
+    item
+}
+
+/// The `PK` and `SK` of an item, to tell items apart.
+pub(super) fn identity(item: &Item) -> Option<(String, String)> {
+    let s = |k: &str| item.get(k)?.as_s().ok().cloned();
+    Some((s("PK")?, s("SK")?))
+}
+
+/// The primary key of an item read from a keys-only index.
+pub(super) fn primary_key(mut item: Item) -> Option<Item> {
+    Some(HashMap::from([
+        ("PK".to_owned(), item.remove("PK")?),
+        ("SK".to_owned(), item.remove("SK")?),
+    ]))
+}
+
+/// The kinds of item the purge counts, told by their `PK`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Notification,
+    IdempotencyKey,
+    Device,
+    Other,
+}
+
+pub(super) fn kind(pk: &str) -> Kind {
+    match pk.split('#').next().unwrap_or_default() {
+        "NOTIFICATION" => Kind::Notification,
+        "IDEMPOTENCY" => Kind::IdempotencyKey,
+        "USER" => Kind::Device,
+        _ => Kind::Other,
+    }
+}
+
+// ------------------------------------------------------------------------------ notifications
+
+pub(super) fn notification_key(id: &NotificationId) -> Item {
+    key(format!("NOTIFICATION#{id}"), "NOTIFICATION".to_owned())
+}
+
+fn due_shard(id: &NotificationId) -> u32 {
+    // UUIDv7 ends in random bits.
+    id.as_str()
+        .bytes()
+        .last()
+        .map_or(0, |b| u32::from(b) % DUE_SHARDS)
+}
+
+fn due_pk(shard: u32) -> String {
+    format!("DUE#{shard}")
+}
+
+/// The due index keys of a notification with a marker.
+pub(super) fn due_keys(id: &NotificationId, due: &Due) -> Item {
+    index_keys("GSI2", due_pk(due_shard(id)), format!("{}#{id}", due.at))
+}
+
+/// The `GSI2PK` of every due shard.
+pub(super) fn due_shards() -> impl Iterator<Item = String> {
+    (0..DUE_SHARDS).map(due_pk)
+}
+
+/// The highest `GSI2SK` of a marker due by `until`: `<until>#` and the highest character.
+pub(super) fn due_until(until: crate::domain::time::Timestamp) -> String {
+    format!("{until}#\u{10FFFF}")
+}
+
+/// The notification a `GSI2SK` names.
+pub(super) fn due_notification(sk: &str) -> Option<NotificationId> {
+    sk.rsplit_once('#')
+        .and_then(|(_, id)| NotificationId::parse(id))
+}
+
+// ------------------------------------------------------------------------------ batches
+
+/// The batch's header `PK`, and the `GSI3PK` of its records.
+pub(super) fn batch_pk(tenant: &TenantId, batch: &BatchId) -> String {
+    format!("BATCH#{tenant}#{batch}")
+}
+
+pub(super) fn batch_header_key(tenant: &TenantId, batch: &BatchId) -> Item {
+    key(batch_pk(tenant, batch), "BATCH".to_owned())
+}
+
+/// The batch index keys of a record sent in a batch.
+pub(super) fn batch_member_keys(tenant: &TenantId, batch: &BatchId, id: &NotificationId) -> Item {
+    index_keys("GSI3", batch_pk(tenant, batch), id.to_string())
+}
+
+// ------------------------------------------------------------------------------ devices
+
+/// The partition of a user's devices.
+pub(super) fn user_pk(tenant: &TenantId, user: &UserId) -> String {
+    format!("USER#{tenant}#{}", user.as_str())
+}
+
+/// What every device's `SK` begins with.
+pub(super) const DEVICE_SK_PREFIX: &str = "DEVICE#";
+
+pub(super) fn device_key(tenant: &TenantId, user: &UserId, token: &DeviceToken) -> Item {
+    key(
+        user_pk(tenant, user),
+        format!("{DEVICE_SK_PREFIX}{}", token.as_str()),
+    )
+}
+
+/// The `GSI1PK` of every registration of a token.
+pub(super) fn token_pk(tenant: &TenantId, token: &DeviceToken) -> String {
+    format!("TOKEN#{tenant}#{}", token.as_str())
+}
+
+/// The token index keys of a device.
+pub(super) fn token_keys(tenant: &TenantId, user: &UserId, token: &DeviceToken) -> Item {
+    index_keys(
+        "GSI1",
+        token_pk(tenant, token),
+        format!("USER#{}", user.as_str()),
+    )
+}
+
+// ------------------------------------------------------------------------------ idempotency
+
+pub(super) fn idempotency_key(tenant: &TenantId, client_key: &str) -> Item {
+    // The client's key may hold any printable character: hash it into the partition key.
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, client_key.as_bytes());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    key(
+        format!("IDEMPOTENCY#{tenant}#{hex}"),
+        "IDEMPOTENCY".to_owned(),
+    )
+}
+
+// ------------------------------------------------------------------------------ templates
+
+/// The partition of a tenant's template heads.
+pub(super) fn template_heads_pk(tenant: &TenantId) -> String {
+    format!("TEMPLATES#{tenant}")
+}
+
+pub(super) fn template_head_key(tenant: &TenantId, name: &TemplateName) -> Item {
+    key(
+        template_heads_pk(tenant),
+        format!("TEMPLATE#{}", name.as_str()),
+    )
+}
+
+/// The partition of a template's versions.
+pub(super) fn template_versions_pk(tenant: &TenantId, name: &TemplateName) -> String {
+    format!("TEMPLATE#{tenant}#{}", name.as_str())
+}
+
+pub(super) fn template_version_key(tenant: &TenantId, name: &TemplateName, version: u32) -> Item {
+    key(
+        template_versions_pk(tenant, name),
+        format!("V#{version:010}"),
+    )
+}
+
+// ------------------------------------------------------------------------------ purge
+
+/// Where the purge stopped (a scan's `LastEvaluatedKey`), so the next run resumes there.
+pub(super) fn purge_cursor_key() -> Item {
+    key("CLEANUP#purge".to_owned(), "CURSOR".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{domain::schedule::DueKind, store::tests::at};
+
+    #[test]
+    fn a_due_sort_key_names_its_notification_and_sorts_by_when_it_is_due() {
+        let id = NotificationId::generate();
+        let due = Due {
+            kind: DueKind::Expire,
+            at: at(2_000),
+        };
+        let index = due_keys(&id, &due);
+        let sk = index["GSI2SK"].as_s().unwrap();
+        assert_eq!(due_notification(sk), Some(id));
+        assert!(sk.as_str() <= due_until(at(2_000)).as_str());
+        assert!(sk.as_str() > due_until(at(1_999)).as_str());
+        assert!(due_shards().any(|pk| AttributeValue::S(pk) == index["GSI2PK"]));
+    }
+
+    #[test]
+    fn the_purge_tells_what_it_deletes_by_the_partition_key() {
+        let tenant = TenantId::new("acme");
+        let pk = |item: Item| identity(&item).unwrap().0;
+        let user = UserId::parse("ann").unwrap();
+        let token = DeviceToken::parse("d1").unwrap();
+        let batch = BatchId::parse("b1").unwrap();
+        assert_eq!(
+            kind(&pk(notification_key(&NotificationId::generate()))),
+            Kind::Notification
+        );
+        assert_eq!(
+            kind(&pk(idempotency_key(&tenant, "key"))),
+            Kind::IdempotencyKey
+        );
+        assert_eq!(kind(&pk(device_key(&tenant, &user, &token))), Kind::Device);
+        assert_eq!(kind(&pk(batch_header_key(&tenant, &batch))), Kind::Other);
+    }
+}

@@ -1,0 +1,505 @@
+//! Notifications: the record of each one, with its history and per-target deliveries. Every
+//! status change goes through [`NotificationStore::transition`], a conditional write (see
+//! `transition`); the sweep finds what fell due through the sparse due index.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::{
+    error::{DisplayErrorContext, SdkError},
+    operation::update_item::UpdateItemError,
+    types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure},
+};
+
+use super::{
+    dynamo::{self, DynamoStore, Item, set_all, unavailable, value},
+    error::StoreError,
+    keys,
+    transition::{
+        DueChange, FailureChange, LeaseChange, RETRIES_EXHAUSTED, Transition, TransitionOutcome,
+    },
+};
+use crate::domain::{
+    Notification, NotificationId, Status,
+    schedule::{Due, DueKind},
+    time::Timestamp,
+};
+
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Writes a new record; fails with [`StoreError::AlreadyExists`] if the id is taken.
+    async fn insert(&self, notification: &Notification) -> Result<(), StoreError>;
+
+    /// Writes many new records at once (DynamoDB: `BatchWriteItem`, unconditional puts, so
+    /// the ids must be new: check a resumed request's with [`existing`](Self::existing)),
+    /// retrying what the backend leaves unprocessed. Returns the ids it could not write.
+    async fn insert_many(&self, notifications: &[Notification]) -> Vec<NotificationId>;
+
+    /// Which of `ids` have a record (expired or not).
+    async fn existing(&self, ids: &[NotificationId])
+    -> Result<HashSet<NotificationId>, StoreError>;
+
+    /// The record, unless it does not exist or has expired at `now`.
+    async fn get(
+        &self,
+        id: &NotificationId,
+        now: Timestamp,
+    ) -> Result<Option<Notification>, StoreError>;
+
+    /// Applies `change` atomically if the record allows it.
+    async fn transition(
+        &self,
+        id: &NotificationId,
+        change: &Transition,
+    ) -> Result<TransitionOutcome, StoreError>;
+
+    /// Replaces the record's due marker, but only while it is of kind `expected` (so a marker
+    /// a worker already removed is not brought back). False if it was not.
+    async fn replace_due(
+        &self,
+        id: &NotificationId,
+        expected: DueKind,
+        due: Due,
+    ) -> Result<bool, StoreError>;
+
+    /// Ids of notifications whose marker fell due by `until`, earliest first, at most `limit`.
+    /// The index behind it is eventually consistent: read the record before acting.
+    async fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<NotificationId>, StoreError>;
+}
+
+fn to_item(n: &Notification) -> Result<Item, StoreError> {
+    let mut item = dynamo::to_item(n, n.id.as_str())?;
+    item.extend(keys::notification_key(&n.id));
+    item.insert(
+        "ttl".into(),
+        AttributeValue::N(n.expires_at.as_seconds().to_string()),
+    );
+    if let Some(due) = &n.due {
+        item.extend(keys::due_keys(&n.id, due));
+    }
+    if let Some(batch) = &n.batch_id {
+        item.extend(keys::batch_member_keys(&n.tenant, batch, &n.id));
+    }
+    Ok(item)
+}
+
+fn from_item(item: Item) -> Result<Notification, StoreError> {
+    let id = match item.get("id") {
+        Some(AttributeValue::S(id)) => id.clone(),
+        _ => "?".into(),
+    };
+    dynamo::from_item(keys::strip(item), &id)
+}
+
+/// The UpdateItem expressions of a [`Transition`]; the condition mirrors
+/// [`Transition::permits`] so this store and the in-memory one agree.
+struct UpdatePlan {
+    condition: String,
+    update: String,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+impl UpdatePlan {
+    fn of(id: &NotificationId, t: &Transition) -> Result<Self, StoreError> {
+        let mut names = HashMap::from([
+            ("#status".to_owned(), "status".to_owned()),
+            ("#history".to_owned(), "history".to_owned()),
+            ("#ttl".to_owned(), "ttl".to_owned()),
+        ]);
+        let mut values: Item = HashMap::from([
+            (":to".to_owned(), value(&t.to)?),
+            (":at".to_owned(), value(&t.at)?),
+            (
+                ":entry".to_owned(),
+                AttributeValue::L(vec![value(&t.history_entry())?]),
+            ),
+            (
+                ":now_s".to_owned(),
+                AttributeValue::N(t.at.as_seconds().to_string()),
+            ),
+        ]);
+
+        let mut from = Vec::new();
+        for (i, s) in t.from.iter().enumerate() {
+            let placeholder = format!(":from{i}");
+            values.insert(placeholder.clone(), value(s)?);
+            from.push(placeholder);
+        }
+        let mut status_ok = if from.is_empty() {
+            "#status = :none".to_owned()
+        } else {
+            format!("#status IN ({})", from.join(", "))
+        };
+        if from.is_empty() {
+            values.insert(":none".into(), AttributeValue::S(String::new()));
+        }
+        // Only the names an expression uses may be declared: DynamoDB rejects unused ones.
+        let lease_names = [("#lease", "lease")];
+        if let Some(now) = t.take_over_expired_lease_at {
+            names.extend(
+                [lease_names[0], ("#until", "untilMs")].map(|(k, v)| (k.to_owned(), v.to_owned())),
+            );
+            values.insert(":sending".into(), value(&Status::Sending)?);
+            values.insert(
+                ":now_ms".into(),
+                AttributeValue::N(now.as_millis().to_string()),
+            );
+            status_ok = format!(
+                "({status_ok} OR (#status = :sending AND (attribute_not_exists(#lease) OR #lease.#until < :now_ms)))"
+            );
+        }
+        if t.retry_exhausted {
+            names.extend(
+                [("#error", "error"), ("#code", "code")].map(|(k, v)| (k.to_owned(), v.to_owned())),
+            );
+            values.insert(":failed".into(), value(&Status::Failed)?);
+            values.insert(
+                ":exhausted".into(),
+                AttributeValue::S(RETRIES_EXHAUSTED.into()),
+            );
+            status_ok =
+                format!("({status_ok} OR (#status = :failed AND #error.#code = :exhausted))");
+        }
+        // attribute_exists + ttl: a missing or expired record is refused, as in MemoryStore.
+        let mut condition = format!("attribute_exists(PK) AND #ttl > :now_s AND {status_ok}");
+        if let Some(token) = &t.lease_token {
+            names.extend(
+                [lease_names[0], ("#token", "token")].map(|(k, v)| (k.to_owned(), v.to_owned())),
+            );
+            values.insert(":token".into(), AttributeValue::S(token.clone()));
+            condition.push_str(" AND #lease.#token = :token");
+        }
+
+        let mut set = vec![
+            "#status = :to".to_owned(),
+            "updatedAt = :at".to_owned(),
+            "#history = list_append(#history, :entry)".to_owned(),
+        ];
+        let mut remove = Vec::new();
+        match &t.lease {
+            LeaseChange::Keep => {}
+            LeaseChange::Set(l) => {
+                names.insert("#lease".into(), "lease".into());
+                values.insert(":lease".into(), value(l)?);
+                set.push("#lease = :lease".into());
+            }
+            LeaseChange::Clear => {
+                names.insert("#lease".into(), "lease".into());
+                remove.push("#lease");
+            }
+        }
+        if t.count_attempt {
+            values.insert(":one".into(), AttributeValue::N("1".into()));
+            values.insert(":zero".into(), AttributeValue::N("0".into()));
+            set.push("attempts = if_not_exists(attempts, :zero) + :one".into());
+        }
+        if let Some(p) = &t.provider {
+            values.insert(":provider".into(), AttributeValue::S(p.name.clone()));
+            set.push("provider = :provider".into());
+            if let Some(id) = &p.message_id {
+                values.insert(":provider_id".into(), AttributeValue::S(id.clone()));
+                set.push("providerMessageId = :provider_id".into());
+            }
+        }
+        if let Some(d) = &t.deliveries {
+            values.insert(":deliveries".into(), value(d)?);
+            set.push("deliveries = :deliveries".into());
+        }
+        match &t.error {
+            FailureChange::Keep => {}
+            FailureChange::Set(f) => {
+                names.insert("#error".into(), "error".into());
+                values.insert(":error".into(), value(f)?);
+                set.push("#error = :error".into());
+            }
+            FailureChange::Clear => {
+                names.insert("#error".into(), "error".into());
+                remove.push("#error");
+            }
+        }
+
+        match &t.due {
+            DueChange::Keep => {}
+            DueChange::Set(d) => {
+                names.insert("#due".into(), "due".into());
+                values.insert(":due".into(), value(d)?);
+                set.push("#due = :due".into());
+                set_all(keys::due_keys(id, d), &mut set, &mut values);
+            }
+            DueChange::Clear => {
+                names.insert("#due".into(), "due".into());
+                remove.push("#due");
+                remove.extend(keys::DUE_KEY_ATTRIBUTES);
+            }
+        }
+
+        let mut update = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            update.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        Ok(Self {
+            condition,
+            update,
+            names,
+            values,
+        })
+    }
+}
+
+#[async_trait]
+impl NotificationStore for DynamoStore {
+    async fn insert(&self, notification: &Notification) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(notification)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::AlreadyExists(notification.id.clone()))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn insert_many(&self, notifications: &[Notification]) -> Vec<NotificationId> {
+        let items: Result<Vec<(NotificationId, Item)>, StoreError> = notifications
+            .iter()
+            .map(|n| Ok((n.id.clone(), to_item(n)?)))
+            .collect();
+        match items {
+            Ok(items) => self.put_all(items).await,
+            Err(_) => notifications.iter().map(|n| n.id.clone()).collect(),
+        }
+    }
+
+    async fn existing(
+        &self,
+        ids: &[NotificationId],
+    ) -> Result<HashSet<NotificationId>, StoreError> {
+        let keys: Vec<Item> = ids.iter().map(keys::notification_key).collect();
+        Ok(self
+            .get_all(&keys, "id")
+            .await?
+            .iter()
+            .filter_map(|item| NotificationId::parse(item.get("id")?.as_s().ok()?))
+            .collect())
+    }
+
+    async fn get(
+        &self,
+        id: &NotificationId,
+        now: Timestamp,
+    ) -> Result<Option<Notification>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::notification_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        // DynamoDB TTL deletes lazily (up to days late): an expired record is already gone.
+        match out.item {
+            Some(item) => Ok(Some(from_item(item)?).filter(|n| !n.is_expired(now))),
+            None => Ok(None),
+        }
+    }
+
+    async fn transition(
+        &self,
+        id: &NotificationId,
+        change: &Transition,
+    ) -> Result<TransitionOutcome, StoreError> {
+        let plan = UpdatePlan::of(id, change)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::notification_key(id)))
+            .condition_expression(plan.condition)
+            .update_expression(plan.update)
+            .set_expression_attribute_names(Some(plan.names))
+            .set_expression_attribute_values(Some(plan.values))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => match out.attributes {
+                Some(item) => Ok(TransitionOutcome::Applied(from_item(item)?)),
+                None => Err(StoreError::Unavailable(
+                    "UpdateItem returned no attributes".into(),
+                )),
+            },
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(e) => {
+                    let current = e.item.map(from_item).transpose()?;
+                    Ok(TransitionOutcome::Refused(
+                        current.filter(|n| !n.is_expired(change.at)),
+                    ))
+                }
+                other => Err(StoreError::Unavailable(
+                    DisplayErrorContext(other).to_string(),
+                )),
+            },
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn replace_due(
+        &self,
+        id: &NotificationId,
+        expected: DueKind,
+        due: Due,
+    ) -> Result<bool, StoreError> {
+        let mut set = vec!["#due = :due".to_owned()];
+        let mut values = HashMap::from([
+            (":expected".to_owned(), value(&expected)?),
+            (":due".to_owned(), value(&due)?),
+        ]);
+        set_all(keys::due_keys(id, &due), &mut set, &mut values);
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::notification_key(id)))
+            .condition_expression("#due.#kind = :expected")
+            .update_expression(format!("SET {}", set.join(", ")))
+            .expression_attribute_names("#due", "due")
+            .expression_attribute_names("#kind", "kind")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<NotificationId>, StoreError> {
+        let upper = keys::due_until(until);
+        let mut entries: Vec<String> = Vec::new();
+        for shard in keys::due_shards() {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::DUE_INDEX)
+                .key_condition_expression("GSI2PK = :shard AND GSI2SK <= :upper")
+                .expression_attribute_values(":shard", AttributeValue::S(shard))
+                .expression_attribute_values(":upper", AttributeValue::S(upper.clone()))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            entries.extend(
+                out.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|mut i| match i.remove("GSI2SK") {
+                        Some(AttributeValue::S(sk)) => Some(sk),
+                        _ => None,
+                    }),
+            );
+        }
+        entries.sort();
+        Ok(entries
+            .into_iter()
+            .take(limit)
+            .filter_map(|sk| keys::due_notification(&sk))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::{at, lease, queued_email};
+
+    #[test]
+    fn items_round_trip_with_keys_and_ttl() {
+        let n = queued_email();
+        let item = to_item(&n).unwrap();
+        assert_eq!(
+            item["PK"],
+            AttributeValue::S(format!("NOTIFICATION#{}", n.id))
+        );
+        assert_eq!(item["SK"], AttributeValue::S("NOTIFICATION".into()));
+        assert_eq!(
+            item["ttl"],
+            AttributeValue::N(n.expires_at.as_seconds().to_string())
+        );
+        assert_eq!(item["status"], AttributeValue::S("queued".into()));
+        assert_eq!(from_item(item).unwrap(), n);
+    }
+
+    /// Every declared name and value is used: DynamoDB rejects a request that declares one
+    /// its expressions do not use.
+    fn assert_no_unused_placeholders(plan: &UpdatePlan) {
+        let used = |p: &str| plan.condition.contains(p) || plan.update.contains(p);
+        for p in plan.names.keys().chain(plan.values.keys()) {
+            assert!(used(p), "{p} is declared but unused");
+        }
+    }
+
+    #[test]
+    fn claim_condition_allows_queued_an_expired_lease_or_exhausted_retries() {
+        let plan = UpdatePlan::of(
+            &NotificationId::generate(),
+            &Transition::claim(lease("t", at(9)), at(1)),
+        )
+        .unwrap();
+        assert_eq!(
+            plan.condition,
+            "attribute_exists(PK) AND #ttl > :now_s AND ((#status IN (:from0) OR (#status = :sending AND \
+             (attribute_not_exists(#lease) OR #lease.#until < :now_ms))) OR (#status = :failed AND \
+             #error.#code = :exhausted))"
+        );
+        assert!(
+            plan.update
+                .contains("attempts = if_not_exists(attempts, :zero) + :one")
+        );
+        assert!(plan.update.contains("#lease = :lease"));
+        assert_no_unused_placeholders(&plan);
+    }
+
+    #[test]
+    fn completion_condition_checks_the_lease_token() {
+        let plan = UpdatePlan::of(
+            &NotificationId::generate(),
+            &Transition::requeued(
+                "tok",
+                crate::domain::Failure {
+                    code: "c".into(),
+                    message: "m".into(),
+                },
+                vec![],
+                at(1),
+            ),
+        )
+        .unwrap();
+        assert!(
+            plan.condition.ends_with("AND #lease.#token = :token"),
+            "{}",
+            plan.condition
+        );
+        assert!(plan.update.ends_with("REMOVE #lease"), "{}", plan.update);
+        assert_no_unused_placeholders(&plan);
+    }
+}
