@@ -3,7 +3,11 @@
 
 Compares template.yaml (AWS SAM) with the template the CDK app synthesises
 (infra/cdk/cdk.out/Notify.template.json) and exits 1, listing every difference, when they
-drift apart:
+drift apart. Both are compared as CloudFormation deploys them: a template with the
+AWS::LanguageExtensions transform has its Fn::ForEach loops expanded first (see
+expand_language_extensions: the forms template.yaml uses, as CloudFormation expands them), and
+every Fn::FindInMap with literal keys is resolved against the template's Mappings (a mapping no
+longer referenced afterwards is dropped: it describes nothing deployed). Then:
 
 - Parameters (every attribute but Description), Conditions, Mappings, Rules, Outputs;
 - the logical IDs of every resource, per type (AWS::Serverless::Function on the SAM side is
@@ -37,6 +41,7 @@ Needs PyYAML (installed with cfn-lint in .dev/iac-venv).
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import decimal
 import json
@@ -90,6 +95,267 @@ def load_template(path: Path) -> dict:
     if path.suffix == ".json":
         return json.loads(text)
     return yaml.load(text, Loader=CfnYamlLoader)  # noqa: S506 (SafeLoader subclass)
+
+
+# ----------------------------------------------------------------------------- AWS::LanguageExtensions
+
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+SERVERLESS = "AWS::Serverless-2016-10-31"
+FOR_EACH_PREFIX = "Fn::ForEach::"
+FOR_EACH_NAME = re.compile(r"^Fn::ForEach::[A-Za-z0-9]+$")
+# The sections Fn::ForEach may appear in (anywhere inside them, resource properties included).
+FOR_EACH_SECTIONS = ("Conditions", "Resources", "Outputs")
+MAX_FOR_EACH_DEPTH = 5
+NON_ALPHANUMERIC = re.compile(r"[^A-Za-z0-9]")
+
+
+class ExpansionError(ValueError):
+    """A Fn::ForEach that cannot be expanded, or whose meaning CloudFormation leaves open."""
+
+
+def transforms(template: dict) -> list:
+    t = template.get("Transform")
+    if t is None:
+        return []
+    return [t] if isinstance(t, str) else list(t)
+
+
+def expand_language_extensions(template: dict) -> dict:
+    """The template with every Fn::ForEach expanded, as AWS::LanguageExtensions does.
+
+    `"Fn::ForEach::<Name>": [Identifier, [values...], {"Key${Identifier}": value}]` becomes one
+    `Key<v>: value` per v of the collection, merged into the enclosing object (loops nest, up
+    to 5 deep). In the body, for every identifier of the enclosing loops:
+      - keys: `${Identifier}` is replaced by the value, `&{Identifier}` by the value without its
+        non-alphanumeric characters (each key must name the identifier of its own loop);
+      - `Fn::Sub` strings (`!Sub "..."` and the first element of `!Sub ["...", {...}]`): the
+        same replacements; a Fn::Sub left without any `${` is that plain string, as the
+        transform leaves it (so `!GetAtt [!Sub "${C}Queue", Arn]` is `!GetAtt [EmailQueue, Arn]`
+        and `Ref: !Sub "${C}Function"` is `Ref: EmailFunction`);
+      - `Ref: Identifier` is the value itself.
+    Nothing else is substituted: CloudFormation leaves `${Identifier}` in a plain string as it is
+    (where the SAM CLI's local expansion replaces it), so a plain string naming an identifier is
+    refused rather than guessed. Collections are literal lists of scalars (the form
+    template.yaml uses). Raises ExpansionError on a malformed loop, a duplicate key, an
+    identifier that shadows a parameter or an enclosing loop's, or a loop name used twice or by
+    a resource.
+    """
+    parameters = set(template.get("Parameters") or {})
+    loop_names: list[str] = []
+    for section in FOR_EACH_SECTIONS:
+        _collect_loop_names(template.get(section), loop_names)
+    seen: set[str] = set()
+    for name in loop_names:
+        if name in seen:
+            raise ExpansionError(f"Fn::ForEach::{name}: the loop name is used twice")
+        seen.add(name)
+    out = dict(template)
+    for section in FOR_EACH_SECTIONS:
+        if section in template and template[section] is not None:
+            out[section] = _expand(template[section], {}, section, parameters, 0)
+    clashes = seen & set(out.get("Resources") or {})
+    if clashes:
+        raise ExpansionError(f"Fn::ForEach loop names clash with resources: {sorted(clashes)}")
+    return out
+
+
+def _collect_loop_names(v: Any, names: list[str]) -> None:
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if isinstance(k, str) and k.startswith(FOR_EACH_PREFIX):
+                names.append(k[len(FOR_EACH_PREFIX):])
+            _collect_loop_names(x, names)
+    elif isinstance(v, list):
+        for x in v:
+            _collect_loop_names(x, names)
+
+
+def has_for_each(v: Any) -> bool:
+    if isinstance(v, dict):
+        return any(isinstance(k, str) and k.startswith(FOR_EACH_PREFIX) for k in v) or any(
+            has_for_each(x) for x in v.values()
+        )
+    if isinstance(v, list):
+        return any(has_for_each(x) for x in v)
+    return False
+
+
+def _substitute(text: str, bindings: dict[str, str]) -> str:
+    for identifier, value in bindings.items():
+        text = text.replace("${" + identifier + "}", value)
+        text = text.replace("&{" + identifier + "}", NON_ALPHANUMERIC.sub("", value))
+    return text
+
+
+def _names_identifier(text: str, bindings: dict[str, str]) -> bool:
+    return any("${" + i + "}" in text or "&{" + i + "}" in text for i in bindings)
+
+
+def _expand(v: Any, bindings: dict[str, str], path: str, parameters: set, depth: int) -> Any:
+    if isinstance(v, dict):
+        if bindings and len(v) == 1:
+            (k, arg), = v.items()
+            if k == "Ref" and isinstance(arg, str) and arg in bindings:
+                return bindings[arg]
+            if k == "Fn::Sub":
+                return _expand_sub(arg, bindings, path, parameters, depth)
+        out: dict = {}
+
+        def put(key: str, value: Any, where: str) -> None:
+            if key in out:
+                raise ExpansionError(f"{where}: {key} is defined twice")
+            out[key] = value
+
+        for k, x in v.items():
+            if isinstance(k, str) and k.startswith(FOR_EACH_PREFIX):
+                for key, value in _expand_loop(k, x, bindings, path, parameters, depth).items():
+                    put(key, value, f"{path}.{k}")
+                continue
+            key = _substitute(k, bindings) if isinstance(k, str) and bindings else k
+            put(key, _expand(x, bindings, f"{path}.{key}", parameters, depth), path)
+        return out
+    if isinstance(v, list):
+        return [_expand(x, bindings, f"{path}[{i}]", parameters, depth) for i, x in enumerate(v)]
+    if isinstance(v, str) and _names_identifier(v, bindings):
+        raise ExpansionError(
+            f"{path}: {v!r} names a loop identifier outside Fn::Sub (CloudFormation leaves it as "
+            "it is; write !Sub, or !Ref for the value alone)"
+        )
+    return v
+
+
+def _expand_sub(arg: Any, bindings: dict, path: str, parameters: set, depth: int) -> Any:
+    if isinstance(arg, str):
+        text = _substitute(arg, bindings)
+        return text if "${" not in text else {"Fn::Sub": text}
+    if isinstance(arg, list) and arg and isinstance(arg[0], str):
+        text = _substitute(arg[0], bindings)
+        rest = [
+            _expand(x, bindings, f"{path}.Fn::Sub[{i + 1}]", parameters, depth)
+            for i, x in enumerate(arg[1:])
+        ]
+        return text if "${" not in text else {"Fn::Sub": [text, *rest]}
+    raise ExpansionError(f"{path}: malformed Fn::Sub {show(arg)}")
+
+
+def _expand_loop(key: str, value: Any, bindings: dict, path: str, parameters: set, depth: int) -> dict:
+    where = f"{path}.{key}"
+    if not FOR_EACH_NAME.match(key):
+        raise ExpansionError(f"{where}: a loop name is letters and digits")
+    if depth + 1 > MAX_FOR_EACH_DEPTH:
+        raise ExpansionError(f"{where}: more than {MAX_FOR_EACH_DEPTH} nested Fn::ForEach")
+    if not (isinstance(value, list) and len(value) == 3):
+        raise ExpansionError(f"{where}: expected [Identifier, [values...], {{OutputKey: OutputValue}}]")
+    identifier, collection, body = value
+    if not (isinstance(identifier, str) and re.fullmatch(r"[A-Za-z0-9]+", identifier)):
+        raise ExpansionError(f"{where}: the identifier must be letters and digits, not {identifier!r}")
+    if identifier in parameters:
+        raise ExpansionError(f"{where}: the identifier {identifier} is also a parameter")
+    if identifier in bindings:
+        raise ExpansionError(f"{where}: the identifier {identifier} is an enclosing loop's")
+    if not isinstance(collection, list):
+        raise ExpansionError(f"{where}: only literal collections are supported, not {show(collection)}")
+    if not isinstance(body, dict) or not body:
+        raise ExpansionError(f"{where}: the body must be an object")
+    for k in body:
+        if not (isinstance(k, str) and (k.startswith(FOR_EACH_PREFIX) or _names_identifier(k, {identifier: ""}))):
+            raise ExpansionError(f"{where}: the key {k!r} must name ${{{identifier}}} or &{{{identifier}}}")
+    out: dict = {}
+    for item in collection:
+        if isinstance(item, bool):
+            item = "true" if item else "false"
+        elif isinstance(item, (int, float, str)):
+            item = str(item)
+        else:
+            raise ExpansionError(f"{where}: a collection holds strings, not {show(item)}")
+        expanded = _expand(body, {**bindings, identifier: item}, where, parameters, depth + 1)
+        for k, x in expanded.items():
+            if re.search(r"[$&]\{", k):
+                raise ExpansionError(f"{where}: {k!r}: an output key can only name loop identifiers")
+            if k in out:
+                raise ExpansionError(f"{where}: {k} is generated twice")
+            out[k] = x
+    return out
+
+
+def resolve_find_in_map(template: dict, out: list[str], label: str) -> dict:
+    """Every Fn::FindInMap with literal keys replaced by its value; then drops the mappings no
+    longer referenced (reports a lookup of a missing key, unless it has a DefaultValue)."""
+    mappings = template.get("Mappings") or {}
+
+    def walk(v: Any, path: str) -> Any:
+        if isinstance(v, dict):
+            if len(v) == 1 and "Fn::FindInMap" in v and isinstance(v["Fn::FindInMap"], list):
+                args = [walk(a, path) for a in v["Fn::FindInMap"]]
+                if len(args) in (3, 4) and all(isinstance(a, str) for a in args[:3]):
+                    name, top, second = args[:3]
+                    found = (mappings.get(name) or {}).get(top)
+                    if isinstance(found, dict) and second in found:
+                        return copy.deepcopy(found[second])
+                    if len(args) == 4 and isinstance(args[3], dict) and "DefaultValue" in args[3]:
+                        return args[3]["DefaultValue"]
+                    out.append(f"{path}: Fn::FindInMap {args[:3]} not in the Mappings of {label}")
+                return {"Fn::FindInMap": args}
+            return {k: walk(x, f"{path}.{k}") for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x, f"{path}[{i}]") for i, x in enumerate(v)]
+        return v
+
+    t = dict(template)
+    for section in ("Conditions", "Resources", "Outputs"):
+        if isinstance(t.get(section), dict):
+            t[section] = walk(t[section], section)
+    if "Mappings" in t:
+        used = _mapping_names(t)
+        t["Mappings"] = {k: m for k, m in mappings.items() if k in used}
+    return t
+
+
+def _mapping_names(v: Any) -> set:
+    names: set = set()
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if k == "Fn::FindInMap" and isinstance(x, list) and x and isinstance(x[0], str):
+                names.add(x[0])
+            if k != "Mappings":
+                names |= _mapping_names(x)
+    elif isinstance(v, list):
+        for x in v:
+            names |= _mapping_names(x)
+    return names
+
+
+def prepare(template: dict, label: str, out: list[str]) -> dict:
+    """The template as CloudFormation deploys it: Fn::ForEach expanded, Fn::FindInMap resolved."""
+    ts = transforms(template)
+    for t in ts:
+        if t not in (LANGUAGE_EXTENSIONS, SERVERLESS):
+            out.append(f"Transform: {label}: unexpected {show(t)}")
+    if LANGUAGE_EXTENSIONS in ts:
+        if SERVERLESS in ts and ts.index(SERVERLESS) < ts.index(LANGUAGE_EXTENSIONS):
+            out.append(f"Transform: {label}: {LANGUAGE_EXTENSIONS} must come before {SERVERLESS}")
+        try:
+            template = expand_language_extensions(template)
+        except ExpansionError as e:
+            out.append(f"Fn::ForEach: {label}: {e}")
+            template = _without_for_each(template)
+    elif any(has_for_each(template.get(s)) for s in FOR_EACH_SECTIONS):
+        out.append(f"Transform: {label} uses Fn::ForEach without {LANGUAGE_EXTENSIONS}")
+        template = _without_for_each(template)
+    return resolve_find_in_map(template, out, label)
+
+
+def _without_for_each(v: Any) -> Any:
+    """The loops left out (what is left is still compared, the loops reported as unexpandable)."""
+    if isinstance(v, dict):
+        return {
+            k: _without_for_each(x)
+            for k, x in v.items()
+            if not (isinstance(k, str) and k.startswith(FOR_EACH_PREFIX))
+        }
+    if isinstance(v, list):
+        return [_without_for_each(x) for x in v]
+    return v
 
 
 # ----------------------------------------------------------------------------- normalisation
@@ -547,9 +813,8 @@ def compare_resources(sam: dict, cdk: dict, out: list[str]) -> None:
 
 def compare(sam: dict, cdk: dict) -> list[str]:
     out: list[str] = []
-    cdk = strip_cdk(cdk)
-    if sam.get("Transform") not in ("AWS::Serverless-2016-10-31", ["AWS::Serverless-2016-10-31"], None):
-        out.append(f"Transform: unexpected {show(sam.get('Transform'))}")
+    sam = prepare(sam, SAM_LABEL, out)
+    cdk = prepare(strip_cdk(cdk), CDK_LABEL, out)
     compare_sections(sam, cdk, out)
     compare_resources(sam, cdk, out)
     return out
@@ -566,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     sam, cdk = load_template(args.sam), load_template(args.cdk)
     differences = compare(sam, cdk)
-    n_resources = len(sam.get("Resources", {}))
+    n_resources = len(prepare(sam, SAM_LABEL, []).get("Resources", {}))
     if differences:
         print(f"parity: {len(differences)} difference(s) between {args.sam.name} and {args.cdk.name}:")
         for d in differences:

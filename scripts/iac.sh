@@ -2,14 +2,17 @@
 # Checks of the two deployment definitions, without AWS (no account, no credentials, no
 # network but the package registries on the first run):
 #
-#   1. cfn-lint template.yaml
-#   2. sam validate --lint (offline)
-#   3. tsc --noEmit on the CDK app and its tests
-#   4. cdk synth of infra/cdk (no bundling: nothing is compiled; checked), and cfn-lint of what
+#   1. template.yaml's generated parts are what infra/channels.py writes from its channel list
+#      (and that script's tests)
+#   2. cfn-lint template.yaml
+#   3. sam validate --lint (offline), and sam validate (SAM's own translation, with the
+#      AWS::LanguageExtensions expansion samconfig.toml turns on; no AWS call)
+#   4. tsc --noEmit on the CDK app and its tests
+#   5. cdk synth of infra/cdk (no bundling: nothing is compiled; checked), and cfn-lint of what
 #      it synthesised
-#   5. the CDK tests (jest, aws-cdk-lib/assertions)
-#   6. infra/parity.py (after its self-tests): template.yaml and the synthesised CDK template
-#      describe the same system
+#   6. the CDK tests (jest, aws-cdk-lib/assertions)
+#   7. infra/parity.py (after its self-tests, Fn::ForEach expansion included): template.yaml,
+#      expanded, and the synthesised CDK template describe the same system
 #
 # Tools are installed on demand, never globally: cfn-lint and the SAM CLI into .dev/iac-venv
 # (from infra/requirements.txt, again when it changes), the CDK packages into
@@ -76,12 +79,28 @@ fail() { echo "FAILED: $1" >&2; failed+=("$1"); }
 if [ ! -f template.yaml ]; then
   fail "template.yaml is missing"
 else
+  step "template.yaml's generated parts (infra/channels.py) and their tests"
+  if ! "$venv/bin/python" infra/channels.py --check; then
+    fail "template.yaml's generated parts are out of date (run: python3 infra/channels.py)"
+  fi
+  if out="$("$venv/bin/python" infra/test_channels.py 2>&1)"; then
+    echo "$out" | tail -n 1
+  else
+    echo "$out"
+    fail "infra/test_channels.py"
+  fi
+
   step "cfn-lint template.yaml"
   "$venv/bin/cfn-lint" template.yaml || fail "cfn-lint template.yaml"
 
   step "sam validate --lint"
   "$venv/bin/sam" validate --lint --template template.yaml --region us-east-1 \
     || fail "sam validate --lint --template template.yaml"
+
+  # The roles are explicit (no SAM policy templates or managed policies to look up): offline.
+  step "sam validate (SAM translation; language extensions from samconfig.toml)"
+  "$venv/bin/sam" validate --template template.yaml --region us-east-1 \
+    || fail "sam validate --template template.yaml"
 fi
 
 # ------------------------------------------------------------------------------ infra/cdk

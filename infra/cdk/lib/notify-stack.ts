@@ -23,11 +23,88 @@ import { Construct } from 'constructs';
 /** The workspace manifest (the repository root), relative to this file. */
 export const MANIFEST_PATH = path.join(__dirname, '..', '..', '..', 'Cargo.toml');
 
+/** An Allow statement (every statement of the stack's roles is one). */
+export const statement = (actions: string[], resources: string[]) =>
+  new iam.PolicyStatement({ effect: iam.Effect.ALLOW, actions, resources });
+
+/** What the stack gives a channel's own statements and settings to refer to. */
+export interface ChannelContext {
+  /** The stack's parameters, by logical ID. */
+  readonly parameters: Readonly<Record<string, cdk.CfnParameter>>;
+  /** EmailConfigurationSet. */
+  readonly configurationSet: ses.CfnConfigurationSet;
+  /** The secret with the FCM key: FcmCredentialsSecret, or the FcmCredentialsSecretArn given. */
+  readonly fcmSecretArn: string;
+}
+
+/** A delivery channel: what its queues and worker are called, and what only its worker needs. */
+export interface ChannelSpec {
+  /** Logical ID prefix: `${id}HighQueue`, `${id}WorkerRole`, `${id}WorkerHighMapping`, ... */
+  readonly id: string;
+  /** In the queue variables: NOTIFY_QUEUE_URL_<env>_<priority>. */
+  readonly env: string;
+  /** As the API spells it: labels, the Channel metric dimension; the `<lower>-worker` binary. */
+  readonly lower: string;
+  /** The worker function's description. */
+  readonly description: string;
+  /** The worker role's own statements, after its log group, the table and its three queues. */
+  readonly statements: (x: ChannelContext) => iam.PolicyStatement[];
+  /** The worker's own environment, after what every worker has. */
+  readonly environment: (x: ChannelContext) => Record<string, string>;
+}
+
+// THE CHANNEL LIST of the CDK app (template.yaml's is in infra/channels.py). Each entry makes, by
+// the loops below: 3 queues and 3 DLQs (one per priority), 3 event source mappings, a worker
+// (role with the common statements plus `statements`, function, log group), the DLQ, queue-age
+// and error-rate alarms, the API's and the cleanup's access to its queues, its dashboard rows.
 export const CHANNELS = [
-  { id: 'Email', env: 'EMAIL', lower: 'email' },
-  { id: 'Sms', env: 'SMS', lower: 'sms' },
-  { id: 'Push', env: 'PUSH', lower: 'push' },
-] as const;
+  {
+    id: 'Email',
+    env: 'EMAIL',
+    lower: 'email',
+    description: 'Delivers the email queues through Amazon SES',
+    statements: () => [
+      statement(
+        ['ses:SendEmail'],
+        [
+          cdk.Fn.sub('arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*'),
+          cdk.Fn.sub(
+            'arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${EmailConfigurationSet}',
+          ),
+        ],
+      ),
+    ],
+    environment: ({ parameters, configurationSet }) => ({
+      NOTIFY_EMAIL_FROM: parameters.SenderEmail.valueAsString,
+      // Ref of the configuration set: its name (the parameter), once it exists.
+      NOTIFY_SES_CONFIGURATION_SET: configurationSet.ref,
+    }),
+  },
+  {
+    id: 'Sms',
+    env: 'SMS',
+    lower: 'sms',
+    description: 'Delivers the SMS queues through Amazon SNS',
+    // An SMS to a phone number has no ARN to scope to.
+    statements: () => [statement(['sns:Publish', 'sns:CheckIfPhoneNumberIsOptedOut'], ['*'])],
+    environment: ({ parameters }) => ({
+      // Always set: the code treats an empty value as none (shared/src/config.rs, Env::optional).
+      NOTIFY_SMS_SENDER_ID: parameters.SmsSenderId.valueAsString,
+      NOTIFY_SMS_TYPE_NORMAL: parameters.SmsTypeNormal.valueAsString,
+    }),
+  },
+  {
+    id: 'Push',
+    env: 'PUSH',
+    lower: 'push',
+    description: 'Delivers the push queues through Firebase Cloud Messaging',
+    statements: ({ fcmSecretArn }) => [statement(['secretsmanager:GetSecretValue'], [fcmSecretArn])],
+    environment: ({ parameters, fcmSecretArn }) => ({
+      NOTIFY_FCM_CREDENTIALS_SECRET: fcmSecretArn,
+      NOTIFY_FCM_PROJECT_ID: parameters.FcmProjectId.valueAsString,
+    }),
+  },
+] as const satisfies readonly ChannelSpec[];
 export type Channel = (typeof CHANNELS)[number];
 
 /** Per priority: the event source mapping's batching window (s) and maximum concurrency. */
@@ -38,8 +115,23 @@ export const PRIORITIES = [
 ] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
-/** Logical ID prefix → cargo binary, memory (MB), timeout (s), description. */
-export const FUNCTIONS = {
+/** A channel's worker: the logical ID prefix of its role, function and log group. */
+export const workerKey = (c: Channel) => `${c.id}Worker` as const;
+export type WorkerKey = ReturnType<typeof workerKey>;
+export type FunctionKey = 'Api' | WorkerKey | 'Cleanup';
+
+/** A function: cargo binary, memory (MB), timeout (s), description. */
+export interface FunctionSpec {
+  readonly binary: string;
+  readonly memory: number;
+  readonly timeout: number;
+  readonly description: string;
+}
+export const WORKER_MEMORY = 256;
+export const WORKER_TIMEOUT = 30;
+
+/** Logical ID prefix → function: the API, one worker per channel, the cleanup. */
+export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
   Api: {
     binary: 'api',
     memory: 512,
@@ -48,35 +140,22 @@ export const FUNCTIONS = {
     timeout: 29,
     description: 'The HTTP API: validates, records and queues notifications',
   },
-  EmailWorker: {
-    binary: 'email-worker',
-    memory: 256,
-    timeout: 30,
-    description: 'Delivers the email queues through Amazon SES',
-  },
-  SmsWorker: {
-    binary: 'sms-worker',
-    memory: 256,
-    timeout: 30,
-    description: 'Delivers the SMS queues through Amazon SNS',
-  },
-  PushWorker: {
-    binary: 'push-worker',
-    memory: 256,
-    timeout: 30,
-    description: 'Delivers the push queues through Firebase Cloud Messaging',
-  },
+  ...(Object.fromEntries(
+    CHANNELS.map((c) => [
+      workerKey(c),
+      { binary: `${c.lower}-worker`, memory: WORKER_MEMORY, timeout: WORKER_TIMEOUT, description: c.description },
+    ]),
+  ) as Record<WorkerKey, FunctionSpec>),
   Cleanup: {
     binary: 'cleanup',
     memory: 256,
     timeout: 300,
     description: 'Releases scheduled notifications, re-enqueues, expires and purges old records',
   },
-} as const;
-export type FunctionKey = keyof typeof FUNCTIONS;
+};
 
 /** Queue visibility timeout: 6 × the worker timeout (AWS's advice for SQS event sources). */
-export const QUEUE_VISIBILITY_TIMEOUT = 6 * FUNCTIONS.EmailWorker.timeout;
+export const QUEUE_VISIBILITY_TIMEOUT = 6 * WORKER_TIMEOUT;
 export const QUEUE_RETENTION = 345600; // 4 days
 export const DLQ_RETENTION = 1209600; // 14 days, the SQS maximum
 export const BATCH_SIZE = 10;
@@ -119,12 +198,15 @@ export class NotifyStack extends cdk.Stack {
     super(scope, id, props);
 
     // ---------------------------------------------------------------- parameters
+    // By logical ID: a parameter only one channel uses is read by its CHANNELS entry.
+    const parameters: Record<string, cdk.CfnParameter> = {};
     const param = (name: string, p: cdk.CfnParameterProps) => {
       const parameter = new cdk.CfnParameter(this, name, p);
       parameter.overrideLogicalId(name);
+      parameters[name] = parameter;
       return parameter;
     };
-    const senderEmail = param('SenderEmail', {
+    param('SenderEmail', {
       type: 'String',
       default: 'noreply@example.com',
       description: 'The SES-verified address emails are sent from.',
@@ -160,14 +242,14 @@ export class NotifyStack extends cdk.Stack {
       default: 'notify',
       description: 'The SES configuration set emails are sent with (created by this stack).',
     });
-    const smsSenderId = param('SmsSenderId', {
+    param('SmsSenderId', {
       type: 'String',
       default: '',
       allowedPattern: '^[A-Za-z0-9]{0,11}$',
       description:
         'SNS SMS sender id (1 to 11 letters and digits, where the destination country supports it); empty for none.',
     });
-    const smsTypeNormal = param('SmsTypeNormal', {
+    param('SmsTypeNormal', {
       type: 'String',
       default: 'transactional',
       allowedValues: ['transactional', 'promotional'],
@@ -184,7 +266,7 @@ export class NotifyStack extends cdk.Stack {
       id: 'CloudFormation-Validate::W2509',
       reason: 'FcmCredentialsSecretArn is the ARN of a secret, not a secret value',
     });
-    const fcmProjectId = param('FcmProjectId', {
+    param('FcmProjectId', {
       type: 'String',
       default: '',
       description: "The Firebase project id; empty to use the service-account key's.",
@@ -341,8 +423,8 @@ export class NotifyStack extends cdk.Stack {
     }
 
     // ---------------------------------------------------------------- roles
-    const statement = (actions: string[], resources: string[]) =>
-      new iam.PolicyStatement({ effect: iam.Effect.ALLOW, actions, resources });
+    // What a channel's own statements and settings may refer to (CHANNELS).
+    const context: ChannelContext = { parameters, configurationSet, fcmSecretArn };
     // Logs go to the function's own log group only (created above, so no logs:CreateLogGroup),
     // rather than AWSLambdaBasicExecutionRole's logs:* on every group of the account.
     const role = (key: FunctionKey, statements: iam.PolicyStatement[]) => {
@@ -356,50 +438,33 @@ export class NotifyStack extends cdk.Stack {
     };
     const channelQueueArns = (c: Channel) => PRIORITIES.map((p) => queue(c, p).attrArn);
 
-    const roles: Record<FunctionKey, iam.Role> = {
-      Api: role('Api', [
-        statement([...TABLE_ACTIONS_RW, ...TABLE_ACTIONS_API], tableResources),
-        statement(['sqs:SendMessage', 'sqs:GetQueueAttributes'], allQueueArns),
-        statement(
-          [
-            'sqs:ReceiveMessage',
-            'sqs:DeleteMessage',
-            'sqs:GetQueueAttributes',
-            'sqs:StartMessageMoveTask',
-            'sqs:ListMessageMoveTasks',
-          ],
-          allDlqArns,
-        ),
-      ]),
-      EmailWorker: role('EmailWorker', [
+    const roles = {} as Record<FunctionKey, iam.Role>;
+    roles.Api = role('Api', [
+      statement([...TABLE_ACTIONS_RW, ...TABLE_ACTIONS_API], tableResources),
+      statement(['sqs:SendMessage', 'sqs:GetQueueAttributes'], allQueueArns),
+      statement(
+        [
+          'sqs:ReceiveMessage',
+          'sqs:DeleteMessage',
+          'sqs:GetQueueAttributes',
+          'sqs:StartMessageMoveTask',
+          'sqs:ListMessageMoveTasks',
+        ],
+        allDlqArns,
+      ),
+    ]);
+    // Every worker: the table, its own three queues, then what only its channel needs.
+    for (const c of CHANNELS) {
+      roles[workerKey(c)] = role(workerKey(c), [
         statement(TABLE_ACTIONS_RW, tableResources),
-        statement(WORKER_QUEUE_ACTIONS, channelQueueArns(CHANNELS[0])),
-        statement(
-          ['ses:SendEmail'],
-          [
-            cdk.Fn.sub('arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*'),
-            cdk.Fn.sub(
-              'arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${EmailConfigurationSet}',
-            ),
-          ],
-        ),
-      ]),
-      SmsWorker: role('SmsWorker', [
-        statement(TABLE_ACTIONS_RW, tableResources),
-        statement(WORKER_QUEUE_ACTIONS, channelQueueArns(CHANNELS[1])),
-        // An SMS to a phone number has no ARN to scope to.
-        statement(['sns:Publish', 'sns:CheckIfPhoneNumberIsOptedOut'], ['*']),
-      ]),
-      PushWorker: role('PushWorker', [
-        statement(TABLE_ACTIONS_RW, tableResources),
-        statement(WORKER_QUEUE_ACTIONS, channelQueueArns(CHANNELS[2])),
-        statement(['secretsmanager:GetSecretValue'], [fcmSecretArn]),
-      ]),
-      Cleanup: role('Cleanup', [
-        statement(TABLE_ACTIONS_CLEANUP, tableResources),
-        statement(['sqs:SendMessage'], allQueueArns),
-      ]),
-    };
+        statement(WORKER_QUEUE_ACTIONS, channelQueueArns(c)),
+        ...c.statements(context),
+      ]);
+    }
+    roles.Cleanup = role('Cleanup', [
+      statement(TABLE_ACTIONS_CLEANUP, tableResources),
+      statement(['sqs:SendMessage'], allQueueArns),
+    ]);
 
     // ---------------------------------------------------------------- functions
     const common = {
@@ -407,37 +472,23 @@ export class NotifyStack extends cdk.Stack {
       NOTIFY_METRICS_NAMESPACE: metricsNamespace.valueAsString,
       RUST_LOG: 'info',
     };
-    const environments: Record<FunctionKey, Record<string, string>> = {
-      Api: {
-        ...common,
-        NOTIFY_API_KEYS: apiKeys.valueAsString,
-        NOTIFY_ADMIN_KEYS: adminKeys.valueAsString,
-        NOTIFY_RETENTION_DAYS: retentionDays.valueAsString,
-        ...queueUrlEnv,
-        ...dlqUrlEnv,
-      },
-      EmailWorker: {
-        ...common,
-        NOTIFY_EMAIL_FROM: senderEmail.valueAsString,
-        // Ref of the configuration set: its name (the parameter), once it exists.
-        NOTIFY_SES_CONFIGURATION_SET: configurationSet.ref,
-        NOTIFY_MAX_RECEIVES: maxReceives.valueAsString,
-      },
-      SmsWorker: {
-        ...common,
-        // Always set: the code treats an empty value as none (shared/src/config.rs, Env::optional).
-        NOTIFY_SMS_SENDER_ID: smsSenderId.valueAsString,
-        NOTIFY_SMS_TYPE_NORMAL: smsTypeNormal.valueAsString,
-        NOTIFY_MAX_RECEIVES: maxReceives.valueAsString,
-      },
-      PushWorker: {
-        ...common,
-        NOTIFY_FCM_CREDENTIALS_SECRET: fcmSecretArn,
-        NOTIFY_FCM_PROJECT_ID: fcmProjectId.valueAsString,
-        NOTIFY_MAX_RECEIVES: maxReceives.valueAsString,
-      },
-      Cleanup: { ...common, ...queueUrlEnv },
+    const environments = {} as Record<FunctionKey, Record<string, string>>;
+    environments.Api = {
+      ...common,
+      NOTIFY_API_KEYS: apiKeys.valueAsString,
+      NOTIFY_ADMIN_KEYS: adminKeys.valueAsString,
+      NOTIFY_RETENTION_DAYS: retentionDays.valueAsString,
+      ...queueUrlEnv,
+      ...dlqUrlEnv,
     };
+    for (const c of CHANNELS) {
+      environments[workerKey(c)] = {
+        ...common,
+        ...c.environment(context),
+        NOTIFY_MAX_RECEIVES: maxReceives.valueAsString,
+      };
+    }
+    environments.Cleanup = { ...common, ...queueUrlEnv };
 
     const functions = {} as Record<FunctionKey, lambda.Function>;
     for (const key of Object.keys(FUNCTIONS) as FunctionKey[]) {
@@ -464,15 +515,10 @@ export class NotifyStack extends cdk.Stack {
     }
 
     // ---------------------------------------------------------------- event source mappings
-    const workerOf: Record<Channel['id'], FunctionKey> = {
-      Email: 'EmailWorker',
-      Sms: 'SmsWorker',
-      Push: 'PushWorker',
-    };
     for (const [c, p] of pairs()) {
       const mapping = new lambda.CfnEventSourceMapping(this, mappingId(c, p), {
         eventSourceArn: queue(c, p).attrArn,
-        functionName: functions[workerOf[c.id]].functionName,
+        functionName: functions[workerKey(c)].functionName,
         batchSize: BATCH_SIZE,
         functionResponseTypes: ['ReportBatchItemFailures'],
         maximumBatchingWindowInSeconds: p.batchingWindow,
@@ -622,7 +668,7 @@ export class NotifyStack extends cdk.Stack {
       })),
     ];
     for (const c of CHANNELS) {
-      const key = workerOf[c.id];
+      const key = workerKey(c);
       alarm(`${key}ErrorRateAlarm`, {
         alarmDescription: `More than 5% of the ${c.lower} worker's invocations failed`,
         metrics: percentage(
@@ -677,7 +723,7 @@ export class NotifyStack extends cdk.Stack {
       pairs().map(([c, p]) =>
         metric('AWS/SQS', metricName, { QueueName: of(c, p).attrQueueName }, 'Maximum', `${c.lower} ${p.id.toLowerCase()}`),
       );
-    const functionOrder: FunctionKey[] = ['EmailWorker', 'SmsWorker', 'PushWorker', 'Api', 'Cleanup'];
+    const functionOrder: FunctionKey[] = [...CHANNELS.map(workerKey), 'Api', 'Cleanup'];
     const perFunction = (metricName: string, statistic: string) =>
       functionOrder.map((k) => metric('AWS/Lambda', metricName, { FunctionName: functions[k].functionName }, statistic, k));
 

@@ -47,6 +47,39 @@ describe('synthesis', () => {
   });
 });
 
+describe('logical IDs', () => {
+  // Spelled out, not taken from the stack's helpers: a refactor of the loops that renamed a
+  // resource would make CloudFormation replace it (queues with their messages, alarms, roles).
+  const perChannel = (c: string) => [
+    `${c}WorkerRole`,
+    `${c}WorkerFunction`,
+    `${c}WorkerFunctionLogGroup`,
+    `${c}WorkerErrorRateAlarm`,
+    ...['High', 'Normal', 'Low'].flatMap((p) => [
+      `${c}${p}Queue`,
+      `${c}${p}DeadLetterQueue`,
+      `${c}Worker${p}Mapping`,
+      `${c}${p}DeadLetterQueueAlarm`,
+      `${c}${p}QueueAgeAlarm`,
+    ]),
+  ];
+  const deployedChannels = ['Email', 'Sms', 'Push'];
+  const others = [
+    'NotificationsTable', 'ApiRole', 'ApiFunction', 'ApiFunctionLogGroup', 'CleanupRole', 'CleanupFunction',
+    'CleanupFunctionLogGroup', 'HttpApi', 'HttpApiIntegration', 'HttpApiDefaultRoute', 'HttpApiAccessLogs',
+    'HttpApiStage', 'ApiFunctionInvokePermission', 'CleanupSweepSchedule', 'CleanupSweepPermission',
+    'CleanupPurgeSchedule', 'CleanupPurgePermission', 'EmailConfigurationSet', 'FcmCredentialsSecret', 'AlarmTopic',
+    'AlarmTopicEmailSubscription', 'ApiServerErrorRateAlarm', 'SesBounceRateAlarm', 'Dashboard',
+  ];
+
+  test('every resource keeps the logical ID it is deployed under; a new channel only adds its own', () => {
+    const added = CHANNELS.map((c) => c.id as string).filter((c) => !deployedChannels.includes(c));
+    expect(Object.keys(t.Resources).sort()).toEqual(
+      [...others, ...deployedChannels.flatMap(perChannel), ...added.flatMap(perChannel)].sort(),
+    );
+  });
+});
+
 describe('queues', () => {
   test('9 queues and 9 dead-letter queues with the spec logical IDs', () => {
     template.resourceCountIs('AWS::SQS::Queue', 18);

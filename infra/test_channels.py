@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Tests of infra/channels.py: template.yaml is what it writes, and a channel added to its list
+is all a new channel takes.
+
+Run: python3 infra/test_channels.py (scripts/iac.sh runs it with .dev/iac-venv's Python).
+"""
+
+from __future__ import annotations
+
+import sys
+import unittest
+from pathlib import Path
+from unittest import mock
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import channels  # noqa: E402
+import parity  # noqa: E402
+
+TEMPLATE = channels.DEFAULT_TEMPLATE
+
+
+def expanded(text: str) -> dict:
+    """template.yaml's text as CloudFormation deploys it (loops expanded, Mappings looked up)."""
+    template = yaml.load(text, Loader=parity.CfnYamlLoader)  # noqa: S506
+    out: list[str] = []
+    result = parity.prepare(template, "template", out)
+    assert out == [], out
+    return result
+
+
+class ChannelsTest(unittest.TestCase):
+    def test_template_yaml_is_what_the_generator_writes(self) -> None:
+        text = TEMPLATE.read_text(encoding="utf-8")
+        self.assertEqual(
+            channels.render(text), text, "template.yaml is out of date: run python3 infra/channels.py"
+        )
+
+    def test_every_channel_and_priority_has_its_resources(self) -> None:
+        resources = expanded(TEMPLATE.read_text(encoding="utf-8"))["Resources"]
+        for c in channels.CHANNELS:
+            for suffix in ("WorkerRole", "WorkerFunction", "WorkerFunctionLogGroup", "WorkerErrorRateAlarm"):
+                self.assertIn(f"{c.id}{suffix}", resources)
+            for p in channels.PRIORITIES:
+                for suffix in ("Queue", "DeadLetterQueue", "DeadLetterQueueAlarm", "QueueAgeAlarm"):
+                    self.assertIn(f"{c.id}{p.id}{suffix}", resources)
+                mapping = resources[f"{c.id}Worker{p.id}Mapping"]["Properties"]
+                self.assertEqual(mapping["FunctionName"], {"Ref": f"{c.id}WorkerFunction"})
+                self.assertEqual(mapping["MaximumBatchingWindowInSeconds"], p.batching_window)
+                self.assertEqual(mapping["ScalingConfig"], {"MaximumConcurrency": p.max_concurrency})
+
+    def test_adding_a_channel_to_the_list_is_all_it_takes(self) -> None:
+        before = expanded(TEMPLATE.read_text(encoding="utf-8"))["Resources"]
+        webhook = channels.Channel(id="Webhook", name="webhook", description="Delivers the webhook queues")
+        with mock.patch.object(channels, "CHANNELS", [*channels.CHANNELS, webhook]):
+            text = channels.render(TEMPLATE.read_text(encoding="utf-8"))
+        t = expanded(text)
+        r = t["Resources"]
+        new = sorted(set(r) - set(before))
+        self.assertEqual(
+            new,
+            sorted(
+                [f"Webhook{p.id}{s}" for p in channels.PRIORITIES for s in ("Queue", "DeadLetterQueue", "DeadLetterQueueAlarm", "QueueAgeAlarm")]
+                + [f"WebhookWorker{p.id}Mapping" for p in channels.PRIORITIES]
+                + ["WebhookWorkerRole", "WebhookWorkerFunction", "WebhookWorkerFunctionLogGroup", "WebhookWorkerErrorRateAlarm"]
+            ),
+        )
+        self.assertEqual(set(before) - set(r), set())
+        self.assertEqual(parity.norm(r["WebhookHighQueueAgeAlarm"]["Properties"]["AlarmDescription"]),
+                         "The webhook high-priority queue is falling behind")
+        function = r["WebhookWorkerFunction"]
+        self.assertEqual(function["Metadata"]["BuildProperties"], {"Binary": "webhook-worker"})
+        self.assertEqual(function["Properties"]["Role"], {"Fn::GetAtt": ["WebhookWorkerRole", "Arn"]})
+        # The skeleton's grants only: its log group, the table, its own three queues.
+        grants = parity.iam_grants(r["WebhookWorkerRole"]["Properties"]["Policies"], "", [])
+        resources = {g[2] for g in grants}
+        self.assertEqual(
+            {x for x in resources if "Queue" in x},
+            {f'Resource:{{"Fn::Sub": "${{Webhook{p.id}Queue.Arn}}"}}' for p in channels.PRIORITIES},
+        )
+        self.assertFalse([g for g in grants if g[1].startswith(("Action:ses:", "Action:sns:", "Action:secretsmanager:"))])
+        # The API and the cleanup reach its queues; the dashboard shows them.
+        api = r["ApiFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(api["NOTIFY_QUEUE_URL_WEBHOOK_LOW"], {"Ref": "WebhookLowQueue"})
+        self.assertEqual(api["NOTIFY_DLQ_URL_WEBHOOK_LOW"], {"Ref": "WebhookLowDeadLetterQueue"})
+        cleanup = r["CleanupFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(cleanup["NOTIFY_QUEUE_URL_WEBHOOK_HIGH"], {"Ref": "WebhookHighQueue"})
+        for role in ("ApiRole", "CleanupRole"):
+            grants = parity.iam_grants(r[role]["Properties"]["Policies"], "", [])
+            self.assertTrue([g for g in grants if "WebhookNormalQueue" in g[2]], role)
+        metrics, _ = parity.dashboard_metrics(parity.norm(r["Dashboard"]["Properties"]["DashboardBody"]), "", [])
+        self.assertIn(("AWS/SQS", "ApproximateAgeOfOldestMessage", (("QueueName", "${WebhookLowQueue.QueueName}"),)), metrics)
+        self.assertIn(("AWS/Lambda", "Errors", (("FunctionName", "${WebhookWorkerFunction}"),)), metrics)
+        self.assertIn(("${MetricsNamespace}", "Sent", (("Channel", "webhook"),)), metrics)
+        self.assertLint(text)
+
+    def assertLint(self, text: str) -> None:
+        try:
+            from cfnlint.api import ManualArgs, lint
+        except ImportError:  # pragma: no cover (cfn-lint is in .dev/iac-venv)
+            return
+        self.assertEqual([str(m) for m in lint(text, config=ManualArgs(regions=["us-east-1"]))], [])
+
+    def test_markers(self) -> None:
+        text = TEMPLATE.read_text(encoding="utf-8")
+        with self.assertRaisesRegex(channels.GenerationError, "no generated part dashboard-body"):
+            channels.render(text.replace("# BEGIN GENERATED dashboard-body", "# begin").replace("# END GENERATED dashboard-body", "# end"))
+        with self.assertRaisesRegex(channels.GenerationError, "BEGIN GENERATED inside 'workers'"):
+            channels.render(text.replace("# END GENERATED workers", "# end"))
+        with self.assertRaisesRegex(channels.GenerationError, "'dashboard-body' has no matching END"):
+            channels.render(text.replace("# END GENERATED dashboard-body", "# end"))
+        with self.assertRaisesRegex(channels.GenerationError, "unknown generated part 'nope'"):
+            channels.render(text.replace("# BEGIN GENERATED workers", "# BEGIN GENERATED nope", 1))
+        stale = text.replace("NOTIFY_QUEUE_URL_SMS_LOW: !Ref SmsLowQueue", "NOTIFY_QUEUE_URL_SMS_LOW: !Ref SmsHighQueue", 1)
+        self.assertNotEqual(stale, text)
+        self.assertEqual(channels.render(stale), text)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=1)
