@@ -140,6 +140,15 @@ CHANNELS: list[Channel] = [
             NOTIFY_FCM_PROJECT_ID: !Ref FcmProjectId
             """,
     ),
+    Channel(
+        id="Webhook",
+        name="webhook",
+        description="Delivers the webhook queues: signed HTTPS POSTs (Standard Webhooks)",
+        # No AWS permissions beyond its queues, the table (endpoints, records) and its logs.
+        variables="""\
+            NOTIFY_WEBHOOK_TIMEOUT_SECONDS: !Ref WebhookTimeoutSeconds
+            """,
+    ),
 ]
 
 # Highest first: each has its own queue and mapping, so a low backlog never starves high.

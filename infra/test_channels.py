@@ -52,8 +52,8 @@ class ChannelsTest(unittest.TestCase):
 
     def test_adding_a_channel_to_the_list_is_all_it_takes(self) -> None:
         before = expanded(TEMPLATE.read_text(encoding="utf-8"))["Resources"]
-        webhook = channels.Channel(id="Webhook", name="webhook", description="Delivers the webhook queues")
-        with mock.patch.object(channels, "CHANNELS", [*channels.CHANNELS, webhook]):
+        chat = channels.Channel(id="Chat", name="chat", description="Delivers the chat queues")
+        with mock.patch.object(channels, "CHANNELS", [*channels.CHANNELS, chat]):
             text = channels.render(TEMPLATE.read_text(encoding="utf-8"))
         t = expanded(text)
         r = t["Resources"]
@@ -61,38 +61,38 @@ class ChannelsTest(unittest.TestCase):
         self.assertEqual(
             new,
             sorted(
-                [f"Webhook{p.id}{s}" for p in channels.PRIORITIES for s in ("Queue", "DeadLetterQueue", "DeadLetterQueueAlarm", "QueueAgeAlarm")]
-                + [f"WebhookWorker{p.id}Mapping" for p in channels.PRIORITIES]
-                + ["WebhookWorkerRole", "WebhookWorkerFunction", "WebhookWorkerFunctionLogGroup", "WebhookWorkerErrorRateAlarm"]
+                [f"Chat{p.id}{s}" for p in channels.PRIORITIES for s in ("Queue", "DeadLetterQueue", "DeadLetterQueueAlarm", "QueueAgeAlarm")]
+                + [f"ChatWorker{p.id}Mapping" for p in channels.PRIORITIES]
+                + ["ChatWorkerRole", "ChatWorkerFunction", "ChatWorkerFunctionLogGroup", "ChatWorkerErrorRateAlarm"]
             ),
         )
         self.assertEqual(set(before) - set(r), set())
-        self.assertEqual(parity.norm(r["WebhookHighQueueAgeAlarm"]["Properties"]["AlarmDescription"]),
-                         "The webhook high-priority queue is falling behind")
-        function = r["WebhookWorkerFunction"]
-        self.assertEqual(function["Metadata"]["BuildProperties"], {"Binary": "webhook-worker"})
-        self.assertEqual(function["Properties"]["Role"], {"Fn::GetAtt": ["WebhookWorkerRole", "Arn"]})
+        self.assertEqual(parity.norm(r["ChatHighQueueAgeAlarm"]["Properties"]["AlarmDescription"]),
+                         "The chat high-priority queue is falling behind")
+        function = r["ChatWorkerFunction"]
+        self.assertEqual(function["Metadata"]["BuildProperties"], {"Binary": "chat-worker"})
+        self.assertEqual(function["Properties"]["Role"], {"Fn::GetAtt": ["ChatWorkerRole", "Arn"]})
         # The skeleton's grants only: its log group, the table, its own three queues.
-        grants = parity.iam_grants(r["WebhookWorkerRole"]["Properties"]["Policies"], "", [])
+        grants = parity.iam_grants(r["ChatWorkerRole"]["Properties"]["Policies"], "", [])
         resources = {g[2] for g in grants}
         self.assertEqual(
             {x for x in resources if "Queue" in x},
-            {f'Resource:{{"Fn::Sub": "${{Webhook{p.id}Queue.Arn}}"}}' for p in channels.PRIORITIES},
+            {f'Resource:{{"Fn::Sub": "${{Chat{p.id}Queue.Arn}}"}}' for p in channels.PRIORITIES},
         )
         self.assertFalse([g for g in grants if g[1].startswith(("Action:ses:", "Action:sns:", "Action:secretsmanager:"))])
         # The API and the cleanup reach its queues; the dashboard shows them.
         api = r["ApiFunction"]["Properties"]["Environment"]["Variables"]
-        self.assertEqual(api["NOTIFY_QUEUE_URL_WEBHOOK_LOW"], {"Ref": "WebhookLowQueue"})
-        self.assertEqual(api["NOTIFY_DLQ_URL_WEBHOOK_LOW"], {"Ref": "WebhookLowDeadLetterQueue"})
+        self.assertEqual(api["NOTIFY_QUEUE_URL_CHAT_LOW"], {"Ref": "ChatLowQueue"})
+        self.assertEqual(api["NOTIFY_DLQ_URL_CHAT_LOW"], {"Ref": "ChatLowDeadLetterQueue"})
         cleanup = r["CleanupFunction"]["Properties"]["Environment"]["Variables"]
-        self.assertEqual(cleanup["NOTIFY_QUEUE_URL_WEBHOOK_HIGH"], {"Ref": "WebhookHighQueue"})
+        self.assertEqual(cleanup["NOTIFY_QUEUE_URL_CHAT_HIGH"], {"Ref": "ChatHighQueue"})
         for role in ("ApiRole", "CleanupRole"):
             grants = parity.iam_grants(r[role]["Properties"]["Policies"], "", [])
-            self.assertTrue([g for g in grants if "WebhookNormalQueue" in g[2]], role)
+            self.assertTrue([g for g in grants if "ChatNormalQueue" in g[2]], role)
         metrics, _ = parity.dashboard_metrics(parity.norm(r["Dashboard"]["Properties"]["DashboardBody"]), "", [])
-        self.assertIn(("AWS/SQS", "ApproximateAgeOfOldestMessage", (("QueueName", "${WebhookLowQueue.QueueName}"),)), metrics)
-        self.assertIn(("AWS/Lambda", "Errors", (("FunctionName", "${WebhookWorkerFunction}"),)), metrics)
-        self.assertIn(("${MetricsNamespace}", "Sent", (("Channel", "webhook"),)), metrics)
+        self.assertIn(("AWS/SQS", "ApproximateAgeOfOldestMessage", (("QueueName", "${ChatLowQueue.QueueName}"),)), metrics)
+        self.assertIn(("AWS/Lambda", "Errors", (("FunctionName", "${ChatWorkerFunction}"),)), metrics)
+        self.assertIn(("${MetricsNamespace}", "Sent", (("Channel", "chat"),)), metrics)
         self.assertLint(text)
 
     def assertLint(self, text: str) -> None:

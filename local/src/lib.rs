@@ -4,11 +4,13 @@
 //!   sender identity on the AWS-API emulator;
 //! - [`esm`] plays the SQS event source mapping: it receives batches (high priority first),
 //!   invokes the worker, and deletes what the worker did not report as failed;
-//! - [`outbox`] lists what the emulated providers were asked to send.
+//! - [`outbox`] lists what the emulated providers were asked to send;
+//! - [`fcm`] and [`receiver`] stand in for FCM and for the receivers of webhooks.
 
 pub mod esm;
 pub mod fcm;
 pub mod outbox;
+pub mod receiver;
 pub mod resources;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -4,7 +4,8 @@
 //! notify-local setup  [--endpoint URL] [--prefix P] [--api-url URL] [--fcm-url URL] [--dir .dev]
 //! notify-local fcm    [--fcm-url URL] [--dir .dev]
 //! notify-local poll   [--endpoint URL] [--prefix P] [--invoke URL] [--fcm-url URL] [--dir .dev]
-//! notify-local outbox [--endpoint URL] [--fcm-url URL] [--json]
+//! notify-local receiver [--receiver-url URL] [--endpoint URL] [--prefix P]
+//! notify-local outbox [--endpoint URL] [--fcm-url URL] [--receiver-url URL] [--json]
 //! ```
 
 use std::{
@@ -19,26 +20,20 @@ use std::{
 use notify_local::{
     esm::{EventSourceMapping, HttpInvoker},
     fcm::{DevCredentials, FcmStandIn},
-    outbox, resources,
+    outbox,
+    receiver::{TableSecrets, WebhookReceiver},
+    resources,
 };
 use notify_shared::domain::Channel;
 use rand::Rng;
 
-const USAGE: &str = "usage: notify-local <setup|fcm|poll|outbox> [--endpoint URL] [--prefix P] [--api-url URL] \
-                     [--fcm-url URL] [--dir DIR] [--invoke URL] [--json]";
+const USAGE: &str = "usage: notify-local <setup|fcm|poll|receiver|outbox> [--endpoint URL] [--prefix P] \
+                     [--api-url URL] [--fcm-url URL] [--receiver-url URL] [--dir DIR] [--invoke URL] [--json]";
 const DEFAULT_EMULATOR: &str = "http://127.0.0.1:4566";
 const DEFAULT_FCM: &str = "http://127.0.0.1:4580";
+const DEFAULT_RECEIVER: &str = "http://127.0.0.1:4590";
 /// The Firebase project the local key and stand-in use.
 const DEV_PROJECT: &str = "notify-local";
-
-/// The worker function that serves each channel (its binary name).
-fn worker_function(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Email => "email-worker",
-        Channel::Sms => "sms-worker",
-        Channel::Push => "push-worker",
-    }
-}
 
 struct Args {
     command: String,
@@ -163,6 +158,11 @@ async fn setup(args: &Args) -> Result<(), String> {
         // Local retries come back within seconds rather than minutes.
         ("NOTIFY_RETRY_BASE_SECONDS".to_owned(), "2".to_owned()),
         ("NOTIFY_RETRY_MAX_SECONDS".to_owned(), "30".to_owned()),
+        // Local development only: webhooks may go to the local receiver over loopback http.
+        (
+            "NOTIFY_WEBHOOK_ALLOW_LOOPBACK".to_owned(),
+            "true".to_owned(),
+        ),
     ];
     env.extend(stack.function_env());
     let functions_env: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
@@ -170,11 +170,12 @@ async fn setup(args: &Args) -> Result<(), String> {
 
     let api_url = args.get("api-url", "http://127.0.0.1:9000/lambda-url/api");
     let fcm_url = args.get("fcm-url", DEFAULT_FCM);
+    let receiver_url = args.get("receiver-url", DEFAULT_RECEIVER);
     write(
         &dir.join("env"),
         &format!(
             "NOTIFY_API_URL={api_url}\nNOTIFY_API_KEY={key}\nNOTIFY_ADMIN_KEY={admin_key}\n\
-             NOTIFY_EMULATOR_URL={endpoint}\nNOTIFY_FCM_URL={fcm_url}\n"
+             NOTIFY_EMULATOR_URL={endpoint}\nNOTIFY_FCM_URL={fcm_url}\nNOTIFY_RECEIVER_URL={receiver_url}\n"
         ),
     )?;
     println!(
@@ -200,6 +201,26 @@ async fn fcm(args: &Args) -> Result<(), String> {
     task.await.map_err(|e| e.to_string())
 }
 
+/// The webhook receiver, verifying every delivery with the secrets in the local table.
+async fn receiver(args: &Args) -> Result<(), String> {
+    let endpoint = args.get("endpoint", DEFAULT_EMULATOR);
+    let receiver_url = args.get("receiver-url", DEFAULT_RECEIVER);
+    let addr: SocketAddr = receiver_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .map_err(|e| format!("--receiver-url must be http://<ip>:<port>: {e}"))?;
+    let sdk = notify_local::sdk_config(&endpoint).await;
+    let table = format!("{}-notifications", args.get("prefix", "notify-dev"));
+    let secrets = Arc::new(TableSecrets::new(&sdk, &table));
+    let (bound, task) = WebhookReceiver::new(secrets)
+        .serve(addr)
+        .await
+        .map_err(|e| format!("{addr}: {e}"))?;
+    println!("webhook receiver on http://{bound} (verifies with the secrets in {table})");
+    task.await.map_err(|e| e.to_string())
+}
+
 async fn poll(args: &Args) -> Result<(), String> {
     let endpoint = args.get("endpoint", DEFAULT_EMULATOR);
     let invoke = args.get("invoke", "http://127.0.0.1:9000");
@@ -211,14 +232,14 @@ async fn poll(args: &Args) -> Result<(), String> {
     let mut loops = Vec::new();
     for channel in stack.spec.channels.clone() {
         let sources = stack.sources(channel);
-        let function = Arc::new(HttpInvoker::new(&invoke, worker_function(channel)));
+        let function = Arc::new(HttpInvoker::new(&invoke, channel.worker()));
         let mapping = EventSourceMapping::new(sqs.clone(), sources, function);
         loops.push(tokio::spawn(async move {
             mapping.run(Duration::from_millis(250)).await
         }));
         println!(
             "delivering {channel} queues to {invoke} ({})",
-            worker_function(channel)
+            channel.worker()
         );
     }
     // EventBridge's part: the cleanup function's two schedules.
@@ -254,10 +275,14 @@ async fn show_outbox(args: &Args) -> Result<(), String> {
     let fcm_url = args.get("fcm-url", DEFAULT_FCM);
     let emails = outbox::sent_emails(&endpoint, None).await?;
     let sms = outbox::sent_sms(&endpoint, None).await?;
-    // The stand-in may not be running (make dev stopped): then there is nothing to show.
+    let receiver_url = args.get("receiver-url", DEFAULT_RECEIVER);
+    // The stand-ins may not be running (make dev stopped): then there is nothing to show.
     let pushes = outbox::sent_pushes(&fcm_url).await.unwrap_or_default();
+    let webhooks = outbox::received_webhooks(&receiver_url)
+        .await
+        .unwrap_or_default();
     if args.flags.contains_key("json") {
-        let all = serde_json::json!({ "emails": emails, "sms": sms, "pushes": pushes });
+        let all = serde_json::json!({ "emails": emails, "sms": sms, "pushes": pushes, "webhooks": webhooks });
         println!(
             "{}",
             serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?
@@ -286,6 +311,24 @@ async fn show_outbox(args: &Args) -> Result<(), String> {
         let title = p.message["notification"]["title"].as_str().unwrap_or("");
         println!("- {}  to {}  title {:?}", p.name, p.token, title);
     }
+    println!(
+        "{} webhook(s) received by the local receiver on {receiver_url}",
+        webhooks.len()
+    );
+    for w in webhooks {
+        let signature = match (&w.verified_by, &w.verify_error) {
+            (Some(by), _) => format!("signature verified ({by})"),
+            (None, Some(e)) => format!("signature NOT verified: {e}"),
+            (None, None) => "signature NOT verified".to_owned(),
+        };
+        println!(
+            "- {}  {}  answered {}  {signature}  {}",
+            w.header("webhook-id").unwrap_or("-"),
+            w.path,
+            w.answered,
+            w.body.chars().take(80).collect::<String>()
+        );
+    }
     Ok(())
 }
 
@@ -302,6 +345,7 @@ async fn main() -> ExitCode {
             "setup" => setup(&args).await,
             "fcm" => fcm(&args).await,
             "poll" => poll(&args).await,
+            "receiver" => receiver(&args).await,
             "outbox" => show_outbox(&args).await,
             other => Err(format!("unknown command `{other}`\n{USAGE}")),
         },

@@ -1,5 +1,5 @@
 //! What the emulated providers were asked to send: the emulator's outbox routes
-//! (`dev/emulator.py`) and the FCM stand-in's record.
+//! (`dev/emulator.py`), the FCM stand-in's record and the webhook receiver's.
 
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +57,17 @@ pub async fn sent_pushes(fcm_url: &str) -> Result<Vec<crate::fcm::ReceivedPush>,
     get_json(&format!(
         "{}/_standin/messages",
         fcm_url.trim_end_matches('/')
+    ))
+    .await
+}
+
+/// Every webhook the local receiver got, oldest first.
+pub async fn received_webhooks(
+    receiver_url: &str,
+) -> Result<Vec<crate::receiver::ReceivedWebhook>, String> {
+    get_json(&format!(
+        "{}/_receiver/requests",
+        receiver_url.trim_end_matches('/')
     ))
     .await
 }

@@ -19,3 +19,4 @@ pub mod template;
 #[cfg(test)]
 mod test_support;
 pub mod validate;
+pub mod webhook;

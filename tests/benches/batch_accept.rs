@@ -58,7 +58,10 @@ fn memory_app() -> App {
         device_idle: Duration::from_secs(86_400),
         max_body_bytes: 1024 * 1024,
         max_batch_body_bytes: 6 * 1000 * 1000,
-        sms_max_chars: 1600,
+        channel: notify_api::ChannelLimits {
+            sms_max_chars: 1600,
+            url_policy: notify_shared::webhook::UrlPolicy::PublicHttps,
+        },
     };
     App::new(
         Ports {
@@ -67,6 +70,7 @@ fn memory_app() -> App {
             idempotency: store.clone(),
             templates: Arc::new(MemoryTemplates::new()),
             batches: store.clone(),
+            webhooks: Arc::new(notify_shared::store::MemoryWebhooks::new()),
             queue: queue.clone(),
             dead_letters: Arc::new(MemoryDeadLetters::new()),
             table_health: store,

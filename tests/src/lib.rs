@@ -22,6 +22,7 @@ use notify_local::{
     esm::{BatchReport, EventSourceMapping},
     fcm::{DevCredentials, FcmStandIn},
     outbox::{self, SentEmail, SentSms},
+    receiver::{TableSecrets, WebhookReceiver},
     resources::{self, FcmSpec, Stack, StackSpec},
 };
 use notify_push_worker::PushWorkerConfig;
@@ -31,11 +32,13 @@ use notify_shared::{
     delivery::DeliveryWorker,
     domain::{Channel, EmailAddress, Priority},
     health::SqsQueueHealth,
-    provider::{CredentialsSource, FcmConfig, SmsSettings, SmsType},
+    provider::{CredentialsSource, FcmConfig, SmsSettings, SmsType, WebhookSettings},
     queue::{NotificationQueue, QueueError, QueueMessage, SqsDeadLetters, SqsQueue},
     store::DynamoStore,
+    webhook::{Lookup, UrlPolicy},
 };
 use notify_sms_worker::SmsWorkerConfig;
+use notify_webhook_worker::WebhookWorkerConfig;
 use serde_json::Value;
 
 pub const API_KEY: &str = "ndk_integration_test_key_0001";
@@ -112,6 +115,51 @@ fn start_moto(url: &str, target: &Path) {
     cmd.spawn().expect("start the emulator");
 }
 
+/// How long the test webhook worker waits for a receiver: short, so a slow receiver times out.
+pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The webhook worker's DNS in tests: names answer what a test says, and nothing else
+/// resolves (no test ever asks a real resolver, or sends traffic off loopback).
+#[derive(Default, Clone)]
+pub struct TestDns(Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<std::net::IpAddr>>>>);
+
+impl TestDns {
+    pub fn answer(&self, host: &str, addrs: &[&str]) {
+        let addrs = addrs
+            .iter()
+            .map(|a| a.parse().expect("an IP address"))
+            .collect();
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(host.to_owned(), addrs);
+    }
+}
+
+impl Lookup for TestDns {
+    fn lookup(
+        &self,
+        host: String,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::io::Result<Vec<std::net::IpAddr>>> + Send>,
+    > {
+        let found = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&host)
+            .cloned();
+        Box::pin(async move {
+            found.ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{host}: no such test host"),
+                )
+            })
+        })
+    }
+}
+
 /// Options for a test stack.
 pub struct StackOptions {
     /// The sender the email worker uses; an address SES has not verified makes SES reject sends.
@@ -152,6 +200,11 @@ pub struct TestStack {
     pub store: Arc<DynamoStore>,
     pub store_settings: StoreSettings,
     pub fcm: FcmStandIn,
+    /// A webhook receiver of this stack's, on loopback, verifying with this stack's secrets.
+    pub receiver: WebhookReceiver,
+    /// `http://127.0.0.1:<port>`.
+    pub receiver_url: String,
+    pub dns: TestDns,
     mappings: Vec<(Channel, EventSourceMapping)>,
 }
 
@@ -253,10 +306,32 @@ impl TestStack {
         .await
         .expect("the push worker starts with the key from Secrets Manager");
 
-        let workers: [(Channel, DeliveryWorker); 3] = [
+        let receiver = WebhookReceiver::new(Arc::new(TableSecrets::new(&sdk, &stack.table)));
+        let (receiver_addr, _) = receiver
+            .clone()
+            .serve("127.0.0.1:0".parse().expect("an address"))
+            .await
+            .expect("start the webhook receiver");
+        let dns = TestDns::default();
+        let webhook = notify_webhook_worker::worker_with_lookup(
+            &sdk,
+            WebhookWorkerConfig {
+                store: store_settings.clone(),
+                delivery: delivery_settings(&options),
+                webhook: WebhookSettings {
+                    timeout: WEBHOOK_TIMEOUT,
+                    policy: UrlPolicy::AllowLoopback,
+                },
+            },
+            Arc::new(dns.clone()),
+        )
+        .expect("the webhook worker starts");
+
+        let workers: [(Channel, DeliveryWorker); 4] = [
             (Channel::Email, email),
             (Channel::Sms, sms),
             (Channel::Push, push),
+            (Channel::Webhook, webhook),
         ];
         let mappings = workers
             .into_iter()
@@ -284,6 +359,9 @@ impl TestStack {
             store,
             store_settings,
             fcm,
+            receiver,
+            receiver_url: format!("http://{receiver_addr}"),
+            dns,
             mappings,
         }
     }
@@ -542,6 +620,7 @@ fn ports(
         idempotency: store.clone(),
         templates: store.clone(),
         batches: store.clone(),
+        webhooks: store.clone(),
         table_health: store.clone(),
         queue: queue.unwrap_or_else(|| Arc::new(SqsQueue::new(sqs.clone(), stack.queue_urls()))),
         dead_letters: Arc::new(SqsDeadLetters::new(
@@ -568,7 +647,11 @@ fn api_config(stack: &Stack, store: &StoreSettings) -> ApiConfig {
         device_idle: Duration::from_secs(30 * 86_400),
         max_body_bytes: 1024 * 1024,
         max_batch_body_bytes: 6 * 1000 * 1000,
-        sms_max_chars: 1600,
+        channel: notify_api::ChannelLimits {
+            sms_max_chars: 1600,
+            // The test receivers listen on loopback.
+            url_policy: UrlPolicy::AllowLoopback,
+        },
     }
 }
 

@@ -1,8 +1,11 @@
 use std::time::Duration;
 
-use notify_shared::config::{ConfigError, DLQ_VARS, Env, QueueUrls, StoreSettings};
+use notify_shared::{
+    config::{ConfigError, DLQ_VARS, Env, QueueUrls, StoreSettings},
+    provider::url_policy,
+};
 
-use crate::{AdminKeys, ApiKeys, CHANNELS, accept::request::DraftLimits};
+use crate::{AdminKeys, ApiKeys, CHANNELS, accept::request::DraftLimits, channel};
 
 /// The API function's configuration, read once at cold start.
 #[derive(Debug, Clone)]
@@ -19,8 +22,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// The same for batches (up to 10,000 recipients with their data).
     pub max_batch_body_bytes: usize,
-    /// The longest SMS text accepted, in characters.
-    pub sms_max_chars: usize,
+    /// What the channels' validation depends on: the longest SMS, which webhook URLs pass.
+    pub channel: channel::Limits,
 }
 
 impl ApiConfig {
@@ -46,14 +49,17 @@ impl ApiConfig {
                 6 * 1000 * 1000,
                 1024..=6 * 1000 * 1000,
             )?,
-            // SNS refuses SMS text over 1600 characters.
-            sms_max_chars: env.number("NOTIFY_SMS_MAX_CHARS", 1600, 1..=1600)?,
+            channel: channel::Limits {
+                // SNS refuses SMS text over 1600 characters.
+                sms_max_chars: env.number("NOTIFY_SMS_MAX_CHARS", 1600, 1..=1600)?,
+                url_policy: url_policy(env)?,
+            },
         })
     }
 
     pub fn draft_limits(&self, now: notify_shared::domain::time::Timestamp) -> DraftLimits {
         DraftLimits {
-            sms_max_chars: self.sms_max_chars,
+            channel: self.channel,
             now,
         }
     }

@@ -73,7 +73,7 @@ pub fn template_name<'a>(f: &mut Fields<'a>, name: &'a str) -> Option<TemplateNa
 pub fn parse<'a>(
     f: &mut Fields<'a>,
     channel: Channel,
-    sms_max_chars: usize,
+    limits: &channel::Limits,
 ) -> Option<ContentSpec> {
     let options = channel::options(f, channel);
     let source = if f.has("template") {
@@ -88,7 +88,7 @@ pub fn parse<'a>(
             subject,
         })
     } else {
-        channel::texts(f, channel, sms_max_chars, true).map(Source::Inline)
+        channel::texts(f, channel, limits, true).map(Source::Inline)
     };
     Some(ContentSpec {
         source: source?,
@@ -148,16 +148,17 @@ pub fn render(
     locale: Option<&Locale>,
     data: &Value,
     subject: Option<&str>,
-    sms_max_chars: usize,
+    limits: &channel::Limits,
     paths: &Paths,
 ) -> Result<Rendered, Vec<FieldError>> {
     let rendered = template
         .compiled()
         .render(channel, locale, data)
         .map_err(|e| vec![render_error(e, template, paths)])?;
-    let as_json = channel::as_inline(rendered.content, subject);
+    let as_json =
+        channel::as_inline(rendered.content, subject, &paths.rendered).map_err(|e| vec![e])?;
     let mut f = Fields::of(&as_json, &paths.rendered).map_err(|e| vec![e])?;
-    let texts = channel::texts(&mut f, channel, sms_max_chars, true);
+    let texts = channel::texts(&mut f, channel, limits, true);
     f.finish()?;
     let texts = texts.ok_or_else(Vec::new)?;
     Ok(Rendered {

@@ -6,20 +6,11 @@ use std::{collections::BTreeMap, time::Instant};
 
 use http::StatusCode;
 use lambda_http::{Body, Response};
-use notify_shared::{domain::Channel, health::QueueDepth};
+use notify_shared::health::QueueDepth;
 use serde_json::{Value, json};
 use tracing::warn;
 
 use crate::{App, response};
-
-/// The provider behind each channel.
-fn provider(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Email => "ses",
-        Channel::Sms => "sns",
-        Channel::Push => "fcm",
-    }
-}
 
 pub fn basic(app: &App) -> Response<Body> {
     response::json(
@@ -62,7 +53,7 @@ pub async fn detailed(app: &App) -> Response<Body> {
             channel.as_str(),
             json!({
                 "healthy": database && !mine.is_empty() && mine.iter().all(|q| q.healthy()),
-                "provider": provider(channel),
+                "provider": channel.provider(),
                 "queues": by_priority,
             }),
         );

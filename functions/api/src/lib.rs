@@ -18,6 +18,7 @@ mod notifications;
 mod response;
 mod router;
 mod templates;
+mod webhooks;
 
 use std::{sync::Arc, time::Instant};
 
@@ -28,19 +29,21 @@ use notify_shared::{
     health::{QueueHealth, SqsQueueHealth, TableHealth},
     queue::{DeadLetters, NotificationQueue, SqsDeadLetters, SqsQueue},
     store::{
-        BatchStore, DeviceRegistry, DynamoStore, IdempotencyStore, NotificationStore, TemplateStore,
+        BatchStore, DeviceRegistry, DynamoStore, IdempotencyStore, NotificationStore,
+        TemplateStore, WebhookEndpoints,
     },
 };
 use tracing::{Instrument, info, info_span};
 
 pub use auth::{AdminKeys, ApiKeys};
+pub use channel::Limits as ChannelLimits;
 pub use config::ApiConfig;
 pub use error::ApiError;
 
 use router::Route;
 
 /// The channels this deployment accepts.
-pub const CHANNELS: [Channel; 3] = Channel::ALL;
+pub const CHANNELS: [Channel; Channel::ALL.len()] = Channel::ALL;
 
 /// The ports the API works through.
 pub struct Ports {
@@ -49,6 +52,7 @@ pub struct Ports {
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub templates: Arc<dyn TemplateStore>,
     pub batches: Arc<dyn BatchStore>,
+    pub webhooks: Arc<dyn WebhookEndpoints>,
     pub queue: Arc<dyn NotificationQueue>,
     pub dead_letters: Arc<dyn DeadLetters>,
     pub table_health: Arc<dyn TableHealth>,
@@ -64,6 +68,7 @@ pub struct App {
     templates: Arc<dyn TemplateStore>,
     catalog: catalog::Catalog,
     batches: Arc<dyn BatchStore>,
+    webhooks: Arc<dyn WebhookEndpoints>,
     queue: Arc<dyn NotificationQueue>,
     dead_letters: Arc<dyn DeadLetters>,
     table_health: Arc<dyn TableHealth>,
@@ -83,6 +88,7 @@ impl App {
             catalog: catalog::Catalog::new(ports.templates.clone()),
             templates: ports.templates,
             batches: ports.batches,
+            webhooks: ports.webhooks,
             queue: ports.queue,
             dead_letters: ports.dead_letters,
             table_health: ports.table_health,
@@ -106,6 +112,7 @@ impl App {
             idempotency: store.clone(),
             templates: store.clone(),
             batches: store.clone(),
+            webhooks: store.clone(),
             table_health: store,
             queue: Arc::new(SqsQueue::new(sqs.clone(), config.queues.clone())),
             dead_letters: Arc::new(SqsDeadLetters::new(
@@ -236,11 +243,32 @@ impl App {
                 .await
             }
             Route::CompatStatus(id) => compat::status(self, &tenant, &id).await,
+            Route::ListWebhookEndpoints => webhooks::list(self, &tenant).await,
+            Route::PutWebhookEndpoint(name) => webhooks::put(self, &tenant, &name, &body()?).await,
+            Route::GetWebhookEndpoint(name) => webhooks::get(self, &tenant, &name).await,
+            Route::DeleteWebhookEndpoint(name) => webhooks::delete(self, &tenant, &name).await,
+            // Not behind Idempotency-Key: a replayed answer would show a secret again.
+            Route::RotateWebhookSecret(name) => {
+                webhooks::rotate(self, &tenant, &name, optional_body(req, self)?.as_ref()).await
+            }
+            Route::RotateSigningSecret => {
+                webhooks::signing_secret(self, &tenant, optional_body(req, self)?.as_ref()).await
+            }
         }
     }
+}
+
+/// A body that may be absent (no bytes): `None`, else it must be JSON like any other.
+fn optional_body(req: &Request, app: &App) -> Result<Option<serde_json::Value>, ApiError> {
+    if req.body().as_ref().is_empty() {
+        return Ok(None);
+    }
+    response::json_body(req, app.config.max_body_bytes).map(Some)
 }
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_batch;
+#[cfg(test)]
+mod tests_webhooks;

@@ -27,6 +27,12 @@ pub enum Route {
     ListDevices { user: String },
     RegisterDevice { user: String, token: String },
     UnregisterDevice { user: String, token: String },
+    ListWebhookEndpoints,
+    PutWebhookEndpoint(String),
+    GetWebhookEndpoint(String),
+    DeleteWebhookEndpoint(String),
+    RotateWebhookSecret(String),
+    RotateSigningSecret,
 }
 
 /// Every route: method, path pattern (`{x}` is one segment). `openapi.yaml` lists the same.
@@ -51,6 +57,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/v1/users/{userId}/devices/{token}"),
     ("DELETE", "/v1/users/{userId}/devices/{token}"),
     ("POST", "/v1/admin/redrive"),
+    ("GET", "/v1/webhooks/endpoints"),
+    ("PUT", "/v1/webhooks/endpoints/{name}"),
+    ("GET", "/v1/webhooks/endpoints/{name}"),
+    ("DELETE", "/v1/webhooks/endpoints/{name}"),
+    ("POST", "/v1/webhooks/endpoints/{name}/rotate-secret"),
+    ("POST", "/v1/webhooks/signing-secret"),
 ];
 
 /// A path segment with its `%XX` escapes decoded; `None` if they do not decode to UTF-8.
@@ -118,6 +130,14 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             ("GET", "/v1/notifications/{id}") => Route::GetNotification(next()),
             ("POST", "/v1/notifications/{id}/cancel") => Route::CancelNotification(next()),
             ("POST", "/v1/admin/redrive") => Route::Redrive,
+            ("GET", "/v1/webhooks/endpoints") => Route::ListWebhookEndpoints,
+            ("PUT", "/v1/webhooks/endpoints/{name}") => Route::PutWebhookEndpoint(next()),
+            ("GET", "/v1/webhooks/endpoints/{name}") => Route::GetWebhookEndpoint(next()),
+            ("DELETE", "/v1/webhooks/endpoints/{name}") => Route::DeleteWebhookEndpoint(next()),
+            ("POST", "/v1/webhooks/endpoints/{name}/rotate-secret") => {
+                Route::RotateWebhookSecret(next())
+            }
+            ("POST", "/v1/webhooks/signing-secret") => Route::RotateSigningSecret,
             ("GET", "/v1/users/{userId}/devices") => Route::ListDevices { user: next() },
             ("PUT", "/v1/users/{userId}/devices/{token}") => Route::RegisterDevice {
                 user: next(),

@@ -297,7 +297,7 @@ pub async fn render(
         locale.as_ref(),
         &data,
         None,
-        app.config.sms_max_chars,
+        &app.config.channel,
         &Paths::top(),
     )
     .map_err(ApiError::Validation)?;

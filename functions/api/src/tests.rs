@@ -11,7 +11,7 @@ use notify_shared::{
     config::{QueueUrls, StoreSettings},
     domain::{Status, time::Timestamp},
     queue::{MemoryDeadLetters, MemoryQueue},
-    store::{MemoryDevices, MemoryStore, MemoryTemplates},
+    store::{MemoryDevices, MemoryStore, MemoryTemplates, MemoryWebhooks},
 };
 use serde_json::{Value, json};
 
@@ -25,8 +25,9 @@ pub(crate) struct Rig {
     pub(crate) app: App,
     pub(crate) store: Arc<MemoryStore>,
     pub(crate) queue: Arc<MemoryQueue>,
+    pub(crate) webhooks: Arc<MemoryWebhooks>,
     dead_letters: Arc<MemoryDeadLetters>,
-    clock: ManualClock,
+    pub(crate) clock: ManualClock,
 }
 
 pub(crate) fn rig() -> Rig {
@@ -37,6 +38,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new());
     let dead_letters = Arc::new(MemoryDeadLetters::new());
+    let webhooks = Arc::new(MemoryWebhooks::new());
     let clock = ManualClock::at(Timestamp::from_millis(1_800_000_000_000).unwrap());
     let config = ApiConfig {
         store: StoreSettings {
@@ -51,7 +53,10 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         device_idle: Duration::from_secs(86_400),
         max_body_bytes: 4096,
         max_batch_body_bytes: 2 * 1024 * 1024,
-        sms_max_chars: 1600,
+        channel: crate::channel::Limits {
+            sms_max_chars: 1600,
+            url_policy: notify_shared::webhook::UrlPolicy::AllowLoopback,
+        },
     };
     let ports = Ports {
         store: store.clone(),
@@ -59,6 +64,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         idempotency: store.clone(),
         templates: Arc::new(MemoryTemplates::new()),
         batches: store.clone(),
+        webhooks: webhooks.clone(),
         queue: queue.clone(),
         dead_letters: dead_letters.clone(),
         table_health: store.clone(),
@@ -69,6 +75,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         app: App::new(ports, config),
         store,
         queue,
+        webhooks,
         dead_letters,
         clock,
     }
@@ -646,7 +653,11 @@ async fn redrive_needs_an_admin_key() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(rig.dead_letters.calls().len(), 1 + 9, "all nine by default");
+    assert_eq!(
+        rig.dead_letters.calls().len(),
+        1 + notify_shared::domain::Channel::ALL.len() * 3,
+        "every queue of every channel by default"
+    );
 
     let disabled = rig_with(AdminKeys::default());
     let (status, err, _) = call(

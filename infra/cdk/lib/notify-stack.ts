@@ -104,6 +104,17 @@ export const CHANNELS = [
       NOTIFY_FCM_PROJECT_ID: parameters.FcmProjectId.valueAsString,
     }),
   },
+  {
+    id: 'Webhook',
+    env: 'WEBHOOK',
+    lower: 'webhook',
+    description: 'Delivers the webhook queues: signed HTTPS POSTs (Standard Webhooks)',
+    // No AWS permissions beyond its queues, the table (endpoints, records) and its logs.
+    statements: () => [],
+    environment: ({ parameters }) => ({
+      NOTIFY_WEBHOOK_TIMEOUT_SECONDS: parameters.WebhookTimeoutSeconds.valueAsString,
+    }),
+  },
 ] as const satisfies readonly ChannelSpec[];
 export type Channel = (typeof CHANNELS)[number];
 
@@ -270,6 +281,14 @@ export class NotifyStack extends cdk.Stack {
       type: 'String',
       default: '',
       description: "The Firebase project id; empty to use the service-account key's.",
+    });
+    param('WebhookTimeoutSeconds', {
+      type: 'Number',
+      default: 15,
+      minValue: 1,
+      maxValue: 20,
+      description:
+        "How long the webhook worker waits for a receiver's answer (a longer wait is a transient failure, retried).",
     });
     const alarmEmail = param('AlarmEmail', {
       type: 'String',

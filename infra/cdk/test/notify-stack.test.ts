@@ -10,6 +10,7 @@ import {
   dlqId,
   mappingId,
   queueId,
+  workerKey,
 } from '../lib/notify-stack';
 import { Json, cargoCalls, flatten, grants, synthStack } from './helpers';
 
@@ -81,8 +82,8 @@ describe('logical IDs', () => {
 });
 
 describe('queues', () => {
-  test('9 queues and 9 dead-letter queues with the spec logical IDs', () => {
-    template.resourceCountIs('AWS::SQS::Queue', 18);
+  test('a queue and a dead-letter queue per channel and priority, with the spec logical IDs', () => {
+    template.resourceCountIs('AWS::SQS::Queue', 2 * pairs.length);
     for (const { c, p } of pairs) {
       expect(t.Resources[queueId(c, p)]?.Type).toBe('AWS::SQS::Queue');
       expect(t.Resources[dlqId(c, p)]?.Type).toBe('AWS::SQS::Queue');
@@ -112,7 +113,7 @@ describe('queues', () => {
 
   test('MaxReceives parameter: default 5, between 2 and 20, and the workers know it', () => {
     expect(t.Parameters.MaxReceives).toMatchObject({ Type: 'Number', Default: 5, MinValue: 2, MaxValue: 20 });
-    for (const k of ['EmailWorker', 'SmsWorker', 'PushWorker']) {
+    for (const k of CHANNELS.map(workerKey)) {
       expect(t.Resources[`${k}Function`].Properties.Environment.Variables.NOTIFY_MAX_RECEIVES).toEqual({
         Ref: 'MaxReceives',
       });
@@ -121,8 +122,8 @@ describe('queues', () => {
 });
 
 describe('event source mappings', () => {
-  test('9 mappings, one per queue, to the worker of its channel, with partial batch responses', () => {
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 9);
+  test('one mapping per queue, to the worker of its channel, with partial batch responses', () => {
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', pairs.length);
     for (const { c, p } of pairs) {
       expect(t.Resources[mappingId(c, p)]).toEqual({
         Type: 'AWS::Lambda::EventSourceMapping',
@@ -187,9 +188,9 @@ describe('table', () => {
 });
 
 describe('alarms', () => {
-  test('23 alarms, all notifying the alarm topic', () => {
+  test('per queue a DLQ and an age alarm, per worker an error-rate alarm, API 5xx and SES bounces; all notify the alarm topic', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm');
-    expect(Object.keys(alarms)).toHaveLength(9 + 9 + 3 + 1 + 1);
+    expect(Object.keys(alarms)).toHaveLength(2 * pairs.length + CHANNELS.length + 1 + 1);
     for (const a of Object.values(alarms)) {
       expect(a.Properties.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
       expect(a.Properties.OKActions).toEqual([{ Ref: 'AlarmTopic' }]);
@@ -331,7 +332,7 @@ describe('IAM (least privilege)', () => {
     }
   });
 
-  test('ApiRole: table (with batch writes and reads, DescribeTable), send to the 9 queues, redrive the 9 DLQs; no SES, SNS, secrets', () => {
+  test('ApiRole: table (with batch writes and reads, DescribeTable), send to every queue, redrive every DLQ; no SES, SNS, secrets', () => {
     assertExactGrants(t, 'ApiRole', [
       ...cross([...rw, 'dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem', 'dynamodb:DescribeTable'], TABLE),
       ...cross(['sqs:SendMessage', 'sqs:GetQueueAttributes'], queueArns()),
@@ -375,7 +376,13 @@ describe('IAM (least privilege)', () => {
     assertChannelScoped(t, 'PushWorkerRole', 'Push');
   });
 
-  test('CleanupRole: table (with Scan, without PutItem), send to the 9 queues', () => {
+  test('WebhookWorkerRole: its 3 queues and the table, no other AWS permission', () => {
+    assertExactGrants(t, 'WebhookWorkerRole', [...cross(rw, TABLE), ...cross(workerSqs, queueArns('Webhook'))]);
+    assertChannelScoped(t, 'WebhookWorkerRole', 'Webhook');
+    expect(t.Parameters.WebhookTimeoutSeconds).toMatchObject({ Type: 'Number', Default: 15, MinValue: 1, MaxValue: 20 });
+  });
+
+  test('CleanupRole: table (with Scan, without PutItem), send to every queue', () => {
     assertExactGrants(t, 'CleanupRole', [
       ...cross(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:Scan'], TABLE),
       ...cross(['sqs:SendMessage'], queueArns()),
@@ -420,6 +427,7 @@ describe('functions', () => {
     EmailWorker: [...common, 'NOTIFY_EMAIL_FROM', 'NOTIFY_SES_CONFIGURATION_SET', 'NOTIFY_MAX_RECEIVES'],
     SmsWorker: [...common, 'NOTIFY_SMS_SENDER_ID', 'NOTIFY_SMS_TYPE_NORMAL', 'NOTIFY_MAX_RECEIVES'],
     PushWorker: [...common, 'NOTIFY_FCM_CREDENTIALS_SECRET', 'NOTIFY_FCM_PROJECT_ID', 'NOTIFY_MAX_RECEIVES'],
+    WebhookWorker: [...common, 'NOTIFY_WEBHOOK_TIMEOUT_SECONDS', 'NOTIFY_MAX_RECEIVES'],
     Cleanup: [...common, ...queueVars],
   };
   const expected: Record<FunctionKey, { binary: string; memory: number; timeout: number }> = {
@@ -427,11 +435,12 @@ describe('functions', () => {
     EmailWorker: { binary: 'email-worker', memory: 256, timeout: 30 },
     SmsWorker: { binary: 'sms-worker', memory: 256, timeout: 30 },
     PushWorker: { binary: 'push-worker', memory: 256, timeout: 30 },
+    WebhookWorker: { binary: 'webhook-worker', memory: 256, timeout: 30 },
     Cleanup: { binary: 'cleanup', memory: 256, timeout: 300 },
   };
 
-  test('five arm64 provided.al2023 functions with their memory, timeout, binary and log group', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 5);
+  test('the API, a worker per channel and the cleanup: arm64 provided.al2023, with their memory, timeout, binary and log group', () => {
+    template.resourceCountIs('AWS::Lambda::Function', CHANNELS.length + 2);
     for (const [k, e] of Object.entries(expected)) {
       const fn = t.Resources[`${k}Function`];
       expect(fn.Properties).toMatchObject({
@@ -504,7 +513,7 @@ describe('parameters', () => {
       [
         'SenderEmail', 'ApiKeys', 'AdminKeys', 'RetentionDays', 'MaxReceives', 'SesConfigurationSetName', 'SmsSenderId',
         'SmsTypeNormal', 'FcmCredentialsSecretArn', 'FcmProjectId', 'AlarmEmail', 'QueueAgeAlarmSeconds',
-        'ApiThrottleRateLimit', 'ApiThrottleBurstLimit', 'LogRetentionDays', 'MetricsNamespace',
+        'ApiThrottleRateLimit', 'ApiThrottleBurstLimit', 'LogRetentionDays', 'MetricsNamespace', 'WebhookTimeoutSeconds',
       ].sort(),
     );
     expect(p.ApiKeys).toMatchObject({ Type: 'String', NoEcho: true });

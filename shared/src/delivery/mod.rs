@@ -325,6 +325,7 @@ mod tests {
     async fn sends_and_records_sent() {
         let rig = rig(ScriptedProvider::new(Channel::Email).then(Ok(Receipt {
             message_id: "ses-1".into(),
+            response: None,
         })));
         let n = stored(&rig);
         assert_eq!(
@@ -346,6 +347,7 @@ mod tests {
         let rig = rig(ScriptedProvider::new(Channel::Email)
             .then(Ok(Receipt {
                 message_id: "ses-1".into(),
+                response: None,
             }))
             .then(Err(throttled())));
         let (first, second) = (stored(&rig), stored(&rig));

@@ -62,6 +62,7 @@ pub(super) async fn send_pending(
                 info!(to = %d.to.masked(), provider_message_id = %receipt.message_id, "provider accepted the message");
                 d.status = DeliveryStatus::Sent;
                 d.provider_message_id = Some(receipt.message_id);
+                d.response = receipt.response;
                 d.error = None;
             }
             Err(e) => {

@@ -11,16 +11,43 @@ pub enum Channel {
     Email,
     Sms,
     Push,
+    Webhook,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 3] = [Channel::Email, Channel::Sms, Channel::Push];
+    pub const ALL: [Channel; 4] = [
+        Channel::Email,
+        Channel::Sms,
+        Channel::Push,
+        Channel::Webhook,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Email => "email",
             Channel::Sms => "sms",
             Channel::Push => "push",
+            Channel::Webhook => "webhook",
+        }
+    }
+
+    /// The provider behind the channel, as recorded on its notifications.
+    pub fn provider(self) -> &'static str {
+        match self {
+            Channel::Email => "ses",
+            Channel::Sms => "sns",
+            Channel::Push => "fcm",
+            Channel::Webhook => "webhook",
+        }
+    }
+
+    /// The worker function that delivers it (its binary and its `<name>-worker` crate).
+    pub fn worker(self) -> &'static str {
+        match self {
+            Channel::Email => "email-worker",
+            Channel::Sms => "sms-worker",
+            Channel::Push => "push-worker",
+            Channel::Webhook => "webhook-worker",
         }
     }
 }
@@ -40,7 +67,7 @@ impl FromStr for Channel {
             .find(|c| c.as_str() == s)
             .ok_or_else(|| UnknownName {
                 value: s.to_owned(),
-                allowed: "email, sms, push",
+                allowed: "email, sms, push, webhook",
             })
     }
 }

@@ -10,18 +10,21 @@ pub mod schedule;
 pub mod sms;
 mod status;
 pub mod time;
+mod webhook;
 
 pub use batch::BatchId;
 pub use channel::Channel;
 pub use notification::{
-    Content, Delivery, DeliveryStatus, Draft, EmailContent, Failure, HistoryEntry, Lease,
-    Notification, NotificationId, PushContent, SmsContent, TemplateRef, TenantId,
+    Content, Delivery, DeliveryStatus, Draft, EmailContent, Failure, HistoryEntry, HttpResponse,
+    Lease, Notification, NotificationId, PushContent, SmsContent, TemplateRef, TenantId,
+    WebhookContent,
 };
 pub use priority::Priority;
 pub use recipient::{
     Address, DeviceToken, EmailAddress, PhoneNumber, PhoneNumberError, Platform, Recipient, UserId,
 };
 pub use status::Status;
+pub use webhook::{EndpointName, MAX_URL_CHARS, WebhookUrl};
 
 /// A value that is not one of the names an enum accepts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -54,7 +54,7 @@ impl fmt::Display for NotificationId {
 }
 
 /// The team (API key owner) a notification belongs to. Reads are scoped to it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TenantId(String);
 
@@ -81,6 +81,23 @@ pub enum Content {
     Email(EmailContent),
     Sms(SmsContent),
     Push(PushContent),
+    Webhook(WebhookContent),
+}
+
+/// A webhook's body: compact JSON text, kept as text so every attempt sends (and signs) the
+/// very same bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookContent {
+    pub payload: String,
+}
+
+/// What an HTTP receiver answered (webhooks): its status and the start of its body, bounded
+/// and with anything that looks like a credential redacted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub excerpt: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +165,9 @@ pub struct Delivery {
     pub provider_message_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Failure>,
+    /// What the receiver answered, for channels that have one (webhooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<HttpResponse>,
 }
 
 impl Delivery {
@@ -157,6 +177,7 @@ impl Delivery {
             status: DeliveryStatus::Pending,
             provider_message_id: None,
             error: None,
+            response: None,
         }
     }
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::telemetry::{mask_email, mask_phone, mask_token};
 
-use super::UnknownName;
+use super::{EndpointName, UnknownName, WebhookUrl};
 
 /// RFC 5321 §4.5.3.1.1: the local part is at most 64 octets.
 pub const MAX_LOCAL_PART_OCTETS: usize = 64;
@@ -278,6 +278,10 @@ pub enum Recipient {
     User(UserId),
     /// One device, by its token.
     Device(DeviceToken),
+    /// A tenant's registered webhook endpoint, by name (resolved to its URL when sent).
+    Endpoint(EndpointName),
+    /// A webhook URL given inline.
+    Url(WebhookUrl),
 }
 
 impl Recipient {
@@ -288,6 +292,8 @@ impl Recipient {
             Recipient::Phone(p) => p.as_str(),
             Recipient::User(u) => u.as_str(),
             Recipient::Device(t) => t.as_str(),
+            Recipient::Endpoint(e) => e.as_str(),
+            Recipient::Url(u) => u.as_str(),
         }
     }
 
@@ -297,6 +303,8 @@ impl Recipient {
             Recipient::Phone(p) => p.masked(),
             Recipient::User(u) => format!("user {}", u.as_str()),
             Recipient::Device(t) => t.masked(),
+            Recipient::Endpoint(e) => format!("endpoint {}", e.as_str()),
+            Recipient::Url(u) => u.masked(),
         }
     }
 
@@ -309,7 +317,12 @@ impl Recipient {
                 token: t.clone(),
                 platform: None,
             }),
-            Recipient::User(_) => None,
+            Recipient::Url(u) => Some(Address::Webhook {
+                url: u.clone(),
+                endpoint: None,
+            }),
+            // Resolved by the provider: a user to devices, an endpoint to its URL.
+            Recipient::User(_) | Recipient::Endpoint(_) => None,
         }
     }
 }
@@ -326,6 +339,13 @@ pub enum Address {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         platform: Option<Platform>,
     },
+    /// A webhook URL, and the endpoint it belongs to when it came from one.
+    #[serde(rename_all = "camelCase")]
+    Webhook {
+        url: WebhookUrl,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<EndpointName>,
+    },
 }
 
 impl Address {
@@ -334,6 +354,7 @@ impl Address {
             Address::Email(a) => a.as_str(),
             Address::Phone(p) => p.as_str(),
             Address::Device { token, .. } => token.as_str(),
+            Address::Webhook { url, .. } => url.as_str(),
         }
     }
 
@@ -342,6 +363,7 @@ impl Address {
             Address::Email(a) => a.masked(),
             Address::Phone(p) => p.masked(),
             Address::Device { token, .. } => token.masked(),
+            Address::Webhook { url, .. } => url.masked(),
         }
     }
 }

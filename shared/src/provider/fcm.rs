@@ -544,6 +544,7 @@ impl Provider for FcmPushProvider {
         })?;
         Ok(Receipt {
             message_id: sent.name,
+            response: None,
         })
     }
 

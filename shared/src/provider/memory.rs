@@ -100,6 +100,7 @@ impl Provider for ScriptedProvider {
         scripted.unwrap_or_else(|| {
             Ok(Receipt {
                 message_id: format!("scripted-{call}"),
+                response: None,
             })
         })
     }

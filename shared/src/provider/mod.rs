@@ -6,6 +6,7 @@ mod fcm;
 mod memory;
 mod ses;
 mod sns;
+mod webhook;
 
 use std::time::Duration;
 
@@ -18,6 +19,10 @@ pub use fcm::{
 pub use memory::ScriptedProvider;
 pub use ses::SesEmailProvider;
 pub use sns::{SmsSettings, SmsType, SnsSmsProvider};
+pub use webhook::{
+    MAX_RESPONSE_EXCERPT_BYTES, WebhookProvider, WebhookSettings, classify_status, excerpt,
+    url_policy,
+};
 
 use crate::domain::{Address, Channel, Failure, Notification};
 
@@ -25,6 +30,8 @@ use crate::domain::{Address, Channel, Failure, Notification};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
     pub message_id: String,
+    /// What the receiver answered, for providers that are an HTTP receiver (webhooks).
+    pub response: Option<crate::domain::HttpResponse>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -153,7 +153,10 @@ impl Provider for SesEmailProvider {
         }
         let out = request.send().await.map_err(|e| aws_error(e, modelled))?;
         match out.message_id {
-            Some(id) => Ok(Receipt { message_id: id }),
+            Some(id) => Ok(Receipt {
+                message_id: id,
+                response: None,
+            }),
             // SES always returns an id for an accepted message; without one we cannot prove
             // acceptance, but the message may well be out: do not retry into a duplicate.
             None => Err(ProviderError::permanent(

@@ -225,7 +225,10 @@ impl Provider for SnsSmsProvider {
             .await
             .map_err(|e| aws_error(e, publish_error))?;
         match out.message_id {
-            Some(id) => Ok(Receipt { message_id: id }),
+            Some(id) => Ok(Receipt {
+                message_id: id,
+                response: None,
+            }),
             None => Err(ProviderError::permanent(
                 "NoMessageId",
                 "SNS accepted the request but returned no message id",

@@ -11,4 +11,7 @@ pub enum StoreError {
     Unavailable(String),
     #[error("record {id} cannot be read: {reason}")]
     Corrupt { id: String, reason: String },
+    /// A conditional write found the item changed since it was read (or already there).
+    #[error("conflict: {0}")]
+    Conflict(String),
 }

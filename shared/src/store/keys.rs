@@ -9,6 +9,8 @@
 //! | batch header | `BATCH#<tenant>#<batch>` | `BATCH` | | | | its last record's `expiresAt` |
 //! | template head | `TEMPLATES#<tenant>` | `TEMPLATE#<name>` | | | | |
 //! | template version | `TEMPLATE#<tenant>#<name>` | `V#<version, 10 digits>` | | | | |
+//! | webhook endpoint | `WEBHOOKS#<tenant>` | `ENDPOINT#<name>` | | | | |
+//! | webhook signing secret (inline URLs) | `WEBHOOKS#<tenant>` | `SIGNING_SECRET` | | | | |
 //! | purge cursor | `CLEANUP#purge` | `CURSOR` | | | | |
 //!
 //! | index | finds | projects |
@@ -28,7 +30,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::dynamo::Item;
 use crate::{
-    domain::{BatchId, DeviceToken, NotificationId, TenantId, UserId, schedule::Due},
+    domain::{BatchId, DeviceToken, EndpointName, NotificationId, TenantId, UserId, schedule::Due},
     template::TemplateName,
 };
 
@@ -227,6 +229,26 @@ pub(super) fn template_version_key(tenant: &TenantId, name: &TemplateName, versi
         template_versions_pk(tenant, name),
         format!("V#{version:010}"),
     )
+}
+
+// ------------------------------------------------------------------------------ webhooks
+
+/// The partition of a tenant's webhook endpoints and signing secret (one Query lists them).
+pub(super) fn webhooks_pk(tenant: &TenantId) -> String {
+    format!("WEBHOOKS#{tenant}")
+}
+
+pub(super) const ENDPOINT_SK_PREFIX: &str = "ENDPOINT#";
+
+pub(super) fn endpoint_key(tenant: &TenantId, name: &EndpointName) -> Item {
+    key(
+        webhooks_pk(tenant),
+        format!("{ENDPOINT_SK_PREFIX}{}", name.as_str()),
+    )
+}
+
+pub(super) fn signing_secret_key(tenant: &TenantId) -> Item {
+    key(webhooks_pk(tenant), "SIGNING_SECRET".to_owned())
 }
 
 // ------------------------------------------------------------------------------ purge

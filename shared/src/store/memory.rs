@@ -22,14 +22,17 @@ use super::{
     purge::{Purge, PurgeReport},
     templates::{StoredTemplate, TemplateStore, TemplateSummary},
     transition::{Transition, TransitionOutcome},
+    webhooks::WebhookEndpoints,
 };
 use crate::{
     domain::{
-        BatchId, DeviceToken, Notification, NotificationId, Platform, TenantId, UserId,
+        BatchId, DeviceToken, EndpointName, Notification, NotificationId, Platform, TenantId,
+        UserId,
         schedule::{Due, DueKind},
         time::Timestamp,
     },
     template::{TemplateName, TemplateSource},
+    webhook::{Disabled, Endpoint, SigningSecrets},
 };
 
 /// An in-memory record store for unit tests, with the same conditional semantics as DynamoDB.
@@ -643,5 +646,117 @@ mod tests {
         assert_eq!(left, vec![token("kept")]);
         assert!(!r.unregister(&t, &ann, &token("gone")).await.unwrap());
         assert!(r.unregister(&t, &ann, &token("kept")).await.unwrap());
+    }
+}
+
+/// Webhook endpoints and signing secrets in memory, with the adapter's conditions.
+#[derive(Default)]
+pub struct MemoryWebhooks {
+    endpoints: Mutex<BTreeMap<(TenantId, EndpointName), Endpoint>>,
+    signing: Mutex<HashMap<TenantId, SigningSecrets>>,
+}
+
+impl MemoryWebhooks {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn all(&self) -> std::sync::MutexGuard<'_, BTreeMap<(TenantId, EndpointName), Endpoint>> {
+        self.endpoints.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl WebhookEndpoints for MemoryWebhooks {
+    async fn endpoint(
+        &self,
+        tenant: &TenantId,
+        name: &EndpointName,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        Ok(self.all().get(&(tenant.clone(), name.clone())).cloned())
+    }
+
+    async fn endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>, StoreError> {
+        Ok(self
+            .all()
+            .values()
+            .filter(|e| &e.tenant == tenant)
+            .cloned()
+            .collect())
+    }
+
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
+        let mut all = self.all();
+        let key = (endpoint.tenant.clone(), endpoint.name.clone());
+        if all.contains_key(&key) {
+            return Err(StoreError::Conflict("the endpoint exists".into()));
+        }
+        all.insert(key, endpoint.clone());
+        Ok(())
+    }
+
+    async fn replace_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        read_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut all = self.all();
+        let key = (endpoint.tenant.clone(), endpoint.name.clone());
+        match all.get(&key) {
+            Some(current) if current.updated_at == read_at => {
+                all.insert(key, endpoint.clone());
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict("the endpoint changed".into())),
+        }
+    }
+
+    async fn delete_endpoint(
+        &self,
+        tenant: &TenantId,
+        name: &EndpointName,
+    ) -> Result<bool, StoreError> {
+        Ok(self.all().remove(&(tenant.clone(), name.clone())).is_some())
+    }
+
+    async fn disable_endpoint(
+        &self,
+        tenant: &TenantId,
+        name: &EndpointName,
+        disabled: &Disabled,
+    ) -> Result<(), StoreError> {
+        if let Some(e) = self.all().get_mut(&(tenant.clone(), name.clone()))
+            && e.disabled.is_none()
+        {
+            e.disabled = Some(disabled.clone());
+            e.updated_at = disabled.at;
+        }
+        Ok(())
+    }
+
+    async fn signing_secrets(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<SigningSecrets>, StoreError> {
+        Ok(self
+            .signing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+            .cloned())
+    }
+
+    async fn put_signing_secrets(
+        &self,
+        tenant: &TenantId,
+        secrets: &SigningSecrets,
+        read: Option<&SigningSecrets>,
+    ) -> Result<(), StoreError> {
+        let mut all = self.signing.lock().unwrap_or_else(|p| p.into_inner());
+        if all.get(tenant) != read {
+            return Err(StoreError::Conflict("the signing secret changed".into()));
+        }
+        all.insert(tenant.clone(), secrets.clone());
+        Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! The record store: where notifications, their history and every other aggregate live.
 //!
 //! One module per aggregate (`notifications`, `devices`, `idempotency`, `batches`,
-//! `templates`, `purge`), each with its port (a narrow trait) and its DynamoDB adapter.
+//! `templates`, `webhooks`, `purge`), each with its port (a narrow trait) and its DynamoDB adapter.
 //! What they share: `transition` (status changes as data, applied alike by both stores),
 //! `keys` (the table's layout), `dynamo` (the client and item helpers), `bulk` (batched
 //! writes and reads), `error`. `memory` holds the in-memory fakes.
@@ -21,6 +21,7 @@ mod notifications;
 mod purge;
 mod templates;
 mod transition;
+mod webhooks;
 
 pub use batches::{BatchRequest, BatchStore, BatchSummary};
 pub use devices::{Device, DeviceRegistry, MAX_DEVICES_PER_USER};
@@ -28,7 +29,7 @@ pub use dynamo::{DEFAULT_DEVICE_IDLE, DynamoStore};
 pub use error::StoreError;
 pub use idempotency::{Begin, IdempotencyStore, StoredResponse};
 pub use keys::{BATCH_INDEX, DUE_INDEX, TOKEN_INDEX};
-pub use memory::{MemoryDevices, MemoryStore, MemoryTemplates};
+pub use memory::{MemoryDevices, MemoryStore, MemoryTemplates, MemoryWebhooks};
 pub use notifications::NotificationStore;
 pub use purge::{Purge, PurgeReport};
 pub use templates::{StoredTemplate, TemplateStore, TemplateSummary};
@@ -36,6 +37,7 @@ pub use transition::{
     DueChange, FailureChange, LeaseChange, ProviderRef, RETRIES_EXHAUSTED, Transition,
     TransitionOutcome,
 };
+pub use webhooks::WebhookEndpoints;
 
 /// Fixtures the unit tests of the store and of its users share.
 #[cfg(test)]

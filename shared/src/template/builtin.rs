@@ -148,6 +148,11 @@ mod tests {
                             .flatten()
                             .chain(data.into_values())
                             .collect(),
+                        RenderedContent::Webhook { payload } => {
+                            serde_json::from_str::<serde_json::Value>(&payload)
+                                .unwrap_or_else(|e| panic!("{name} {locale}: {e}: {payload}"));
+                            vec![payload]
+                        }
                     };
                     for text in texts {
                         assert!(!text.trim().is_empty(), "{name} {locale} {channel}");

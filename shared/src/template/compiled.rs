@@ -13,6 +13,7 @@ pub(super) struct CompiledVariant {
     pub(super) email: Option<CompiledEmail>,
     pub(super) sms: Option<Template>,
     pub(super) push: Option<CompiledPush>,
+    pub(super) webhook: Option<Template>,
 }
 
 impl CompiledVariant {
@@ -21,6 +22,7 @@ impl CompiledVariant {
             Channel::Email => self.email.is_some(),
             Channel::Sms => self.sms.is_some(),
             Channel::Push => self.push.is_some(),
+            Channel::Webhook => self.webhook.is_some(),
         }
     }
 }

@@ -43,6 +43,10 @@ pub(super) fn is_helper(name: &str) -> bool {
 pub(super) enum Escape {
     /// Email HTML: `{{x}}` is HTML-escaped, `{{{x}}}` is not.
     Html,
+    /// Webhook payloads: `{{x}}` is escaped as the inside of a JSON string (`"` `\\` and
+    /// control characters), so `"{{name}}"` stays one JSON string whatever the data holds;
+    /// `{{{x}}}` inserts raw JSON text.
+    Json,
     /// Everything else (subjects, plain text, SMS, push): nothing is escaped.
     None,
 }
@@ -52,6 +56,8 @@ struct Registries {
     html_strict: Handlebars<'static>,
     plain: Handlebars<'static>,
     plain_strict: Handlebars<'static>,
+    json: Handlebars<'static>,
+    json_strict: Handlebars<'static>,
 }
 
 static REGISTRIES: LazyLock<Registries> = LazyLock::new(|| Registries {
@@ -59,6 +65,8 @@ static REGISTRIES: LazyLock<Registries> = LazyLock::new(|| Registries {
     html_strict: registry(Escape::Html, true),
     plain: registry(Escape::None, false),
     plain_strict: registry(Escape::None, true),
+    json: registry(Escape::Json, false),
+    json_strict: registry(Escape::Json, true),
 });
 
 pub(super) fn registry_for(escape: Escape, strict: bool) -> &'static Handlebars<'static> {
@@ -68,14 +76,18 @@ pub(super) fn registry_for(escape: Escape, strict: bool) -> &'static Handlebars<
         (Escape::Html, true) => &r.html_strict,
         (Escape::None, false) => &r.plain,
         (Escape::None, true) => &r.plain_strict,
+        (Escape::Json, false) => &r.json,
+        (Escape::Json, true) => &r.json_strict,
     }
 }
 
 fn registry(escape: Escape, strict: bool) -> Handlebars<'static> {
     let mut hb = Handlebars::new();
     hb.set_strict_mode(strict);
-    if escape == Escape::None {
-        hb.register_escape_fn(handlebars::no_escape);
+    match escape {
+        Escape::Html => {}
+        Escape::None => hb.register_escape_fn(handlebars::no_escape),
+        Escape::Json => hb.register_escape_fn(json_escape),
     }
     hb.unregister_helper("log");
     hb.register_helper("upper", Box::new(Case::Upper));
@@ -85,6 +97,16 @@ fn registry(escape: Escape, strict: bool) -> Handlebars<'static> {
     hb.register_helper("formatNumber", Box::new(FormatNumber));
     hb.register_helper(LOOP_TICK, Box::new(LoopCounter));
     hb
+}
+
+/// The inside of a JSON string literal for `s` (without the quotes).
+fn json_escape(s: &str) -> String {
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The helper the compiler puts at the start of every `{{#each}}` body (see

@@ -21,4 +21,4 @@ pub use render::{
     CompiledTemplate, MAX_RENDERED_HTML_BYTES, MAX_RENDERED_OTHER_BYTES, MAX_RENDERED_TEXT_BYTES,
     RenderError, Rendered, RenderedContent,
 };
-pub use source::{EmailPart, PushPart, SmsPart, TemplateSource, Variant};
+pub use source::{EmailPart, PushPart, SmsPart, TemplateSource, Variant, WebhookPart};

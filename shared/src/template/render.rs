@@ -19,6 +19,9 @@ use crate::validate::FieldError;
 pub const MAX_RENDERED_HTML_BYTES: usize = 512 * 1024;
 pub const MAX_RENDERED_TEXT_BYTES: usize = 256 * 1024;
 pub const MAX_RENDERED_OTHER_BYTES: usize = 16 * 1024;
+/// A rendered webhook payload; the channel's own limit on what is sent is larger than a
+/// template may produce.
+pub const MAX_RENDERED_WEBHOOK_BYTES: usize = 256 * 1024;
 /// Where the text derived from an email's HTML wraps.
 const TEXT_WIDTH: usize = 78;
 
@@ -52,6 +55,10 @@ pub enum RenderedContent {
         title: Option<String>,
         body: Option<String>,
         data: BTreeMap<String, String>,
+    },
+    /// JSON text, not yet checked to be JSON (the caller reports where it is not).
+    Webhook {
+        payload: String,
     },
 }
 
@@ -196,6 +203,17 @@ impl CompiledTemplate {
                         .iter()
                         .map(|(key, t)| Ok((key.clone(), plain(t, &format!("push.data.{key}"))?)))
                         .collect::<Result<_, RenderError>>()?,
+                }
+            }
+            Channel::Webhook => {
+                let webhook = variant.webhook.as_ref().ok_or_else(no_part)?;
+                RenderedContent::Webhook {
+                    payload: part.render(
+                        webhook,
+                        "webhook.payload",
+                        Escape::Json,
+                        MAX_RENDERED_WEBHOOK_BYTES,
+                    )?,
                 }
             }
         };
@@ -751,6 +769,26 @@ mod tests {
                 .map(|e| (e.field.as_str(), e.rule))
                 .collect::<Vec<_>>(),
             vec![("locales.fr.sms.message", "unsupported")]
+        );
+    }
+
+    #[test]
+    fn a_webhook_payload_escapes_values_as_json_strings() {
+        let t = compiled(json!({
+            "locales": {"en": {"webhook": {
+                "payload": "{\"name\": \"{{name}}\", \"count\": {{count}}, \"items\": {{{items}}}}"
+            }}}
+        }));
+        let data = json!({"name": "Ann \"the\" \\ O'Neil\n", "count": 3, "items": "[1,2]"});
+        let RenderedContent::Webhook { payload } =
+            t.render(Channel::Webhook, None, &data).unwrap().content
+        else {
+            panic!("a webhook part");
+        };
+        let parsed: Value = serde_json::from_str(&payload).expect(&payload);
+        assert_eq!(
+            parsed,
+            json!({"name": "Ann \"the\" \\ O'Neil\n", "count": 3, "items": [1, 2]})
         );
     }
 }

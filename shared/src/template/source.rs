@@ -25,6 +25,7 @@ pub const MAX_PUSH_BODY_BYTES: usize = 4 * 1024;
 pub const MAX_PUSH_DATA_ENTRIES: usize = 100;
 pub const MAX_PUSH_DATA_KEY_CHARS: usize = 256;
 pub const MAX_PUSH_DATA_VALUE_BYTES: usize = 4 * 1024;
+pub const MAX_WEBHOOK_PAYLOAD_BYTES: usize = 64 * 1024;
 
 /// A template as saved: one variant per locale, each with a part per channel it supports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +53,8 @@ pub struct Variant {
     pub sms: Option<SmsPart>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push: Option<PushPart>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookPart>,
 }
 
 impl Variant {
@@ -60,6 +63,7 @@ impl Variant {
             Channel::Email => self.email.is_some(),
             Channel::Sms => self.sms.is_some(),
             Channel::Push => self.push.is_some(),
+            Channel::Webhook => self.webhook.is_some(),
         }
     }
 }
@@ -89,6 +93,13 @@ pub struct PushPart {
     pub body: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub data: BTreeMap<String, String>,
+}
+
+/// A webhook's JSON payload as handlebars text; it must render to valid JSON. Values are
+/// JSON-escaped, so `"{{name}}"` stays one string whatever `name` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookPart {
+    pub payload: String,
 }
 
 /// Reads and checks a template body (see [`TemplateSource::parse`]), compiling every part.
@@ -425,27 +436,42 @@ fn read_variant(
     let push = obj
         .raw("push")
         .map(|v| read_push(v, &obj.path("push"), &mut nested));
-    let any = email.is_some() || sms.is_some() || push.is_some();
+    let webhook = obj
+        .raw("webhook")
+        .map(|v| read_webhook(v, &obj.path("webhook"), &mut nested));
+    let any = email.is_some() || sms.is_some() || push.is_some() || webhook.is_some();
     errors.extend(obj.finish());
     errors.extend(nested);
     if !any {
         errors.push(FieldError::new(
             path,
             "required",
-            "needs at least one part: email, sms or push",
+            "needs at least one part: email, sms, push or webhook",
         ));
         return None;
     }
-    let (email, sms, push) = (settle(email)?, settle(sms)?, settle(push)?);
+    let (email, sms, push, webhook) = (
+        settle(email)?,
+        settle(sms)?,
+        settle(push)?,
+        settle(webhook)?,
+    );
     let (email, compiled_email) = email.unzip();
     let (sms, compiled_sms) = sms.unzip();
     let (push, compiled_push) = push.unzip();
+    let (webhook, compiled_webhook) = webhook.unzip();
     Some((
-        Variant { email, sms, push },
+        Variant {
+            email,
+            sms,
+            push,
+            webhook,
+        },
         CompiledVariant {
             email: compiled_email,
             sms: compiled_sms,
             push: compiled_push,
+            webhook: compiled_webhook,
         },
     ))
 }
@@ -497,6 +523,18 @@ fn read_sms(
     errors.extend(obj.finish());
     let (message, compiled) = message?;
     Ok((SmsPart { message }, compiled))
+}
+
+fn read_webhook(
+    value: &Value,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) -> Result<(WebhookPart, Template), Invalid> {
+    let mut obj = object(value, path, errors)?;
+    let payload = obj.required_template("payload", MAX_WEBHOOK_PAYLOAD_BYTES, false);
+    errors.extend(obj.finish());
+    let (payload, compiled) = payload?;
+    Ok((WebhookPart { payload }, compiled))
 }
 
 fn read_push(

@@ -2,15 +2,18 @@
 //! batch route, the Event Planner routes) runs the same named steps:
 //!
 //! 1. **validate** ([`request`]): the body, per channel, every broken rule reported at once;
-//! 2. **resolve** ([`render::resolve`]): the template it names (the tenant's latest version,
-//!    else the built-in one), or a batch's inline content compiled as a template;
+//! 2. **resolve** ([`render::resolve_batch`], [`render::one`]): the template it names (the
+//!    tenant's latest version, else the built-in one), or a batch's inline content compiled as
+//!    a template;
 //! 3. **render** ([`render`]): per recipient, checked exactly as inline content is, into the
 //!    notification to record;
-//! 4. **record** ([`record::record`]): the record is written *before* its queue message, so a
+//! 4. **resolve recipients** ([`recipients`]): what a recipient names must exist (a webhook
+//!    endpoint; the signing secret of an inline webhook URL);
+//! 5. **record** ([`record::record`]): the record is written *before* its queue message, so a
 //!    worker always finds the record of a message;
-//! 5. **enqueue** ([`record::enqueue`]): the queue message of each recorded notification
+//! 6. **enqueue** ([`record::enqueue`]): the queue message of each recorded notification
 //!    that is due now (a scheduled one waits for the sweep);
-//! 6. **answer**: what was accepted, logged and counted (EMF `Accepted`).
+//! 7. **answer**: what was accepted, logged and counted (EMF `Accepted`).
 //!
 //! **The one rule for a queue failure after the record is written**: the notification is
 //! accepted. Its record keeps its `enqueue` marker, so the cleanup sweep sends its message
@@ -19,6 +22,7 @@
 //! `503` after a half-done request will be sent. A record that could not be written is not
 //! accepted (`503` for a single notification, `recipients[i]` `unavailable` in a batch).
 
+pub mod recipients;
 pub mod record;
 pub mod render;
 pub mod request;
@@ -66,6 +70,7 @@ pub async fn one(
     let now = app.clock.now();
     let request = request::parse_request(body, app.config.draft_limits(now))?;
     let fresh = render::one(app, tenant, request, id, now).await?;
+    recipients::check(app, tenant, &fresh).await?;
     tracing::Span::current().record("notification_id", fresh.id.as_str());
     let notification = record::record_one(app, tenant, fresh, now).await?;
     record::enqueue(app, std::slice::from_ref(&notification), now).await;
@@ -91,7 +96,8 @@ pub async fn batch(
     let now = app.clock.now();
     let request = request::parse_batch(body, now, &planned)?;
     let template = render::resolve_batch(app, tenant, &request).await?;
-    let rendered = render::batch(app, tenant, &request, &template, &planned, now);
+    let mut rendered = render::batch(app, tenant, &request, &template, &planned, now);
+    recipients::check_batch(app, tenant, &mut rendered).await?;
     let mut errors = rendered.errors;
     if rendered.notifications.is_empty() {
         return Err(ApiError::Validation(errors));

@@ -43,7 +43,7 @@ pub async fn one(
                 locale.as_ref(),
                 &Value::Object(data),
                 subject.as_deref(),
-                app.config.sms_max_chars,
+                &app.config.channel,
                 &Paths::top(),
             )
             .map_err(ApiError::Validation)?;
@@ -80,7 +80,8 @@ pub async fn resolve_batch(
 
 /// Inline content compiled as a template of one locale; its errors name the request's fields.
 fn compile_inline(channel: Channel, part: Map<String, Value>) -> Result<Resolved, ApiError> {
-    let definition = json!({ "locales": { "en": { channel.as_str(): part } } });
+    let definition =
+        json!({ "locales": { "en": { channel.as_str(): channel::template_part(channel, part) } } });
     let prefix = format!("locales.en.{channel}");
     let first = channel::inline_fields(channel)[0];
     TemplateSource::parse(&definition)
@@ -159,7 +160,7 @@ fn recipient(
     id: NotificationId,
     now: Timestamp,
 ) -> Result<Notification, Vec<FieldError>> {
-    let own = request::parse_recipient(r.channel, index, entry)?;
+    let own = request::parse_recipient(r.channel, &app.config.channel, index, entry)?;
     let (batch_locale, subject) = match &r.content {
         BatchContent::Saved {
             locale, subject, ..
@@ -172,7 +173,7 @@ fn recipient(
         own.locale.as_ref().or(batch_locale),
         &content::merged(&r.data, own.data),
         subject,
-        app.config.sms_max_chars,
+        &app.config.channel,
         &Paths::recipient(index),
     )?;
     let content = channel::assemble(

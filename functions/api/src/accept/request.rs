@@ -22,8 +22,7 @@ use crate::{
 /// Limits that are configuration rather than protocol, and the time of the request.
 #[derive(Debug, Clone, Copy)]
 pub struct DraftLimits {
-    /// The longest SMS text, in characters (SNS: at most 1600).
-    pub sms_max_chars: usize,
+    pub channel: channel::Limits,
     pub now: Timestamp,
 }
 
@@ -96,8 +95,8 @@ pub fn parse_request(body: &Value, limits: DraftLimits) -> Result<NotificationRe
     let common = Common::read(&mut f, limits.now);
     let parts = match channel {
         Some(channel) => {
-            let recipient = channel::recipient(&mut f, channel);
-            let content = content::parse(&mut f, channel, limits.sms_max_chars);
+            let recipient = channel::recipient(&mut f, channel, &limits.channel);
+            let content = content::parse(&mut f, channel, &limits.channel);
             recipient.zip(content)
         }
         // Without a channel the other fields cannot be judged: report only the channel.
@@ -249,12 +248,13 @@ pub struct BatchRecipient {
 
 pub fn parse_recipient(
     channel: Channel,
+    limits: &channel::Limits,
     index: usize,
     entry: &Value,
 ) -> Result<BatchRecipient, Vec<FieldError>> {
     let prefix = format!("recipients[{index}]");
     let mut f = Fields::of(entry, &prefix).map_err(|e| vec![e])?;
-    let recipient = channel::recipient(&mut f, channel);
+    let recipient = channel::recipient(&mut f, channel, limits);
     let data = content::object(&mut f, "data");
     let locale = content::locale(&mut f, "locale");
     f.finish()?;
@@ -290,7 +290,10 @@ mod tests {
 
     fn limits() -> DraftLimits {
         DraftLimits {
-            sms_max_chars: 1600,
+            channel: channel::Limits {
+                sms_max_chars: 1600,
+                url_policy: notify_shared::webhook::UrlPolicy::PublicHttps,
+            },
             now: now(),
         }
     }
@@ -342,7 +345,10 @@ mod tests {
             parse_draft(
                 &long,
                 DraftLimits {
-                    sms_max_chars: 11,
+                    channel: channel::Limits {
+                        sms_max_chars: 11,
+                        url_policy: notify_shared::webhook::UrlPolicy::PublicHttps,
+                    },
                     now: now()
                 }
             )
@@ -352,7 +358,10 @@ mod tests {
             parse_draft(
                 &long,
                 DraftLimits {
-                    sms_max_chars: 10,
+                    channel: channel::Limits {
+                        sms_max_chars: 10,
+                        url_policy: notify_shared::webhook::UrlPolicy::PublicHttps,
+                    },
                     now: now()
                 }
             ),

@@ -8,10 +8,12 @@
 mod email;
 mod push;
 mod sms;
+mod webhook;
 
 use notify_shared::{
     domain::{Channel, Content, Recipient, sms::SmsEncoding},
     validate::{FieldError, Fields},
+    webhook::UrlPolicy,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -20,20 +22,32 @@ use serde_json::Value;
 /// (the same shape either way).
 pub use notify_shared::template::RenderedContent as Texts;
 
+/// What the channels' checks depend on that is configuration, not protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest SMS text, in characters (SNS: at most 1600).
+    pub sms_max_chars: usize,
+    /// Which webhook URLs may be called.
+    pub url_policy: UrlPolicy,
+}
+
 /// The channel's settings that are not text: they apply whatever the text came from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Options {
     Email(email::Options),
     Sms,
     Push(push::Options),
+    Webhook,
 }
 
-/// The recipient fields of `channel` (`to`; for push `userId` or `token`).
-pub fn recipient(f: &mut Fields<'_>, channel: Channel) -> Option<Recipient> {
+/// The recipient fields of `channel` (`to`; for push `userId` or `token`; for webhooks
+/// `endpoint` or `url`).
+pub fn recipient(f: &mut Fields<'_>, channel: Channel, limits: &Limits) -> Option<Recipient> {
     match channel {
         Channel::Email => email::recipient(f),
         Channel::Sms => sms::recipient(f),
         Channel::Push => push::recipient(f),
+        Channel::Webhook => webhook::recipient(f, limits.url_policy),
     }
 }
 
@@ -45,6 +59,15 @@ pub fn inline_fields(channel: Channel) -> &'static [&'static str] {
         Channel::Email => email::INLINE_FIELDS,
         Channel::Sms => sms::INLINE_FIELDS,
         Channel::Push => push::INLINE_FIELDS,
+        Channel::Webhook => webhook::INLINE_FIELDS,
+    }
+}
+
+/// A batch's inline fields as the template part they are compiled into.
+pub fn template_part(channel: Channel, inline: serde_json::Map<String, Value>) -> Value {
+    match channel {
+        Channel::Email | Channel::Sms | Channel::Push => Value::Object(inline),
+        Channel::Webhook => webhook::template_part(inline.get("payload").unwrap_or(&Value::Null)),
     }
 }
 
@@ -53,7 +76,7 @@ pub fn inline_fields(channel: Channel) -> &'static [&'static str] {
 pub fn template_override(f: &mut Fields<'_>, channel: Channel) -> (Option<String>, &'static str) {
     match channel {
         Channel::Email => (email::subject_override(f), "subject"),
-        Channel::Sms | Channel::Push => (None, ""),
+        Channel::Sms | Channel::Push | Channel::Webhook => (None, ""),
     }
 }
 
@@ -61,13 +84,14 @@ pub fn template_override(f: &mut Fields<'_>, channel: Channel) -> (Option<String
 pub fn texts(
     f: &mut Fields<'_>,
     channel: Channel,
-    sms_max_chars: usize,
+    limits: &Limits,
     subject_required: bool,
 ) -> Option<Texts> {
     match channel {
         Channel::Email => email::texts(f, subject_required),
-        Channel::Sms => sms::texts(f, sms_max_chars),
+        Channel::Sms => sms::texts(f, limits.sms_max_chars),
         Channel::Push => push::texts(f),
+        Channel::Webhook => webhook::texts(f),
     }
 }
 
@@ -76,6 +100,7 @@ pub fn options(f: &mut Fields<'_>, channel: Channel) -> Options {
         Channel::Email => Options::Email(email::options(f)),
         Channel::Sms => Options::Sms,
         Channel::Push => Options::Push(push::options(f)),
+        Channel::Webhook => Options::Webhook,
     }
 }
 
@@ -86,13 +111,19 @@ pub fn assemble(texts: Texts, options: &Options, prefix: &str) -> Result<Content
         Options::Email(o) => email::assemble(texts, o, prefix),
         Options::Sms => sms::assemble(texts, prefix),
         Options::Push(o) => push::assemble(texts, o, prefix),
+        Options::Webhook => webhook::assemble(texts, prefix),
     }
 }
 
 /// A rendered template part as the inline fields that would have said the same, so it is
-/// checked exactly as inline content is. `subject` replaces a rendered email subject.
-pub fn as_inline(rendered: Texts, subject: Option<&str>) -> Value {
-    match rendered {
+/// checked exactly as inline content is. `subject` replaces a rendered email subject. A part
+/// that cannot be read back (a webhook payload that is not JSON) is an error on `prefix`.
+pub fn as_inline(
+    rendered: Texts,
+    subject: Option<&str>,
+    prefix: &str,
+) -> Result<Value, FieldError> {
+    Ok(match rendered {
         Texts::Email {
             subject: rendered,
             html,
@@ -100,7 +131,8 @@ pub fn as_inline(rendered: Texts, subject: Option<&str>) -> Value {
         } => email::as_inline(rendered, html, text, subject),
         Texts::Sms { message } => sms::as_inline(message),
         Texts::Push { title, body, data } => push::as_inline(title, body, data),
-    }
+        Texts::Webhook { payload } => webhook::as_inline(payload, prefix)?,
+    })
 }
 
 /// What a preview (`POST /v1/templates/{name}/render`) shows of a rendering.
@@ -113,6 +145,7 @@ pub fn preview(rendered: Texts) -> Value {
         } => email::as_inline(subject, html, text, None),
         Texts::Sms { message } => sms::preview(message),
         Texts::Push { title, body, data } => push::as_inline(title, body, data),
+        Texts::Webhook { payload } => webhook::preview(payload),
     }
 }
 
@@ -138,6 +171,7 @@ impl<'a> Summary<'a> {
             Content::Email(e) => email::summary(e),
             Content::Sms(m) => sms::summary(m),
             Content::Push(p) => push::summary(p),
+            Content::Webhook(w) => webhook::summary(w),
         }
     }
 }

@@ -1,0 +1,263 @@
+//! Webhook endpoints and the tenant's signing secret (for inline URLs). Each is one item in
+//! the tenant's `WEBHOOKS#` partition, so a Query lists them; writes are conditional on what
+//! was read (`updatedAt`), so two concurrent updates (or an update racing a `410 Gone`) never
+//! silently undo each other.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::{
+    dynamo::{self, DynamoStore, unavailable, value},
+    error::StoreError,
+    keys,
+};
+use crate::{
+    domain::{EndpointName, TenantId, time::Timestamp},
+    webhook::{Disabled, Endpoint, SigningSecrets},
+};
+
+#[async_trait]
+pub trait WebhookEndpoints: Send + Sync {
+    async fn endpoint(
+        &self,
+        tenant: &TenantId,
+        name: &EndpointName,
+    ) -> Result<Option<Endpoint>, StoreError>;
+
+    /// The tenant's endpoints, by name.
+    async fn endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>, StoreError>;
+
+    /// Writes a new endpoint; [`StoreError::Conflict`] if the name is taken.
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError>;
+
+    /// Replaces an endpoint read at `read_at` (its `updatedAt`); [`StoreError::Conflict`] if it
+    /// changed (or went) since.
+    async fn replace_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        read_at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// False if there was no such endpoint.
+    async fn delete_endpoint(
+        &self,
+        tenant: &TenantId,
+        name: &EndpointName,
+    ) -> Result<bool, StoreError>;
+
+    /// Marks the endpoint disabled (a `410 Gone`), unless it is already, or gone.
+    async fn disable_endpoint(
+        &self,
+        tenant: &TenantId,
+        name: &EndpointName,
+        disabled: &Disabled,
+    ) -> Result<(), StoreError>;
+
+    async fn signing_secrets(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<SigningSecrets>, StoreError>;
+
+    /// Writes the tenant's signing secrets, conditional on them still being `read` (none for a
+    /// first one).
+    async fn put_signing_secrets(
+        &self,
+        tenant: &TenantId,
+        secrets: &SigningSecrets,
+        read: Option<&SigningSecrets>,
+    ) -> Result<(), StoreError>;
+}
+
+fn conflict(what: &str) -> StoreError {
+    StoreError::Conflict(what.to_owned())
+}
+
+/// A `ConditionalCheckFailedException` of any operation.
+macro_rules! condition_failed {
+    ($e:expr) => {
+        $e.as_service_error()
+            .is_some_and(|s| s.is_conditional_check_failed_exception())
+    };
+}
+
+#[async_trait]
+impl WebhookEndpoints for DynamoStore {
+    async fn endpoint(
+        &self,
+        tenant: &TenantId,
+        name: &EndpointName,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::endpoint_key(tenant, name)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item
+            .map(|item| dynamo::from_item(keys::strip(item), "webhook endpoint"))
+            .transpose()
+    }
+
+    async fn endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>, StoreError> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(keys::webhooks_pk(tenant)))
+                .expression_attribute_values(
+                    ":prefix",
+                    AttributeValue::S(keys::ENDPOINT_SK_PREFIX.to_owned()),
+                )
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items.unwrap_or_default() {
+                all.push(dynamo::from_item(keys::strip(item), "webhook endpoint")?);
+            }
+            match page.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
+        let mut item = dynamo::to_item(endpoint, "webhook endpoint")?;
+        item.extend(keys::endpoint_key(&endpoint.tenant, &endpoint.name));
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed!(e) => Err(conflict("the endpoint exists")),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn replace_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        read_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut item = dynamo::to_item(endpoint, "webhook endpoint")?;
+        item.extend(keys::endpoint_key(&endpoint.tenant, &endpoint.name));
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("updatedAt = :read")
+            .expression_attribute_values(":read", value(&read_at)?)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed!(e) => Err(conflict("the endpoint changed")),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete_endpoint(
+        &self,
+        tenant: &TenantId,
+        name: &EndpointName,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::endpoint_key(tenant, name)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn disable_endpoint(
+        &self,
+        tenant: &TenantId,
+        name: &EndpointName,
+        disabled: &Disabled,
+    ) -> Result<(), StoreError> {
+        match self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::endpoint_key(tenant, name)))
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(disabled)")
+            .update_expression("SET disabled = :d, updatedAt = :at")
+            .expression_attribute_values(":d", value(disabled)?)
+            .expression_attribute_values(":at", value(&disabled.at)?)
+            .send()
+            .await
+        {
+            // Already disabled, or deleted: nothing to do either way.
+            Err(e) if condition_failed!(e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    async fn signing_secrets(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<SigningSecrets>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::signing_secret_key(tenant)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item
+            .and_then(|mut item| item.remove("secrets"))
+            .map(|v| {
+                serde_dynamo::from_attribute_value(v)
+                    .map_err(|e| dynamo::corrupt("webhook signing secret", e))
+            })
+            .transpose()
+    }
+
+    async fn put_signing_secrets(
+        &self,
+        tenant: &TenantId,
+        secrets: &SigningSecrets,
+        read: Option<&SigningSecrets>,
+    ) -> Result<(), StoreError> {
+        let mut item = keys::signing_secret_key(tenant);
+        item.insert("secrets".into(), value(secrets)?);
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        put = match read {
+            None => put.condition_expression("attribute_not_exists(PK)"),
+            Some(old) => put
+                .condition_expression("secrets = :read")
+                .expression_attribute_values(":read", value(old)?),
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed!(e) => Err(conflict("the signing secret changed")),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
