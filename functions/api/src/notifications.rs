@@ -6,8 +6,9 @@ use http::StatusCode;
 use lambda_http::{Body, Response};
 use notify_shared::{
     domain::{
-        Address, BatchId, Channel, DeliveryStatus, Failure, HistoryEntry, Notification,
-        NotificationId, Platform, Priority, Status, TemplateRef, TenantId, time::Timestamp,
+        Address, BatchId, Channel, DeliveryStatus, Failure, HistoryEntry, HttpResponse,
+        Notification, NotificationId, Platform, Priority, Status, TemplateRef, TenantId,
+        time::Timestamp,
     },
     store::{StoreError, Transition, TransitionOutcome},
 };
@@ -156,6 +157,9 @@ struct DeliveryView<'a> {
     status: DeliveryStatus,
     provider_message_id: Option<&'a str>,
     error: Option<&'a Failure>,
+    /// What a webhook receiver answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<&'a HttpResponse>,
 }
 
 impl<'a> View<'a> {
@@ -191,6 +195,7 @@ impl<'a> View<'a> {
                     status: d.status,
                     provider_message_id: d.provider_message_id.as_deref(),
                     error: d.error.as_ref(),
+                    response: d.response.as_ref(),
                 })
                 .collect(),
             history: &n.history,

@@ -13,3 +13,4 @@ mod push;
 mod sms;
 mod store;
 mod templates;
+mod webhook;
