@@ -13,10 +13,10 @@ test:
 tools:
 	@scripts/tools.sh
 
-## List what the local SES, SNS and FCM were asked to send (while `make dev` runs).
+## List what the local SES, SNS, FCM and webhook receiver got (while `make dev` runs).
 outbox:
 	@cargo run --quiet --bin notify-local -- outbox --endpoint http://127.0.0.1:$${NOTIFY_EMULATOR_PORT:-4566} \
-		--fcm-url http://127.0.0.1:$${NOTIFY_FCM_PORT:-4580}
+		--fcm-url http://127.0.0.1:$${NOTIFY_FCM_PORT:-4580} --receiver-url http://127.0.0.1:$${NOTIFY_RECEIVER_PORT:-4590}
 
 ## Move every dead-lettered message back to its queue (while `make dev` runs).
 redrive:
@@ -34,5 +34,5 @@ lint:
 ## Release builds of the functions for Lambda (arm64), with their sizes.
 release: tools
 	PATH="$$PWD/.dev/venv/bin:$$PATH" cargo lambda build --release --arm64 \
-		--bin api --bin email-worker --bin sms-worker --bin push-worker --bin cleanup
+		--bin api --bin email-worker --bin sms-worker --bin push-worker --bin webhook-worker --bin cleanup
 	@ls -l target/lambda/*/bootstrap

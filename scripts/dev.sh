@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make dev`: the whole stack on loopback. Installs what is missing, starts the AWS-API
-# emulator and the FCM stand-in, creates the table and queues, serves the functions with
+# emulator, the FCM stand-in and the webhook receiver, creates the table and queues, serves the functions with
 # `cargo lambda watch`, delivers queued messages to the workers as the SQS event source
 # mapping would, and prints the API URL, a dev API key and ready-to-paste curls (the URL and
 # key are also written to .dev/env).
@@ -12,8 +12,10 @@ export PATH="$PWD/.dev/venv/bin:$PATH"
 emulator_port="${NOTIFY_EMULATOR_PORT:-4566}"
 api_port="${NOTIFY_API_PORT:-9000}"
 fcm_port="${NOTIFY_FCM_PORT:-4580}"
+receiver_port="${NOTIFY_RECEIVER_PORT:-4590}"
 emulator="http://127.0.0.1:$emulator_port"
 fcm="http://127.0.0.1:$fcm_port"
+receiver="http://127.0.0.1:$receiver_port"
 invoke="http://127.0.0.1:$api_port"
 api_url="$invoke/lambda-url/api"
 logs=.dev/logs
@@ -27,9 +29,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 port_busy() { .dev/venv/bin/python -c "import socket,sys; s=socket.socket(); sys.exit(0 if s.connect_ex(('127.0.0.1', $1)) == 0 else 1)"; }
-for port in "$api_port" "$fcm_port"; do
+for port in "$api_port" "$fcm_port" "$receiver_port"; do
   if port_busy "$port"; then
-    echo "error: port $port is in use (another make dev?). Stop it, or set NOTIFY_API_PORT / NOTIFY_FCM_PORT." >&2
+    echo "error: port $port is in use (another make dev?). Stop it, or set NOTIFY_API_PORT / NOTIFY_FCM_PORT / NOTIFY_RECEIVER_PORT." >&2
     exit 1
   fi
 done
@@ -41,11 +43,17 @@ echo "emulator:  $emulator (log $logs/emulator.log)"
 echo "building:  the functions and the local tools (the first build compiles the AWS SDK: several minutes)"
 cargo build --workspace --bins --quiet
 
-./target/debug/notify-local setup --endpoint "$emulator" --api-url "$api_url" --fcm-url "$fcm" --dir .dev
+./target/debug/notify-local setup --endpoint "$emulator" --api-url "$api_url" --fcm-url "$fcm" \
+  --receiver-url "$receiver" --dir .dev
 
 setsid ./target/debug/notify-local fcm --fcm-url "$fcm" --dir .dev >"$logs/fcm.log" 2>&1 &
 groups+=("$!")
 echo "FCM:       $fcm (stand-in, log $logs/fcm.log)"
+
+setsid ./target/debug/notify-local receiver --receiver-url "$receiver" --endpoint "$emulator" \
+  >"$logs/receiver.log" 2>&1 &
+groups+=("$!")
+echo "webhooks:  $receiver (a receiver that verifies signatures, log $logs/receiver.log)"
 
 setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$api_port" \
   --env-file .dev/functions.env >"$logs/functions.log" 2>&1 &
@@ -97,6 +105,16 @@ cat <<BANNER
       -H "Authorization: Bearer $NOTIFY_API_KEY" -H "Content-Type: application/json" \\
       -d '{"channel":"push","userId":"jane","title":"Hello","body":"From notify"}'
 
+  Register a webhook endpoint at the local receiver (the answer shows its signing
+  secret, once), then send it an event:
+
+    curl -sS -X PUT "$NOTIFY_API_URL/v1/webhooks/endpoints/orders" \\
+      -H "Authorization: Bearer $NOTIFY_API_KEY" -H "Content-Type: application/json" \\
+      -d '{"url":"$receiver/orders"}'
+    curl -sS -X POST "$NOTIFY_API_URL/v1/notifications" \\
+      -H "Authorization: Bearer $NOTIFY_API_KEY" -H "Content-Type: application/json" \\
+      -d '{"channel":"webhook","endpoint":"orders","payload":{"type":"order.shipped","orderId":42}}'
+
   Then a status (use the id from the answer):
 
     curl -sS "$NOTIFY_API_URL/v1/notifications/<id>" -H "Authorization: Bearer $NOTIFY_API_KEY"
@@ -122,13 +140,13 @@ cat <<BANNER
   Later, or retried exactly once:  add "scheduledAt":"<RFC 3339 time>" to the body,
   or send the header  -H "Idempotency-Key: <your key>"
 
-  What SES, SNS and FCM were asked to send:   make outbox
+  What SES, SNS, FCM and the receiver got:   make outbox
   Move dead-lettered messages back:          make redrive
-  Logs:    $logs/ (functions, poller, fcm, emulator)
+  Logs:    $logs/ (functions, poller, fcm, receiver, emulator)
   Stop:    Ctrl-C
 
 BANNER
 # In the background with `wait`, so Ctrl-C (or a TERM) runs the cleanup at once.
-setsid tail -n 0 -f "$logs/functions.log" "$logs/poller.log" "$logs/fcm.log" &
+setsid tail -n 0 -f "$logs/functions.log" "$logs/poller.log" "$logs/fcm.log" "$logs/receiver.log" &
 groups+=("$!")
 wait "$!"
