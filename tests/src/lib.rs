@@ -327,12 +327,19 @@ impl TestStack {
         )
         .expect("the webhook worker starts");
 
-        let workers: [(Channel, DeliveryWorker); 4] = [
+        let workers: Vec<(Channel, DeliveryWorker)> = vec![
             (Channel::Email, email),
             (Channel::Sms, sms),
             (Channel::Push, push),
             (Channel::Webhook, webhook),
         ];
+        // A channel without its worker here would fail its tests with a missing mapping.
+        assert!(
+            Channel::ALL
+                .iter()
+                .all(|c| workers.iter().any(|(w, _)| w == c)),
+            "every channel's worker runs in the test stack"
+        );
         let mappings = workers
             .into_iter()
             .map(|(channel, worker)| {

@@ -6,9 +6,8 @@ use http::StatusCode;
 use lambda_http::{Body, Response};
 use notify_shared::{
     domain::{
-        Address, BatchId, Channel, DeliveryStatus, Failure, HistoryEntry, HttpResponse,
-        Notification, NotificationId, Platform, Priority, Status, TemplateRef, TenantId,
-        time::Timestamp,
+        BatchId, Channel, DeliveryStatus, Failure, HistoryEntry, HttpResponse, Notification,
+        NotificationId, Platform, Priority, Status, TemplateRef, TenantId, time::Timestamp,
     },
     store::{StoreError, Transition, TransitionOutcome},
 };
@@ -188,10 +187,7 @@ impl<'a> View<'a> {
                 .iter()
                 .map(|d| DeliveryView {
                     to: d.to.as_str(),
-                    platform: match &d.to {
-                        Address::Device { platform, .. } => *platform,
-                        _ => None,
-                    },
+                    platform: d.to.platform(),
                     status: d.status,
                     provider_message_id: d.provider_message_id.as_deref(),
                     error: d.error.as_ref(),

@@ -289,4 +289,36 @@ mod openapi {
             .collect();
         assert_eq!(served, documented());
     }
+
+    /// A new channel must be in the contract: the channel enums and the per-channel request
+    /// schema of `POST /v1/notifications` (the `channel` discriminator).
+    #[test]
+    fn every_channel_is_in_the_contract() {
+        let spec: serde_yaml::Value =
+            serde_yaml::from_str(include_str!("../../../openapi.yaml")).expect("openapi.yaml");
+        let names: Vec<&str> = notify_shared::domain::Channel::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        let listed: Vec<&str> = spec["components"]["schemas"]["Channel"]["enum"]
+            .as_sequence()
+            .expect("the Channel enum")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert_eq!(listed, names, "components.schemas.Channel");
+        let mapping = &spec["paths"]["/v1/notifications"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"]["discriminator"]["mapping"];
+        for name in &names {
+            let schema = mapping[*name].as_str().unwrap_or_else(|| {
+                panic!("POST /v1/notifications has no request schema for channel {name}")
+            });
+            let schema = schema.trim_start_matches("#/components/schemas/");
+            assert_eq!(
+                spec["components"]["schemas"][schema]["properties"]["channel"]["enum"][0].as_str(),
+                Some(*name),
+                "{schema}"
+            );
+        }
+    }
 }

@@ -349,6 +349,14 @@ pub enum Address {
 }
 
 impl Address {
+    /// The device's platform, for a push device whose platform is known.
+    pub fn platform(&self) -> Option<Platform> {
+        match self {
+            Address::Device { platform, .. } => *platform,
+            Address::Email(_) | Address::Phone(_) | Address::Webhook { .. } => None,
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             Address::Email(a) => a.as_str(),
