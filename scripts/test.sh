@@ -13,6 +13,8 @@ if [ -n "$started" ]; then
   trap 'kill "$started" 2>/dev/null || true' EXIT
 fi
 
+echo "== no import circles between the files of a crate"
+python3 scripts/import_cycles.py shared functions/* local tests
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
