@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
+use super::compiled::CompiledTemplate;
 use super::names::TemplateName;
-use super::render::CompiledTemplate;
 use super::source::TemplateSource;
 
 const SOURCES: &[(&str, &str)] = &[
