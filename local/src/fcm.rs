@@ -212,15 +212,12 @@ impl FcmStandIn {
         self,
         addr: SocketAddr,
     ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let bound = listener.local_addr()?;
-        let app = Router::new().fallback(handle).with_state(self);
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "the FCM stand-in stopped");
-            }
-        });
-        Ok((bound, task))
+        crate::http::serve(
+            addr,
+            Router::new().fallback(handle).with_state(self),
+            "the FCM stand-in",
+        )
+        .await
     }
 
     fn grant(&self, body: &[u8]) -> Response {
@@ -266,7 +263,7 @@ impl FcmStandIn {
         inner
             .access_tokens
             .insert(token.clone(), Instant::now() + Duration::from_secs(3600));
-        json_response(
+        crate::http::json(
             StatusCode::OK,
             json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"}),
             None,
@@ -353,7 +350,7 @@ impl FcmStandIn {
             token,
             message,
         });
-        json_response(StatusCode::OK, json!({ "name": name }), None)
+        crate::http::json(StatusCode::OK, json!({ "name": name }), None)
     }
 }
 
@@ -372,10 +369,10 @@ async fn handle(
             s.send(project, &headers, &body)
         }
         (&Method::GET, ["_standin", "messages"]) => {
-            json_response(StatusCode::OK, json!(s.received()), None)
+            crate::http::json(StatusCode::OK, json!(s.received()), None)
         }
         (&Method::GET, ["_standin", "stats"]) => {
-            json_response(StatusCode::OK, json!({ "tokenGrants": s.grants() }), None)
+            crate::http::json(StatusCode::OK, json!({ "tokenGrants": s.grants() }), None)
         }
         (&Method::POST, ["_standin", "script"]) => {
             #[derive(Deserialize)]
@@ -388,7 +385,7 @@ async fn handle(
                     s.script(&script.token, script.responses);
                     StatusCode::NO_CONTENT.into_response()
                 }
-                Err(e) => json_response(
+                Err(e) => crate::http::json(
                     StatusCode::BAD_REQUEST,
                     json!({ "error": e.to_string() }),
                     None,
@@ -405,23 +402,8 @@ async fn handle(
     }
 }
 
-fn json_response(status: StatusCode, body: Value, retry_after: Option<u64>) -> Response {
-    let mut response = (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response();
-    if let Some(secs) = retry_after
-        && let Ok(v) = secs.to_string().parse()
-    {
-        response.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    response
-}
-
 fn oauth_error(code: &str, description: &str) -> Response {
-    json_response(
+    crate::http::json(
         StatusCode::BAD_REQUEST,
         json!({ "error": code, "error_description": description }),
         None,
@@ -448,5 +430,5 @@ fn fcm_error(
     }
     let status_code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = json!({ "error": { "code": status, "message": message, "status": code, "details": details } });
-    json_response(status_code, body, retry_after)
+    crate::http::json(status_code, body, retry_after)
 }

@@ -9,6 +9,7 @@
 
 pub mod esm;
 pub mod fcm;
+mod http;
 pub mod outbox;
 pub mod receiver;
 pub mod resources;

@@ -223,15 +223,12 @@ impl WebhookReceiver {
         self,
         addr: SocketAddr,
     ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let bound = listener.local_addr()?;
-        let app = Router::new().fallback(handle).with_state(self);
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "the webhook receiver stopped");
-            }
-        });
-        Ok((bound, task))
+        crate::http::serve(
+            addr,
+            Router::new().fallback(handle).with_state(self),
+            "the webhook receiver",
+        )
+        .await
     }
 
     async fn verify(
@@ -282,17 +279,11 @@ impl WebhookReceiver {
             verify_error,
         });
         let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-        let mut response = (
+        let mut response = crate::http::json(
             status,
-            [(header::CONTENT_TYPE, "application/json")],
-            json!({ "received": status.is_success() }).to_string(),
-        )
-            .into_response();
-        if let Some(secs) = answer.retry_after
-            && let Ok(v) = secs.to_string().parse()
-        {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+            json!({ "received": status.is_success() }),
+            answer.retry_after,
+        );
         if let Some(location) = answer.location
             && let Ok(v) = location.parse()
         {
@@ -311,7 +302,9 @@ async fn handle(
 ) -> Response {
     let path = uri.path().to_owned();
     match (&method, path.as_str()) {
-        (&Method::GET, "/_receiver/requests") => json_response(StatusCode::OK, json!(r.received())),
+        (&Method::GET, "/_receiver/requests") => {
+            crate::http::json(StatusCode::OK, json!(r.received()), None)
+        }
         (&Method::POST, "/_receiver/script") => {
             #[derive(Deserialize)]
             struct Script {
@@ -323,22 +316,18 @@ async fn handle(
                     r.script(&s.path, s.responses);
                     StatusCode::NO_CONTENT.into_response()
                 }
-                Err(e) => json_response(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
+                Err(e) => crate::http::json(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "error": e.to_string() }),
+                    None,
+                ),
             }
         }
         (&Method::POST, _) => r.deliver(&path, &headers, &body).await,
-        _ => json_response(
+        _ => crate::http::json(
             StatusCode::METHOD_NOT_ALLOWED,
             Value::String("deliveries are POSTs".into()),
+            None,
         ),
     }
-}
-
-fn json_response(status: StatusCode, body: Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
 }

@@ -98,9 +98,7 @@ pub async fn unregister(
     {
         return Err(ApiError::NotFound("no such device for this user".into()));
     }
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    Ok(response)
+    Ok(response::no_content())
 }
 
 pub async fn list(app: &App, tenant: &TenantId, user: &str) -> Result<Response<Body>, ApiError> {

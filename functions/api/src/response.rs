@@ -19,6 +19,13 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
     response
 }
 
+/// `204 No Content`.
+pub fn no_content() -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
 pub fn with_request_id(mut response: Response<Body>, request_id: &str) -> Response<Body> {
     if let Ok(v) = request_id.parse() {
         response.headers_mut().insert("x-request-id", v);

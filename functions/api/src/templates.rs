@@ -227,9 +227,7 @@ pub async fn delete(
         .map_err(unavailable)?;
     if deleted {
         info!(template = name.as_str(), "template deleted");
-        let mut r = Response::new(Body::Empty);
-        *r.status_mut() = StatusCode::NO_CONTENT;
-        return Ok(r);
+        return Ok(response::no_content());
     }
     if template::builtin(&name).is_some() {
         return Err(ApiError::Conflict {

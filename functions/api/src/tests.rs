@@ -96,6 +96,24 @@ pub(crate) fn request(method: &str, path: &str, key: Option<&str>, body: Option<
     .unwrap()
 }
 
+/// `"<field> <rule>"` of each error an answer lists under `key` (`details`, `errors`).
+pub(crate) fn field_rules(answer: &Value, key: &str) -> Vec<String> {
+    answer[key]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    format!(
+                        "{} {}",
+                        e["field"].as_str().unwrap(),
+                        e["rule"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub(crate) async fn call(rig: &Rig, req: Request) -> (StatusCode, Value, http::HeaderMap) {
     let resp = rig.app.handle(req).await;
     let status = resp.status();

@@ -5,7 +5,7 @@ use http::StatusCode;
 use notify_shared::domain::NotificationId;
 use serde_json::{Value, json};
 
-use crate::tests::{KEY, Rig, call, request, rig};
+use crate::tests::{KEY, Rig, call, field_rules, request, rig};
 
 async fn batch(rig: &Rig, body: &Value) -> (StatusCode, Value) {
     let (status, answer, _) = call(
@@ -32,20 +32,7 @@ fn inline(recipients: Vec<Value>) -> Value {
 }
 
 fn fields(answer: &Value, key: &str) -> Vec<String> {
-    answer[key]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| {
-                    format!(
-                        "{} {}",
-                        e["field"].as_str().unwrap(),
-                        e["rule"].as_str().unwrap()
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    field_rules(answer, key)
 }
 
 #[tokio::test]

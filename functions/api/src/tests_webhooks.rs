@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use notify_shared::store::WebhookEndpoints as _;
 
-use crate::tests::{KEY, Rig, call, post, request, rig};
+use crate::tests::{KEY, Rig, call, field_rules, post, request, rig};
 
 async fn put_endpoint(rig: &Rig, name: &str, body: &Value) -> (StatusCode, Value) {
     let path = format!("/v1/webhooks/endpoints/{name}");
@@ -19,20 +19,7 @@ async fn put_endpoint(rig: &Rig, name: &str, body: &Value) -> (StatusCode, Value
 }
 
 fn rules(answer: &Value) -> Vec<String> {
-    answer["details"]
-        .as_array()
-        .map(|d| {
-            d.iter()
-                .map(|e| {
-                    format!(
-                        "{} {}",
-                        e["field"].as_str().unwrap(),
-                        e["rule"].as_str().unwrap()
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    field_rules(answer, "details")
 }
 
 #[tokio::test]

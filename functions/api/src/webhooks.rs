@@ -293,9 +293,7 @@ pub async fn delete(
         return Err(not_found(&name));
     }
     info!(endpoint = name.as_str(), "webhook endpoint deleted");
-    let mut resp = Response::new(Body::Empty);
-    *resp.status_mut() = StatusCode::NO_CONTENT;
-    Ok(resp)
+    Ok(response::no_content())
 }
 
 /// `{"graceSeconds"?}`: how long the previous secret keeps signing (default 24 h, at most

@@ -3,7 +3,7 @@
 //! content is, into the notification to record.
 
 use notify_shared::{
-    domain::{Channel, Notification, NotificationId, TenantId, time::Timestamp},
+    domain::{Channel, Draft, Notification, NotificationId, TenantId, time::Timestamp},
     template::TemplateSource,
     validate::FieldError,
 };
@@ -55,13 +55,7 @@ pub async fn one(
     let draft = r
         .common
         .draft(r.channel, r.recipient, content, reference, None);
-    Ok(Notification::accept(
-        id,
-        draft,
-        tenant.clone(),
-        now,
-        app.config.store.retention,
-    ))
+    Ok(accepted(app, tenant, draft, id, now))
 }
 
 /// The batch's template: the one it names, or its inline content compiled as one.
@@ -189,11 +183,16 @@ fn recipient(
         rendered.reference,
         Some(r.batch_id.clone()),
     );
-    Ok(Notification::accept(
-        id,
-        draft,
-        tenant.clone(),
-        now,
-        app.config.store.retention,
-    ))
+    Ok(accepted(app, tenant, draft, id, now))
+}
+
+/// The notification a draft becomes, kept for the configured retention.
+fn accepted(
+    app: &App,
+    tenant: &TenantId,
+    draft: Draft,
+    id: NotificationId,
+    now: Timestamp,
+) -> Notification {
+    Notification::accept(id, draft, tenant.clone(), now, app.config.store.retention)
 }
