@@ -134,8 +134,8 @@ cat <<BANNER
            "recipients":[{"to":"alice@example.com","data":{"name":"Alice"}},{"to":"bob@example.com","data":{"name":"Bob"}}]}'
     curl -sS "$NOTIFY_API_URL/v1/batches/demo" -H "Authorization: Bearer $NOTIFY_API_KEY"
 
-  The event-planner service's routes (seed 000) answer too, e.g.
-    POST $NOTIFY_API_URL/api/notifications/email   (see README, "Compatible API")
+  The Event Planner API's routes answer too, e.g.
+    POST $NOTIFY_API_URL/api/notifications/email   (see README, "The Event Planner API")
 
   Later, or retried exactly once:  add "scheduledAt":"<RFC 3339 time>" to the body,
   or send the header  -H "Idempotency-Key: <your key>"

@@ -1,4 +1,5 @@
-//! The REST contract of the event-planner notification service (seed 000, "API REFERENCE"),
+//! The Event Planner API: the REST contract of the Event Planner notification service (its
+//! "API REFERENCE"),
 //! served as documented so its clients switch over unchanged:
 //!
 //! - `POST /api/notifications/email`, `POST /api/notifications/sms`,
@@ -25,7 +26,7 @@ use notify_shared::template::TemplateName;
 
 use crate::{ApiError, App, accept, catalog, idempotency::Planned, notifications, response};
 
-/// The seed's priorities onto ours (`normal` is accepted too); anything else is passed on
+/// The Event Planner API's priorities onto ours (`normal` is accepted too); anything else is passed on
 /// for the canonical check to refuse.
 fn priority(raw: &Value) -> Value {
     match raw.as_str() {
@@ -46,7 +47,7 @@ const OPTIONS: &[&str] = &[
     "metadata",
 ];
 
-/// The canonical body of a seed request: its fields as they are, `options` flattened into
+/// The canonical body of an Event Planner request: its fields as they are, `options` flattened into
 /// them, and `channel` set. Returns the body, and which canonical fields came from `options`
 /// (to name them back in errors). An option the route does not know is passed on as
 /// `options.<key>`, which the canonical check reports as an unknown field by that name.
@@ -77,7 +78,7 @@ fn canonical(
                 }
                 let value = match key.as_str() {
                     "priority" => priority(value),
-                    // The seed's queue ran a job whose time had passed at once; so do we.
+                    // The Event Planner service's queue ran a job whose time had passed at once; so do we.
                     "scheduledAt" => match value
                         .as_str()
                         .and_then(|v| v.parse::<notify_shared::domain::time::Timestamp>().ok())
@@ -98,7 +99,7 @@ fn canonical(
     Ok((out, from_options))
 }
 
-/// Names canonical fields as the seed request named them.
+/// Names canonical fields as the Event Planner request named them.
 fn renamed(
     e: ApiError,
     from_options: &[String],
@@ -140,7 +141,7 @@ fn envelope(status: StatusCode, message: &str, data: Value) -> Response<Body> {
     )
 }
 
-/// The seed's `data` of an accepted notification: its id, the queue it waits in, and when it
+/// The Event Planner API's `data` of an accepted notification: its id, the queue it waits in, and when it
 /// should go out (its schedule, or now).
 fn accepted_data(n: &Notification) -> Value {
     json!({
@@ -169,7 +170,7 @@ pub async fn send(
         "metadata",
     ];
     let (mut fields, from_options) = canonical(body, channel, &allowed, app.clock.now())?;
-    // The seed's SMS examples give both a message and a template: the template renders the
+    // The Event Planner API's SMS examples give both a message and a template: the template renders the
     // SMS when there is one of that name; otherwise the message is sent as it is.
     if channel == "sms" && fields.contains_key("template") && fields.contains_key("message") {
         let known = match fields
@@ -333,7 +334,7 @@ pub async fn status(
     ))
 }
 
-/// Every answer of a seed route that is not a success, in the seed's envelope (the status
+/// Every answer of an Event Planner route that is not a success, in its envelope (the status
 /// code and headers stay).
 pub fn error_envelope(mut resp: Response<Body>) -> Response<Body> {
     let canonical: Value = serde_json::from_slice(resp.body().as_ref()).unwrap_or(Value::Null);

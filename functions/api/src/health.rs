@@ -1,5 +1,5 @@
 //! `GET /health` (no I/O: is the function up) and `GET /health/detailed` (does the table
-//! answer, how full is every queue and dead-letter queue), in the shape seed 000 documents,
+//! answer, how full is every queue and dead-letter queue), in the shape the Event Planner API documents,
 //! with the details our stack has.
 
 use std::{collections::BTreeMap, time::Instant};

@@ -151,7 +151,7 @@ impl App {
                 Ok(r) => r,
                 Err(e) => e.into_response(),
             };
-            // The seed 000 routes answer in their own envelope, failures included.
+            // The Event Planner API's routes answer in their own envelope, failures included.
             let response =
                 if req.uri().path().starts_with("/api/") && !response.status().is_success() {
                     compat::error_envelope(response)

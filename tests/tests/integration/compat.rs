@@ -1,4 +1,4 @@
-//! The seed 000 contract (`/api/notifications/...`, `/health`, `/health/detailed`), with the
+//! The Event Planner API (`/api/notifications/...`, `/health`, `/health/detailed`), with the
 //! bodies of that document's examples, against the emulator.
 
 use std::time::Duration;
@@ -12,10 +12,10 @@ async fn post(t: &TestStack, path: &str, body: &Value) -> (StatusCode, Value) {
 }
 
 #[tokio::test]
-async fn the_email_example_is_queued_sent_and_its_status_read_in_the_seed_envelope() {
+async fn the_email_example_is_queued_sent_and_its_status_read_in_the_event_planner_envelope() {
     let t = TestStack::new().await;
     let to = unique_recipient();
-    // "Envoi immédiat" of the seed, verbatim but for the address.
+    // "Envoi immédiat" of the Event Planner API, verbatim but for the address.
     let body = json!({
         "to": to,
         "subject": "Confirmation d'événement",
@@ -106,7 +106,7 @@ async fn the_sms_example_renders_the_otp_template() {
 async fn the_bulk_example_sends_each_recipient_its_name() {
     let t = TestStack::new().await;
     let (alice, bob) = (unique_recipient(), unique_recipient());
-    // "Bulk endpoints" of the seed: its scheduledAt (2024) is past, which means now.
+    // "Bulk endpoints" of the Event Planner API: its scheduledAt (2024) is past, which means now.
     let body = json!({
         "recipients": [{"email": alice, "name": "Alice"}, {"email": bob, "name": "Bob"}, {"email": "nope", "name": "Eve"}],
         "template": "newsletter",
@@ -141,7 +141,7 @@ async fn the_bulk_example_sends_each_recipient_its_name() {
 }
 
 #[tokio::test]
-async fn bad_input_is_a_4xx_with_success_false_naming_the_seed_field() {
+async fn bad_input_is_a_4xx_with_success_false_naming_the_event_planner_field() {
     let t = TestStack::new().await;
     let (status, err) = post(
         &t,
@@ -210,7 +210,7 @@ async fn bad_input_is_a_4xx_with_success_false_naming_the_seed_field() {
 }
 
 #[tokio::test]
-async fn health_and_detailed_health_answer_in_the_seed_shape() {
+async fn health_and_detailed_health_answer_in_the_event_planner_shape() {
     let t = TestStack::new().await;
     let (status, health) = t
         .call_with("GET", "/health", None, None, "application/json")
