@@ -16,7 +16,7 @@
 //! clean-up by hand.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -150,14 +150,13 @@ pub struct ReceivedPush {
 struct Inner {
     access_tokens: HashMap<String, Instant>,
     grants: usize,
-    received: Vec<ReceivedPush>,
-    scripts: HashMap<String, VecDeque<Scripted>>,
 }
 
 /// The stand-in's state; clone it to keep a handle on a running server.
 #[derive(Clone)]
 pub struct FcmStandIn {
     inner: Arc<Mutex<Inner>>,
+    log: Arc<crate::http::Recorder<ReceivedPush, Scripted>>,
     verifier: Arc<DecodingKey>,
     client_email: String,
     token_uri: String,
@@ -168,6 +167,7 @@ impl FcmStandIn {
     pub fn new(credentials: &DevCredentials) -> Self {
         Self {
             inner: Arc::default(),
+            log: Arc::default(),
             verifier: Arc::new(DecodingKey::from_rsa_raw_components(
                 &credentials.modulus,
                 &credentials.exponent,
@@ -184,15 +184,11 @@ impl FcmStandIn {
 
     /// The next sends to `token` answer `responses`, in order.
     pub fn script(&self, token: &str, responses: Vec<Scripted>) {
-        self.lock()
-            .scripts
-            .entry(token.to_owned())
-            .or_default()
-            .extend(responses);
+        self.log.script(token, responses);
     }
 
     pub fn received(&self) -> Vec<ReceivedPush> {
-        self.lock().received.clone()
+        self.log.received()
     }
 
     pub fn received_for(&self, token: &str) -> Vec<ReceivedPush> {
@@ -329,11 +325,7 @@ impl FcmStandIn {
                 None,
             );
         }
-        let scripted = self
-            .lock()
-            .scripts
-            .get_mut(&token)
-            .and_then(VecDeque::pop_front);
+        let scripted = self.log.next_answer(&token);
         if let Some(s) = scripted {
             return fcm_error(
                 s.status,
@@ -343,13 +335,14 @@ impl FcmStandIn {
                 s.field.as_deref(),
             );
         }
-        let mut inner = self.lock();
-        let name = format!("projects/{project}/messages/{}", inner.received.len() + 1);
-        inner.received.push(ReceivedPush {
-            name: name.clone(),
-            token,
-            message,
-        });
+        let name = self
+            .log
+            .record_numbered(|before| ReceivedPush {
+                name: format!("projects/{project}/messages/{}", before + 1),
+                token,
+                message,
+            })
+            .name;
         crate::http::json(StatusCode::OK, json!({ "name": name }), None)
     }
 }

@@ -1,7 +1,10 @@
 //! What the local stand-ins (FCM, the webhook receiver) share: serving a router on loopback,
 //! and JSON answers.
 
-use std::net::SocketAddr;
+use std::{
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
+};
 
 use axum::{
     Router,
@@ -40,4 +43,59 @@ pub(crate) fn json(status: StatusCode, body: Value, retry_after: Option<u64>) ->
         response.headers_mut().insert(header::RETRY_AFTER, v);
     }
     response
+}
+
+/// What a stand-in received, and the answers it was told to give next, by key (a device
+/// token, a path), oldest first.
+pub(crate) struct Recorder<T, A> {
+    inner: std::sync::Mutex<Log<T, A>>,
+}
+
+/// What arrived, and the scripted answers by key.
+type Log<T, A> = (Vec<T>, HashMap<String, VecDeque<A>>);
+
+impl<T: Clone, A> Default for Recorder<T, A> {
+    fn default() -> Self {
+        Self {
+            inner: std::sync::Mutex::new((Vec::new(), HashMap::new())),
+        }
+    }
+}
+
+impl<T: Clone, A> Recorder<T, A> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Log<T, A>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next requests for `key` get `answers`, in order.
+    pub(crate) fn script(&self, key: &str, answers: Vec<A>) {
+        self.lock()
+            .1
+            .entry(key.to_owned())
+            .or_default()
+            .extend(answers);
+    }
+
+    /// The answer scripted for the next request for `key`, if any.
+    pub(crate) fn next_answer(&self, key: &str) -> Option<A> {
+        self.lock().1.get_mut(key).and_then(VecDeque::pop_front)
+    }
+
+    /// Records `item`.
+    pub(crate) fn record(&self, item: T) {
+        self.lock().0.push(item);
+    }
+
+    /// Records the item `make` builds from how many came before it (under the lock, so two
+    /// at once never get the same number), and returns it.
+    pub(crate) fn record_numbered(&self, make: impl FnOnce(usize) -> T) -> T {
+        let mut inner = self.lock();
+        let item = make(inner.0.len());
+        inner.0.push(item.clone());
+        item
+    }
+
+    pub(crate) fn received(&self) -> Vec<T> {
+        self.lock().0.clone()
+    }
 }

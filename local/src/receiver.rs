@@ -14,7 +14,7 @@
 //! verified without further setup.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::Duration,
@@ -35,6 +35,8 @@ use notify_shared::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use crate::http::Recorder;
 
 /// Secrets a delivery may be signed with, each with a label saying whose it is.
 #[async_trait]
@@ -172,15 +174,9 @@ impl ReceivedWebhook {
     }
 }
 
-#[derive(Default)]
-struct Inner {
-    received: Vec<ReceivedWebhook>,
-    scripts: HashMap<String, VecDeque<Answer>>,
-}
-
 #[derive(Clone)]
 pub struct WebhookReceiver {
-    inner: Arc<Mutex<Inner>>,
+    log: Arc<Recorder<ReceivedWebhook, Answer>>,
     secrets: Arc<dyn SecretSource>,
     clock: Arc<dyn Clock>,
 }
@@ -188,27 +184,19 @@ pub struct WebhookReceiver {
 impl WebhookReceiver {
     pub fn new(secrets: Arc<dyn SecretSource>) -> Self {
         Self {
-            inner: Arc::default(),
+            log: Arc::default(),
             secrets,
             clock: Arc::new(SystemClock),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The next deliveries to `path` answer `answers`, in order.
     pub fn script(&self, path: &str, answers: Vec<Answer>) {
-        self.lock()
-            .scripts
-            .entry(path.to_owned())
-            .or_default()
-            .extend(answers);
+        self.log.script(path, answers);
     }
 
     pub fn received(&self) -> Vec<ReceivedWebhook> {
-        self.lock().received.clone()
+        self.log.received()
     }
 
     pub fn received_at(&self, path: &str) -> Vec<ReceivedWebhook> {
@@ -256,10 +244,8 @@ impl WebhookReceiver {
 
     async fn deliver(&self, path: &str, headers: &HeaderMap, body: &[u8]) -> Response {
         let answer = self
-            .lock()
-            .scripts
-            .get_mut(path)
-            .and_then(VecDeque::pop_front)
+            .log
+            .next_answer(path)
             .unwrap_or_else(|| Answer::status(200));
         if let Some(ms) = answer.delay_ms {
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -270,7 +256,7 @@ impl WebhookReceiver {
             .collect();
         let body = String::from_utf8_lossy(body).into_owned();
         let (verified_by, verify_error) = self.verify(&headers, &body).await;
-        self.lock().received.push(ReceivedWebhook {
+        self.log.record(ReceivedWebhook {
             path: path.to_owned(),
             headers,
             body,

@@ -31,6 +31,13 @@ pub const METADATA_LIMITS: MapLimits = MapLimits {
     max_value_chars: 512,
 };
 
+/// Which of two alternative fields a request gave ([`Fields::one_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OneOf {
+    First,
+    Second,
+}
+
 /// One broken rule: which field, which rule, and a sentence for humans.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
@@ -110,6 +117,29 @@ impl<'a> Fields<'a> {
     /// the other fields cannot be judged, so they should not be reported as unknown.
     pub fn skip_unread(&mut self) {
         self.read.extend(self.map.keys().map(String::as_str));
+    }
+
+    /// Which of two alternative fields the request gives; exactly one must be there. Both:
+    /// `exclusive` on `second`; neither: `required` on `first`, with `required` as the message.
+    pub fn one_of(&mut self, first: &'a str, second: &'a str, required: &str) -> Option<OneOf> {
+        match (self.has(first), self.has(second)) {
+            (true, true) => {
+                self.optional_str(first);
+                self.optional_str(second);
+                self.error(
+                    second,
+                    "exclusive",
+                    format!("give {first} or {second}, not both"),
+                );
+                None
+            }
+            (false, false) => {
+                self.error(first, "required", required);
+                None
+            }
+            (true, false) => Some(OneOf::First),
+            (false, true) => Some(OneOf::Second),
+        }
     }
 
     pub fn optional_str(&mut self, name: &'a str) -> Option<&'a str> {

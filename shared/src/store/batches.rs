@@ -108,16 +108,7 @@ impl BatchStore for DynamoStore {
         batch: &BatchId,
         now: Timestamp,
     ) -> Result<Option<BatchSummary>, StoreError> {
-        let header = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::batch_header_key(tenant, batch)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?
-            .item;
+        let header = self.read(keys::batch_header_key(tenant, batch)).await?;
         let Some(header) = header else {
             return Ok(None);
         };

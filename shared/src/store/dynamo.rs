@@ -63,6 +63,49 @@ impl DynamoStore {
     pub fn table(&self) -> &str {
         &self.table
     }
+
+    /// The item at `key`, read consistently (whatever a write before this returned is seen).
+    pub(super) async fn read(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        Ok(self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .item)
+    }
+
+    /// Every item of partition `pk` whose sort key starts with `sk_prefix`, read consistently.
+    pub(super) async fn query_prefix(
+        &self,
+        pk: String,
+        sk_prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            all.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
 }
 
 /// An item that cannot be written or read; `what` names it.

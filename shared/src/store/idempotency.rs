@@ -182,16 +182,7 @@ impl IdempotencyStore for DynamoStore {
         // Read, decide as the in-memory store does, then write conditionally on what was read;
         // a concurrent request that wins the write makes this one read and decide again.
         for _ in 0..3 {
-            let current = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(item_key.clone()))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(unavailable)?
-                .item;
+            let current = self.read(item_key.clone()).await?;
             let state = current.as_ref().and_then(key_state);
             let decision = KeyState::decide(state.as_ref(), fingerprint, planned, now);
             let (Begin::Started { planned: id } | Begin::Resumed { planned: id }) = &decision

@@ -299,17 +299,8 @@ impl NotificationStore for DynamoStore {
         id: &NotificationId,
         now: Timestamp,
     ) -> Result<Option<Notification>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::notification_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
         // DynamoDB TTL deletes lazily (up to days late): an expired record is already gone.
-        match out.item {
+        match self.read(keys::notification_key(id)).await? {
             Some(item) => Ok(Some(from_item(item)?).filter(|n| !n.is_expired(now))),
             None => Ok(None),
         }

@@ -312,16 +312,10 @@ impl TemplateStore for DynamoStore {
         if version < head.first_version || version > head.version {
             return Ok(None);
         }
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::template_version_key(tenant, name, version)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let Some(item) = out.item else {
+        let Some(item) = self
+            .read(keys::template_version_key(tenant, name, version))
+            .await?
+        else {
             return Ok(None);
         };
         let v: VersionItem = dynamo::from_item(keys::strip(item), name.as_str())?;

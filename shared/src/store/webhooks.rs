@@ -4,7 +4,6 @@
 //! silently undo each other.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{
     dynamo::{self, DynamoStore, unavailable, value},
@@ -80,6 +79,39 @@ macro_rules! condition_failed {
     };
 }
 
+impl DynamoStore {
+    /// Writes an endpoint: a new one (`read_at` none: the name must be free), or one read at
+    /// `read_at` (its `updatedAt` must still be that).
+    async fn put_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        read_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let mut item = dynamo::to_item(endpoint, "webhook endpoint")?;
+        item.extend(keys::endpoint_key(&endpoint.tenant, &endpoint.name));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let put = match read_at {
+            None => put.condition_expression("attribute_not_exists(PK)"),
+            Some(at) => put
+                .condition_expression("updatedAt = :read")
+                .expression_attribute_values(":read", value(&at)?),
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed!(e) => Err(conflict(if read_at.is_none() {
+                "the endpoint exists"
+            } else {
+                "the endpoint changed"
+            })),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
 #[async_trait]
 impl WebhookEndpoints for DynamoStore {
     async fn endpoint(
@@ -87,65 +119,22 @@ impl WebhookEndpoints for DynamoStore {
         tenant: &TenantId,
         name: &EndpointName,
     ) -> Result<Option<Endpoint>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::endpoint_key(tenant, name)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.item
+        self.read(keys::endpoint_key(tenant, name))
+            .await?
             .map(|item| dynamo::from_item(keys::strip(item), "webhook endpoint"))
             .transpose()
     }
 
     async fn endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>, StoreError> {
-        let mut all = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", AttributeValue::S(keys::webhooks_pk(tenant)))
-                .expression_attribute_values(
-                    ":prefix",
-                    AttributeValue::S(keys::ENDPOINT_SK_PREFIX.to_owned()),
-                )
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in page.items.unwrap_or_default() {
-                all.push(dynamo::from_item(keys::strip(item), "webhook endpoint")?);
-            }
-            match page.last_evaluated_key {
-                Some(next) => start = Some(next),
-                None => return Ok(all),
-            }
-        }
+        self.query_prefix(keys::webhooks_pk(tenant), keys::ENDPOINT_SK_PREFIX)
+            .await?
+            .into_iter()
+            .map(|item| dynamo::from_item(keys::strip(item), "webhook endpoint"))
+            .collect()
     }
 
     async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
-        let mut item = dynamo::to_item(endpoint, "webhook endpoint")?;
-        item.extend(keys::endpoint_key(&endpoint.tenant, &endpoint.name));
-        match self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => Err(conflict("the endpoint exists")),
-            Err(e) => Err(unavailable(e)),
-        }
+        self.put_endpoint(endpoint, None).await
     }
 
     async fn replace_endpoint(
@@ -153,22 +142,7 @@ impl WebhookEndpoints for DynamoStore {
         endpoint: &Endpoint,
         read_at: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut item = dynamo::to_item(endpoint, "webhook endpoint")?;
-        item.extend(keys::endpoint_key(&endpoint.tenant, &endpoint.name));
-        match self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("updatedAt = :read")
-            .expression_attribute_values(":read", value(&read_at)?)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => Err(conflict("the endpoint changed")),
-            Err(e) => Err(unavailable(e)),
-        }
+        self.put_endpoint(endpoint, Some(read_at)).await
     }
 
     async fn delete_endpoint(
@@ -217,16 +191,8 @@ impl WebhookEndpoints for DynamoStore {
         &self,
         tenant: &TenantId,
     ) -> Result<Option<SigningSecrets>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::signing_secret_key(tenant)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.item
+        self.read(keys::signing_secret_key(tenant))
+            .await?
             .and_then(|mut item| item.remove("secrets"))
             .map(|v| {
                 serde_dynamo::from_attribute_value(v)

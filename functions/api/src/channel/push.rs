@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use notify_shared::{
     domain::{Channel, Content, DeviceToken, PushContent, Recipient, UserId},
     provider::{MAX_PAYLOAD_BYTES, is_reserved_data_key, payload_size},
-    validate::{FieldError, Fields, MapLimits},
+    validate::{FieldError, Fields, MapLimits, OneOf},
 };
 use serde_json::{Value, json};
 
@@ -40,22 +40,13 @@ pub struct Options {
 
 /// `userId` (all of the user's devices) or `token` (one device), not both.
 pub fn recipient(f: &mut Fields<'_>) -> Option<Recipient> {
-    match (f.has("userId"), f.has("token")) {
-        (true, true) => {
-            f.optional_str("userId");
-            f.optional_str("token");
-            f.error("token", "exclusive", "give userId or token, not both");
-            None
-        }
-        (false, false) => {
-            f.error(
-                "userId",
-                "required",
-                "userId (all of the user's devices) or token (one device) is required",
-            );
-            None
-        }
-        (true, false) => {
+    let which = f.one_of(
+        "userId",
+        "token",
+        "userId (all of the user's devices) or token (one device) is required",
+    )?;
+    match which {
+        OneOf::First => {
             let raw = f.required_str("userId")?;
             match UserId::parse(raw) {
                 Ok(u) => Some(Recipient::User(u)),
@@ -65,7 +56,7 @@ pub fn recipient(f: &mut Fields<'_>) -> Option<Recipient> {
                 }
             }
         }
-        (false, true) => {
+        OneOf::Second => {
             let raw = f.required_str("token")?;
             match DeviceToken::parse(raw) {
                 Ok(t) => Some(Recipient::Device(t)),

@@ -3,7 +3,7 @@
 
 use notify_shared::{
     domain::{Channel, Content, EndpointName, Recipient, WebhookContent, WebhookUrl},
-    validate::{FieldError, Fields},
+    validate::{FieldError, Fields, OneOf},
     webhook::{UrlPolicy, check_static},
 };
 use serde_json::{Value, json};
@@ -19,22 +19,13 @@ pub const INLINE_FIELDS: &[&str] = &["payload"];
 /// `endpoint` (a registered one, by name) or `url`, not both. A URL the network guard refuses
 /// whatever DNS says (not https, a private or metadata address, localhost) is refused here.
 pub fn recipient(f: &mut Fields<'_>, policy: UrlPolicy) -> Option<Recipient> {
-    match (f.has("endpoint"), f.has("url")) {
-        (true, true) => {
-            f.optional_str("endpoint");
-            f.optional_str("url");
-            f.error("url", "exclusive", "give endpoint or url, not both");
-            None
-        }
-        (false, false) => {
-            f.error(
-                "endpoint",
-                "required",
-                "endpoint (a registered endpoint's name) or url is required",
-            );
-            None
-        }
-        (true, false) => {
+    let which = f.one_of(
+        "endpoint",
+        "url",
+        "endpoint (a registered endpoint's name) or url is required",
+    )?;
+    match which {
+        OneOf::First => {
             let raw = f.required_str("endpoint")?;
             match EndpointName::parse(raw) {
                 Ok(name) => Some(Recipient::Endpoint(name)),
@@ -44,7 +35,7 @@ pub fn recipient(f: &mut Fields<'_>, policy: UrlPolicy) -> Option<Recipient> {
                 }
             }
         }
-        (false, true) => {
+        OneOf::Second => {
             let raw = f.required_str("url")?;
             let url = match WebhookUrl::parse(raw) {
                 Ok(url) => url,
