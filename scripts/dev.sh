@@ -18,13 +18,41 @@ fcm="http://127.0.0.1:$fcm_port"
 receiver="http://127.0.0.1:$receiver_port"
 invoke="http://127.0.0.1:$api_port"
 api_url="$invoke/lambda-url/api"
-logs=.dev/logs
+# Where this stack's state lives (keys, environment, logs); NOTIFY_DEV_DIR lets a second
+# stack run beside the first (the stop test does).
+state="${NOTIFY_DEV_DIR:-.dev}"
+logs="$state/logs"
 mkdir -p "$logs"
 
+# One make dev at a time: a second one says so instead of half-starting.
+exec 9>"$state/dev.lock"
+if ! flock -n 9; then
+  echo "error: make dev is already running here (pid $(cat "$state/dev.pid" 2>/dev/null || echo '?')); stop it first (Ctrl-C)" >&2
+  exit 1
+fi
+echo "$$" >"$state/dev.pid"
+rm -f "$state/env"
+
 groups=()
+stopping=""
 cleanup() {
-  trap - EXIT INT TERM
-  for g in "${groups[@]}"; do kill -- "-$g" 2>/dev/null || true; done
+  # Ignore the signals that keep coming while we stop (make forwards a second TERM, a
+  # Ctrl-C reaches the whole foreground group): a cleanup cut short leaves processes behind.
+  trap '' INT TERM
+  trap - EXIT
+  [ -n "$stopping" ] && return
+  stopping=1
+  rm -f "$state/env" "$state/env.pending"
+  for g in "${groups[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do
+    alive=""
+    for g in "${groups[@]}"; do kill -0 -- "-$g" 2>/dev/null && alive=1; done
+    [ -z "$alive" ] && break
+    sleep 0.1
+  done
+  for g in "${groups[@]}"; do kill -KILL -- "-$g" 2>/dev/null || true; done
+  rm -f "$state/dev.pid"
+  exit 0
 }
 trap cleanup EXIT INT TERM
 
@@ -44,9 +72,11 @@ echo "building:  the functions and the local tools (the first build compiles the
 cargo build --workspace --bins --quiet
 
 ./target/debug/notify-local setup --endpoint "$emulator" --api-url "$api_url" --fcm-url "$fcm" \
-  --receiver-url "$receiver" --dir .dev
+  --receiver-url "$receiver" --dir "$state"
+# $state/env appears once the API answers, so a script that waits for it can start at once.
+mv "$state/env" "$state/env.pending"
 
-setsid ./target/debug/notify-local fcm --fcm-url "$fcm" --dir .dev >"$logs/fcm.log" 2>&1 &
+setsid ./target/debug/notify-local fcm --fcm-url "$fcm" --dir "$state" >"$logs/fcm.log" 2>&1 &
 groups+=("$!")
 echo "FCM:       $fcm (stand-in, log $logs/fcm.log)"
 
@@ -56,9 +86,9 @@ groups+=("$!")
 echo "webhooks:  $receiver (a receiver that verifies signatures, log $logs/receiver.log)"
 
 setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$api_port" \
-  --env-file .dev/functions.env >"$logs/functions.log" 2>&1 &
+  --env-file "$state/functions.env" >"$logs/functions.log" 2>&1 &
 groups+=("$!")
-setsid ./target/debug/notify-local poll --endpoint "$emulator" --invoke "$invoke" --fcm-url "$fcm" --dir .dev \
+setsid ./target/debug/notify-local poll --endpoint "$emulator" --invoke "$invoke" --fcm-url "$fcm" --dir "$state" \
   >"$logs/poller.log" 2>&1 &
 groups+=("$!")
 
@@ -73,16 +103,17 @@ for _ in $(seq 1 600); do
 done
 curl -sf "$api_url/health" >/dev/null || { echo; echo "error: the API did not answer; see $logs/functions.log" >&2; exit 1; }
 echo " up"
+mv "$state/env.pending" "$state/env"
 
 # shellcheck disable=SC1091
-source .dev/env
+source "$state/env"
 cat <<BANNER
 
   notify is running locally.
 
     API URL   $NOTIFY_API_URL
     API key   $NOTIFY_API_KEY
-    (both in .dev/env:  source .dev/env)
+    (both in $state/env:  source $state/env)
 
   Send an email:
 
