@@ -85,7 +85,9 @@ setsid ./target/debug/notify-local receiver --receiver-url "$receiver" --endpoin
 groups+=("$!")
 echo "webhooks:  $receiver (a receiver that verifies signatures, log $logs/receiver.log)"
 
-setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$api_port" \
+# --concurrency: each function answers up to 8 invocations at once, as Lambda runs several
+# instances (AWS_LAMBDA_MAX_CONCURRENCY for the runtime; the functions are built for it).
+setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$api_port" --concurrency 8 \
   --env-file "$state/functions.env" >"$logs/functions.log" 2>&1 &
 groups+=("$!")
 setsid ./target/debug/notify-local poll --endpoint "$emulator" --invoke "$invoke" --fcm-url "$fcm" --dir "$state" \

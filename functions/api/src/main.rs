@@ -9,7 +9,9 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = ApiConfig::from_env(&Env::from_process())?;
     let app = Arc::new(App::from_aws(&aws::load().await, config));
-    lambda_http::run(service_fn(move |req| {
+    // Requests share nothing but the ports and caches, which are safe to share: answer as many
+    // at once as the environment allows.
+    lambda_http::run_concurrent(service_fn(move |req| {
         let app = app.clone();
         async move { Ok::<_, Error>(app.handle(req).await) }
     }))

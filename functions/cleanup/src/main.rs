@@ -7,7 +7,8 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = CleanupConfig::from_env(&Env::from_process())?;
     let cleanup = std::sync::Arc::new(Cleanup::from_aws(&aws::load().await, config));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+    // Sweeps and purges are safe to run at once (every change is conditional).
+    lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let cleanup = cleanup.clone();
         async move {
             // A plain scheduled event sweeps; a task name this function does not know is an error.

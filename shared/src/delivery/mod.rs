@@ -228,7 +228,9 @@ impl MessageHandler for Batch<'_> {
 /// Runs `worker` as the Lambda function's handler for SQS events, until the runtime stops.
 pub async fn serve(worker: DeliveryWorker) -> Result<(), lambda_runtime::Error> {
     let worker = Arc::new(worker);
-    lambda_runtime::run(lambda_runtime::service_fn(
+    // Batches may be delivered at once where the environment allows: the claim keeps one
+    // notification to one worker, and the breaker and caches are shared safely.
+    lambda_runtime::run_concurrent(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
             let worker = worker.clone();
             async move { Ok::<_, lambda_runtime::Error>(worker.handle(event.payload).await) }
