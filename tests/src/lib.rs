@@ -406,12 +406,15 @@ impl TestStack {
 
     /// The cleanup function on this stack, with its own clock.
     pub fn cleanup(&self, clock: Arc<dyn Clock>) -> Cleanup {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
         Cleanup::new(
             self.store.clone(),
             self.store.clone(),
-            Arc::new(SqsQueue::new(
-                aws_sdk_sqs::Client::new(&self.sdk),
+            Arc::new(SqsQueue::new(sqs.clone(), self.stack.queue_urls())),
+            Arc::new(SqsDeadLetters::new(
+                sqs,
                 self.stack.queue_urls(),
+                self.stack.dlq_urls(),
             )),
             clock,
             self.store_settings.lifetime,

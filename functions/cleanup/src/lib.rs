@@ -5,6 +5,10 @@
 //!   `notify_shared::domain::schedule`): it queues scheduled ones shortly before their time,
 //!   sends the queue message of ones the API recorded but never confirmed queued (it died
 //!   between the two writes), and marks ones not delivered within their lifetime `expired`;
+//!   then it looks into every dead-letter queue and marks the notification of each message
+//!   that arrived there `failed` (`dead_lettered`) while its record still waited (`queued`,
+//!   `sending`): every invocation for it crashed or timed out, so no worker could say so. The
+//!   message stays in the queue: a redrive sends it;
 //! - **purge** deletes what outlived its time and DynamoDB TTL has not removed yet
 //!   (notifications past retention, idempotency keys, devices not seen for their idle limit).
 //!
@@ -21,14 +25,14 @@ use std::{
 use futures::{StreamExt, stream};
 use notify_shared::{
     clock::{Clock, SystemClock},
-    config::{ConfigError, Env, QueueUrls, StoreSettings},
+    config::{ConfigError, DLQ_VARS, Env, QueueUrls, StoreSettings},
     dispatch,
     domain::{
-        Channel, Notification, NotificationId, Status,
+        Channel, Notification, NotificationId, Priority, Status,
         schedule::{self, DueKind},
     },
     metrics::Metrics,
-    queue::{NotificationQueue, SqsQueue},
+    queue::{DeadLetters, NotificationQueue, SqsDeadLetters, SqsQueue},
     store::{
         DynamoStore, NotificationStore, Purge, PurgeReport, StoreError, Transition,
         TransitionOutcome,
@@ -41,6 +45,9 @@ use tracing::{error, info, warn};
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(5);
 const PAGE: usize = 100;
 const CONCURRENCY: usize = 10;
+/// Dead-lettered messages looked at per queue and sweep (each costs a read of its record):
+/// at most 100 × 12 queues a minute, whatever a dead-letter queue holds.
+const DEAD_PER_QUEUE: usize = 100;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,6 +71,8 @@ pub struct SweepReport {
     pub released: usize,
     pub requeued: usize,
     pub expired: usize,
+    /// Notifications found dead-lettered while their record still waited: now `failed`.
+    pub dead_lettered: usize,
     /// Due entries left for a later run (a live lease, an index not caught up, a failure).
     pub skipped: usize,
     pub complete: bool,
@@ -81,6 +90,8 @@ enum Action {
 pub struct CleanupConfig {
     pub store: StoreSettings,
     pub queues: QueueUrls,
+    /// Their dead-letter queues, which the sweep reconciles with the records.
+    pub dlqs: QueueUrls,
 }
 
 impl CleanupConfig {
@@ -88,6 +99,7 @@ impl CleanupConfig {
         Ok(Self {
             store: StoreSettings::from_env(env)?,
             queues: QueueUrls::from_env(env, &Channel::ALL)?,
+            dlqs: QueueUrls::from_env_prefixed(env, DLQ_VARS, &Channel::ALL)?,
         })
     }
 }
@@ -96,6 +108,7 @@ pub struct Cleanup {
     store: Arc<dyn NotificationStore>,
     purger: Arc<dyn Purge>,
     queue: Arc<dyn NotificationQueue>,
+    dead_letters: Arc<dyn DeadLetters>,
     clock: Arc<dyn Clock>,
     lifetime: Duration,
 }
@@ -105,6 +118,7 @@ impl Cleanup {
         store: Arc<dyn NotificationStore>,
         purger: Arc<dyn Purge>,
         queue: Arc<dyn NotificationQueue>,
+        dead_letters: Arc<dyn DeadLetters>,
         clock: Arc<dyn Clock>,
         lifetime: Duration,
     ) -> Self {
@@ -112,6 +126,7 @@ impl Cleanup {
             store,
             purger,
             queue,
+            dead_letters,
             clock,
             lifetime,
         }
@@ -120,11 +135,14 @@ impl Cleanup {
     /// The production wiring: DynamoDB and SQS.
     pub fn from_aws(sdk: &aws_config::SdkConfig, config: CleanupConfig) -> Self {
         let store = Arc::new(DynamoStore::from_sdk(sdk, config.store.table));
-        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.queues);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let dead_letters = SqsDeadLetters::new(sqs.clone(), config.queues.clone(), config.dlqs);
+        let queue = SqsQueue::new(sqs, config.queues);
         Self::new(
             store.clone(),
             store,
             Arc::new(queue),
+            Arc::new(dead_letters),
             Arc::new(SystemClock),
             config.store.lifetime,
         )
@@ -145,6 +163,7 @@ impl Cleanup {
                     .count("Released", r.released)
                     .count("Requeued", r.requeued)
                     .count("Expired", r.expired)
+                    .count("DeadLettered", r.dead_lettered)
                     .count("Skipped", r.skipped)
                     .milliseconds("Duration", started.elapsed().as_secs_f64() * 1000.0)
                     .emit();
@@ -190,7 +209,8 @@ impl Cleanup {
                 .filter(|id| seen.insert(id.clone()))
                 .collect();
             if fresh.is_empty() {
-                report.complete = true;
+                report.dead_lettered = self.reconcile_dead_letters(deadline).await;
+                report.complete = Instant::now() < deadline;
                 return Ok(report);
             }
             let actions: Vec<Action> = stream::iter(fresh)
@@ -207,6 +227,60 @@ impl Cleanup {
                 }
             }
         }
+    }
+
+    /// Marks `failed` (`dead_lettered`) the notifications whose messages arrived in a
+    /// dead-letter queue while their records still waited; returns how many. A queue that
+    /// cannot be read is left for the next sweep.
+    async fn reconcile_dead_letters(&self, deadline: Instant) -> usize {
+        let mut marked = 0;
+        for channel in Channel::ALL {
+            for priority in Priority::ALL {
+                if Instant::now() >= deadline {
+                    return marked;
+                }
+                let dead = match self
+                    .dead_letters
+                    .look(channel, priority, DEAD_PER_QUEUE)
+                    .await
+                {
+                    Ok(dead) => dead,
+                    Err(e) => {
+                        warn!(error = %e, %channel, %priority, "could not look into the dead-letter queue");
+                        continue;
+                    }
+                };
+                for m in dead {
+                    // A read (half the price of a refused conditional write) spares the
+                    // settled ones, which stay in the queue until a redrive or their expiry.
+                    let now = self.clock.now();
+                    match self.store.get(&m.id, now).await {
+                        Ok(Some(n)) if matches!(n.status, Status::Queued | Status::Sending) => {}
+                        Ok(_) => continue,
+                        Err(e) => {
+                            warn!(error = %e, notification_id = %m.id, "could not read a dead-lettered notification");
+                            continue;
+                        }
+                    }
+                    match self
+                        .store
+                        .transition(&m.id, &Transition::dead_lettered(self.clock.now()))
+                        .await
+                    {
+                        Ok(TransitionOutcome::Applied(_)) => {
+                            warn!(notification_id = %m.id, %channel, %priority, "dead-lettered without an answer: marked failed");
+                            marked += 1;
+                        }
+                        // Settled already (the worker said so), or gone.
+                        Ok(TransitionOutcome::Refused(_)) => {}
+                        Err(e) => {
+                            warn!(error = %e, notification_id = %m.id, "could not mark a dead-lettered notification")
+                        }
+                    }
+                }
+            }
+        }
+        marked
     }
 
     async fn act(
@@ -318,7 +392,7 @@ mod tests {
             Channel, Content, Draft, EmailAddress, EmailContent, Priority, Recipient, TenantId,
             time::Timestamp,
         },
-        queue::MemoryQueue,
+        queue::{MemoryDeadLetters, MemoryQueue, QueueMessage},
         store::MemoryStore,
     };
 
@@ -327,6 +401,7 @@ mod tests {
     struct Rig {
         store: Arc<MemoryStore>,
         queue: Arc<MemoryQueue>,
+        dead_letters: Arc<MemoryDeadLetters>,
         clock: ManualClock,
         cleanup: Cleanup,
     }
@@ -334,17 +409,20 @@ mod tests {
     fn rig() -> Rig {
         let store = Arc::new(MemoryStore::new());
         let queue = Arc::new(MemoryQueue::new());
+        let dead_letters = Arc::new(MemoryDeadLetters::new());
         let clock = ManualClock::at(Timestamp::from_millis(1_800_000_000_000).unwrap());
         let cleanup = Cleanup::new(
             store.clone(),
             store.clone(),
             queue.clone(),
+            dead_letters.clone(),
             Arc::new(clock.clone()),
             Duration::from_secs(3600),
         );
         Rig {
             store,
             queue,
+            dead_letters,
             clock,
             cleanup,
         }
@@ -529,5 +607,71 @@ mod tests {
         assert_eq!(plain.task, Task::Sweep);
         let purge: Input = serde_json::from_value(serde_json::json!({"task": "purge"})).unwrap();
         assert_eq!(purge.task, Task::Purge);
+    }
+
+    #[tokio::test]
+    async fn a_notification_whose_message_was_dead_lettered_without_an_answer_is_failed_once() {
+        let rig = rig();
+        let waiting = accepted(&rig, None).await;
+        let sent = accepted(&rig, None).await;
+        rig.store
+            .transition(
+                &sent.id,
+                &Transition::failed_before_sending(
+                    notify_shared::domain::Failure {
+                        code: "MessageRejected".into(),
+                        message: "settled by its worker".into(),
+                    },
+                    rig.clock.now(),
+                ),
+            )
+            .await
+            .unwrap();
+        for n in [&waiting, &sent] {
+            rig.dead_letters.put(QueueMessage::new(
+                n.id.clone(),
+                n.tenant.clone(),
+                n.channel,
+                n.priority,
+            ));
+        }
+        let report = rig.cleanup.sweep(later()).await.unwrap();
+        assert_eq!(report.dead_lettered, 1, "{report:?}");
+        let after = rig.store.record(&waiting.id).unwrap();
+        assert_eq!(after.status, Status::Failed);
+        assert_eq!(
+            after.error.unwrap().code,
+            notify_shared::store::DEAD_LETTERED
+        );
+        assert_eq!(
+            rig.store.record(&sent.id).unwrap().error.unwrap().code,
+            "MessageRejected",
+            "a settled record keeps what its worker said"
+        );
+        assert_eq!(rig.cleanup.sweep(later()).await.unwrap().dead_lettered, 0);
+    }
+
+    #[tokio::test]
+    async fn a_dead_lettered_notification_is_claimed_again_when_redriven() {
+        let rig = rig();
+        let n = accepted(&rig, None).await;
+        rig.dead_letters.put(QueueMessage::new(
+            n.id.clone(),
+            n.tenant.clone(),
+            n.channel,
+            n.priority,
+        ));
+        rig.cleanup.sweep(later()).await.unwrap();
+        let claim = Transition::claim(
+            notify_shared::domain::Lease {
+                token: "t".into(),
+                until_ms: rig.clock.now().as_millis() + 60_000,
+            },
+            rig.clock.now(),
+        );
+        assert!(matches!(
+            rig.store.transition(&n.id, &claim).await.unwrap(),
+            TransitionOutcome::Applied(_)
+        ));
     }
 }

@@ -483,6 +483,9 @@ export class NotifyStack extends cdk.Stack {
     roles.Cleanup = role('Cleanup', [
       statement(TABLE_ACTIONS_CLEANUP, tableResources),
       statement(['sqs:SendMessage'], allQueueArns),
+      // The sweep looks into the DLQs (and shows the messages again at once) to mark the
+      // notifications no invocation answered for.
+      statement(['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'], allDlqArns),
     ]);
 
     // ---------------------------------------------------------------- functions
@@ -507,7 +510,7 @@ export class NotifyStack extends cdk.Stack {
         NOTIFY_MAX_RECEIVES: maxReceives.valueAsString,
       };
     }
-    environments.Cleanup = { ...common, ...queueUrlEnv };
+    environments.Cleanup = { ...common, ...queueUrlEnv, ...dlqUrlEnv };
 
     const functions = {} as Record<FunctionKey, lambda.Function>;
     for (const key of Object.keys(FUNCTIONS) as FunctionKey[]) {

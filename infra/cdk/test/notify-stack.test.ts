@@ -382,10 +382,11 @@ describe('IAM (least privilege)', () => {
     expect(t.Parameters.WebhookTimeoutSeconds).toMatchObject({ Type: 'Number', Default: 15, MinValue: 1, MaxValue: 20 });
   });
 
-  test('CleanupRole: table (with Scan, without PutItem), send to every queue', () => {
+  test('CleanupRole: table (with Scan, without PutItem), send to every queue, look into every DLQ', () => {
     assertExactGrants(t, 'CleanupRole', [
       ...cross(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:Scan'], TABLE),
       ...cross(['sqs:SendMessage'], queueArns()),
+      ...cross(['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'], dlqArns()),
     ]);
   });
 
@@ -428,7 +429,7 @@ describe('functions', () => {
     SmsWorker: [...common, 'NOTIFY_SMS_SENDER_ID', 'NOTIFY_SMS_TYPE_NORMAL', 'NOTIFY_MAX_RECEIVES'],
     PushWorker: [...common, 'NOTIFY_FCM_CREDENTIALS_SECRET', 'NOTIFY_FCM_PROJECT_ID', 'NOTIFY_MAX_RECEIVES'],
     WebhookWorker: [...common, 'NOTIFY_WEBHOOK_TIMEOUT_SECONDS', 'NOTIFY_MAX_RECEIVES'],
-    Cleanup: [...common, ...queueVars],
+    Cleanup: [...common, ...queueVars, ...dlqVars],
   };
   const expected: Record<FunctionKey, { binary: string; memory: number; timeout: number }> = {
     Api: { binary: 'api', memory: 512, timeout: 29 },

@@ -14,7 +14,7 @@ use aws_sdk_sqs::{
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::QueueError;
+use super::{QueueError, QueueMessage};
 use crate::{
     config::QueueUrls,
     domain::{Channel, Priority},
@@ -46,6 +46,15 @@ pub trait DeadLetters: Send + Sync {
         priority: Priority,
         deadline: Instant,
     ) -> Result<RedriveReport, QueueError>;
+
+    /// Up to `max` messages of the dead-letter queue of `channel`/`priority`, left in the
+    /// queue and visible again at once, so a redrive moves them as ever.
+    async fn look(
+        &self,
+        channel: Channel,
+        priority: Priority,
+        max: usize,
+    ) -> Result<Vec<QueueMessage>, QueueError>;
 }
 
 pub struct SqsDeadLetters {
@@ -204,20 +213,102 @@ impl DeadLetters for SqsDeadLetters {
             }
         }
     }
+
+    async fn look(
+        &self,
+        channel: Channel,
+        priority: Priority,
+        max: usize,
+    ) -> Result<Vec<QueueMessage>, QueueError> {
+        let dlq = self
+            .dlqs
+            .get(channel, priority)
+            .ok_or(QueueError::NotConfigured { channel, priority })?;
+        self.receive_all(dlq, max).await
+    }
+}
+
+impl SqsDeadLetters {
+    /// Receives every message it can (up to `max`), hiding each for a moment so the next
+    /// receive returns others, then makes them visible again.
+    async fn receive_all(&self, dlq: &str, max: usize) -> Result<Vec<QueueMessage>, QueueError> {
+        let mut found = Vec::new();
+        let mut handles = Vec::new();
+        while handles.len() < max {
+            let batch = self
+                .client
+                .receive_message()
+                .queue_url(dlq)
+                .max_number_of_messages(10)
+                .visibility_timeout(30)
+                .send()
+                .await
+                .map_err(sqs_error)?
+                .messages
+                .unwrap_or_default();
+            if batch.is_empty() {
+                break;
+            }
+            for m in batch {
+                // A body no worker could read either has no record to reconcile.
+                if let Some(message) = m.body().and_then(|b| QueueMessage::from_body(b).ok()) {
+                    found.push(message);
+                }
+                if let Some(h) = m.receipt_handle {
+                    handles.push(h);
+                }
+            }
+        }
+        // Visible again now: a redrive (or the console) must not wait for our look.
+        for chunk in handles.chunks(10) {
+            let entries: Vec<aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| {
+                    aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(h)
+                        .visibility_timeout(0)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            if let Err(e) = self
+                .client
+                .change_message_visibility_batch()
+                .queue_url(dlq)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                warn!(error = %DisplayErrorContext(&e), "dead-lettered messages stay hidden for 30 s");
+            }
+        }
+        Ok(found)
+    }
 }
 
 /// How long one redrive call may take, inside API Gateway's 30-second limit.
 pub const REDRIVE_BUDGET: Duration = Duration::from_secs(20);
 
-/// Records redrives, for unit tests.
+/// Records redrives, and holds dead-lettered messages, for unit tests.
 #[derive(Default)]
 pub struct MemoryDeadLetters {
     calls: std::sync::Mutex<Vec<(Channel, Priority)>>,
+    dead: std::sync::Mutex<Vec<QueueMessage>>,
 }
 
 impl MemoryDeadLetters {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A message SQS moved to its dead-letter queue.
+    pub fn put(&self, message: QueueMessage) {
+        self.dead
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(message);
     }
 
     pub fn calls(&self) -> Vec<(Channel, Priority)> {
@@ -244,5 +335,20 @@ impl DeadLetters for MemoryDeadLetters {
             moved: Some(0),
             complete: true,
         })
+    }
+
+    async fn look(
+        &self,
+        channel: Channel,
+        priority: Priority,
+        max: usize,
+    ) -> Result<Vec<QueueMessage>, QueueError> {
+        let dead = self.dead.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(dead
+            .iter()
+            .filter(|m| m.channel == channel && m.priority == priority)
+            .take(max)
+            .cloned()
+            .collect())
     }
 }

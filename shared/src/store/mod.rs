@@ -34,8 +34,8 @@ pub use notifications::NotificationStore;
 pub use purge::{Purge, PurgeReport};
 pub use templates::{StoredTemplate, TemplateStore, TemplateSummary};
 pub use transition::{
-    DueChange, FailureChange, LeaseChange, ProviderRef, RETRIES_EXHAUSTED, Transition,
-    TransitionOutcome,
+    DEAD_LETTERED, DueChange, FailureChange, LeaseChange, ProviderRef, REDRIVABLE,
+    RETRIES_EXHAUSTED, Transition, TransitionOutcome,
 };
 pub use webhooks::WebhookEndpoints;
 

@@ -16,7 +16,7 @@ use super::{
     error::StoreError,
     keys,
     transition::{
-        DueChange, FailureChange, LeaseChange, RETRIES_EXHAUSTED, Transition, TransitionOutcome,
+        DueChange, FailureChange, LeaseChange, REDRIVABLE, Transition, TransitionOutcome,
     },
 };
 use crate::domain::{
@@ -154,12 +154,15 @@ impl UpdatePlan {
                 [("#error", "error"), ("#code", "code")].map(|(k, v)| (k.to_owned(), v.to_owned())),
             );
             values.insert(":failed".into(), value(&Status::Failed)?);
-            values.insert(
-                ":exhausted".into(),
-                AttributeValue::S(RETRIES_EXHAUSTED.into()),
+            let mut codes = Vec::new();
+            for (i, code) in REDRIVABLE.iter().enumerate() {
+                values.insert(format!(":redrivable{i}"), AttributeValue::S((*code).into()));
+                codes.push(format!(":redrivable{i}"));
+            }
+            status_ok = format!(
+                "({status_ok} OR (#status = :failed AND #error.#code IN ({})))",
+                codes.join(", ")
             );
-            status_ok =
-                format!("({status_ok} OR (#status = :failed AND #error.#code = :exhausted))");
         }
         // attribute_exists + ttl: a missing or expired record is refused, as in MemoryStore.
         let mut condition = format!("attribute_exists(PK) AND #ttl > :now_s AND {status_ok}");
@@ -460,7 +463,7 @@ mod tests {
             plan.condition,
             "attribute_exists(PK) AND #ttl > :now_s AND ((#status IN (:from0) OR (#status = :sending AND \
              (attribute_not_exists(#lease) OR #lease.#until < :now_ms))) OR (#status = :failed AND \
-             #error.#code = :exhausted))"
+             #error.#code IN (:redrivable0, :redrivable1)))"
         );
         assert!(
             plan.update

@@ -12,6 +12,14 @@ use crate::domain::{
 /// queue; redriven, it is claimed and tried again.
 pub const RETRIES_EXHAUSTED: &str = "RetriesExhausted";
 
+/// The error code of a notification whose message reached its dead-letter queue without any
+/// invocation answering for it (each one crashed or timed out), found there by the sweep.
+/// Redriven, it is claimed and tried again, like [`RETRIES_EXHAUSTED`].
+pub const DEAD_LETTERED: &str = "dead_lettered";
+
+/// The failures a redriven message's claim may take over.
+pub const REDRIVABLE: [&str; 2] = [RETRIES_EXHAUSTED, DEAD_LETTERED];
+
 /// What happened to a conditional status change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TransitionOutcome {
@@ -59,7 +67,8 @@ pub struct Transition {
     /// Also apply to a `sending` record whose lease ended before this instant: the worker
     /// that held it is gone.
     pub take_over_expired_lease_at: Option<Timestamp>,
-    /// Also apply to a `failed` record whose retries ran out (its message was redriven).
+    /// Also apply to a `failed` record whose message went to its dead-letter queue
+    /// ([`REDRIVABLE`]): its message was redriven.
     pub retry_exhausted: bool,
     /// Apply only while the record still carries this lease token.
     pub lease_token: Option<String>,
@@ -109,6 +118,21 @@ impl Transition {
             lease: LeaseChange::Set(lease),
             count_attempt: true,
             ..Self::new(vec![Status::Queued], Status::Sending, now)
+        }
+    }
+
+    /// The sweep found the notification's message in its dead-letter queue while the record
+    /// still waits for it (no invocation ever answered): it is `failed`, [`DEAD_LETTERED`].
+    pub fn dead_lettered(at: Timestamp) -> Self {
+        let failure = Failure {
+            code: DEAD_LETTERED.into(),
+            message: "its queue message reached the dead-letter queue without a worker answering for it (each invocation crashed or timed out); redrive it to try again".into(),
+        };
+        Self {
+            reason: Some(describe(&failure)),
+            lease: LeaseChange::Clear,
+            error: FailureChange::Set(failure),
+            ..Self::new(vec![Status::Queued, Status::Sending], Status::Failed, at)
         }
     }
 
@@ -211,7 +235,7 @@ impl Transition {
             && current
                 .error
                 .as_ref()
-                .is_some_and(|e| e.code == RETRIES_EXHAUSTED);
+                .is_some_and(|e| REDRIVABLE.contains(&e.code.as_str()));
         let status_ok = self.from.contains(&current.status) || lease_lapsed || redriven;
         let token_ok = self
             .lease_token

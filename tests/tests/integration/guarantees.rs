@@ -124,6 +124,73 @@ async fn always_unavailable_ends_failed_in_the_dlq_and_a_redrive_after_recovery_
 }
 
 #[tokio::test]
+async fn a_message_that_no_invocation_answers_reads_dead_lettered_and_a_redrive_sends_it() {
+    let t = TestStack::new().await;
+    let to = unique_recipient();
+    let id = t.send(&email_to(&to)).await;
+    // Every invocation for it dies before answering (a crash, an out-of-memory, a timeout):
+    // the message is received and never deleted until SQS moves it to the dead-letter queue.
+    let (queue, dlq) = (
+        t.queue_url(Channel::Email, Priority::Normal).to_owned(),
+        t.dlq_url(Channel::Email, Priority::Normal).to_owned(),
+    );
+    for _ in 0..20 {
+        if !t.peek(&dlq).await.is_empty() {
+            break;
+        }
+        t.peek(&queue).await;
+    }
+    assert_eq!(t.peek(&dlq).await.len(), 1, "SQS dead-lettered it");
+    assert_eq!(
+        t.notification(&id).await["status"],
+        "queued",
+        "the record never heard"
+    );
+
+    let report = t
+        .cleanup(Arc::new(SystemClock))
+        .sweep(later())
+        .await
+        .unwrap();
+    assert_eq!(report.dead_lettered, 1, "{report:?}");
+    let view = t.notification(&id).await;
+    assert_eq!(
+        (view["status"].as_str(), view["error"]["code"].as_str()),
+        (Some("failed"), Some("dead_lettered")),
+        "{view}"
+    );
+    assert_eq!(
+        t.peek(&dlq).await.len(),
+        1,
+        "the message stays in the dead-letter queue, visible"
+    );
+    assert_eq!(
+        t.cleanup(Arc::new(SystemClock))
+            .sweep(later())
+            .await
+            .unwrap()
+            .dead_lettered,
+        0,
+        "marked once"
+    );
+
+    let (status, answer) = TestStack::call_app(
+        &t.api,
+        "POST",
+        "/v1/admin/redrive",
+        Some(r#"{"channel":"email","priority":"normal"}"#),
+        Some(ADMIN_KEY),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["redriven"][0]["moved"], 1, "{answer}");
+    let sent = t.deliver_until(&id, "sent", Duration::from_secs(10)).await;
+    assert_eq!(sent["status"], "sent", "{sent}");
+    assert_eq!(t.emails_to(&to).await.len(), 1, "sent once");
+}
+
+#[tokio::test]
 async fn a_crash_between_record_and_queue_is_delivered_once_after_the_sweep() {
     let t = TestStack::new().await;
     let clock = manual_clock();
