@@ -27,8 +27,10 @@ pub trait Invoke: Send + Sync {
     async fn invoke(&self, event: SqsEvent) -> Result<SqsBatchResponse, String>;
 }
 
-/// How long an invocation may take before the batch is given back to its queue.
-const INVOKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long a worker's invocation may take before the batch is given back to its queue, as
+/// Lambda does at the function's timeout. Generous: the first call after a code change waits
+/// for `cargo lambda watch` to rebuild, and a batch given back early costs it a receive.
+pub const WORKER_INVOKE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A function served by `cargo lambda watch`, through its Lambda Invoke API.
 pub struct HttpInvoker {
@@ -37,14 +39,13 @@ pub struct HttpInvoker {
 }
 
 impl HttpInvoker {
-    pub fn new(invoke_base: &str, function: &str) -> Self {
+    /// `timeout`: when an invocation that has not answered is given up, as Lambda ends one at
+    /// the function's timeout; without it, an invocation lost to a dead process would hold its
+    /// batch forever.
+    pub fn new(invoke_base: &str, function: &str, timeout: Duration) -> Self {
         Self {
-            // Lambda ends an invocation at the function's timeout and the batch goes back to
-            // its queue; here an invocation lost to a restart of `cargo lambda watch` would
-            // otherwise hold its channel forever. Generous: the first call after a code change
-            // waits for the rebuild.
             client: reqwest::Client::builder()
-                .timeout(INVOKE_TIMEOUT)
+                .timeout(timeout)
                 .build()
                 .unwrap_or_default(),
             url: format!(

@@ -18,7 +18,7 @@ use std::{
 };
 
 use notify_local::{
-    esm::{EventSourceMapping, HttpInvoker},
+    esm::{EventSourceMapping, HttpInvoker, WORKER_INVOKE_TIMEOUT},
     fcm::{DevCredentials, FcmStandIn},
     outbox,
     receiver::{TableSecrets, WebhookReceiver},
@@ -32,6 +32,8 @@ const USAGE: &str = "usage: notify-local <setup|fcm|poll|receiver|outbox> [--end
 const DEFAULT_EMULATOR: &str = "http://127.0.0.1:4566";
 const DEFAULT_FCM: &str = "http://127.0.0.1:4580";
 const DEFAULT_RECEIVER: &str = "http://127.0.0.1:4590";
+/// Batches a channel's mapping delivers at once (at most the functions' `--concurrency`).
+const POLLERS_PER_CHANNEL: usize = 4;
 /// The Firebase project the local key and stand-in use.
 const DEV_PROJECT: &str = "notify-local";
 
@@ -232,18 +234,31 @@ async fn poll(args: &Args) -> Result<(), String> {
     let mut loops = Vec::new();
     for channel in stack.spec.channels.clone() {
         let sources = stack.sources(channel);
-        let function = Arc::new(HttpInvoker::new(&invoke, channel.worker()));
-        let mapping = EventSourceMapping::new(sqs.clone(), sources, function);
-        loops.push(tokio::spawn(async move {
-            mapping.run(Duration::from_millis(250)).await
-        }));
+        let function = Arc::new(HttpInvoker::new(
+            &invoke,
+            channel.worker(),
+            WORKER_INVOKE_TIMEOUT,
+        ));
+        let mapping = Arc::new(EventSourceMapping::new(sqs.clone(), sources, function));
+        // Several batches in flight per channel, as Lambda's pollers deliver them: a batch
+        // held by a dead instance holds only itself.
+        for _ in 0..POLLERS_PER_CHANNEL {
+            let mapping = mapping.clone();
+            loops.push(tokio::spawn(async move {
+                mapping.run(Duration::from_millis(250)).await
+            }));
+        }
         println!(
-            "delivering {channel} queues to {invoke} ({})",
+            "delivering {channel} queues to {invoke} ({}, {POLLERS_PER_CHANNEL} batches at a time)",
             channel.worker()
         );
     }
-    // EventBridge's part: the cleanup function's two schedules.
-    let cleanup = Arc::new(HttpInvoker::new(&invoke, "cleanup"));
+    // EventBridge's part: the cleanup function's two schedules (its timeout is 300 s).
+    let cleanup = Arc::new(HttpInvoker::new(
+        &invoke,
+        "cleanup",
+        Duration::from_secs(300),
+    ));
     for (task, every) in [
         ("sweep", Duration::from_secs(60)),
         ("purge", Duration::from_secs(3600)),
