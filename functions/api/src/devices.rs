@@ -112,13 +112,20 @@ pub async fn list(app: &App, tenant: &TenantId, user: &str) -> Result<Response<B
     #[serde(rename_all = "camelCase")]
     struct List<'a> {
         user_id: &'a UserId,
-        devices: &'a [Device],
+        /// Each as registering it answered (with its `userId`), as the contract has it.
+        devices: Vec<DeviceView<'a>>,
     }
     Ok(response::json(
         StatusCode::OK,
         &List {
             user_id: &user,
-            devices: &devices,
+            devices: devices
+                .iter()
+                .map(|device| DeviceView {
+                    user_id: &user,
+                    device,
+                })
+                .collect(),
         },
     ))
 }

@@ -101,8 +101,19 @@ fn matches(pattern: &str, path: &str) -> Option<Vec<String>> {
 }
 
 pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
+    // A literal segment beats a parameter: `/v1/notifications/batch` is the batch route (GET
+    // there is 405), never the notification whose id would be "batch".
+    let params_of = |pattern: &str| pattern.matches('{').count();
+    let fewest = ROUTES
+        .iter()
+        .filter(|(_, pattern)| matches(pattern, path).is_some())
+        .map(|(_, pattern)| params_of(pattern))
+        .min();
     let mut allowed = Vec::new();
     for &(m, pattern) in ROUTES {
+        if Some(params_of(pattern)) != fewest {
+            continue;
+        }
         let Some(params) = matches(pattern, path) else {
             continue;
         };
@@ -184,9 +195,12 @@ mod tests {
             route(&Method::POST, "/v1/notifications/batch").unwrap(),
             Route::CreateBatch
         );
-        assert_eq!(
-            route(&Method::GET, "/v1/notifications/batch").unwrap(),
-            Route::GetNotification("batch".into())
+        assert!(
+            matches!(
+                route(&Method::GET, "/v1/notifications/batch"),
+                Err(ApiError::MethodNotAllowed(_))
+            ),
+            "the batch route's path, with another method"
         );
         assert_eq!(
             route(&Method::POST, "/v1/templates/otp/render").unwrap(),
@@ -219,6 +233,18 @@ mod tests {
             route(&Method::GET, "/v1/users/%zz/devices"),
             Err(ApiError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn a_literal_path_is_not_taken_for_a_parameter() {
+        match route(&Method::GET, "/v1/notifications/batch") {
+            Err(ApiError::MethodNotAllowed(allow)) => assert_eq!(allow, "POST"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            route(&Method::GET, "/v1/notifications/019a").unwrap(),
+            Route::GetNotification("019a".into())
+        );
     }
 
     #[test]

@@ -427,6 +427,10 @@ async fn devices_are_registered_listed_and_removed() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["devices"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        list["devices"][0]["userId"], "ann",
+        "each device says its user, as the contract's Device does"
+    );
     let (_, other_tenant, _) = call(
         &rig,
         request("GET", "/v1/users/ann/devices", Some(OTHER_KEY), None),
