@@ -266,6 +266,30 @@ async fn malformed_json_is_400() {
     assert_eq!(err["code"], "malformed_json");
 }
 
+/// API Gateway hands a body that is not UTF-8 to the function base64-encoded, which
+/// lambda_http turns into a binary body: it is malformed JSON, never a 500.
+#[tokio::test]
+async fn a_body_that_is_not_utf8_is_malformed_json() {
+    let rig = rig();
+    for path in [
+        "/v1/notifications",
+        "/v1/webhooks/signing-secret",
+        "/api/notifications/sms",
+    ] {
+        let req = http::Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {KEY}"))
+            .body(Body::Binary(vec![0xff, 0xfe, b'{', 0x80, b'}']))
+            .unwrap();
+        let (status, err, _) = call(&rig, req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {err}");
+        let code = err["code"].as_str().or(err["error"]["code"].as_str());
+        assert_eq!(code, Some("malformed_json"), "{path}: {err}");
+    }
+}
+
 #[tokio::test]
 async fn oversized_body_is_413() {
     let rig = rig();
