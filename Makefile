@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers.
-.PHONY: dev test tools outbox redrive lint release bench
+.PHONY: dev test tools outbox redrive lint release bench load
 
 ## Run the whole stack locally (emulator, functions, queue delivery) and print how to call it.
 dev:
@@ -22,6 +22,11 @@ outbox:
 redrive:
 	@. ./.dev/env && curl -sS -X POST "$$NOTIFY_API_URL/v1/admin/redrive" \
 		-H "Authorization: Bearer $$NOTIFY_ADMIN_KEY" && echo
+
+## N notifications across the channels against a running `make dev`: latencies, and a check
+## that every one reached a final status and none was sent twice (N=200, C=16 by default).
+load:
+	@python3 scripts/load.py -n $${N:-200} -c $${C:-16}
 
 ## How long the API takes to accept 10,000 recipients (in-memory ports, then the emulator).
 bench: tools
