@@ -32,7 +32,7 @@ use axum::{
     body::Bytes,
     extract::State,
     http::{HeaderMap, Method, StatusCode, Uri, header},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -367,24 +367,7 @@ async fn handle(
         (&Method::GET, ["_standin", "stats"]) => {
             crate::http::json(StatusCode::OK, json!({ "tokenGrants": s.grants() }), None)
         }
-        (&Method::POST, ["_standin", "script"]) => {
-            #[derive(Deserialize)]
-            struct Script {
-                token: String,
-                responses: Vec<Scripted>,
-            }
-            match serde_json::from_slice::<Script>(&body) {
-                Ok(script) => {
-                    s.script(&script.token, script.responses);
-                    StatusCode::NO_CONTENT.into_response()
-                }
-                Err(e) => crate::http::json(
-                    StatusCode::BAD_REQUEST,
-                    json!({ "error": e.to_string() }),
-                    None,
-                ),
-            }
-        }
+        (&Method::POST, ["_standin", "script"]) => s.log.script_request("token", &body),
         _ => fcm_error(
             404,
             "NOT_FOUND",

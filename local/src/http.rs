@@ -98,4 +98,37 @@ impl<T: Clone, A> Recorder<T, A> {
     pub(crate) fn received(&self) -> Vec<T> {
         self.lock().0.clone()
     }
+
+    /// A stand-in's `POST …/script` body, `{"<key_field>": …, "responses": [...]}`: scripts
+    /// them and answers `204`, or `400` naming what is wrong.
+    pub(crate) fn script_request(&self, key_field: &str, body: &[u8]) -> Response
+    where
+        A: serde::de::DeserializeOwned,
+    {
+        #[derive(serde::Deserialize)]
+        struct Script<A> {
+            responses: Vec<A>,
+        }
+        let parsed = serde_json::from_slice::<Value>(body)
+            .map_err(|e| e.to_string())
+            .and_then(|v| {
+                let key = v[key_field]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("`{key_field}` (a string) is required"))?;
+                let script: Script<A> = serde_json::from_value(v).map_err(|e| e.to_string())?;
+                Ok((key, script.responses))
+            });
+        match parsed {
+            Ok((key, answers)) => {
+                self.script(&key, answers);
+                StatusCode::NO_CONTENT.into_response()
+            }
+            Err(e) => json(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({ "error": e }),
+                None,
+            ),
+        }
+    }
 }

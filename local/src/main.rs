@@ -213,7 +213,7 @@ async fn receiver(args: &Args) -> Result<(), String> {
         .parse()
         .map_err(|e| format!("--receiver-url must be http://<ip>:<port>: {e}"))?;
     let sdk = notify_local::sdk_config(&endpoint).await;
-    let table = format!("{}-notifications", args.get("prefix", "notify-dev"));
+    let table = resources::table_name(&args.get("prefix", "notify-dev"));
     let secrets = Arc::new(TableSecrets::new(&sdk, &table));
     let (bound, task) = WebhookReceiver::new(secrets)
         .serve(addr)

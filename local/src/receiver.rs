@@ -26,7 +26,7 @@ use axum::{
     body::Bytes,
     extract::State,
     http::{HeaderMap, Method, StatusCode, Uri, header},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use notify_shared::{
     clock::{Clock, SystemClock},
@@ -291,24 +291,7 @@ async fn handle(
         (&Method::GET, "/_receiver/requests") => {
             crate::http::json(StatusCode::OK, json!(r.received()), None)
         }
-        (&Method::POST, "/_receiver/script") => {
-            #[derive(Deserialize)]
-            struct Script {
-                path: String,
-                responses: Vec<Answer>,
-            }
-            match serde_json::from_slice::<Script>(&body) {
-                Ok(s) => {
-                    r.script(&s.path, s.responses);
-                    StatusCode::NO_CONTENT.into_response()
-                }
-                Err(e) => crate::http::json(
-                    StatusCode::BAD_REQUEST,
-                    json!({ "error": e.to_string() }),
-                    None,
-                ),
-            }
-        }
+        (&Method::POST, "/_receiver/script") => r.log.script_request("path", &body),
         (&Method::POST, _) => r.deliver(&path, &headers, &body).await,
         _ => crate::http::json(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -140,8 +140,13 @@ impl Stack {
     }
 }
 
+/// The table of the local stack with `prefix`.
+pub fn table_name(prefix: &str) -> String {
+    format!("{prefix}-notifications")
+}
+
 pub async fn create(sdk: &SdkConfig, spec: StackSpec) -> Result<Stack, SetupError> {
-    let table = format!("{}-notifications", spec.prefix);
+    let table = table_name(&spec.prefix);
     create_table(&aws_sdk_dynamodb::Client::new(sdk), &table).await?;
 
     let sqs = aws_sdk_sqs::Client::new(sdk);

@@ -47,7 +47,7 @@ const CONFIRM_IN_FLIGHT: usize = 48;
 pub async fn enqueue_many(
     store: &dyn NotificationStore,
     queue: &dyn NotificationQueue,
-    notifications: &[Notification],
+    notifications: &[&Notification],
     now: Timestamp,
     lifetime: Duration,
 ) -> usize {
@@ -123,7 +123,8 @@ mod tests {
         assert!(store.insert_many(&batch).await.is_empty());
         queue.refuse_sends(1);
         let now = batch[0].created_at;
-        let left = enqueue_many(&store, &queue, &batch, now, Duration::from_secs(60)).await;
+        let refs: Vec<&Notification> = batch.iter().collect();
+        let left = enqueue_many(&store, &queue, &refs, now, Duration::from_secs(60)).await;
         assert_eq!(left, 1);
         assert_eq!(queue.messages().len(), 2);
         let kinds: Vec<DueKind> = batch

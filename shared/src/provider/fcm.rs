@@ -476,10 +476,6 @@ impl FcmPushProvider {
 
 #[async_trait]
 impl Provider for FcmPushProvider {
-    fn name(&self) -> &'static str {
-        "fcm"
-    }
-
     fn channel(&self) -> Channel {
         Channel::Push
     }

@@ -171,8 +171,10 @@ pub fn parse_retry_after(value: &str, now: crate::domain::time::Timestamp) -> Op
 
 #[async_trait]
 pub trait Provider: Send + Sync {
-    /// Recorded on the notification (`"ses"`).
-    fn name(&self) -> &'static str;
+    /// Recorded on the notification (`"ses"`): its channel's provider.
+    fn name(&self) -> &'static str {
+        self.channel().provider()
+    }
 
     /// The channel this provider delivers.
     fn channel(&self) -> Channel;

@@ -114,10 +114,6 @@ fn modelled(e: &SendEmailError) -> Option<(&'static str, bool)> {
 
 #[async_trait]
 impl Provider for SesEmailProvider {
-    fn name(&self) -> &'static str {
-        "ses"
-    }
-
     fn channel(&self) -> Channel {
         Channel::Email
     }

@@ -184,10 +184,6 @@ fn opt_out_error(e: &CheckIfPhoneNumberIsOptedOutError) -> Option<(&'static str,
 
 #[async_trait]
 impl Provider for SnsSmsProvider {
-    fn name(&self) -> &'static str {
-        "sns"
-    }
-
     fn channel(&self) -> Channel {
         Channel::Sms
     }

@@ -246,10 +246,6 @@ async fn read_bounded(mut response: reqwest::Response) -> Vec<u8> {
 
 #[async_trait]
 impl Provider for WebhookProvider {
-    fn name(&self) -> &'static str {
-        "webhook"
-    }
-
     fn channel(&self) -> Channel {
         Channel::Webhook
     }

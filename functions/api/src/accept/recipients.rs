@@ -19,11 +19,11 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
     ApiError::Unavailable("the webhook endpoint store is unavailable; retry the request".into())
 }
 
-fn field(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{prefix}.{name}")
+/// The field an error names: the request's own, or the `index`-th recipient's.
+fn field(index: Option<usize>, name: &str) -> String {
+    match index {
+        None => name.to_owned(),
+        Some(i) => format!("recipients[{i}].{name}"),
     }
 }
 
@@ -38,7 +38,7 @@ async fn check_one(
     app: &App,
     tenant: &TenantId,
     recipient: &Recipient,
-    prefix: &str,
+    index: Option<usize>,
     known: &mut Known,
 ) -> Result<Option<FieldError>, ApiError> {
     match recipient {
@@ -61,7 +61,7 @@ async fn check_one(
             };
             Ok((!exists).then(|| {
                 FieldError::new(
-                    field(prefix, "endpoint"),
+                    field(index, "endpoint"),
                     "not_found",
                     format!(
                         "no webhook endpoint named {} (register it with PUT /v1/webhooks/endpoints/{})",
@@ -87,7 +87,7 @@ async fn check_one(
             };
             Ok((!exists).then(|| {
                 FieldError::new(
-                    field(prefix, "url"),
+                    field(index, "url"),
                     "signing_secret_missing",
                     "webhooks to an inline url are signed with the tenant's signing secret: create it with POST /v1/webhooks/signing-secret, or register an endpoint",
                 )
@@ -98,7 +98,7 @@ async fn check_one(
 
 /// A single notification's recipient: a `400` naming the field when it cannot be accepted.
 pub async fn check(app: &App, tenant: &TenantId, n: &Notification) -> Result<(), ApiError> {
-    match check_one(app, tenant, &n.recipient, "", &mut Known::default()).await? {
+    match check_one(app, tenant, &n.recipient, None, &mut Known::default()).await? {
         None => Ok(()),
         Some(e) => Err(ApiError::Validation(vec![e])),
     }
@@ -120,8 +120,7 @@ pub async fn check_batch(
         .into_iter()
         .zip(std::mem::take(&mut batch.notifications))
     {
-        let prefix = format!("recipients[{index}]");
-        match check_one(app, tenant, &n.recipient, &prefix, &mut known).await? {
+        match check_one(app, tenant, &n.recipient, Some(index), &mut known).await? {
             None => kept.push(n),
             Some(e) => {
                 batch.ids[index] = None;

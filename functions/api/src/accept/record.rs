@@ -113,10 +113,9 @@ pub async fn record_many(
 /// waits for the sweep). Returns how many the queue did not take: their markers stay, and
 /// the sweep sends them.
 pub async fn enqueue(app: &App, recorded: &[Notification], now: Timestamp) -> usize {
-    let due: Vec<Notification> = recorded
+    let due: Vec<&Notification> = recorded
         .iter()
         .filter(|n| n.due.is_some_and(|d| d.kind == DueKind::Enqueue))
-        .cloned()
         .collect();
     if due.is_empty() {
         return 0;
