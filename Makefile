@@ -26,7 +26,7 @@ redrive:
 ## N notifications across the channels against a running `make dev`: latencies, and a check
 ## that every one reached a final status and none was sent twice (N=200, C=16 by default).
 load:
-	@python3 scripts/load.py -n $${N:-200} -c $${C:-16}
+	@python3 scripts/load.py -n $${N:-200} -c $${C:-16} --chaos $${CHAOS:-0}
 
 ## How long the API takes to accept 10,000 recipients (in-memory ports, then the emulator).
 bench: tools

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make dev stops cleanly both ways a user stops it: Ctrl-C (SIGINT to the foreground process
-# group) and SIGTERM to make's process group. Each time nothing of it is left (no process
+# make dev survives its workers being killed mid-drain (scripts/load.py --chaos: every
+# notification still ends sent), and stops cleanly both ways a user stops it: Ctrl-C (SIGINT
+# to the foreground process group) and SIGTERM to make's process group. Each time nothing of it is left (no process
 # started for it, no port of it listening) within seconds, and a start right after works; a
 # second make dev while one runs refuses. It runs a stack of its own (other ports, its own
 # NOTIFY_DEV_DIR), so it can run beside a make dev of yours.
@@ -40,13 +41,14 @@ ready() {
 }
 
 # What is left of the test stack: every process whose environment names its NOTIFY_DEV_DIR
-# (all that make dev starts inherits it), and its ports that still accept connections.
+# (all that make dev starts inherits it) or its emulator (the functions, which get only their
+# own variables, as in Lambda), and its ports that still accept connections.
 left() {
   for environ in /proc/[0-9]*/environ; do
     pid="${environ#/proc/}"
     pid="${pid%/environ}"
     [ "$pid" = "$$" ] && continue
-    if { tr '\0' '\n' <"$environ"; } 2>/dev/null | grep -qx "NOTIFY_DEV_DIR=$NOTIFY_DEV_DIR"; then
+    if { tr '\0' '\n' <"$environ"; } 2>/dev/null | grep -qxE "NOTIFY_DEV_DIR=$NOTIFY_DEV_DIR|AWS_ENDPOINT_URL=http://127.0.0.1:$NOTIFY_EMULATOR_PORT"; then
       # This script and its own subshells carry it too: only count make dev's.
       case "$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null)" in
         *test_dev.sh*|"") ;;
@@ -83,6 +85,9 @@ fi
 grep -q "already running" "$NOTIFY_DEV_DIR/make-second.log" || fail "the second make dev did not say why: $(cat "$NOTIFY_DEV_DIR/make-second.log")"
 ready || fail "the second make dev disturbed the first"
 
+echo "== workers killed mid-drain (kill -9): every notification still ends sent"
+"$py" scripts/load.py -n 80 -c 8 --chaos 4 --within 240 || fail "the load with chaos failed; see $NOTIFY_DEV_DIR/logs/poller.log"
+
 # Twice, a moment apart: make passes a signal on to its child, so the script sees a second one
 # while it is stopping the stack (and a terminal user presses Ctrl-C again).
 signal_twice() {
@@ -102,4 +107,4 @@ ready || fail "make dev did not start again; see $NOTIFY_DEV_DIR/make-2.log"
 signal_twice TERM "$group"
 stops_cleanly || fail "left behind after SIGTERM"
 
-echo "make dev: refuses a second start, stops cleanly on Ctrl-C and on SIGTERM, starts again right after"
+echo "make dev: survives killed workers, refuses a second start, stops cleanly on Ctrl-C and on SIGTERM, starts again right after"

@@ -27,65 +27,6 @@ pub trait Invoke: Send + Sync {
     async fn invoke(&self, event: SqsEvent) -> Result<SqsBatchResponse, String>;
 }
 
-/// How long a worker's invocation may take before the batch is given back to its queue, as
-/// Lambda does at the function's timeout. Generous: the first call after a code change waits
-/// for `cargo lambda watch` to rebuild, and a batch given back early costs it a receive.
-pub const WORKER_INVOKE_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// A function served by `cargo lambda watch`, through its Lambda Invoke API.
-pub struct HttpInvoker {
-    client: reqwest::Client,
-    url: String,
-}
-
-impl HttpInvoker {
-    /// `timeout`: when an invocation that has not answered is given up, as Lambda ends one at
-    /// the function's timeout; without it, an invocation lost to a dead process would hold its
-    /// batch forever.
-    pub fn new(invoke_base: &str, function: &str, timeout: Duration) -> Self {
-        Self {
-            client: reqwest::Client::builder()
-                .timeout(timeout)
-                .build()
-                .unwrap_or_default(),
-            url: format!(
-                "{}/2015-03-31/functions/{function}/invocations",
-                invoke_base.trim_end_matches('/')
-            ),
-        }
-    }
-
-    /// Invokes the function with any JSON event (a scheduled event, say).
-    pub async fn invoke_json(
-        &self,
-        event: &serde_json::Value,
-    ) -> Result<serde_json::Value, String> {
-        let response = self
-            .client
-            .post(&self.url)
-            .json(event)
-            .send()
-            .await
-            .map_err(|e| format!("invoke {}: {e}", self.url))?;
-        let status = response.status();
-        let function_error = response.headers().contains_key("x-amz-function-error");
-        let body = response.text().await.map_err(|e| e.to_string())?;
-        if !status.is_success() || function_error {
-            return Err(format!("function error ({status}): {body}"));
-        }
-        serde_json::from_str(&body).map_err(|e| format!("unusable response {body:?}: {e}"))
-    }
-}
-
-#[async_trait]
-impl Invoke for HttpInvoker {
-    async fn invoke(&self, event: SqsEvent) -> Result<SqsBatchResponse, String> {
-        let event = serde_json::to_value(&event).map_err(|e| e.to_string())?;
-        let answer = self.invoke_json(&event).await?;
-        serde_json::from_value(answer).map_err(|e| format!("unusable batch response: {e}"))
-    }
-}
-
 /// The worker itself, in-process: what the integration tests drive.
 #[async_trait]
 impl Invoke for DeliveryWorker {

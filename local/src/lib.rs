@@ -4,12 +4,15 @@
 //!   sender identity on the AWS-API emulator;
 //! - [`esm`] plays the SQS event source mapping: it receives batches (high priority first),
 //!   invokes the worker, and deletes what the worker did not report as failed;
+//! - [`lambda`] runs the functions the local stack invokes itself (the workers, the cleanup)
+//!   as Lambda does, starting them again when they die;
 //! - [`outbox`] lists what the emulated providers were asked to send;
 //! - [`fcm`] and [`receiver`] stand in for FCM and for the receivers of webhooks.
 
 pub mod esm;
 pub mod fcm;
 mod http;
+pub mod lambda;
 pub mod outbox;
 pub mod receiver;
 pub mod resources;

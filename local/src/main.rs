@@ -3,7 +3,7 @@
 //! ```text
 //! notify-local setup  [--endpoint URL] [--prefix P] [--api-url URL] [--fcm-url URL] [--dir .dev]
 //! notify-local fcm    [--fcm-url URL] [--dir .dev]
-//! notify-local poll   [--endpoint URL] [--prefix P] [--invoke URL] [--fcm-url URL] [--dir .dev]
+//! notify-local poll   [--endpoint URL] [--prefix P] [--fcm-url URL] [--dir .dev] [--bin-dir target/debug] [--watch DIR]
 //! notify-local receiver [--receiver-url URL] [--endpoint URL] [--prefix P]
 //! notify-local outbox [--endpoint URL] [--fcm-url URL] [--receiver-url URL] [--json]
 //! ```
@@ -18,8 +18,9 @@ use std::{
 };
 
 use notify_local::{
-    esm::{EventSourceMapping, HttpInvoker, WORKER_INVOKE_TIMEOUT},
+    esm::EventSourceMapping,
     fcm::{DevCredentials, FcmStandIn},
+    lambda::{FunctionSpec, LocalFunction},
     outbox,
     receiver::{TableSecrets, WebhookReceiver},
     resources,
@@ -28,12 +29,17 @@ use notify_shared::domain::Channel;
 use rand::Rng;
 
 const USAGE: &str = "usage: notify-local <setup|fcm|poll|receiver|outbox> [--endpoint URL] [--prefix P] \
-                     [--api-url URL] [--fcm-url URL] [--receiver-url URL] [--dir DIR] [--invoke URL] [--json]";
+                     [--api-url URL] [--fcm-url URL] [--receiver-url URL] [--dir DIR] [--bin-dir DIR] [--watch DIR] [--json]";
 const DEFAULT_EMULATOR: &str = "http://127.0.0.1:4566";
 const DEFAULT_FCM: &str = "http://127.0.0.1:4580";
 const DEFAULT_RECEIVER: &str = "http://127.0.0.1:4590";
-/// Batches a channel's mapping delivers at once (at most the functions' `--concurrency`).
+/// Batches a channel's mapping delivers at once: the worker's process runs as many
+/// invocations at a time.
 const POLLERS_PER_CHANNEL: usize = 4;
+/// The workers' timeout, as template.yaml sets it.
+const WORKER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The cleanup's timeout, as template.yaml sets it.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(300);
 /// The Firebase project the local key and stand-in use.
 const DEV_PROJECT: &str = "notify-local";
 
@@ -160,6 +166,9 @@ async fn setup(args: &Args) -> Result<(), String> {
         // Local retries come back within seconds rather than minutes.
         ("NOTIFY_RETRY_BASE_SECONDS".to_owned(), "2".to_owned()),
         ("NOTIFY_RETRY_MAX_SECONDS".to_owned(), "30".to_owned()),
+        // A claim held by a worker that died is taken over sooner than in AWS (120 s); still
+        // longer than the workers' 30 s timeout, so a live invocation is never taken over.
+        ("NOTIFY_CLAIM_LEASE_SECONDS".to_owned(), "40".to_owned()),
         // Local development only: webhooks may go to the local receiver over loopback http.
         (
             "NOTIFY_WEBHOOK_ALLOW_LOOPBACK".to_owned(),
@@ -223,9 +232,22 @@ async fn receiver(args: &Args) -> Result<(), String> {
     task.await.map_err(|e| e.to_string())
 }
 
+/// The event source mappings and the schedules, with the functions they invoke run by the
+/// local Lambda ([`notify_local::lambda`]).
 async fn poll(args: &Args) -> Result<(), String> {
     let endpoint = args.get("endpoint", DEFAULT_EMULATOR);
-    let invoke = args.get("invoke", "http://127.0.0.1:9000");
+    let bin_dir = PathBuf::from(args.get("bin-dir", "target/debug"));
+    let env = notify_local::lambda::read_env_file(&args.dir().join("functions.env"))?;
+    let function = |name: &str, timeout: Duration, concurrency: usize| {
+        LocalFunction::start(FunctionSpec {
+            name: name.to_owned(),
+            binary: bin_dir.join(name),
+            env: env.clone(),
+            timeout,
+            concurrency,
+            memory_mb: 256,
+        })
+    };
     let sdk = notify_local::sdk_config(&endpoint).await;
     let stack = resources::create(&sdk, spec(args)?)
         .await
@@ -234,14 +256,13 @@ async fn poll(args: &Args) -> Result<(), String> {
     let mut loops = Vec::new();
     for channel in stack.spec.channels.clone() {
         let sources = stack.sources(channel);
-        let function = Arc::new(HttpInvoker::new(
-            &invoke,
+        let worker = Arc::new(function(
             channel.worker(),
-            WORKER_INVOKE_TIMEOUT,
+            WORKER_TIMEOUT,
+            POLLERS_PER_CHANNEL,
         ));
-        let mapping = Arc::new(EventSourceMapping::new(sqs.clone(), sources, function));
-        // Several batches in flight per channel, as Lambda's pollers deliver them: a batch
-        // held by a dead instance holds only itself.
+        let mapping = Arc::new(EventSourceMapping::new(sqs.clone(), sources, worker));
+        // Several batches in flight per channel, as Lambda's pollers deliver them.
         for _ in 0..POLLERS_PER_CHANNEL {
             let mapping = mapping.clone();
             loops.push(tokio::spawn(async move {
@@ -249,16 +270,12 @@ async fn poll(args: &Args) -> Result<(), String> {
             }));
         }
         println!(
-            "delivering {channel} queues to {invoke} ({}, {POLLERS_PER_CHANNEL} batches at a time)",
+            "delivering {channel} queues to {} ({POLLERS_PER_CHANNEL} batches at a time)",
             channel.worker()
         );
     }
-    // EventBridge's part: the cleanup function's two schedules (its timeout is 300 s).
-    let cleanup = Arc::new(HttpInvoker::new(
-        &invoke,
-        "cleanup",
-        Duration::from_secs(300),
-    ));
+    // EventBridge's part: the cleanup function's two schedules.
+    let cleanup = function("cleanup", CLEANUP_TIMEOUT, 2);
     for (task, every) in [
         ("sweep", Duration::from_secs(60)),
         ("purge", Duration::from_secs(3600)),
@@ -279,6 +296,18 @@ async fn poll(args: &Args) -> Result<(), String> {
         }));
     }
     println!("running the cleanup: sweep every minute, purge every hour");
+    if let Some(root) = args.flags.get("watch") {
+        let mut bins: Vec<String> = Channel::ALL.iter().map(|c| c.worker().to_owned()).collect();
+        bins.push("cleanup".into());
+        println!(
+            "rebuilding {} when a source under {root} changes",
+            bins.join(", ")
+        );
+        loops.push(tokio::spawn(notify_local::lambda::rebuild_on_change(
+            PathBuf::from(root),
+            bins,
+        )));
+    }
     for l in loops {
         l.await.map_err(|e| e.to_string())?;
     }
