@@ -169,10 +169,10 @@ async fn setup(args: &Args) -> Result<(), String> {
         // A claim held by a worker that died is taken over sooner than in AWS (120 s); still
         // longer than the workers' 30 s timeout, so a live invocation is never taken over.
         ("NOTIFY_CLAIM_LEASE_SECONDS".to_owned(), "40".to_owned()),
-        // Local development only: webhooks may go to the local receiver over loopback http.
+        // Webhooks go to the local receiver over loopback http, and nowhere but loopback.
         (
             "NOTIFY_WEBHOOK_ALLOW_LOOPBACK".to_owned(),
-            "true".to_owned(),
+            "only".to_owned(),
         ),
     ];
     env.extend(stack.function_env());

@@ -65,6 +65,18 @@ pub struct Fields<'a> {
     errors: Vec<FieldError>,
 }
 
+/// A non-negative whole number: `3`, and `3.0` too (JSON Schema's `integer` is any number
+/// with a zero fractional part).
+pub fn whole_number(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(f))
+            // Exact: a whole number within 2^53 converts without loss.
+            .map(|f| f as u64)
+    })
+}
+
 impl<'a> Fields<'a> {
     /// `prefix` names the object in error paths (`""` for the top level).
     pub fn of(value: &'a Value, prefix: &str) -> Result<Self, FieldError> {
@@ -98,7 +110,7 @@ impl<'a> Fields<'a> {
 
     fn get(&mut self, name: &'a str) -> Option<&'a Value> {
         self.read.insert(name);
-        // An explicit null is the same as leaving the field out.
+        // A null is read as absent here, and refused by `finish` (the contract has no null).
         self.map.get(name).filter(|v| !v.is_null())
     }
 
@@ -204,8 +216,7 @@ impl<'a> Fields<'a> {
         range: std::ops::RangeInclusive<u32>,
     ) -> Option<u32> {
         let value = self.get(name)?;
-        match value
-            .as_u64()
+        match whole_number(value)
             .and_then(|v| u32::try_from(v).ok())
             .filter(|v| range.contains(v))
         {
@@ -407,6 +418,22 @@ impl<'a> Fields<'a> {
 
     /// Ends the reading: unknown fields become errors, and all errors are returned together.
     pub fn finish(mut self) -> Result<(), Vec<FieldError>> {
+        // A null where a value is expected: refused, unless the field already has an error
+        // (a required field that is null is reported as required).
+        let nulls: Vec<String> = self
+            .map
+            .iter()
+            .filter(|(k, v)| v.is_null() && self.read.contains(k.as_str()))
+            .map(|(k, _)| self.path(k))
+            .filter(|path| !self.errors.iter().any(|e| &e.field == path))
+            .collect();
+        for field in nulls {
+            self.errors.push(FieldError::new(
+                field,
+                "type",
+                "must not be null (leave the field out instead)",
+            ));
+        }
         let unknown: Vec<&String> = self
             .map
             .keys()
@@ -519,11 +546,28 @@ mod tests {
     }
 
     #[test]
-    fn null_counts_as_absent() {
-        let body = json!({ "category": null });
+    fn a_whole_number_may_be_written_with_a_zero_fraction() {
+        let body = json!({ "a": 7841.0, "b": 7841.5, "c": -1.0 });
+        let mut f = Fields::of(&body, "").unwrap();
+        assert_eq!(f.optional_u32("a", 0..=10_000), Some(7841));
+        assert_eq!(f.optional_u32("b", 0..=10_000), None);
+        assert_eq!(f.optional_u32("c", 0..=10_000), None);
+        assert_eq!(
+            rules(&f.finish().unwrap_err()),
+            vec![("b".into(), "range"), ("c".into(), "range")]
+        );
+    }
+
+    #[test]
+    fn null_is_refused_once_per_field() {
+        let body = json!({ "category": null, "to": null });
         let mut f = Fields::of(&body, "").unwrap();
         assert_eq!(f.optional_label("category", MAX_CATEGORY_CHARS), None);
-        assert!(f.finish().is_ok());
+        assert_eq!(f.required_str("to"), None);
+        assert_eq!(
+            rules(&f.finish().unwrap_err()),
+            vec![("to".into(), "required"), ("category".into(), "type")]
+        );
     }
 
     #[test]

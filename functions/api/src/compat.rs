@@ -69,7 +69,7 @@ fn canonical(
     out.insert("channel".into(), json!(channel));
     let mut from_options = Vec::new();
     match fields.get("options") {
-        None | Some(Value::Null) => {}
+        None => {}
         Some(Value::Object(options)) => {
             for (key, value) in options {
                 if !(OPTIONS.contains(&key.as_str()) && allowed.contains(&key.as_str())) {

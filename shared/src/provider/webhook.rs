@@ -38,7 +38,7 @@ pub struct WebhookSettings {
     /// The whole request, connect to last byte (`NOTIFY_WEBHOOK_TIMEOUT_SECONDS`, default 15).
     pub timeout: Duration,
     /// `NOTIFY_WEBHOOK_ALLOW_LOOPBACK=true` (local development only) lets deliveries go to
-    /// loopback over http.
+    /// loopback over http; `only` (what `make dev` sets) lets them go nowhere else.
     pub policy: UrlPolicy,
 }
 
@@ -56,9 +56,10 @@ pub fn url_policy(env: &Env) -> Result<UrlPolicy, ConfigError> {
     match env.optional("NOTIFY_WEBHOOK_ALLOW_LOOPBACK") {
         None | Some("false") => Ok(UrlPolicy::PublicHttps),
         Some("true") => Ok(UrlPolicy::AllowLoopback),
+        Some("only") => Ok(UrlPolicy::LoopbackOnly),
         Some(other) => Err(Env::malformed(
             "NOTIFY_WEBHOOK_ALLOW_LOOPBACK",
-            format!("`{other}` is not true or false"),
+            format!("`{other}` is not true, false or only"),
         )),
     }
 }
@@ -282,7 +283,7 @@ impl Provider for WebhookProvider {
         };
         let body = payload(n)?;
         let (target, secrets, headers) = self.signing(n, url, endpoint.as_ref()).await?;
-        webhook::check_static(&target, self.policy)
+        webhook::check_delivery(&target, self.policy)
             .map_err(|r| ProviderError::permanent("refused_address", r.0))?;
 
         let now = self.clock.now();

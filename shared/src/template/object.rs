@@ -2,7 +2,7 @@
 //! part are read with, so neither depends on the other.
 
 use handlebars::Template;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::syntax;
 use crate::validate::{FieldError, Fields};
@@ -11,13 +11,10 @@ use crate::validate::{FieldError, Fields};
 pub(super) struct Invalid;
 
 /// One JSON object being read. `Fields` reads strings and reports unknown fields; the fields it
-/// has no reader for (nested objects, booleans, any JSON) are taken raw here, and kept out of
-/// its unknown-field report.
+/// has no reader for (nested objects, booleans, any JSON) are taken raw through it.
 pub(super) struct Object<'a> {
     pub(super) fields: Fields<'a>,
-    map: &'a Map<String, Value>,
     prefix: String,
-    raw_read: Vec<&'static str>,
     /// Errors found by other means than `fields` (nested objects, syntax).
     pub(super) errors: Vec<FieldError>,
 }
@@ -26,11 +23,9 @@ impl<'a> Object<'a> {
     pub(super) fn of(value: &'a Value, prefix: &str) -> Result<Self, FieldError> {
         let fields = Fields::of(value, prefix)?;
         match value {
-            Value::Object(map) => Ok(Self {
+            Value::Object(_) => Ok(Self {
                 fields,
-                map,
                 prefix: prefix.to_owned(),
-                raw_read: Vec::new(),
                 errors: Vec::new(),
             }),
             _ => Err(FieldError::new(prefix, "type", "must be a JSON object")),
@@ -45,10 +40,9 @@ impl<'a> Object<'a> {
         }
     }
 
-    /// The field's JSON, null being the same as absent.
+    /// The field's JSON (a null is read as absent, and refused when the object is finished).
     pub(super) fn raw(&mut self, name: &'static str) -> Option<&'a Value> {
-        self.raw_read.push(name);
-        self.map.get(name).filter(|v| !v.is_null())
+        self.fields.optional_value(name)
     }
 
     /// A template text of at most `max_bytes`, compiled.
@@ -94,14 +88,7 @@ impl<'a> Object<'a> {
     }
 
     pub(super) fn finish(self) -> Vec<FieldError> {
-        let raw: Vec<String> = self.raw_read.iter().map(|n| self.path(n)).collect();
-        let mut errors = match self.fields.finish() {
-            Ok(()) => Vec::new(),
-            Err(errors) => errors
-                .into_iter()
-                .filter(|e| !(e.rule == "unknown_field" && raw.contains(&e.field)))
-                .collect(),
-        };
+        let mut errors = self.fields.finish().err().unwrap_or_default();
         errors.extend(self.errors);
         errors
     }

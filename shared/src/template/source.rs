@@ -240,8 +240,7 @@ mod tests {
     fn a_single_locale_is_the_default_and_strict_is_off() {
         let body = json!({"locales": {"fr-ca": {
             "sms": {"message": "Bonjour {{name}}"},
-            "push": {"body": "b", "data": null},
-            "email": null,
+            "push": {"body": "b"},
         }}});
         let (source, _) = TemplateSource::parse(&body).unwrap();
         assert_eq!(source.default_locale.as_str(), "fr-CA");
@@ -258,6 +257,28 @@ mod tests {
                 .map(Locale::as_str)
                 .collect::<Vec<_>>(),
             vec!["fr-CA"]
+        );
+    }
+
+    #[test]
+    fn a_null_is_refused_where_it_stands() {
+        let body = json!({"sampleData": null, "locales": {"fr": {
+            "sms": {"message": "Bonjour"},
+            "push": {"body": "b", "data": null},
+            "email": null,
+        }}});
+        let paths: Vec<String> = TemplateSource::parse(&body)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| format!("{} {}", e.field, e.rule))
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                "sampleData type",
+                "locales.fr.email type",
+                "locales.fr.push.data type"
+            ]
         );
     }
 

@@ -25,9 +25,20 @@ use crate::domain::WebhookUrl;
 pub enum UrlPolicy {
     /// Production: https only, public unicast addresses only.
     PublicHttps,
-    /// Local development (`NOTIFY_WEBHOOK_ALLOW_LOOPBACK=true`, set by `make dev`): also
-    /// loopback, over http or https. Every other refused range stays refused.
+    /// `NOTIFY_WEBHOOK_ALLOW_LOOPBACK=true`: also loopback, over http or https. Every other
+    /// refused range stays refused.
     AllowLoopback,
+    /// The local stack (`NOTIFY_WEBHOOK_ALLOW_LOOPBACK=only`, set by `make dev`): loopback
+    /// only. A URL is accepted as under `AllowLoopback`, but a delivery connects to loopback
+    /// alone and looks up no other name, so nothing the stack is asked to send (by hand or
+    /// by the contract fuzzer) leaves the machine.
+    LoopbackOnly,
+}
+
+impl UrlPolicy {
+    fn allows_loopback(self) -> bool {
+        matches!(self, Self::AllowLoopback | Self::LoopbackOnly)
+    }
 }
 
 /// Why a target is refused.
@@ -95,8 +106,13 @@ pub fn check_ip(ip: IpAddr, policy: UrlPolicy) -> Result<(), Refused> {
             v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
     };
-    if loopback && policy == UrlPolicy::AllowLoopback {
+    if loopback && policy.allows_loopback() {
         return Ok(());
+    }
+    if policy == UrlPolicy::LoopbackOnly {
+        return Err(Refused(format!(
+            "is {ip}: the local stack sends webhooks to loopback only"
+        )));
     }
     match refused_range(ip) {
         Some(range) => Err(Refused(format!(
@@ -106,14 +122,16 @@ pub fn check_ip(ip: IpAddr, policy: UrlPolicy) -> Result<(), Refused> {
     }
 }
 
+fn is_localhost(name: &str) -> bool {
+    let d = name.trim_end_matches('.').to_ascii_lowercase();
+    d == "localhost" || d.ends_with(".localhost")
+}
+
 fn is_loopback_host(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(v4)) => v4.is_loopback(),
         Some(url::Host::Ipv6(v6)) => v6.is_loopback(),
-        Some(url::Host::Domain(d)) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
+        Some(url::Host::Domain(d)) => is_localhost(d),
         None => false,
     }
 }
@@ -124,7 +142,7 @@ pub fn check_static(target: &WebhookUrl, policy: UrlPolicy) -> Result<(), Refuse
     let loopback = is_loopback_host(&url);
     match (url.scheme(), policy) {
         ("https", _) => {}
-        ("http", UrlPolicy::AllowLoopback) if loopback => {}
+        ("http", policy) if loopback && policy.allows_loopback() => {}
         _ => {
             return Err(Refused(
                 "must be an https URL (http is allowed only to loopback, in local development)"
@@ -132,12 +150,29 @@ pub fn check_static(target: &WebhookUrl, policy: UrlPolicy) -> Result<(), Refuse
             ));
         }
     }
+    // Accepted as loopback-or-public; where it may connect is the resolver's to say.
+    let policy = match policy {
+        UrlPolicy::LoopbackOnly => UrlPolicy::AllowLoopback,
+        other => other,
+    };
     match url.host() {
         Some(url::Host::Ipv4(v4)) => check_ip(IpAddr::V4(v4), policy),
         Some(url::Host::Ipv6(v6)) => check_ip(IpAddr::V6(v6), policy),
         Some(url::Host::Domain(_)) if loopback && policy == UrlPolicy::PublicHttps => Err(Refused(
             "names loopback (localhost): webhooks go to public addresses only".into(),
         )),
+        _ => Ok(()),
+    }
+}
+
+/// What a delivery may connect to: [`check_static`], and under `LoopbackOnly` an IP literal
+/// must be loopback (the HTTP client connects to a literal without asking the resolver).
+pub fn check_delivery(target: &WebhookUrl, policy: UrlPolicy) -> Result<(), Refused> {
+    check_static(target, policy)?;
+    let url = target.url();
+    match (policy, url.host()) {
+        (UrlPolicy::LoopbackOnly, Some(url::Host::Ipv4(v4))) => check_ip(IpAddr::V4(v4), policy),
+        (UrlPolicy::LoopbackOnly, Some(url::Host::Ipv6(v6))) => check_ip(IpAddr::V6(v6), policy),
         _ => Ok(()),
     }
 }
@@ -185,6 +220,11 @@ impl GuardedResolver {
         &self,
         host: &str,
     ) -> Result<Vec<IpAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        if self.policy == UrlPolicy::LoopbackOnly && !is_localhost(host) {
+            return Err(Box::new(Refused(format!(
+                "{host} is not loopback: the local stack sends webhooks to loopback only (it was not looked up)"
+            ))));
+        }
         let addrs = self.lookup.lookup(host.to_owned()).await?;
         if addrs.is_empty() {
             return Err(Box::new(Refused(format!("{host} has no address"))));
@@ -362,5 +402,31 @@ mod tests {
             guard.checked("hooks.example.com").await.unwrap(),
             [ip("93.184.216.34")]
         );
+    }
+
+    #[tokio::test]
+    async fn the_local_stack_looks_up_no_name_but_localhost_and_connects_to_loopback_only() {
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let guard = GuardedResolver::new(
+            Arc::new(Stub(vec![ip("127.0.0.1")], lookups.clone())),
+            UrlPolicy::LoopbackOnly,
+        );
+        let err = guard.checked("hooks.example.com").await.unwrap_err();
+        assert!(refusal_in(err.as_ref()).is_some(), "{err}");
+        assert_eq!(lookups.load(Ordering::SeqCst), 0, "nothing was looked up");
+        assert_eq!(guard.checked("localhost").await.unwrap(), [ip("127.0.0.1")]);
+        assert_eq!(lookups.load(Ordering::SeqCst), 1);
+
+        let url = |s: &str| WebhookUrl::parse(s).unwrap();
+        let local = UrlPolicy::LoopbackOnly;
+        // The API accepts what it would with loopback allowed...
+        assert!(check_static(&url("https://hooks.example.com/x"), local).is_ok());
+        assert!(check_static(&url("https://93.184.216.34/x"), local).is_ok());
+        assert!(check_static(&url("https://10.0.0.1/x"), local).is_err());
+        // ...and a delivery connects to loopback alone.
+        assert!(check_delivery(&url("https://93.184.216.34/x"), local).is_err());
+        assert!(check_delivery(&url("http://127.0.0.1:4590/x"), local).is_ok());
+        assert!(check_delivery(&url("http://[::1]:4590/x"), local).is_ok());
+        assert!(check_delivery(&url("https://93.184.216.34/x"), UrlPolicy::PublicHttps).is_ok());
     }
 }

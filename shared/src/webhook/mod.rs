@@ -7,8 +7,8 @@ mod secret;
 
 pub use endpoint::{Disabled, Endpoint, MAX_HEADERS, check_header};
 pub use guard::{
-    GuardedResolver, Lookup, Refused, SystemLookup, UrlPolicy, check_ip, check_static, refusal_in,
-    refused_range,
+    GuardedResolver, Lookup, Refused, SystemLookup, UrlPolicy, check_delivery, check_ip,
+    check_static, refusal_in, refused_range,
 };
 pub use secret::{
     PreviousSecret, SECRET_PREFIX, SigningSecrets, TIMESTAMP_TOLERANCE, VerifyError, WebhookSecret,

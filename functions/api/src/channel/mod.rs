@@ -123,7 +123,7 @@ pub fn as_inline(
     subject: Option<&str>,
     prefix: &str,
 ) -> Result<Value, FieldError> {
-    Ok(match rendered {
+    let mut inline = match rendered {
         Texts::Email {
             subject: rendered,
             html,
@@ -132,7 +132,13 @@ pub fn as_inline(
         Texts::Sms { message } => sms::as_inline(message),
         Texts::Push { title, body, data } => push::as_inline(title, body, data),
         Texts::Webhook { payload } => webhook::as_inline(payload, prefix)?,
-    })
+    };
+    // Checked as a request's inline fields are, where a part the template lacks is no field
+    // (a null would be refused).
+    if let Value::Object(fields) = &mut inline {
+        fields.retain(|_, v| !v.is_null());
+    }
+    Ok(inline)
 }
 
 /// What a preview (`POST /v1/templates/{name}/render`) shows of a rendering.
