@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers.
-.PHONY: dev test tools outbox redrive lint release bench load
+.PHONY: dev test tools outbox redrive lint release bench load fuzz
 
 ## Run the whole stack locally (emulator, functions, queue delivery) and print how to call it.
 dev:
@@ -9,7 +9,7 @@ dev:
 test:
 	@scripts/test.sh
 
-## Install the local tools (moto, cargo-lambda) into .dev/venv.
+## Install the local tools (moto, cargo-lambda, standardwebhooks, schemathesis) into .dev/venv.
 tools:
 	@scripts/tools.sh
 
@@ -41,3 +41,7 @@ release: tools
 	PATH="$$PWD/.dev/venv/bin:$$PATH" cargo lambda build --release --arm64 \
 		--bin api --bin email-worker --bin sms-worker --bin push-worker --bin webhook-worker --bin cleanup
 	@ls -l target/lambda/*/bootstrap
+
+## The contract fuzzer against a running `make dev`: FUZZ_SECONDS (120), FUZZ_SEED to repeat a run.
+fuzz:
+	@scripts/fuzz.sh

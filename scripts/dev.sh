@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make dev`: the whole stack on loopback. Installs what is missing, starts the AWS-API
-# emulator, the FCM stand-in and the webhook receiver, creates the table and queues, serves the functions with
-# `cargo lambda watch` (the API) and by `notify-local poll` (the workers and the cleanup, run as
-# Lambda runs them and started again when they die), delivers queued messages to the workers
-# as the SQS event source mapping would, and prints the API URL, a dev API key and ready-to-paste curls (the URL and
+# emulator, the FCM stand-in and the webhook receiver, creates the table and queues, runs the
+# functions as Lambda runs them (notify-local's local Lambda: started again when they die,
+# rebuilt when the code changes; the API behind a function URL), delivers queued messages to
+# the workers as the SQS event source mapping would, and prints the API URL, a dev API key and ready-to-paste curls (the URL and
 # key are also written to .dev/env).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,13 +86,12 @@ setsid ./target/debug/notify-local receiver --receiver-url "$receiver" --endpoin
 groups+=("$!")
 echo "webhooks:  $receiver (a receiver that verifies signatures, log $logs/receiver.log)"
 
-# The API, rebuilt on every change. --concurrency: up to 8 requests at once, as Lambda runs
-# several instances (AWS_LAMBDA_MAX_CONCURRENCY for the runtime; the API is built for it).
-setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$api_port" --concurrency 8 \
-  --env-file "$state/functions.env" >"$logs/functions.log" 2>&1 &
+# The API behind a Lambda function URL, up to 8 requests at once (AWS_LAMBDA_MAX_CONCURRENCY).
+setsid ./target/debug/notify-local api --listen "127.0.0.1:$api_port" --dir "$state" \
+  --bin-dir target/debug >"$logs/functions.log" 2>&1 &
 groups+=("$!")
 # The queues' event source mappings and the schedules, with the workers and the cleanup they
-# invoke: run as Lambda runs them, started again when one dies, rebuilt on a change.
+# invoke; and the rebuild of every function when the code changes.
 setsid ./target/debug/notify-local poll --endpoint "$emulator" --fcm-url "$fcm" --dir "$state" \
   --bin-dir target/debug --watch . >"$logs/poller.log" 2>&1 &
 groups+=("$!")

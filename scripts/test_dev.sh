@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# make dev survives its workers being killed mid-drain (scripts/load.py --chaos: every
-# notification still ends sent), and stops cleanly both ways a user stops it: Ctrl-C (SIGINT
-# to the foreground process group) and SIGTERM to make's process group. Each time nothing of it is left (no process
+# make dev tried from outside: it survives its workers being killed mid-drain
+# (scripts/load.py --chaos: every notification still ends sent), it answers as openapi.yaml
+# says on every route (scripts/fuzz.sh: schemathesis, every check and phase, a fixed seed so a
+# failure repeats; FUZZ_SECONDS bounds it), and it stops cleanly both ways a user stops it:
+# Ctrl-C (SIGINT to the foreground process group) and SIGTERM to make's process group. Each time nothing of it is left (no process
 # started for it, no port of it listening) within seconds, and a start right after works; a
 # second make dev while one runs refuses. It runs a stack of its own (other ports, its own
 # NOTIFY_DEV_DIR), so it can run beside a make dev of yours.
@@ -88,6 +90,10 @@ ready || fail "the second make dev disturbed the first"
 echo "== workers killed mid-drain (kill -9): every notification still ends sent"
 "$py" scripts/load.py -n 80 -c 8 --chaos 4 --within 240 || fail "the load with chaos failed; see $NOTIFY_DEV_DIR/logs/poller.log"
 
+echo "== the contract fuzzer on every route (${FUZZ_SECONDS:-150} s)"
+FUZZ_SEED="${FUZZ_SEED:-1}" FUZZ_SECONDS="${FUZZ_SECONDS:-150}" scripts/fuzz.sh \
+  || fail "the contract fuzzer found answers openapi.yaml does not describe (above; replay one with FUZZ_SEED=${FUZZ_SEED:-1} make fuzz)"
+
 # Twice, a moment apart: make passes a signal on to its child, so the script sees a second one
 # while it is stopping the stack (and a terminal user presses Ctrl-C again).
 signal_twice() {
@@ -107,4 +113,4 @@ ready || fail "make dev did not start again; see $NOTIFY_DEV_DIR/make-2.log"
 signal_twice TERM "$group"
 stops_cleanly || fail "left behind after SIGTERM"
 
-echo "make dev: survives killed workers, refuses a second start, stops cleanly on Ctrl-C and on SIGTERM, starts again right after"
+echo "make dev: survives killed workers, answers as its contract says, refuses a second start, stops cleanly on Ctrl-C and on SIGTERM, starts again right after"

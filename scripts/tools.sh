@@ -13,7 +13,7 @@ stamp="$venv/.installed-$(sha256sum dev/requirements.txt | cut -c1-16)"
 if [ -f "$stamp" ]; then
   exit 0
 fi
-echo "Installing local tools into $venv (moto, cargo-lambda)..."
+echo "Installing local tools into $venv (moto, cargo-lambda, standardwebhooks, schemathesis)..."
 rm -rf "$venv"
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip

@@ -4,13 +4,15 @@
 //!   sender identity on the AWS-API emulator;
 //! - [`esm`] plays the SQS event source mapping: it receives batches (high priority first),
 //!   invokes the worker, and deletes what the worker did not report as failed;
-//! - [`lambda`] runs the functions the local stack invokes itself (the workers, the cleanup)
-//!   as Lambda does, starting them again when they die;
+//! - [`lambda`] runs the functions as Lambda does (the Runtime API, their own environment,
+//!   their timeout), starting them again when they die, and [`function_url`] puts a Lambda
+//!   function URL in front of the API;
 //! - [`outbox`] lists what the emulated providers were asked to send;
 //! - [`fcm`] and [`receiver`] stand in for FCM and for the receivers of webhooks.
 
 pub mod esm;
 pub mod fcm;
+pub mod function_url;
 mod http;
 pub mod lambda;
 pub mod outbox;

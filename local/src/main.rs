@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! notify-local setup  [--endpoint URL] [--prefix P] [--api-url URL] [--fcm-url URL] [--dir .dev]
+//! notify-local api    [--listen 127.0.0.1:9000] [--dir .dev] [--bin-dir target/debug]
 //! notify-local fcm    [--fcm-url URL] [--dir .dev]
 //! notify-local poll   [--endpoint URL] [--prefix P] [--fcm-url URL] [--dir .dev] [--bin-dir target/debug] [--watch DIR]
 //! notify-local receiver [--receiver-url URL] [--endpoint URL] [--prefix P]
@@ -28,8 +29,8 @@ use notify_local::{
 use notify_shared::domain::Channel;
 use rand::Rng;
 
-const USAGE: &str = "usage: notify-local <setup|fcm|poll|receiver|outbox> [--endpoint URL] [--prefix P] \
-                     [--api-url URL] [--fcm-url URL] [--receiver-url URL] [--dir DIR] [--bin-dir DIR] [--watch DIR] [--json]";
+const USAGE: &str = "usage: notify-local <setup|api|fcm|poll|receiver|outbox> [--endpoint URL] [--prefix P] \
+                     [--api-url URL] [--fcm-url URL] [--receiver-url URL] [--dir DIR] [--bin-dir DIR] [--watch DIR] [--listen ADDR] [--json]";
 const DEFAULT_EMULATOR: &str = "http://127.0.0.1:4566";
 const DEFAULT_FCM: &str = "http://127.0.0.1:4580";
 const DEFAULT_RECEIVER: &str = "http://127.0.0.1:4590";
@@ -38,6 +39,12 @@ const DEFAULT_RECEIVER: &str = "http://127.0.0.1:4590";
 const POLLERS_PER_CHANNEL: usize = 4;
 /// The workers' timeout, as template.yaml sets it.
 const WORKER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The API's timeout, as template.yaml sets it (API Gateway's 29 s).
+const API_TIMEOUT: Duration = Duration::from_secs(29);
+/// Requests one API process answers at once (AWS_LAMBDA_MAX_CONCURRENCY).
+const API_CONCURRENCY: usize = 8;
+/// Where the API answers under the local function URL.
+const API_PREFIX: &str = "/lambda-url/api";
 /// The cleanup's timeout, as template.yaml sets it.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(300);
 /// The Firebase project the local key and stand-in use.
@@ -232,6 +239,28 @@ async fn receiver(args: &Args) -> Result<(), String> {
     task.await.map_err(|e| e.to_string())
 }
 
+/// The API: the api function run by the local Lambda, behind a function URL.
+async fn api(args: &Args) -> Result<(), String> {
+    let listen: SocketAddr = args
+        .get("listen", "127.0.0.1:9000")
+        .parse()
+        .map_err(|e| format!("--listen must be <ip>:<port>: {e}"))?;
+    let env = notify_local::lambda::read_env_file(&args.dir().join("functions.env"))?;
+    let function = LocalFunction::start(FunctionSpec {
+        name: "api".into(),
+        binary: PathBuf::from(args.get("bin-dir", "target/debug")).join("api"),
+        env,
+        timeout: API_TIMEOUT,
+        concurrency: API_CONCURRENCY,
+        memory_mb: 512,
+    });
+    let (bound, task) = notify_local::function_url::serve(listen, API_PREFIX, function)
+        .await
+        .map_err(|e| format!("{listen}: {e}"))?;
+    println!("the API on http://{bound}{API_PREFIX} (a function URL in front of the api function)");
+    task.await.map_err(|e| e.to_string())
+}
+
 /// The event source mappings and the schedules, with the functions they invoke run by the
 /// local Lambda ([`notify_local::lambda`]).
 async fn poll(args: &Args) -> Result<(), String> {
@@ -298,7 +327,7 @@ async fn poll(args: &Args) -> Result<(), String> {
     println!("running the cleanup: sweep every minute, purge every hour");
     if let Some(root) = args.flags.get("watch") {
         let mut bins: Vec<String> = Channel::ALL.iter().map(|c| c.worker().to_owned()).collect();
-        bins.push("cleanup".into());
+        bins.extend(["cleanup".into(), "api".into()]);
         println!(
             "rebuilding {} when a source under {root} changes",
             bins.join(", ")
@@ -387,6 +416,7 @@ async fn main() -> ExitCode {
     let result = match Args::parse() {
         Ok(args) => match args.command.as_str() {
             "setup" => setup(&args).await,
+            "api" => api(&args).await,
             "fcm" => fcm(&args).await,
             "poll" => poll(&args).await,
             "receiver" => receiver(&args).await,

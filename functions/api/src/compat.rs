@@ -47,14 +47,30 @@ const OPTIONS: &[&str] = &[
     "metadata",
 ];
 
+/// The top-level fields of each Event Planner request (the rest goes under `options`).
+const EMAIL_FIELDS: &[&str] = &[
+    "to", "subject", "template", "data", "text", "html", "options",
+];
+const SMS_FIELDS: &[&str] = &["to", "message", "template", "data", "options"];
+const BULK_FIELDS: &[&str] = &[
+    "recipients",
+    "template",
+    "data",
+    "subject",
+    "html",
+    "text",
+    "options",
+];
+
 /// The canonical body of an Event Planner request: its fields as they are, `options` flattened into
-/// them, and `channel` set. Returns the body, and which canonical fields came from `options`
+/// them, and `channel` set. A top-level field the route does not have (a canonical one such
+/// as `priority`, which goes under `options` here) is refused as unknown. Returns the body, and which canonical fields came from `options`
 /// (to name them back in errors). An option the route does not know is passed on as
 /// `options.<key>`, which the canonical check reports as an unknown field by that name.
 fn canonical(
     body: &Value,
     channel: &str,
-    allowed: &[&str],
+    (top, allowed): (&[&str], &[&str]),
     now: notify_shared::domain::time::Timestamp,
 ) -> Result<(Map<String, Value>, Vec<String>), ApiError> {
     let Value::Object(fields) = body else {
@@ -64,6 +80,14 @@ fn canonical(
             "must be a JSON object",
         )]));
     };
+    let unknown: Vec<FieldError> = fields
+        .keys()
+        .filter(|k| !top.contains(&k.as_str()))
+        .map(|k| FieldError::new(k.clone(), "unknown_field", "is not a known field"))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::Validation(unknown));
+    }
     let mut out = fields.clone();
     out.remove("options");
     out.insert("channel".into(), json!(channel));
@@ -169,7 +193,12 @@ pub async fn send(
         "locale",
         "metadata",
     ];
-    let (mut fields, from_options) = canonical(body, channel, &allowed, app.clock.now())?;
+    let top = if channel == "sms" {
+        SMS_FIELDS
+    } else {
+        EMAIL_FIELDS
+    };
+    let (mut fields, from_options) = canonical(body, channel, (top, &allowed), app.clock.now())?;
     // The Event Planner API's SMS examples give both a message and a template: the template renders the
     // SMS when there is one of that name; otherwise the message is sent as it is.
     if channel == "sms" && fields.contains_key("template") && fields.contains_key("message") {
@@ -214,7 +243,8 @@ pub async fn bulk_email(
     body: &Value,
     planned: Planned,
 ) -> Result<Response<Body>, ApiError> {
-    let (mut fields, from_options) = canonical(body, "email", OPTIONS, app.clock.now())?;
+    let (mut fields, from_options) =
+        canonical(body, "email", (BULK_FIELDS, OPTIONS), app.clock.now())?;
     let emails: Vec<Value> = match fields.get("recipients") {
         Some(Value::Array(list)) => {
             let mut emails = Vec::with_capacity(list.len());

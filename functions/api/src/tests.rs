@@ -266,6 +266,15 @@ async fn malformed_json_is_400() {
     assert_eq!(err["code"], "malformed_json");
 }
 
+/// A POST of JSON to `path` with the tenant's key, for a body or header built by hand.
+fn json_post(path: &str) -> http::request::Builder {
+    http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {KEY}"))
+}
+
 /// API Gateway hands a body that is not UTF-8 to the function base64-encoded, which
 /// lambda_http turns into a binary body: it is malformed JSON, never a 500.
 #[tokio::test]
@@ -276,17 +285,43 @@ async fn a_body_that_is_not_utf8_is_malformed_json() {
         "/v1/webhooks/signing-secret",
         "/api/notifications/sms",
     ] {
-        let req = http::Request::builder()
-            .method("POST")
-            .uri(path)
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {KEY}"))
+        let req = json_post(path)
             .body(Body::Binary(vec![0xff, 0xfe, b'{', 0x80, b'}']))
             .unwrap();
         let (status, err, _) = call(&rig, req).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {err}");
         let code = err["code"].as_str().or(err["error"]["code"].as_str());
         assert_eq!(code, Some("malformed_json"), "{path}: {err}");
+    }
+}
+
+/// A header value past ASCII (an HTTP client sends it as Latin-1 bytes) is the header's 400,
+/// never a 500.
+#[tokio::test]
+async fn an_idempotency_key_past_ascii_is_refused_on_its_header() {
+    let rig = rig();
+    for path in [
+        "/v1/notifications",
+        "/api/notifications/sms",
+        "/v1/notifications/0190a0a0-0000-7000-8000-000000000000/cancel",
+    ] {
+        let req = json_post(path)
+            .header(
+                "idempotency-key",
+                http::HeaderValue::from_bytes(b"cl\xe9-1").unwrap(),
+            )
+            .body(Body::Text(email().to_string()))
+            .unwrap();
+        let (status, err, _) = call(&rig, req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {err}");
+        let details = err["details"]
+            .as_array()
+            .or(err["error"]["details"].as_array());
+        assert_eq!(
+            details.and_then(|d| d[0]["field"].as_str()),
+            Some("Idempotency-Key"),
+            "{path}: {err}"
+        );
     }
 }
 

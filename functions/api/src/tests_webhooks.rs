@@ -133,6 +133,15 @@ async fn rotating_a_secret_shows_the_new_one_and_keeps_the_old_one_signing_for_a
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    // No body is the default grace; a body of `null` is not an object.
+    for path in [
+        "/v1/webhooks/endpoints/crm/rotate-secret",
+        "/v1/webhooks/signing-secret",
+    ] {
+        let (status, err, _) = call(&rig, request("POST", path, Some(KEY), Some("null"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {err}");
+        assert_eq!(err["details"][0]["rule"], "type", "{path}: {err}");
+    }
     let (status, _, _) = call(
         &rig,
         request(

@@ -297,9 +297,10 @@ pub async fn delete(
 }
 
 /// `{"graceSeconds"?}`: how long the previous secret keeps signing (default 24 h, at most
-/// 7 days; 0 stops it at once).
+/// 7 days; 0 stops it at once). No body is the default; a body must be that object (`null`
+/// is not).
 fn grace(body: Option<&Value>) -> Result<Duration, ApiError> {
-    let Some(body) = body.filter(|b| !b.is_null()) else {
+    let Some(body) = body else {
         return Ok(DEFAULT_GRACE);
     };
     let mut f = Fields::of(body, "").map_err(|e| ApiError::Validation(vec![e]))?;

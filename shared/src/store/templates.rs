@@ -121,9 +121,38 @@ struct Head {
 struct VersionItem {
     name: TemplateName,
     version: u32,
+    /// As JSON text: a template's JSON (its `sampleData` above all) may hold numbers and
+    /// shapes DynamoDB's own types cannot (a number past 1E+125, say).
+    #[serde(with = "json_text")]
     source: TemplateSource,
     created_at: Timestamp,
     updated_at: Timestamp,
+}
+
+/// A value stored as its JSON text; a version saved before that, as a DynamoDB map, still reads.
+mod json_text {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
+
+    pub fn serialize<T: Serialize, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        let text = serde_json::to_string(value).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored<T> {
+        Text(String),
+        Value(T),
+    }
+
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<T, D::Error> {
+        match Stored::<T>::deserialize(d)? {
+            Stored::Text(text) => serde_json::from_str(&text).map_err(serde::de::Error::custom),
+            Stored::Value(value) => Ok(value),
+        }
+    }
 }
 
 /// How often a save re-reads the head after losing a race to a concurrent save.
@@ -393,5 +422,34 @@ impl TemplateStore for DynamoStore {
         // rest are unreachable (a new save numbers past them) and the next delete retries.
         self.delete_template_versions(tenant, name).await?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_is_stored_as_json_text_and_one_stored_as_a_map_still_reads() {
+        let (source, _) = TemplateSource::parse(&serde_json::json!({
+            "locales": {"en": {"sms": {"message": "Hi {{name}}"}}},
+            "sampleData": {"name": "Ada", "big": 1e200},
+        }))
+        .unwrap();
+        let item = VersionItem {
+            name: TemplateName::parse("hello").unwrap(),
+            version: 3,
+            source: source.clone(),
+            created_at: Timestamp::from_millis(1_000).unwrap(),
+            updated_at: Timestamp::from_millis(2_000).unwrap(),
+        };
+        let mut stored = serde_json::to_value(&item).unwrap();
+        assert!(stored["source"].is_string(), "{stored}");
+        let read: VersionItem = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(read.source, source);
+
+        stored["source"] = serde_json::to_value(&source).unwrap();
+        let before: VersionItem = serde_json::from_value(stored).unwrap();
+        assert_eq!(before.source, source);
     }
 }

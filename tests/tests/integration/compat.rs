@@ -183,6 +183,39 @@ async fn bad_input_is_a_4xx_with_success_false_naming_the_event_planner_field() 
     fields.sort_unstable();
     assert_eq!(fields, ["options.colour", "options.fromName"]);
 
+    // Options go under `options`: a canonical field at the top (or a channel) is unknown
+    // here, and a null `options` is not an object.
+    for (body, field, rule) in [
+        (
+            json!({"to": unique_recipient(), "subject": "Hi", "text": "x", "priority": "high"}),
+            "priority",
+            "unknown_field",
+        ),
+        (
+            json!({"to": unique_recipient(), "subject": "Hi", "text": "x", "channel": "sms"}),
+            "channel",
+            "unknown_field",
+        ),
+        (
+            json!({"to": unique_recipient(), "subject": "Hi", "text": "x", "options": null}),
+            "options",
+            "type",
+        ),
+    ] {
+        let (status, err) = post(&t, "/api/notifications/email", &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {err}");
+        let details = err["error"]["details"].as_array().unwrap();
+        assert_eq!(
+            (
+                details.len(),
+                details[0]["field"].as_str(),
+                details[0]["rule"].as_str()
+            ),
+            (1, Some(field), Some(rule)),
+            "{body}: {err}"
+        );
+    }
+
     let (status, err) = t
         .call_with(
             "POST",

@@ -280,6 +280,32 @@ async fn template_versions_are_numbered_listed_and_deleted() {
 }
 
 #[tokio::test]
+async fn a_template_keeps_json_that_dynamodb_numbers_cannot_hold() {
+    let (_t, store) = store().await;
+    let tenant = TenantId::new("acme");
+    let name = TemplateName::parse("big-numbers").unwrap();
+    // Past DynamoDB's number range (1E-130 to 9.99E+125) and its 38 digits; each float read
+    // back bit for bit (serde_json's float_roundtrip).
+    let sample = serde_json::json!({"huge": -2.869719034680209e249, "tiny": 1e-200, "exact": 12345678901234567890_u64, "nested": [[], {"": null}]});
+    let (source, _) = TemplateSource::parse(&serde_json::json!({
+        "locales": {"en": {"sms": {"message": "{{huge}}"}}},
+        "sampleData": sample,
+    }))
+    .unwrap();
+    let saved = store
+        .save(&tenant, &name, &source, SystemClock.now())
+        .await
+        .unwrap();
+    let read = store
+        .template(&tenant, &name, Some(saved.version))
+        .await
+        .unwrap()
+        .expect("saved");
+    assert_eq!(read.source.sample_data, Some(sample));
+    assert_eq!(read.source, source);
+}
+
+#[tokio::test]
 async fn concurrent_saves_of_one_template_each_get_their_own_version() {
     let (_t, store) = store().await;
     let tenant = TenantId::new("acme");
