@@ -21,7 +21,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --workspace
-echo "== make dev: one at a time, stops cleanly (Ctrl-C, SIGTERM), starts again"
+echo "== make dev from outside: workers killed mid-drain, the contract fuzzer, one at a time, stops cleanly (Ctrl-C, SIGTERM), starts again"
 scripts/test_dev.sh
 echo "== infrastructure: cfn-lint, sam validate, cdk synth, CDK tests, SAM/CDK parity"
 scripts/iac.sh

@@ -19,6 +19,17 @@ py=.dev/venv/bin/python
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# Whatever ends this script (a failed check included) stops the stack it started, so no
+# make dev of the test is left holding its ports.
+group=""
+stop_left() {
+  [ -n "$group" ] || return 0
+  kill -TERM -- "-$group" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do kill -0 -- "-$group" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL -- "-$group" 2>/dev/null || true
+}
+trap stop_left EXIT
+
 # Starts make dev in a process group of its own, as a terminal's foreground job is, and with
 # SIGINT handled as there: a job started with & in a script ignores it, which Ctrl-C never
 # meets. Prints the group's id.
