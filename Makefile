@@ -28,9 +28,9 @@ redrive:
 load:
 	@python3 scripts/load.py -n $${N:-200} -c $${C:-16} --chaos $${CHAOS:-0}
 
-## How long the API takes to accept 10,000 recipients (in-memory ports, then the emulator).
+## How long the API takes to accept 10,000 recipients (in-memory ports, then the emulator), and a worker a batch of 10.
 bench: tools
-	cargo bench -p notify-tests --bench batch_accept
+	cargo bench -p notify-tests --bench batch_accept --bench worker_batch
 
 lint:
 	cargo fmt --all -- --check

@@ -7,21 +7,12 @@
 //! - the local emulator: the same plus the AWS calls over loopback HTTP (the emulator answers
 //!   one request at a time, so this is a floor on throughput, not a forecast of AWS).
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use lambda_http::Body;
-use notify_api::{AdminKeys, ApiConfig, ApiKeys, App, Ports};
-use notify_shared::{
-    clock::SystemClock,
-    config::{QueueUrls, StoreSettings},
-    queue::{MemoryDeadLetters, MemoryQueue},
-    store::{MemoryDevices, MemoryStore, MemoryTemplates},
-};
-use notify_tests::{API_KEY, TestStack};
+use notify_api::App;
+use notify_tests::{API_KEY, TestStack, memory_app};
 use serde_json::{Value, json};
 
 const RECIPIENTS: usize = 10_000;
@@ -40,45 +31,6 @@ fn body(run: usize) -> String {
         "recipients": recipients,
     })
     .to_string()
-}
-
-fn memory_app() -> App {
-    let store = Arc::new(MemoryStore::new());
-    let queue = Arc::new(MemoryQueue::new());
-    let config = ApiConfig {
-        store: StoreSettings {
-            table: "bench".into(),
-            retention: Duration::from_secs(86_400),
-            lifetime: Duration::from_secs(3600),
-        },
-        queues: QueueUrls::default(),
-        dlqs: QueueUrls::default(),
-        keys: ApiKeys::parse(&format!("bench:{API_KEY}")).expect("key"),
-        admin_keys: AdminKeys::parse("").expect("no admin keys"),
-        device_idle: Duration::from_secs(86_400),
-        max_body_bytes: 1024 * 1024,
-        max_batch_body_bytes: 6 * 1000 * 1000,
-        channel: notify_api::ChannelLimits {
-            sms_max_chars: 1600,
-            url_policy: notify_shared::webhook::UrlPolicy::PublicHttps,
-        },
-    };
-    App::new(
-        Ports {
-            store: store.clone(),
-            devices: Arc::new(MemoryDevices::new()),
-            idempotency: store.clone(),
-            templates: Arc::new(MemoryTemplates::new()),
-            batches: store.clone(),
-            webhooks: Arc::new(notify_shared::store::MemoryWebhooks::new()),
-            queue: queue.clone(),
-            dead_letters: Arc::new(MemoryDeadLetters::new()),
-            table_health: store,
-            queue_health: queue,
-            clock: Arc::new(SystemClock),
-        },
-        config,
-    )
 }
 
 /// Posts the batch and returns the wall time of the call.
@@ -124,7 +76,7 @@ async fn main() {
     let memory: Vec<Duration> = {
         let mut times = Vec::new();
         for run in 0..runs {
-            times.push(accept(&memory_app(), body(run)).await);
+            times.push(accept(&memory_app().0, body(run)).await);
         }
         times
     };

@@ -356,7 +356,7 @@ impl TestStack {
             .collect();
         let api = App::new(
             ports(&sdk, &store, &stack, Arc::new(SystemClock), None),
-            api_config(&stack, &store_settings),
+            api_config(stack.queue_urls(), stack.dlq_urls(), &store_settings),
         );
         Self {
             api,
@@ -381,7 +381,11 @@ impl TestStack {
     ) -> App {
         App::new(
             ports(&self.sdk, &self.store, &self.stack, clock, queue),
-            api_config(&self.stack, &self.store_settings),
+            api_config(
+                self.stack.queue_urls(),
+                self.stack.dlq_urls(),
+                &self.store_settings,
+            ),
         )
     }
 
@@ -395,7 +399,11 @@ impl TestStack {
                 Arc::new(SystemClock),
                 None,
             )),
-            api_config(&self.stack, &self.store_settings),
+            api_config(
+                self.stack.queue_urls(),
+                self.stack.dlq_urls(),
+                &self.store_settings,
+            ),
         )
     }
 
@@ -647,11 +655,15 @@ fn ports(
     }
 }
 
-fn api_config(stack: &Stack, store: &StoreSettings) -> ApiConfig {
+fn api_config(
+    queues: notify_shared::config::QueueUrls,
+    dlqs: notify_shared::config::QueueUrls,
+    store: &StoreSettings,
+) -> ApiConfig {
     ApiConfig {
         store: store.clone(),
-        queues: stack.queue_urls(),
-        dlqs: stack.dlq_urls(),
+        queues,
+        dlqs,
         keys: ApiKeys::parse(&format!("test:{API_KEY}")).expect("test key"),
         admin_keys: AdminKeys::parse(ADMIN_KEY).expect("admin key"),
         device_idle: Duration::from_secs(30 * 86_400),
@@ -683,4 +695,38 @@ pub fn unique_mobile() -> String {
     };
     // 061… numbers are all allocated to mobile operators in France's numbering plan.
     format!("+3361{digits}")
+}
+
+/// The API over in-memory ports (what the benches measure the service's own work with), and
+/// the store and queue it writes to.
+pub fn memory_app() -> (
+    App,
+    Arc<notify_shared::store::MemoryStore>,
+    Arc<notify_shared::queue::MemoryQueue>,
+) {
+    let store = Arc::new(notify_shared::store::MemoryStore::new());
+    let queue = Arc::new(notify_shared::queue::MemoryQueue::new());
+    let store_settings = StoreSettings {
+        table: "bench".into(),
+        retention: Duration::from_secs(86_400),
+        lifetime: Duration::from_secs(3600),
+    };
+    let config = api_config(Default::default(), Default::default(), &store_settings);
+    let app = App::new(
+        Ports {
+            store: store.clone(),
+            devices: Arc::new(notify_shared::store::MemoryDevices::new()),
+            idempotency: store.clone(),
+            templates: Arc::new(notify_shared::store::MemoryTemplates::new()),
+            batches: store.clone(),
+            webhooks: Arc::new(notify_shared::store::MemoryWebhooks::new()),
+            queue: queue.clone(),
+            dead_letters: Arc::new(notify_shared::queue::MemoryDeadLetters::new()),
+            table_health: store.clone(),
+            queue_health: queue.clone(),
+            clock: Arc::new(SystemClock),
+        },
+        config,
+    );
+    (app, store, queue)
 }

@@ -19,6 +19,7 @@ pub struct ScriptedProvider {
     targets: Option<Vec<Address>>,
     calls: Mutex<Vec<(NotificationId, String)>>,
     forgotten: Mutex<Vec<String>>,
+    latency: std::time::Duration,
 }
 
 impl ScriptedProvider {
@@ -30,7 +31,14 @@ impl ScriptedProvider {
             targets: None,
             calls: Mutex::new(Vec::new()),
             forgotten: Mutex::new(Vec::new()),
+            latency: std::time::Duration::ZERO,
         }
+    }
+
+    /// Every send takes this long before it answers, as a provider over the network does.
+    pub fn with_latency(mut self, latency: std::time::Duration) -> Self {
+        self.latency = latency;
+        self
     }
 
     /// The next calls answer these, in order.
@@ -88,6 +96,9 @@ impl Provider for ScriptedProvider {
     }
 
     async fn send(&self, notification: &Notification, to: &Address) -> Answer {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
         let call = {
             let mut calls = lock(&self.calls);
             calls.push((notification.id.clone(), to.as_str().to_owned()));
