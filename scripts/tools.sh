@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the local tooling, from PyPI into .dev/venv (never globally): the AWS-API emulator
-# (moto) and cargo-lambda. Idempotent and quick when nothing changed.
+# (moto), cargo-lambda (release builds), the Standard Webhooks verifier and the contract
+# fuzzer (schemathesis). Idempotent and quick when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,4 +1,4 @@
-//! A local Lambda for the functions `make dev` invokes itself (the workers, the cleanup).
+//! A local Lambda for the functions `make dev` runs (the API behind [`crate::function_url`], the workers, the cleanup).
 //!
 //! It runs a function's binary as Lambda does: a fresh environment with the function's
 //! variables, the Lambda Runtime API on loopback (`AWS_LAMBDA_RUNTIME_API`) from which the
@@ -9,9 +9,10 @@
 //! function's timeout it ends the process; and when the binary is rebuilt it lets the running
 //! invocations finish, then starts the new build. Each of these is said in the log.
 //!
-//! Why not `cargo lambda watch` for these functions: when a function's process dies
-//! mid-invocation it neither answers that invocation nor reliably starts another process, so
-//! every later batch for the function waits out the invoke timeout.
+//! Why not `cargo lambda watch`: under load it lost an invocation now and then (a request
+//! never answered), and when a function's process died mid-invocation it neither answered that
+//! invocation nor reliably started another process, so the function's later invocations
+//! waited out the invoke timeout.
 
 use std::{
     collections::HashMap,
@@ -202,8 +203,8 @@ async fn supervise(shared: Arc<Shared>) {
             status = child.wait() => match status {
                 Ok(status) => Ended::Exited(status),
                 Err(e) => {
+                    // Ended below, as a timed-out process is.
                     warn!(function = %name, error = %e, "lost track of the function's process");
-                    let _ = child.kill().await;
                     Ended::TimedOut
                 }
             },

@@ -62,11 +62,12 @@ const BULK_FIELDS: &[&str] = &[
     "options",
 ];
 
-/// The canonical body of an Event Planner request: its fields as they are, `options` flattened into
-/// them, and `channel` set. A top-level field the route does not have (a canonical one such
-/// as `priority`, which goes under `options` here) is refused as unknown. Returns the body, and which canonical fields came from `options`
-/// (to name them back in errors). An option the route does not know is passed on as
-/// `options.<key>`, which the canonical check reports as an unknown field by that name.
+/// The canonical body of an Event Planner request: its fields as they are, `options` flattened
+/// into them, and `channel` set. A top-level field the route does not have (a canonical one
+/// such as `priority`, which goes under `options` here) is refused as unknown. Returns the
+/// body, and which canonical fields came from `options` (to name them back in errors). An
+/// option the route does not know is passed on as `options.<key>`, which the canonical check
+/// reports as an unknown field by that name.
 fn canonical(
     body: &Value,
     channel: &str,

@@ -127,7 +127,14 @@ impl Attempt<'_> {
         match status {
             Status::Sent => Outcome::Sent,
             Status::Suppressed => Outcome::Suppressed,
-            _ => Outcome::Failed,
+            Status::Failed => Outcome::Failed,
+            // Not a status `summarise` settles on; listed so a new status is a decision here.
+            Status::Scheduled
+            | Status::Queued
+            | Status::Sending
+            | Status::Delivered
+            | Status::Cancelled
+            | Status::Expired => Outcome::Failed,
         }
     }
 
