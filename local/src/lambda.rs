@@ -1,5 +1,5 @@
-//! A local Lambda for the functions `make dev` runs: the API (behind
-//! [`crate::function_url`]), the workers and the cleanup.
+//! A local Lambda for the functions `make dev` runs: the API (behind the local function
+//! URL), the workers and the cleanup.
 //!
 //! It runs a function's binary as Lambda does: a fresh environment with the function's
 //! variables, the Lambda Runtime API on loopback (`AWS_LAMBDA_RUNTIME_API`) from which the
