@@ -28,9 +28,9 @@ redrive:
 load:
 	@python3 scripts/load.py -n $${N:-200} -c $${C:-16} --chaos $${CHAOS:-0}
 
-## How long the API takes to accept 10,000 recipients (in-memory ports, then the emulator), and a worker a batch of 10.
+## How long the API takes to accept 10,000 recipients (in-memory ports, then the emulator), a worker a batch of 10, and what a notification costs in AWS requests.
 bench: tools
-	cargo bench -p notify-tests --bench batch_accept --bench worker_batch
+	cargo bench -p notify-tests --bench batch_accept --bench worker_batch --bench cost
 
 lint:
 	cargo fmt --all -- --check

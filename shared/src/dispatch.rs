@@ -8,7 +8,7 @@ use tracing::warn;
 use crate::{
     domain::{
         Notification,
-        schedule::{self, DueKind},
+        schedule::{self, Due, DueKind},
         time::Timestamp,
     },
     queue::{NotificationQueue, QueueError, QueueMessage},
@@ -30,11 +30,22 @@ pub async fn enqueue(
     queue
         .enqueue(&message, schedule::queue_delay(now, n.scheduled_at))
         .await?;
-    let expiry = schedule::expiry(now, n.scheduled_at, lifetime);
-    if let Err(e) = store.replace_due(&n.id, DueKind::Enqueue, expiry).await {
+    confirm(store, n, schedule::expiry(now, n.scheduled_at, lifetime)).await;
+    Ok(())
+}
+
+/// Replaces the `enqueue` marker of a notification whose message is sent with `expiry`. Its
+/// index entry stays where it is (one write less) unless that would make the sweep find it
+/// late: a lifetime shorter than the grace period.
+async fn confirm(store: &dyn NotificationStore, n: &Notification, expiry: Due) {
+    let confirmed = if n.due.is_some_and(|pending| pending.at <= expiry.at) {
+        store.confirm_enqueued(&n.id, expiry).await
+    } else {
+        store.replace_due(&n.id, DueKind::Enqueue, expiry).await
+    };
+    if let Err(e) = confirmed {
         warn!(error = %e, notification_id = %n.id, "queued, but not confirmed on the record: the sweep will queue it again");
     }
-    Ok(())
 }
 
 /// Markers confirmed at once after a batch's messages went out (each an UpdateItem).
@@ -78,10 +89,7 @@ pub async fn enqueue_many(
             .map(|(_, n)| n),
     )
     .for_each_concurrent(CONFIRM_IN_FLIGHT, |n| async move {
-        let expiry = schedule::expiry(now, n.scheduled_at, lifetime);
-        if let Err(e) = store.replace_due(&n.id, DueKind::Enqueue, expiry).await {
-            warn!(error = %e, notification_id = %n.id, "queued, but not confirmed on the record: the sweep will queue it again");
-        }
+        confirm(store, n, schedule::expiry(now, n.scheduled_at, lifetime)).await;
     })
     .await;
     failed.len()

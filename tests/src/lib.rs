@@ -41,6 +41,9 @@ use notify_sms_worker::SmsWorkerConfig;
 use notify_webhook_worker::WebhookWorkerConfig;
 use serde_json::Value;
 
+pub mod cost;
+pub mod meter;
+
 pub const API_KEY: &str = "ndk_integration_test_key_0001";
 pub const SENDER: &str = "noreply@example.com";
 /// Receives before a message goes to its dead-letter queue in test stacks.
@@ -166,6 +169,8 @@ pub struct StackOptions {
     pub sender: String,
     /// Transient failures in a row that open a worker's circuit breaker (high: off).
     pub breaker_threshold: u32,
+    /// Every AWS request goes through a [`meter::Meter`], which counts what AWS bills.
+    pub metered: bool,
 }
 
 impl Default for StackOptions {
@@ -173,6 +178,7 @@ impl Default for StackOptions {
         Self {
             sender: SENDER.into(),
             breaker_threshold: 1000,
+            metered: false,
         }
     }
 }
@@ -205,6 +211,8 @@ pub struct TestStack {
     /// `http://127.0.0.1:<port>`.
     pub receiver_url: String,
     pub dns: TestDns,
+    /// With [`StackOptions::metered`]: what the stack's AWS requests cost.
+    pub meter: Option<meter::Meter>,
     mappings: Vec<(Channel, EventSourceMapping)>,
 }
 
@@ -227,7 +235,12 @@ impl TestStack {
     }
 
     pub async fn with(options: StackOptions) -> Self {
-        let endpoint = emulator().await;
+        let emulator = emulator().await;
+        let meter = match options.metered {
+            true => Some(meter::Meter::start(&emulator).await),
+            false => None,
+        };
+        let endpoint = meter.as_ref().map_or(emulator, |m| m.url.clone());
         let sdk = notify_local::sdk_config(&endpoint).await;
 
         // The FCM stand-in first: the key it verifies is the one stored for the push worker.
@@ -369,6 +382,7 @@ impl TestStack {
             receiver,
             receiver_url: format!("http://{receiver_addr}"),
             dns,
+            meter,
             mappings,
         }
     }

@@ -305,9 +305,16 @@ impl Cleanup {
         let Some(n) = self.store.get(id, now).await? else {
             return Ok(Action::Skipped);
         };
-        let Some(due) = n.due.filter(|d| d.at <= now) else {
+        let Some(due) = n.due else {
             return Ok(Action::Skipped);
         };
+        if due.at > now {
+            // An entry left at the grace period when the message was confirmed sent
+            // (`confirm_enqueued`), for a notification still not settled: moved to its
+            // marker, so later sweeps do not read the record again.
+            self.store.replace_due(id, due.kind, due).await?;
+            return Ok(Action::Skipped);
+        }
         match (due.kind, n.status) {
             (DueKind::Release, Status::Scheduled) => {
                 let (_, pending) = schedule::enqueue_pending(now);
@@ -509,6 +516,35 @@ mod tests {
         // Done once: the marker now says when it expires.
         assert_eq!(rig.cleanup.sweep(later()).await.unwrap().requeued, 0);
         assert_eq!(rig.queue.messages().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_notification_still_queued_after_the_grace_period_is_not_queued_again() {
+        let rig = rig();
+        let n = accepted(&rig, None).await;
+        let lifetime = Duration::from_secs(3600);
+        dispatch::enqueue(
+            rig.store.as_ref(),
+            rig.queue.as_ref(),
+            &n,
+            rig.clock.now(),
+            lifetime,
+        )
+        .await
+        .unwrap();
+        rig.clock.advance(schedule::ENQUEUE_GRACE);
+        // Confirming the message left the index entry at the grace period (no index write).
+        assert_eq!(
+            rig.store.due(rig.clock.now(), 10).await.unwrap(),
+            vec![n.id]
+        );
+        let report = rig.cleanup.sweep(later()).await.unwrap();
+        assert_eq!((report.requeued, report.expired), (0, 0));
+        assert_eq!(rig.queue.messages().len(), 1, "only the API's message");
+        // The entry now waits for the end of the lifetime, where the marker is.
+        assert!(rig.store.due(rig.clock.now(), 10).await.unwrap().is_empty());
+        rig.clock.advance(lifetime);
+        assert_eq!(rig.cleanup.sweep(later()).await.unwrap().expired, 1);
     }
 
     #[tokio::test]

@@ -146,3 +146,74 @@ pub(super) fn set_all(item: Item, set: &mut Vec<String>, values: &mut Item) {
         values.insert(format!(":{k}"), v);
     }
 }
+
+/// The size DynamoDB bills an item by: each attribute's name and value, by the rules of
+/// <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html>
+/// (a number: its significant digits, two a byte, plus one; a list or map: 3 bytes, and 1
+/// per element).
+pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+/// The size of one attribute's value (without its name).
+pub(super) fn value_size(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => number_size(n),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+        AttributeValue::Ns(set) => set.iter().map(|n| number_size(n)).sum(),
+        AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_size(v))
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
+fn number_size(n: &str) -> usize {
+    let digits: String = n
+        .chars()
+        .take_while(|c| *c != 'e' && *c != 'E')
+        .filter(char::is_ascii_digit)
+        .collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+    significant.div_ceil(2) + 1
+}
+
+/// The write units a write of an item of `size` bytes consumes: 1 per KB started.
+pub fn write_units(size: usize) -> u64 {
+    (size.div_ceil(1024)).max(1) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_follow_the_documented_rules() {
+        let item = HashMap::from([
+            ("id".to_owned(), AttributeValue::S("abc".into())),
+            ("n".to_owned(), AttributeValue::N("12300".into())),
+            ("ok".to_owned(), AttributeValue::Bool(true)),
+            (
+                "m".to_owned(),
+                AttributeValue::M(HashMap::from([(
+                    "k".to_owned(),
+                    AttributeValue::L(vec![AttributeValue::S("xy".into())]),
+                )])),
+            ),
+        ]);
+        // id: 2 + 3; n: 1 + (3 digits → 2, + 1); ok: 2 + 1; m: 1 + 3 + (1 + 1 + (3 + 1 + 2)).
+        assert_eq!(item_size(&item), 5 + 4 + 3 + 12);
+        assert_eq!(write_units(0), 1);
+        assert_eq!(write_units(1024), 1);
+        assert_eq!(write_units(1025), 2);
+        assert_eq!(write_units(100 * 1024 + 1), 101);
+    }
+}

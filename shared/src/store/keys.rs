@@ -4,6 +4,7 @@
 //! | item | `PK` | `SK` | `GSI1PK` / `GSI1SK` | `GSI2PK` / `GSI2SK` | `GSI3PK` / `GSI3SK` | `ttl` |
 //! |---|---|---|---|---|---|---|
 //! | notification | `NOTIFICATION#<id>` | `NOTIFICATION` | | `DUE#<0-3>` / `<due at>#<id>` (while due) | `BATCH#<tenant>#<batch>` / `<id>` (in a batch) | `expiresAt`: creation + retention |
+//! | notification content (when large) | `NOTIFICATION#<id>` | `CONTENT` | | | | as its record |
 //! | device | `USER#<tenant>#<user>` | `DEVICE#<token>` | `TOKEN#<tenant>#<token>` / `USER#<user>` | | | `expiresAt`: last registration + idle limit |
 //! | idempotency key | `IDEMPOTENCY#<tenant>#<sha256(key) hex>` | `IDEMPOTENCY` | | | | claim + `keep` (24 h) |
 //! | batch header | `BATCH#<tenant>#<batch>` | `BATCH` | | | | its last record's `expiresAt` |
@@ -98,8 +99,10 @@ pub(super) enum Kind {
     Other,
 }
 
-pub(super) fn kind(pk: &str) -> Kind {
+pub(super) fn kind(pk: &str, sk: &str) -> Kind {
     match pk.split('#').next().unwrap_or_default() {
+        // A large notification's content item goes with its record, which is what counts.
+        "NOTIFICATION" if sk == CONTENT_SK => Kind::Other,
         "NOTIFICATION" => Kind::Notification,
         "IDEMPOTENCY" => Kind::IdempotencyKey,
         "USER" => Kind::Device,
@@ -110,7 +113,21 @@ pub(super) fn kind(pk: &str) -> Kind {
 // ------------------------------------------------------------------------------ notifications
 
 pub(super) fn notification_key(id: &NotificationId) -> Item {
-    key(format!("NOTIFICATION#{id}"), "NOTIFICATION".to_owned())
+    key(notification_pk(id), RECORD_SK.to_owned())
+}
+
+/// The sort key of a notification's record (status, history), and of its content when that
+/// is too large to share the record's item.
+pub(super) const RECORD_SK: &str = "NOTIFICATION";
+pub(super) const CONTENT_SK: &str = "CONTENT";
+
+pub(super) fn notification_content_key(id: &NotificationId) -> Item {
+    key(notification_pk(id), CONTENT_SK.to_owned())
+}
+
+/// The `PK` of a notification's items (its record, and its content item if any).
+pub(super) fn notification_pk(id: &NotificationId) -> String {
+    format!("NOTIFICATION#{id}")
 }
 
 fn due_shard(id: &NotificationId) -> u32 {
@@ -279,21 +296,23 @@ mod tests {
     }
 
     #[test]
-    fn the_purge_tells_what_it_deletes_by_the_partition_key() {
+    fn the_purge_tells_what_it_deletes_by_the_key() {
         let tenant = TenantId::new("acme");
-        let pk = |item: Item| identity(&item).unwrap().0;
+        let kind_of = |item: Item| {
+            let (pk, sk) = identity(&item).unwrap();
+            kind(&pk, &sk)
+        };
         let user = UserId::parse("ann").unwrap();
         let token = DeviceToken::parse("d1").unwrap();
         let batch = BatchId::parse("b1").unwrap();
+        let id = NotificationId::generate();
+        assert_eq!(kind_of(notification_key(&id)), Kind::Notification);
+        assert_eq!(kind_of(notification_content_key(&id)), Kind::Other);
         assert_eq!(
-            kind(&pk(notification_key(&NotificationId::generate()))),
-            Kind::Notification
-        );
-        assert_eq!(
-            kind(&pk(idempotency_key(&tenant, "key"))),
+            kind_of(idempotency_key(&tenant, "key")),
             Kind::IdempotencyKey
         );
-        assert_eq!(kind(&pk(device_key(&tenant, &user, &token))), Kind::Device);
-        assert_eq!(kind(&pk(batch_header_key(&tenant, &batch))), Kind::Other);
+        assert_eq!(kind_of(device_key(&tenant, &user, &token)), Kind::Device);
+        assert_eq!(kind_of(batch_header_key(&tenant, &batch)), Kind::Other);
     }
 }

@@ -39,6 +39,9 @@ use crate::{
 #[derive(Default)]
 pub struct MemoryStore {
     records: Mutex<HashMap<NotificationId, Notification>>,
+    /// Due-index entries left earlier than their record's marker (`confirm_enqueued`), as
+    /// the DynamoDB store leaves them; any other change of the marker moves its entry.
+    early: Mutex<HashMap<NotificationId, Timestamp>>,
     keys: Mutex<HashMap<(TenantId, String), KeyState>>,
     batches: Mutex<HashMap<(TenantId, BatchId), BatchSummary>>,
     unavailable: AtomicBool,
@@ -49,6 +52,31 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn set_due(
+        &self,
+        id: &NotificationId,
+        expected: DueKind,
+        due: Due,
+        move_entry: bool,
+    ) -> Result<bool, StoreError> {
+        self.check_up()?;
+        let mut records = self.lock();
+        let Some(n) = records.get_mut(id) else {
+            return Ok(false);
+        };
+        let Some(current) = n.due.filter(|d| d.kind == expected) else {
+            return Ok(false);
+        };
+        let mut early = self.early();
+        if move_entry {
+            early.remove(id);
+        } else {
+            early.entry(id.clone()).or_insert(current.at);
+        }
+        n.due = Some(due);
+        Ok(true)
     }
 
     /// While set, every call fails as if DynamoDB were down.
@@ -70,6 +98,10 @@ impl MemoryStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NotificationId, Notification>> {
         // A panic in another test thread must not hide this store's contents.
         self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn early(&self) -> std::sync::MutexGuard<'_, HashMap<NotificationId, Timestamp>> {
+        self.early.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn check_up(&self) -> Result<(), StoreError> {
@@ -150,6 +182,9 @@ impl NotificationStore for MemoryStore {
             return Ok(TransitionOutcome::Refused(Some(current.clone())));
         }
         let next = change.applied_to(current);
+        if next.due != current.due {
+            self.early().remove(id);
+        }
         records.insert(id.clone(), next.clone());
         Ok(TransitionOutcome::Applied(next))
     }
@@ -160,26 +195,22 @@ impl NotificationStore for MemoryStore {
         expected: DueKind,
         due: Due,
     ) -> Result<bool, StoreError> {
-        self.check_up()?;
-        let mut records = self.lock();
-        match records.get_mut(id) {
-            Some(n) if n.due.is_some_and(|d| d.kind == expected) => {
-                n.due = Some(due);
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        self.set_due(id, expected, due, true)
+    }
+
+    async fn confirm_enqueued(&self, id: &NotificationId, expiry: Due) -> Result<bool, StoreError> {
+        self.set_due(id, DueKind::Enqueue, expiry, false)
     }
 
     async fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<NotificationId>, StoreError> {
         self.check_up()?;
-        let mut due: Vec<(Timestamp, NotificationId)> = self
-            .lock()
+        let records = self.lock();
+        let early = self.early();
+        let mut due: Vec<(Timestamp, NotificationId)> = records
             .values()
             .filter_map(|n| {
-                n.due
-                    .filter(|d| d.at <= until)
-                    .map(|d| (d.at, n.id.clone()))
+                let at = early.get(&n.id).copied().or(n.due.map(|d| d.at))?;
+                (at <= until).then(|| (at, n.id.clone()))
             })
             .collect();
         due.sort();

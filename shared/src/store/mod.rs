@@ -25,7 +25,7 @@ mod webhooks;
 
 pub use batches::{BatchRequest, BatchStore, BatchSummary};
 pub use devices::{Device, DeviceRegistry, MAX_DEVICES_PER_USER};
-pub use dynamo::{DEFAULT_DEVICE_IDLE, DynamoStore};
+pub use dynamo::{DEFAULT_DEVICE_IDLE, DynamoStore, item_size, write_units};
 pub use error::StoreError;
 pub use idempotency::{Begin, IdempotencyStore, StoredResponse};
 pub use keys::{BATCH_INDEX, DUE_INDEX, TOKEN_INDEX};

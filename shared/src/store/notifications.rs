@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::{
 };
 
 use super::{
-    dynamo::{self, DynamoStore, Item, set_all, unavailable, value},
+    dynamo::{self, DynamoStore, Item, item_size, set_all, unavailable, value},
     error::StoreError,
     keys,
     transition::{
@@ -62,33 +62,124 @@ pub trait NotificationStore: Send + Sync {
         due: Due,
     ) -> Result<bool, StoreError>;
 
+    /// Replaces a queued notification's `enqueue` marker with `expiry` once its message is
+    /// sent, leaving its due-index entry where it was: an index entry moved costs two more
+    /// writes, and nearly every notification is settled (its entry removed) before the grace
+    /// period ends. The sweep moves the entry of one that is not when it finds it early
+    /// ([`replace_due`](Self::replace_due)). False if the marker was not `enqueue`.
+    async fn confirm_enqueued(&self, id: &NotificationId, expiry: Due) -> Result<bool, StoreError>;
+
     /// Ids of notifications whose marker fell due by `until`, earliest first, at most `limit`.
     /// The index behind it is eventually consistent: read the record before acting.
     async fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<NotificationId>, StoreError>;
 }
 
-fn to_item(n: &Notification) -> Result<Item, StoreError> {
-    let mut item = dynamo::to_item(n, n.id.as_str())?;
-    item.extend(keys::notification_key(&n.id));
-    item.insert(
-        "ttl".into(),
-        AttributeValue::N(n.expires_at.as_seconds().to_string()),
-    );
+/// A record stays one item while it is small enough that each of its status changes costs one
+/// write unit: DynamoDB bills an update by the larger of the item's sizes before and after,
+/// per KB started. Content that would take it past this goes once into an item of its own, so
+/// a 100 KB email is not paid for again at every status change. The rest of the KB is left
+/// for what a record gains on its way (history, lease, provider, deliveries).
+const INLINE_BUDGET: usize = 640;
+/// Content this small stays in the record even past the budget: an item of its own would
+/// cost a write unit more than it saves.
+const SMALL_CONTENT: usize = 128;
+
+/// A notification's items: its record, and its content apart when that is too large.
+struct Items {
+    record: Item,
+    content: Option<Item>,
+}
+
+fn to_items(n: &Notification) -> Result<Items, StoreError> {
+    let mut record = dynamo::to_item(n, n.id.as_str())?;
+    record.extend(keys::notification_key(&n.id));
+    let ttl = AttributeValue::N(n.expires_at.as_seconds().to_string());
+    record.insert("ttl".into(), ttl.clone());
     if let Some(due) = &n.due {
-        item.extend(keys::due_keys(&n.id, due));
+        record.extend(keys::due_keys(&n.id, due));
     }
     if let Some(batch) = &n.batch_id {
-        item.extend(keys::batch_member_keys(&n.tenant, batch, &n.id));
+        record.extend(keys::batch_member_keys(&n.tenant, batch, &n.id));
     }
-    Ok(item)
+    let content_size = record.get(CONTENT).map_or(0, dynamo::value_size);
+    if item_size(&record) <= INLINE_BUDGET || content_size <= SMALL_CONTENT {
+        return Ok(Items {
+            record,
+            content: None,
+        });
+    }
+    let Some(body) = record.remove(CONTENT) else {
+        return Ok(Items {
+            record,
+            content: None,
+        });
+    };
+    let mut content = keys::notification_content_key(&n.id);
+    content.insert(CONTENT.into(), body);
+    content.insert("ttl".into(), ttl);
+    Ok(Items {
+        record,
+        content: Some(content),
+    })
+}
+
+/// The attribute of the content, in the record or in its own item.
+const CONTENT: &str = "content";
+
+fn record_id(item: &Item) -> String {
+    match item.get("id") {
+        Some(AttributeValue::S(id)) => id.clone(),
+        _ => "?".into(),
+    }
 }
 
 fn from_item(item: Item) -> Result<Notification, StoreError> {
-    let id = match item.get("id") {
-        Some(AttributeValue::S(id)) => id.clone(),
-        _ => "?".into(),
-    };
+    let id = record_id(&item);
     dynamo::from_item(keys::strip(item), &id)
+}
+
+impl DynamoStore {
+    /// The notification of a record item, its content read from its own item when the record
+    /// does not hold it.
+    async fn complete(&self, mut record: Item) -> Result<Notification, StoreError> {
+        if !record.contains_key(CONTENT) {
+            let id = record_id(&record);
+            let content = match NotificationId::parse(&id) {
+                Some(parsed) => self
+                    .read(keys::notification_content_key(&parsed))
+                    .await?
+                    .and_then(|mut item| item.remove(CONTENT)),
+                None => None,
+            };
+            let Some(content) = content else {
+                return Err(dynamo::corrupt(&id, "its content item is missing"));
+            };
+            record.insert(CONTENT.into(), content);
+        }
+        from_item(record)
+    }
+
+    /// Writes `item` unless one with its key exists. False if one did.
+    async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
 }
 
 /// The UpdateItem expressions of a [`Transition`]; the condition mirrors
@@ -253,35 +344,42 @@ impl UpdatePlan {
 #[async_trait]
 impl NotificationStore for DynamoStore {
     async fn insert(&self, notification: &Notification) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(notification)?))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::AlreadyExists(notification.id.clone()))
-            }
-            Err(e) => Err(unavailable(e)),
+        let Items { record, content } = to_items(notification)?;
+        // The content first: a record is never without it. A retry finding it there (the
+        // same id, the same request) leaves it as it is.
+        if let Some(content) = content {
+            self.put_new(content).await?;
+        }
+        if self.put_new(record).await? {
+            Ok(())
+        } else {
+            Err(StoreError::AlreadyExists(notification.id.clone()))
         }
     }
 
     async fn insert_many(&self, notifications: &[Notification]) -> Vec<NotificationId> {
-        let items: Result<Vec<(NotificationId, Item)>, StoreError> = notifications
-            .iter()
-            .map(|n| Ok((n.id.clone(), to_item(n)?)))
-            .collect();
-        match items {
-            Ok(items) => self.put_all(items).await,
-            Err(_) => notifications.iter().map(|n| n.id.clone()).collect(),
+        let mut records = Vec::with_capacity(notifications.len());
+        let mut contents = Vec::new();
+        let mut unwritten = Vec::new();
+        for n in notifications {
+            match to_items(n) {
+                Ok(Items { record, content }) => {
+                    records.push((n.id.clone(), record));
+                    contents.extend(content.map(|c| (n.id.clone(), c)));
+                }
+                Err(_) => unwritten.push(n.id.clone()),
+            }
         }
+        // Contents first, as in `insert`: a record whose content could not be written is not
+        // written either.
+        if !contents.is_empty() {
+            let missing: HashSet<NotificationId> =
+                self.put_all(contents).await.into_iter().collect();
+            records.retain(|(id, _)| !missing.contains(id));
+            unwritten.extend(missing);
+        }
+        unwritten.extend(self.put_all(records).await);
+        unwritten
     }
 
     async fn existing(
@@ -304,7 +402,7 @@ impl NotificationStore for DynamoStore {
     ) -> Result<Option<Notification>, StoreError> {
         // DynamoDB TTL deletes lazily (up to days late): an expired record is already gone.
         match self.read(keys::notification_key(id)).await? {
-            Some(item) => Ok(Some(from_item(item)?).filter(|n| !n.is_expired(now))),
+            Some(item) => Ok(Some(self.complete(item).await?).filter(|n| !n.is_expired(now))),
             None => Ok(None),
         }
     }
@@ -330,14 +428,17 @@ impl NotificationStore for DynamoStore {
             .await;
         match result {
             Ok(out) => match out.attributes {
-                Some(item) => Ok(TransitionOutcome::Applied(from_item(item)?)),
+                Some(item) => Ok(TransitionOutcome::Applied(self.complete(item).await?)),
                 None => Err(StoreError::Unavailable(
                     "UpdateItem returned no attributes".into(),
                 )),
             },
             Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
                 UpdateItemError::ConditionalCheckFailedException(e) => {
-                    let current = e.item.map(from_item).transpose()?;
+                    let current = match e.item {
+                        Some(item) => Some(self.complete(item).await?),
+                        None => None,
+                    };
                     Ok(TransitionOutcome::Refused(
                         current.filter(|n| !n.is_expired(change.at)),
                     ))
@@ -356,34 +457,11 @@ impl NotificationStore for DynamoStore {
         expected: DueKind,
         due: Due,
     ) -> Result<bool, StoreError> {
-        let mut set = vec!["#due = :due".to_owned()];
-        let mut values = HashMap::from([
-            (":expected".to_owned(), value(&expected)?),
-            (":due".to_owned(), value(&due)?),
-        ]);
-        set_all(keys::due_keys(id, &due), &mut set, &mut values);
-        let updated = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::notification_key(id)))
-            .condition_expression("#due.#kind = :expected")
-            .update_expression(format!("SET {}", set.join(", ")))
-            .expression_attribute_names("#due", "due")
-            .expression_attribute_names("#kind", "kind")
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        match updated {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        self.set_due(id, expected, due, true).await
+    }
+
+    async fn confirm_enqueued(&self, id: &NotificationId, expiry: Due) -> Result<bool, StoreError> {
+        self.set_due(id, DueKind::Enqueue, expiry, false).await
     }
 
     async fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<NotificationId>, StoreError> {
@@ -421,6 +499,49 @@ impl NotificationStore for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Sets the marker while it is of kind `expected`, and its index entry too if
+    /// `move_entry`.
+    async fn set_due(
+        &self,
+        id: &NotificationId,
+        expected: DueKind,
+        due: Due,
+        move_entry: bool,
+    ) -> Result<bool, StoreError> {
+        let mut set = vec!["#due = :due".to_owned()];
+        let mut values = HashMap::from([
+            (":expected".to_owned(), value(&expected)?),
+            (":due".to_owned(), value(&due)?),
+        ]);
+        if move_entry {
+            set_all(keys::due_keys(id, &due), &mut set, &mut values);
+        }
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::notification_key(id)))
+            .condition_expression("#due.#kind = :expected")
+            .update_expression(format!("SET {}", set.join(", ")))
+            .expression_attribute_names("#due", "due")
+            .expression_attribute_names("#kind", "kind")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,7 +550,11 @@ mod tests {
     #[test]
     fn items_round_trip_with_keys_and_ttl() {
         let n = queued_email();
-        let item = to_item(&n).unwrap();
+        let Items {
+            record: item,
+            content,
+        } = to_items(&n).unwrap();
+        assert!(content.is_none(), "a small notification is one item");
         assert_eq!(
             item["PK"],
             AttributeValue::S(format!("NOTIFICATION#{}", n.id))
@@ -441,6 +566,31 @@ mod tests {
         );
         assert_eq!(item["status"], AttributeValue::S("queued".into()));
         assert_eq!(from_item(item).unwrap(), n);
+    }
+
+    #[test]
+    fn large_content_gets_an_item_of_its_own() {
+        let mut n = queued_email();
+        if let crate::domain::Content::Email(email) = &mut n.content {
+            email.html = Some("<p>Hello</p>".repeat(8_600));
+        }
+        let Items {
+            mut record,
+            content,
+        } = to_items(&n).unwrap();
+        let mut content = content.expect("the content apart");
+        assert!(!record.contains_key(CONTENT));
+        assert!(
+            item_size(&record) <= INLINE_BUDGET,
+            "{}",
+            item_size(&record)
+        );
+        assert!(item_size(&content) > 100_000);
+        assert_eq!(content["PK"], record["PK"]);
+        assert_eq!(content["SK"], AttributeValue::S("CONTENT".into()));
+        assert_eq!(content["ttl"], record["ttl"]);
+        record.insert(CONTENT.into(), content.remove(CONTENT).unwrap());
+        assert_eq!(from_item(record).unwrap(), n);
     }
 
     /// Every declared name and value is used: DynamoDB rejects a request that declares one

@@ -84,9 +84,9 @@ impl Purge for DynamoStore {
                 .await
                 .map_err(unavailable)?;
             for key in page.items.unwrap_or_default() {
-                let kind = match key.get("PK") {
-                    Some(AttributeValue::S(pk)) => keys::kind(pk),
-                    _ => continue,
+                let kind = match keys::identity(&key) {
+                    Some((pk, sk)) => keys::kind(&pk, &sk),
+                    None => continue,
                 };
                 // Conditional: an item renewed since the scan read it (a device registered
                 // again) stays.

@@ -163,6 +163,9 @@ impl NotificationStore for DroppingStore {
     ) -> Result<bool, StoreError> {
         self.inner.replace_due(id, expected, due).await
     }
+    async fn confirm_enqueued(&self, id: &NotificationId, expiry: Due) -> Result<bool, StoreError> {
+        self.inner.confirm_enqueued(id, expiry).await
+    }
     async fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<NotificationId>, StoreError> {
         self.inner.due(until, limit).await
     }

@@ -5,6 +5,7 @@
 mod api;
 mod batch;
 mod compat;
+mod cost;
 mod email;
 mod guarantees;
 mod iac;
