@@ -48,22 +48,14 @@ async fn confirm(store: &dyn NotificationStore, n: &Notification, expiry: Due) {
     }
 }
 
-/// Markers confirmed at once after a batch's messages went out (each an UpdateItem).
-const CONFIRM_IN_FLIGHT: usize = 48;
-
-/// [`enqueue`] for many notifications: their messages go out in batches, then their markers
-/// are replaced, several at once. A message that could not be sent keeps its `enqueue`
-/// marker, so the sweep sends it after the grace period: an accepted notification is never
-/// lost, only late. Returns how many were left to the sweep.
-pub async fn enqueue_many(
-    store: &dyn NotificationStore,
+/// Sends the messages of many notifications in batches, and returns the positions of those
+/// the queue refused. No record changes: in bulk, the request's outbox says which messages
+/// are not sent (see `store::Outbox`), so a notification costs no write for it.
+pub async fn send_all(
     queue: &dyn NotificationQueue,
     notifications: &[&Notification],
     now: Timestamp,
-    lifetime: Duration,
-) -> usize {
-    use futures::{StreamExt, stream};
-
+) -> Vec<usize> {
     let messages: Vec<(QueueMessage, Duration)> = notifications
         .iter()
         .map(|n| {
@@ -73,26 +65,7 @@ pub async fn enqueue_many(
             )
         })
         .collect();
-    let failed = queue.enqueue_many(&messages).await;
-    if !failed.is_empty() {
-        warn!(
-            count = failed.len(),
-            "messages not sent: the sweep will queue them after the grace period"
-        );
-    }
-    let failed_set: std::collections::HashSet<usize> = failed.iter().copied().collect();
-    stream::iter(
-        notifications
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !failed_set.contains(i))
-            .map(|(_, n)| n),
-    )
-    .for_each_concurrent(CONFIRM_IN_FLIGHT, |n| async move {
-        confirm(store, n, schedule::expiry(now, n.scheduled_at, lifetime)).await;
-    })
-    .await;
-    failed.len()
+    queue.enqueue_many(&messages).await
 }
 
 #[cfg(test)]
@@ -125,21 +98,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn in_bulk_a_message_not_sent_keeps_its_marker_and_the_others_are_confirmed() {
+    async fn in_bulk_the_refused_positions_are_reported_and_no_record_changes() {
         let (store, queue) = (MemoryStore::new(), MemoryQueue::new());
         let batch: Vec<Notification> = (0..3).map(|_| queued_email()).collect();
         assert!(store.insert_many(&batch).await.is_empty());
         queue.refuse_sends(1);
-        let now = batch[0].created_at;
         let refs: Vec<&Notification> = batch.iter().collect();
-        let left = enqueue_many(&store, &queue, &refs, now, Duration::from_secs(60)).await;
-        assert_eq!(left, 1);
+        assert_eq!(send_all(&queue, &refs, batch[0].created_at).await, [0]);
         assert_eq!(queue.messages().len(), 2);
-        let kinds: Vec<DueKind> = batch
-            .iter()
-            .map(|n| store.record(&n.id).unwrap().due.unwrap().kind)
-            .collect();
-        assert_eq!(kinds, [DueKind::Enqueue, DueKind::Expire, DueKind::Expire]);
+        for n in &batch {
+            assert_eq!(store.record(&n.id).unwrap(), *n);
+        }
     }
 
     #[tokio::test]

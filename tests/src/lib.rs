@@ -432,6 +432,7 @@ impl TestStack {
         Cleanup::new(
             self.store.clone(),
             self.store.clone(),
+            self.store.clone(),
             Arc::new(SqsQueue::new(sqs.clone(), self.stack.queue_urls())),
             Arc::new(SqsDeadLetters::new(
                 sqs,

@@ -87,8 +87,8 @@ async fn records_the_store_does_not_write_are_not_accepted_and_not_queued() {
     );
 }
 
-/// The same rule as a single notification's: a message the queue did not take keeps its
-/// record's `enqueue` marker, and the recipient is accepted.
+/// The same rule as a single notification's: a message the queue did not take is the sweep's
+/// to send (the request's outbox lists it), and the recipient is accepted.
 #[tokio::test]
 async fn messages_the_queue_refuses_are_accepted_and_left_to_the_sweep() {
     let rig = rig();
@@ -100,17 +100,42 @@ async fn messages_the_queue_refuses_are_accepted_and_left_to_the_sweep() {
         (Some(5), Some(0))
     );
     assert_eq!(rig.queue.messages().len(), 3);
-    let marked = answer["ids"]
+    let ids: Vec<NotificationId> = answer["ids"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|id| NotificationId::parse(id.as_str()?))
-        .filter(|id| {
-            rig.store.record(id).and_then(|n| n.due).map(|d| d.kind)
-                == Some(notify_shared::domain::schedule::DueKind::Enqueue)
-        })
-        .count();
-    assert_eq!(marked, 2, "the two the queue refused wait for the sweep");
+        .collect();
+    let sent: Vec<NotificationId> = rig
+        .queue
+        .messages()
+        .into_iter()
+        .map(|(m, _)| m.id)
+        .collect();
+    let refused: Vec<NotificationId> = ids.into_iter().filter(|id| !sent.contains(id)).collect();
+    let outboxes = rig.store.outboxes();
+    assert_eq!(outboxes.len(), 1, "the outbox stays for the sweep");
+    let pending: Vec<NotificationId> = outboxes[0].pending_ids().map(|(_, id)| id).collect();
+    assert_eq!(pending, refused, "it lists the two the queue refused");
+}
+
+/// A batch writes no record twice: the records carry their expiry from the start, and the
+/// request's outbox, settled once the messages are out, stands for their `enqueue` markers.
+#[tokio::test]
+async fn a_batch_sent_in_full_leaves_no_outbox_and_records_written_once() {
+    let rig = rig();
+    let (status, answer) = batch(&rig, &inline(recipients(4))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(rig.queue.messages().len(), 4);
+    assert!(rig.store.outboxes().is_empty());
+    for (m, _) in rig.queue.messages() {
+        let record = rig.store.record(&m.id).unwrap();
+        assert_eq!(
+            record.due.map(|d| d.kind),
+            Some(notify_shared::domain::schedule::DueKind::Expire)
+        );
+        assert_eq!(record.history.len(), 1, "queued, nothing since");
+    }
 }
 
 #[tokio::test]

@@ -34,7 +34,7 @@ use notify_shared::{
     metrics::Metrics,
     queue::{DeadLetters, NotificationQueue, SqsDeadLetters, SqsQueue},
     store::{
-        DynamoStore, NotificationStore, Purge, PurgeReport, StoreError, Transition,
+        BatchStore, DynamoStore, NotificationStore, Purge, PurgeReport, StoreError, Transition,
         TransitionOutcome,
     },
 };
@@ -48,6 +48,8 @@ const CONCURRENCY: usize = 10;
 /// Dead-lettered messages looked at per queue and sweep (each costs a read of its record):
 /// at most 100 × 12 queues a minute, whatever a dead-letter queue holds.
 const DEAD_PER_QUEUE: usize = 100;
+/// Unsettled batch outboxes looked at per sweep (each holds up to 10,000 notifications).
+const OUTBOXES_PER_SWEEP: usize = 10;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -106,6 +108,7 @@ impl CleanupConfig {
 
 pub struct Cleanup {
     store: Arc<dyn NotificationStore>,
+    batches: Arc<dyn BatchStore>,
     purger: Arc<dyn Purge>,
     queue: Arc<dyn NotificationQueue>,
     dead_letters: Arc<dyn DeadLetters>,
@@ -116,6 +119,7 @@ pub struct Cleanup {
 impl Cleanup {
     pub fn new(
         store: Arc<dyn NotificationStore>,
+        batches: Arc<dyn BatchStore>,
         purger: Arc<dyn Purge>,
         queue: Arc<dyn NotificationQueue>,
         dead_letters: Arc<dyn DeadLetters>,
@@ -124,6 +128,7 @@ impl Cleanup {
     ) -> Self {
         Self {
             store,
+            batches,
             purger,
             queue,
             dead_letters,
@@ -139,6 +144,7 @@ impl Cleanup {
         let dead_letters = SqsDeadLetters::new(sqs.clone(), config.queues.clone(), config.dlqs);
         let queue = SqsQueue::new(sqs, config.queues);
         Self::new(
+            store.clone(),
             store.clone(),
             store,
             Arc::new(queue),
@@ -209,6 +215,9 @@ impl Cleanup {
                 .filter(|id| seen.insert(id.clone()))
                 .collect();
             if fresh.is_empty() {
+                let (sent, left) = self.sweep_outboxes(now, deadline).await;
+                report.requeued += sent;
+                report.skipped += left;
                 report.dead_lettered = self.reconcile_dead_letters(deadline).await;
                 report.complete = Instant::now() < deadline;
                 return Ok(report);
@@ -227,6 +236,74 @@ impl Cleanup {
                 }
             }
         }
+    }
+
+    /// Sends the messages of the notifications still `queued` in each outbox its batch request
+    /// never settled (it died after writing its records, or the queue refused some), then
+    /// settles it with what is still not sent. A message the request did send before dying
+    /// goes out twice and is sent once (the workers' claim). Returns how many messages went
+    /// out, and how many are left for the next sweep.
+    async fn sweep_outboxes(
+        &self,
+        now: notify_shared::domain::time::Timestamp,
+        deadline: Instant,
+    ) -> (usize, usize) {
+        let due = match self.batches.due_outboxes(now, OUTBOXES_PER_SWEEP).await {
+            Ok(due) => due,
+            Err(e) => {
+                warn!(error = %e, "could not read the outboxes due; the next sweep tries again");
+                return (0, 0);
+            }
+        };
+        let (mut sent, mut left_over) = (0, 0);
+        for outbox in due {
+            if Instant::now() >= deadline {
+                break;
+            }
+            let pending: Vec<(u32, NotificationId)> = outbox.pending_ids().collect();
+            let ids: Vec<NotificationId> = pending.iter().map(|(_, id)| id.clone()).collect();
+            let records: Vec<Result<Option<Notification>, StoreError>> = stream::iter(ids)
+                .map(|id| async move { self.store.get(&id, now).await })
+                .buffered(CONCURRENCY)
+                .collect()
+                .await;
+            let mut left: Vec<u32> = Vec::new();
+            let mut queued: Vec<Notification> = Vec::new();
+            for ((index, _), record) in pending.iter().zip(records) {
+                match record {
+                    // Written for this tenant's request, and still waiting for its message.
+                    Ok(Some(n)) if n.status == Status::Queued && n.tenant == outbox.tenant => {
+                        queued.push(n)
+                    }
+                    // Claimed, settled, or never written (the request failed to): done.
+                    Ok(_) => {}
+                    Err(_) => left.push(*index),
+                }
+            }
+            let refs: Vec<&Notification> = queued.iter().collect();
+            let failed = dispatch::send_all(self.queue.as_ref(), &refs, now).await;
+            left.extend(
+                failed
+                    .iter()
+                    .filter_map(|&i| queued.get(i)?.id.index_in(&outbox.first)),
+            );
+            sent += queued.len() - failed.len();
+            left_over += left.len();
+            if !queued.is_empty() {
+                warn!(
+                    count = queued.len() - failed.len(),
+                    "queued notifications of a batch its request had not confirmed queued"
+                );
+            }
+            if let Err(e) = self
+                .batches
+                .settle_outbox(&outbox, &left.into_iter().collect())
+                .await
+            {
+                warn!(error = %e, "could not settle an outbox; the next sweep sends its messages again");
+            }
+        }
+        (sent, left_over)
     }
 
     /// Marks `failed` (`dead_lettered`) the notifications whose messages arrived in a
@@ -400,7 +477,7 @@ mod tests {
             time::Timestamp,
         },
         queue::{MemoryDeadLetters, MemoryQueue, QueueMessage},
-        store::MemoryStore,
+        store::{MemoryStore, Outbox},
     };
 
     use super::*;
@@ -419,6 +496,7 @@ mod tests {
         let dead_letters = Arc::new(MemoryDeadLetters::new());
         let clock = ManualClock::at(Timestamp::from_millis(1_800_000_000_000).unwrap());
         let cleanup = Cleanup::new(
+            store.clone(),
             store.clone(),
             store.clone(),
             queue.clone(),
@@ -545,6 +623,79 @@ mod tests {
         assert!(rig.store.due(rig.clock.now(), 10).await.unwrap().is_empty());
         rig.clock.advance(lifetime);
         assert_eq!(rig.cleanup.sweep(later()).await.unwrap().expired, 1);
+    }
+
+    #[tokio::test]
+    async fn a_batch_whose_request_died_before_its_messages_is_queued_after_the_grace_period() {
+        let rig = rig();
+        let (first, now, day) = (
+            NotificationId::generate(),
+            rig.clock.now(),
+            Duration::from_secs(86_400),
+        );
+        // A batch request wrote its outbox and three records (with their expiry, as it does),
+        // then died before sending anything; a fourth record it never wrote.
+        let records: Vec<Notification> = (0..3)
+            .map(|i| {
+                let mut n = Notification::accept(
+                    first.nth(i),
+                    draft(None),
+                    TenantId::new("acme"),
+                    now,
+                    day,
+                );
+                n.due = Some(schedule::expiry(now, None, Duration::from_secs(3600)));
+                n
+            })
+            .collect();
+        rig.store
+            .open_outbox(&Outbox {
+                id: "request-1".into(),
+                tenant: TenantId::new("acme"),
+                first: first.clone(),
+                pending: (0..4).collect(),
+                due_at: now.plus(schedule::ENQUEUE_GRACE),
+                expires_at: now.plus(day),
+            })
+            .await
+            .unwrap();
+        assert!(rig.store.insert_many(&records).await.is_empty());
+        // One was claimed meanwhile (a redelivery, or a message sent after all).
+        let lease = notify_shared::domain::Lease {
+            token: "w".into(),
+            until_ms: now.plus(Duration::from_secs(60)).as_millis(),
+        };
+        rig.store
+            .transition(&first.nth(1), &Transition::claim(lease, now))
+            .await
+            .unwrap();
+        assert_eq!(
+            rig.cleanup.sweep(later()).await.unwrap().requeued,
+            0,
+            "within the grace period"
+        );
+
+        rig.clock.advance(schedule::ENQUEUE_GRACE);
+        rig.queue.refuse_sends(1);
+        let report = rig.cleanup.sweep(later()).await.unwrap();
+        assert_eq!((report.requeued, report.skipped), (1, 1));
+        let left = rig.store.outboxes();
+        assert_eq!(left.len(), 1, "what the queue refused stays pending");
+        assert_eq!(left[0].pending, [0].into_iter().collect());
+
+        assert_eq!(rig.cleanup.sweep(later()).await.unwrap().requeued, 1);
+        assert!(rig.store.outboxes().is_empty());
+        let sent: Vec<NotificationId> = rig
+            .queue
+            .messages()
+            .into_iter()
+            .map(|(m, _)| m.id)
+            .collect();
+        assert_eq!(
+            sent,
+            [first.nth(2), first.nth(0)],
+            "each queued one once; not the claimed one"
+        );
     }
 
     #[tokio::test]

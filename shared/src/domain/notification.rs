@@ -47,6 +47,22 @@ impl NotificationId {
     }
 }
 
+impl NotificationId {
+    /// The index this id has among the ids [`nth`](Self::nth) gives from `first`, if it is
+    /// one of them.
+    pub fn index_in(&self, first: &NotificationId) -> Option<u32> {
+        let low = |id: &NotificationId| {
+            let uuid = uuid::Uuid::try_parse(&id.0).ok()?;
+            let mut low = [0u8; 8];
+            low[2..].copy_from_slice(&uuid.as_bytes()[10..16]);
+            Some(u64::from_be_bytes(low))
+        };
+        let offset = low(self)?.wrapping_sub(low(first)?) & 0xFFFF_FFFF_FFFF;
+        let index = u32::try_from(offset).ok()?;
+        (first.nth(index) == *self).then_some(index)
+    }
+}
+
 impl fmt::Display for NotificationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -361,6 +377,10 @@ mod tests {
                 "time and version kept"
             );
         }
+        for i in [0, 1, 4_242, 9_999] {
+            assert_eq!(first.nth(i).index_in(&first), Some(i));
+        }
+        assert_eq!(NotificationId::generate().index_in(&first), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! | device | `USER#<tenant>#<user>` | `DEVICE#<token>` | `TOKEN#<tenant>#<token>` / `USER#<user>` | | | `expiresAt`: last registration + idle limit |
 //! | idempotency key | `IDEMPOTENCY#<tenant>#<sha256(key) hex>` | `IDEMPOTENCY` | | | | claim + `keep` (24 h) |
 //! | batch header | `BATCH#<tenant>#<batch>` | `BATCH` | | | | its last record's `expiresAt` |
+//! | bulk request outbox | `OUTBOX#<request>` | `OUTBOX` | | `DUE#OUTBOX` / `<due at>#<request>` | | its records' `expiresAt` |
 //! | template head | `TEMPLATES#<tenant>` | `TEMPLATE#<name>` | | | | |
 //! | template version | `TEMPLATE#<tenant>#<name>` | `V#<version, 10 digits>` | | | | |
 //! | webhook endpoint | `WEBHOOKS#<tenant>` | `ENDPOINT#<name>` | | | | |
@@ -172,6 +173,18 @@ pub(super) fn batch_pk(tenant: &TenantId, batch: &BatchId) -> String {
 
 pub(super) fn batch_header_key(tenant: &TenantId, batch: &BatchId) -> Item {
     key(batch_pk(tenant, batch), "BATCH".to_owned())
+}
+
+/// A bulk request's outbox (see `batches`).
+pub(super) fn outbox_key(id: &str) -> Item {
+    key(format!("OUTBOX#{id}"), "OUTBOX".to_owned())
+}
+
+/// The due-index partition of outboxes, apart from the notifications' shards.
+pub(super) const OUTBOX_DUE_PK: &str = "DUE#OUTBOX";
+
+pub(super) fn outbox_due_keys(id: &str, at: crate::domain::time::Timestamp) -> Item {
+    index_keys("GSI2", OUTBOX_DUE_PK.to_owned(), format!("{at}#{id}"))
 }
 
 /// The batch index keys of a record sent in a batch.

@@ -13,7 +13,7 @@ use std::{
 use async_trait::async_trait;
 
 use super::{
-    batches::{BatchRequest, BatchStore, BatchSummary},
+    batches::{BatchRequest, BatchStore, BatchSummary, Indexes, Outbox},
     devices::{Device, DeviceRegistry, split_excess},
     dynamo::DEFAULT_DEVICE_IDLE,
     error::StoreError,
@@ -44,6 +44,7 @@ pub struct MemoryStore {
     early: Mutex<HashMap<NotificationId, Timestamp>>,
     keys: Mutex<HashMap<(TenantId, String), KeyState>>,
     batches: Mutex<HashMap<(TenantId, BatchId), BatchSummary>>,
+    outboxes: Mutex<HashMap<String, Outbox>>,
     unavailable: AtomicBool,
     /// How many more records `insert_many` leaves unwritten (an injected partial failure).
     refuse_inserts: AtomicUsize,
@@ -297,8 +298,56 @@ impl IdempotencyStore for MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// The outboxes not settled yet.
+    pub fn outboxes(&self) -> Vec<Outbox> {
+        self.outboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
 #[async_trait]
 impl BatchStore for MemoryStore {
+    async fn open_outbox(&self, outbox: &Outbox) -> Result<(), StoreError> {
+        self.check_up()?;
+        self.outboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(outbox.id.clone(), outbox.clone());
+        Ok(())
+    }
+
+    async fn settle_outbox(&self, outbox: &Outbox, left: &Indexes) -> Result<(), StoreError> {
+        self.check_up()?;
+        let mut outboxes = self.outboxes.lock().unwrap_or_else(|p| p.into_inner());
+        if left.is_empty() {
+            outboxes.remove(&outbox.id);
+        } else if let Some(o) = outboxes.get_mut(&outbox.id) {
+            o.pending = left.clone();
+        }
+        Ok(())
+    }
+
+    async fn due_outboxes(
+        &self,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Outbox>, StoreError> {
+        self.check_up()?;
+        let mut due: Vec<Outbox> = self
+            .outboxes()
+            .into_iter()
+            .filter(|o| o.due_at <= until)
+            .collect();
+        due.sort_by_key(|o| o.due_at);
+        due.truncate(limit);
+        Ok(due)
+    }
+
     async fn record_batch(
         &self,
         tenant: &TenantId,

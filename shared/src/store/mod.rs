@@ -23,7 +23,7 @@ mod templates;
 mod transition;
 mod webhooks;
 
-pub use batches::{BatchRequest, BatchStore, BatchSummary};
+pub use batches::{BatchRequest, BatchStore, BatchSummary, Indexes, Outbox};
 pub use devices::{Device, DeviceRegistry, MAX_DEVICES_PER_USER};
 pub use dynamo::{DEFAULT_DEVICE_IDLE, DynamoStore, item_size, write_units};
 pub use error::StoreError;

@@ -57,17 +57,19 @@ impl Purge for DynamoStore {
         let now_s = AttributeValue::N(now.as_seconds().to_string());
         loop {
             if std::time::Instant::now() >= deadline {
-                let mut cursor = keys::purge_cursor_key();
-                if let Some(k) = start {
-                    cursor.insert("lastKey".to_owned(), AttributeValue::M(k));
-                }
-                self.client
-                    .put_item()
+                // UpdateItem, not PutItem: the cleanup's role may not put items.
+                let update = self
+                    .client
+                    .update_item()
                     .table_name(&self.table)
-                    .set_item(Some(cursor))
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
+                    .set_key(Some(keys::purge_cursor_key()));
+                let update = match start {
+                    Some(k) => update
+                        .update_expression("SET lastKey = :k")
+                        .expression_attribute_values(":k", AttributeValue::M(k)),
+                    None => update.update_expression("REMOVE lastKey"),
+                };
+                update.send().await.map_err(unavailable)?;
                 return Ok(report);
             }
             let page = self

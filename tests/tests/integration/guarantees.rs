@@ -540,6 +540,19 @@ async fn the_purge_removes_what_outlived_its_retention() {
         t.store.get(&old_id, written_at).await.unwrap().is_some(),
         "still in the table"
     );
+    // A run out of time keeps its cursor (an UpdateItem: the cleanup's role may not put
+    // items) and the next one resumes.
+    let stopped = t
+        .cleanup(Arc::new(clock.clone()))
+        .run(
+            notify_cleanup::Input {
+                task: notify_cleanup::Task::Purge,
+            },
+            std::time::Instant::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stopped["complete"], false, "{stopped}");
     let report = t
         .cleanup(Arc::new(clock.clone()))
         .run(

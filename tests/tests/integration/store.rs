@@ -104,6 +104,57 @@ async fn records_round_trip_and_ids_are_unique() {
 }
 
 #[tokio::test]
+async fn large_content_in_its_own_item_reads_back_whole_through_every_path() {
+    let (_t, store) = store().await;
+    let large = |id: NotificationId| {
+        let mut n = queued();
+        n.id = id;
+        if let Content::Email(e) = &mut n.content {
+            e.html = Some("<p>Order 42 shipped ✓</p>".repeat(4_000));
+        }
+        n
+    };
+    let n = large(NotificationId::generate());
+    store.insert(&n).await.unwrap();
+    let now = SystemClock.now();
+    assert_eq!(store.get(&n.id, now).await.unwrap(), Some(n.clone()));
+    // A retry of the same request finds it, content and all.
+    assert!(matches!(
+        store.insert(&n).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let lease = Lease {
+        token: "t".into(),
+        until_ms: now.plus(Duration::from_secs(60)).as_millis(),
+    };
+    let TransitionOutcome::Applied(claimed) = store
+        .transition(&n.id, &Transition::claim(lease.clone(), now))
+        .await
+        .unwrap()
+    else {
+        panic!("the claim applies")
+    };
+    assert_eq!(
+        claimed.content, n.content,
+        "the worker gets the content with its claim"
+    );
+    let TransitionOutcome::Refused(Some(current)) = store
+        .transition(&n.id, &Transition::claim(lease, now))
+        .await
+        .unwrap()
+    else {
+        panic!("a second claim is refused")
+    };
+    assert_eq!(current.content, n.content);
+    // In bulk too.
+    let many: Vec<Notification> = (0..30).map(|i| large(n.id.nth(i + 1))).collect();
+    assert!(store.insert_many(&many).await.is_empty());
+    for m in &many {
+        assert_eq!(store.get(&m.id, now).await.unwrap().as_ref(), Some(m));
+    }
+}
+
+#[tokio::test]
 async fn bulk_writes_land_every_record_and_the_batch_counts_their_statuses() {
     let (_t, store) = store().await;
     let first = queued();

@@ -9,15 +9,16 @@
 //!    notification to record;
 //! 4. **resolve recipients** ([`recipients`]): what a recipient names must exist (a webhook
 //!    endpoint; the signing secret of an inline webhook URL);
-//! 5. **record** ([`record::record`]): the record is written *before* its queue message, so a
-//!    worker always finds the record of a message;
-//! 6. **enqueue** ([`record::enqueue`]): the queue message of each recorded notification
-//!    that is due now (a scheduled one waits for the sweep);
+//! 5. **record** ([`record::record_one`], [`record::record_many`]): the record is written
+//!    *before* its queue message, so a worker always finds the record of a message;
+//! 6. **enqueue** ([`record::enqueue_one`], [`record::enqueue_batch`]): the queue message of
+//!    each recorded notification that is due now (a scheduled one waits for the sweep);
 //! 7. **answer**: what was accepted, logged and counted (EMF `Accepted`).
 //!
 //! **The one rule for a queue failure after the record is written**: the notification is
-//! accepted. Its record keeps its `enqueue` marker, so the cleanup sweep sends its message
-//! once the grace period has passed (two minutes), and the answer is `202` like any other.
+//! accepted. Its record keeps its `enqueue` marker (a batch's request, its outbox), so the
+//! cleanup sweep sends its message once the grace period has passed (two minutes), and the
+//! answer is `202` like any other.
 //! Everything an answer calls accepted is delivered; a client never has to guess whether a
 //! `503` after a half-done request will be sent. A record that could not be written is not
 //! accepted (`503` for a single notification, `recipients[i]` `unavailable` in a batch).
@@ -73,7 +74,7 @@ pub async fn one(
     recipients::check(app, tenant, &fresh).await?;
     tracing::Span::current().record("notification_id", fresh.id.as_str());
     let notification = record::record_one(app, tenant, fresh, now).await?;
-    record::enqueue(app, std::slice::from_ref(&notification), now).await;
+    record::enqueue_one(app, &notification, now).await;
     info!(
         notification_id = %notification.id,
         channel = %notification.channel,
@@ -102,7 +103,7 @@ pub async fn batch(
     if rendered.notifications.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let recorded = record::record_many(app, rendered.notifications, planned.resumed).await?;
+    let recorded = record::record_many(app, tenant, &planned, rendered.notifications, now).await?;
     let mut ids = rendered.ids;
     for (i, slot) in ids.iter_mut().enumerate() {
         if slot
@@ -117,7 +118,7 @@ pub async fn batch(
             ));
         }
     }
-    let left = record::enqueue(app, &recorded.written, app.clock.now()).await;
+    let left = record::enqueue_batch(app, &recorded, app.clock.now()).await;
 
     let accepted = recorded.accepted();
     let rejected = request.recipients.len() - accepted;
