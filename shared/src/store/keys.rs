@@ -3,7 +3,7 @@
 //!
 //! | item | `PK` | `SK` | `GSI1PK` / `GSI1SK` | `GSI2PK` / `GSI2SK` | `GSI3PK` / `GSI3SK` | `ttl` |
 //! |---|---|---|---|---|---|---|
-//! | notification | `NOTIFICATION#<id>` | `NOTIFICATION` | | `DUE#<0-3>` / `<due at>#<id>` (while due) | `BATCH#<tenant>#<batch>` / `<id>` (in a batch) | `expiresAt`: creation + retention |
+//! | notification | `NOTIFICATION#<id>` | `NOTIFICATION` | | `DUE#<0-63>` / `<due at>#<id>` (while due) | `BATCH#<tenant>#<batch>` / `<id>` (in a batch) | `expiresAt`: creation + retention |
 //! | notification content (when large) | `NOTIFICATION#<id>` | `CONTENT` | | | | as its record |
 //! | device | `USER#<tenant>#<user>` | `DEVICE#<token>` | `TOKEN#<tenant>#<token>` / `USER#<user>` | | | `expiresAt`: last registration + idle limit |
 //! | idempotency key | `IDEMPOTENCY#<tenant>#<sha256(key) hex>` | `IDEMPOTENCY` | | | | claim + `keep` (24 h) |
@@ -44,8 +44,11 @@ pub const DUE_INDEX: &str = "GSI2";
 pub const BATCH_INDEX: &str = "GSI3";
 
 /// Due entries spread over this many partitions, so a burst of notifications does not make
-/// one index partition hot.
-const DUE_SHARDS: u32 = 4;
+/// one index partition hot: a partition takes 1,000 write units a second, and a notification
+/// writes its entry twice (added with the record, removed when it settles), so 64 carry 32,000
+/// notifications a second. The sweep reads them all each minute. Raising it later is safe (a
+/// shard below the new count is still read); lowering it would strand entries.
+const DUE_SHARDS: u32 = 64;
 
 /// The `GSI2` attributes, removed when a notification stops being due.
 pub(super) const DUE_KEY_ATTRIBUTES: [&str; 2] = ["GSI2PK", "GSI2SK"];
@@ -132,11 +135,11 @@ pub(super) fn notification_pk(id: &NotificationId) -> String {
 }
 
 fn due_shard(id: &NotificationId) -> u32 {
-    // UUIDv7 ends in random bits.
-    id.as_str()
-        .bytes()
-        .last()
-        .map_or(0, |b| u32::from(b) % DUE_SHARDS)
+    // UUIDv7 ends in random bits: its last two hex digits, uniform over 0..256.
+    let s = id.as_str();
+    s.get(s.len().saturating_sub(2)..)
+        .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+        .map_or(0, |b| b % DUE_SHARDS)
 }
 
 fn due_pk(shard: u32) -> String {
@@ -306,6 +309,14 @@ mod tests {
         assert!(sk.as_str() <= due_until(at(2_000)).as_str());
         assert!(sk.as_str() > due_until(at(1_999)).as_str());
         assert!(due_shards().any(|pk| AttributeValue::S(pk) == index["GSI2PK"]));
+    }
+
+    #[test]
+    fn due_entries_spread_over_every_shard() {
+        let shards: std::collections::HashSet<u32> = (0..2_000)
+            .map(|_| due_shard(&NotificationId::generate()))
+            .collect();
+        assert_eq!(shards.len(), DUE_SHARDS as usize);
     }
 
     #[test]

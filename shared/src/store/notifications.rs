@@ -80,6 +80,8 @@ pub trait NotificationStore: Send + Sync {
 /// a 100 KB email is not paid for again at every status change. The rest of the KB is left
 /// for what a record gains on its way (history, lease, provider, deliveries).
 const INLINE_BUDGET: usize = 640;
+/// Due-index shards the sweep queries at once.
+const DUE_QUERIES_IN_FLIGHT: usize = 16;
 /// Content this small stays in the record even past the budget: an item of its own would
 /// cost a write unit more than it saves.
 const SMALL_CONTENT: usize = 128;
@@ -465,31 +467,37 @@ impl NotificationStore for DynamoStore {
     }
 
     async fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<NotificationId>, StoreError> {
+        use futures::{StreamExt, TryStreamExt, stream};
+
         let upper = keys::due_until(until);
-        let mut entries: Vec<String> = Vec::new();
-        for shard in keys::due_shards() {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::DUE_INDEX)
-                .key_condition_expression("GSI2PK = :shard AND GSI2SK <= :upper")
-                .expression_attribute_values(":shard", AttributeValue::S(shard))
-                .expression_attribute_values(":upper", AttributeValue::S(upper.clone()))
-                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-                .send()
-                .await
-                .map_err(unavailable)?;
-            entries.extend(
+        // Each shard may hold all of the earliest: `limit` from each, several at once.
+        let pages: Vec<Vec<String>> = stream::iter(keys::due_shards())
+            .map(|shard| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(keys::DUE_INDEX)
+                    .key_condition_expression("GSI2PK = :shard AND GSI2SK <= :upper")
+                    .expression_attribute_values(":shard", AttributeValue::S(shard))
+                    .expression_attribute_values(":upper", AttributeValue::S(upper.clone()))
+                    .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                    .send()
+            })
+            .buffer_unordered(DUE_QUERIES_IN_FLIGHT)
+            .map_ok(|out| {
                 out.items
                     .unwrap_or_default()
                     .into_iter()
                     .filter_map(|mut i| match i.remove("GSI2SK") {
                         Some(AttributeValue::S(sk)) => Some(sk),
                         _ => None,
-                    }),
-            );
-        }
+                    })
+                    .collect()
+            })
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        let mut entries: Vec<String> = pages.into_iter().flatten().collect();
         entries.sort();
         Ok(entries
             .into_iter()
