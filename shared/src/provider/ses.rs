@@ -81,7 +81,13 @@ fn from_header(address: &str, name: Option<&str>) -> String {
 
 fn email_content(c: &EmailContent) -> Result<SesEmailContent, ProviderError> {
     let mut body = Body::builder();
-    if let Some(text) = &c.text {
+    // An HTML-only email gets its plain-text alternative here, at send time (see
+    // `template::html_to_text`); one too long for it goes as HTML alone.
+    let derived = match (&c.text, &c.html) {
+        (None, Some(html)) => crate::template::html_to_text(html).ok(),
+        _ => None,
+    };
+    if let Some(text) = c.text.as_ref().or(derived.as_ref()) {
         body = body.text(utf8(text)?);
     }
     if let Some(html) = &c.html {
@@ -188,6 +194,37 @@ mod tests {
     fn provider(rule: &aws_smithy_mocks::Rule) -> SesEmailProvider {
         let config = crate::test_support::mocked_config!(aws_sdk_sesv2, RuleMode::MatchAny, [rule]);
         SesEmailProvider::new(Client::from_conf(config), settings())
+    }
+
+    #[tokio::test]
+    async fn an_html_only_email_gets_its_text_derived_at_send_time() {
+        let mut n = queued_email();
+        if let crate::domain::Content::Email(e) = &mut n.content {
+            e.text = None;
+            e.html = Some(
+                "<h1>Hello Bob</h1><p><a href=\"https://example.com/o/42\">Your order</a></p>"
+                    .into(),
+            );
+        }
+        let rule = mock!(aws_sdk_sesv2::Client::send_email)
+            .match_requests(|req| {
+                let body = req
+                    .content()
+                    .and_then(|c| c.simple())
+                    .and_then(|s| s.body())
+                    .unwrap();
+                let text = body.text().map(|t| t.data()).unwrap_or_default();
+                body.html().is_some()
+                    && text.contains("Hello Bob")
+                    && text.contains("https://example.com/o/42")
+                    && !text.contains('<')
+            })
+            .then_output(|| SendEmailOutput::builder().message_id("ses-1").build());
+        provider(&rule)
+            .send(&n, &n.recipient.address().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(rule.num_calls(), 1);
     }
 
     #[tokio::test]

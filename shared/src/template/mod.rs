@@ -29,7 +29,7 @@ pub use compiled::CompiledTemplate;
 pub use names::{Locale, TemplateName};
 pub use part::{
     EmailPart, MAX_RENDERED_HTML_BYTES, MAX_RENDERED_TEXT_BYTES, PushPart, SmsPart, Variant,
-    WebhookPart,
+    WebhookPart, html_to_text,
 };
 pub use render::{MAX_RENDERED_OTHER_BYTES, RenderError, Rendered, RenderedContent};
 pub use source::TemplateSource;

@@ -273,9 +273,9 @@ async fn built_in_templates_serve_every_tenant_until_one_overrides_them() {
         html.contains("Votre inscription à <strong>Tech Conference 2024</strong> est confirmée.")
     );
     assert!(!html.contains("qr-code"), "no QR code asked for");
-    assert!(
-        email.text.unwrap().contains("Bonjour Alice Martin"),
-        "text derived from the html"
+    assert_eq!(
+        email.text, None,
+        "the text is derived from the html when sent, not stored"
     );
 
     // The tenant's own `otp` wins over the built-in one; deleting it brings the built-in back.
@@ -364,6 +364,20 @@ async fn render_previews_with_sample_data_and_sends_nothing() {
             .contains("123456")
     );
     assert_eq!(preview["content"]["segments"], 1);
+    // An HTML-only email's preview shows the text the worker will derive.
+    let (status, preview) = t
+        .call(
+            "POST",
+            "/v1/templates/newsletter/render",
+            Some(r#"{"channel": "email"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    let text = preview["content"]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("Hello Alice") && !text.contains('<'),
+        "{preview}"
+    );
 
     let (status, err) = t
         .call(

@@ -148,7 +148,12 @@ pub fn preview(rendered: Texts) -> Value {
             subject,
             html,
             text,
-        } => email::as_inline(subject, html, text, None),
+        } => {
+            // What the recipient gets: the worker derives the text of an HTML-only email.
+            let text =
+                text.or_else(|| notify_shared::template::html_to_text(html.as_deref()?).ok());
+            email::as_inline(subject, html, text, None)
+        }
         Texts::Sms { message } => sms::preview(message),
         Texts::Push { title, body, data } => push::as_inline(title, body, data),
         Texts::Webhook { payload } => webhook::preview(payload),

@@ -1,6 +1,7 @@
 //! The email part: a subject and an HTML or a text body or both. The subject is one line (it
-//! goes into a header), only the HTML is escaped, and the text is derived from the HTML when
-//! the template has none.
+//! goes into a header), only the HTML is escaped, and when the template has no text the email
+//! worker derives it from the HTML at send time ([`html_to_text`]): not at accept, where it was
+//! most of a batch's rendering, nor in the record, where it would be written and stored.
 
 use handlebars::Template;
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,7 @@ pub const MAX_RENDERED_TEXT_BYTES: usize = 256 * 1024;
 const TEXT_WIDTH: usize = 78;
 
 /// A subject, and an HTML or a text body or both (the text is derived from the HTML when
-/// missing).
+/// missing, at send time).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmailPart {
     pub subject: String,
@@ -86,13 +87,11 @@ impl CompiledEmail {
             .as_ref()
             .map(|t| part.render(t, "email.html", Escape::Html, MAX_RENDERED_HTML_BYTES))
             .transpose()?;
-        let text = match (&self.text, &html) {
-            (Some(t), _) => {
-                Some(part.render(t, "email.text", Escape::None, MAX_RENDERED_TEXT_BYTES)?)
-            }
-            (None, Some(html)) => Some(html_to_text(html)?),
-            (None, None) => None,
-        };
+        let text = self
+            .text
+            .as_ref()
+            .map(|t| part.render(t, "email.text", Escape::None, MAX_RENDERED_TEXT_BYTES))
+            .transpose()?;
         Ok(RenderedContent::Email {
             subject: single_line(&subject),
             html,
@@ -113,7 +112,7 @@ fn single_line(subject: &str) -> String {
 }
 
 /// The plain-text alternative of an HTML email; links stay visible as numbered footnotes.
-fn html_to_text(html: &str) -> Result<String, RenderError> {
+pub fn html_to_text(html: &str) -> Result<String, RenderError> {
     let text = html2text::config::plain_no_decorate()
         .link_footnotes(true)
         .no_link_wrapping()
@@ -141,7 +140,7 @@ mod tests {
     use crate::template::tests::compiled;
 
     #[test]
-    fn text_is_derived_from_html_when_missing_with_links_kept() {
+    fn the_text_derived_from_the_html_keeps_its_words_and_links_and_is_left_to_send_time() {
         let template = compiled(json!({"locales": {"en": {"email": {
             "subject": "Reset",
             "html": "<html><head><title>Reset</title></head><body><h1>Hello {{name}}</h1>\
@@ -155,14 +154,17 @@ mod tests {
             "long": "word ".repeat(40),
         });
         let RenderedContent::Email {
-            text: Some(text), ..
+            text: None,
+            html: Some(html),
+            ..
         } = template
             .render(Channel::Email, None, &data)
             .unwrap()
             .content
         else {
-            panic!("no text");
+            panic!("rendering derives no text");
         };
+        let text = html_to_text(&html).unwrap();
         assert!(text.contains("Hello Ann <3"), "{text}");
         assert!(text.contains("Choose a new password"), "{text}");
         assert!(text.lines().any(|l| l.contains(url)), "{text}");

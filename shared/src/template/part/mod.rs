@@ -21,7 +21,7 @@ use super::render::{Part, RenderError, RenderedContent};
 use crate::domain::Channel;
 use crate::validate::FieldError;
 
-pub use self::email::{EmailPart, MAX_RENDERED_HTML_BYTES, MAX_RENDERED_TEXT_BYTES};
+pub use self::email::{EmailPart, MAX_RENDERED_HTML_BYTES, MAX_RENDERED_TEXT_BYTES, html_to_text};
 pub use self::push::PushPart;
 pub use self::sms::SmsPart;
 pub use self::webhook::WebhookPart;
