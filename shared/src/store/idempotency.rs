@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{
-    dynamo::{DynamoStore, Item, corrupt, unavailable},
+    dynamo::{self, DynamoStore, Item, corrupt, unavailable},
     error::StoreError,
     keys,
 };
@@ -225,15 +225,9 @@ impl IdempotencyStore for DynamoStore {
                         AttributeValue::N(s.expires_at_s.to_string()),
                     ),
             };
-            match put.send().await {
-                Ok(_) => return Ok(decision),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(unavailable(e)),
+            // Refused: another request changed the key since it was read; decide again.
+            if dynamo::applied(put.send().await)? {
+                return Ok(decision);
             }
         }
         Ok(Begin::InProgress)

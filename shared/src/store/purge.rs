@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{
-    dynamo::{DynamoStore, Item, unavailable},
+    dynamo::{self, DynamoStore, Item, unavailable},
     error::StoreError,
     keys::{self, Kind},
 };
@@ -102,17 +102,13 @@ impl Purge for DynamoStore {
                     .expression_attribute_values(":now", now_s.clone())
                     .send()
                     .await;
-                match deleted {
-                    Ok(_) => match kind {
+                if dynamo::applied(deleted)? {
+                    match kind {
                         Kind::Notification => report.notifications += 1,
                         Kind::IdempotencyKey => report.idempotency_keys += 1,
                         Kind::Device => report.devices += 1,
                         Kind::Other => {}
-                    },
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
-                    Err(e) => return Err(unavailable(e)),
+                    }
                 }
             }
             match page.last_evaluated_key {

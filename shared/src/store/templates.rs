@@ -408,15 +408,8 @@ impl TemplateStore for DynamoStore {
             .expression_attribute_values(":now", value(&now)?)
             .send()
             .await;
-        match marked {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                return Ok(false);
-            }
-            Err(e) => return Err(unavailable(e)),
+        if !dynamo::applied(marked)? {
+            return Ok(false);
         }
         // Reads already see the template gone; if removing the versions fails half-way, the
         // rest are unreachable (a new save numbers past them) and the next delete retries.

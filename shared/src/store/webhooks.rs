@@ -71,14 +71,6 @@ fn conflict(what: &str) -> StoreError {
     StoreError::Conflict(what.to_owned())
 }
 
-/// A `ConditionalCheckFailedException` of any operation.
-macro_rules! condition_failed {
-    ($e:expr) => {
-        $e.as_service_error()
-            .is_some_and(|s| s.is_conditional_check_failed_exception())
-    };
-}
-
 impl DynamoStore {
     /// Writes an endpoint: a new one (`read_at` none: the name must be free), or one read at
     /// `read_at` (its `updatedAt` must still be that).
@@ -102,7 +94,7 @@ impl DynamoStore {
         };
         match put.send().await {
             Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => Err(conflict(if read_at.is_none() {
+            Err(e) if dynamo::condition_failed(&e) => Err(conflict(if read_at.is_none() {
                 "the endpoint exists"
             } else {
                 "the endpoint changed"
@@ -181,7 +173,7 @@ impl WebhookEndpoints for DynamoStore {
             .await
         {
             // Already disabled, or deleted: nothing to do either way.
-            Err(e) if condition_failed!(e) => Ok(()),
+            Err(e) if dynamo::condition_failed(&e) => Ok(()),
             Err(e) => Err(unavailable(e)),
             Ok(_) => Ok(()),
         }
@@ -222,7 +214,7 @@ impl WebhookEndpoints for DynamoStore {
         };
         match put.send().await {
             Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => Err(conflict("the signing secret changed")),
+            Err(e) if dynamo::condition_failed(&e) => Err(conflict("the signing secret changed")),
             Err(e) => Err(unavailable(e)),
         }
     }
