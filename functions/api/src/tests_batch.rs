@@ -106,12 +106,7 @@ async fn messages_the_queue_refuses_are_accepted_and_left_to_the_sweep() {
         .iter()
         .filter_map(|id| NotificationId::parse(id.as_str()?))
         .collect();
-    let sent: Vec<NotificationId> = rig
-        .queue
-        .messages()
-        .into_iter()
-        .map(|(m, _)| m.id)
-        .collect();
+    let sent = rig.queue.sent_ids();
     let refused: Vec<NotificationId> = ids.into_iter().filter(|id| !sent.contains(id)).collect();
     let outboxes = rig.store.outboxes();
     assert_eq!(outboxes.len(), 1, "the outbox stays for the sweep");

@@ -685,12 +685,7 @@ mod tests {
 
         assert_eq!(rig.cleanup.sweep(later()).await.unwrap().requeued, 1);
         assert!(rig.store.outboxes().is_empty());
-        let sent: Vec<NotificationId> = rig
-            .queue
-            .messages()
-            .into_iter()
-            .map(|(m, _)| m.id)
-            .collect();
+        let sent = rig.queue.sent_ids();
         assert_eq!(
             sent,
             [first.nth(2), first.nth(0)],

@@ -42,6 +42,11 @@ impl MemoryQueue {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+
+    /// The notifications of the messages sent, in order.
+    pub fn sent_ids(&self) -> Vec<crate::domain::NotificationId> {
+        self.messages().into_iter().map(|(m, _)| m.id).collect()
+    }
 }
 
 #[async_trait]
