@@ -414,6 +414,13 @@ impl Cleanup {
                 warn!(notification_id = %id, "queued a notification the API had recorded but not queued");
                 Ok(Action::Requeued)
             }
+            (DueKind::Enqueue, Status::Sending) => {
+                // Its message went out (a worker holds it) though the API never said so: what
+                // is left due is the end of its lifetime.
+                let expiry = schedule::expiry(n.created_at, n.scheduled_at, self.lifetime);
+                self.store.replace_due(id, DueKind::Enqueue, expiry).await?;
+                Ok(Action::Skipped)
+            }
             (DueKind::Expire, Status::Scheduled | Status::Queued | Status::Sending) => {
                 let reason = format!(
                     "not delivered within {} hours",
@@ -691,6 +698,34 @@ mod tests {
             [first.nth(2), first.nth(0)],
             "each queued one once; not the claimed one"
         );
+    }
+
+    #[tokio::test]
+    async fn a_notification_claimed_though_never_confirmed_queued_waits_for_its_expiry() {
+        let rig = rig();
+        // The API sent the message and died before confirming it; a worker claimed it.
+        let n = accepted(&rig, None).await;
+        let lease = notify_shared::domain::Lease {
+            token: "w".into(),
+            until_ms: rig.clock.now().plus(Duration::from_secs(600)).as_millis(),
+        };
+        rig.store
+            .transition(&n.id, &Transition::claim(lease, rig.clock.now()))
+            .await
+            .unwrap();
+        rig.clock.advance(schedule::ENQUEUE_GRACE);
+        let report = rig.cleanup.sweep(later()).await.unwrap();
+        assert_eq!((report.requeued, report.expired), (0, 0));
+        assert!(rig.queue.messages().is_empty(), "nothing queued again");
+        let due = rig.store.record(&n.id).unwrap().due.unwrap();
+        assert_eq!(
+            (due.kind, due.at),
+            (
+                DueKind::Expire,
+                n.created_at.plus(Duration::from_secs(3600))
+            )
+        );
+        assert!(rig.store.due(rig.clock.now(), 10).await.unwrap().is_empty());
     }
 
     #[tokio::test]
