@@ -28,9 +28,16 @@ redrive:
 load:
 	@python3 scripts/load.py -n $${N:-200} -c $${C:-16} --chaos $${CHAOS:-0}
 
-## How long the API takes to accept 10,000 recipients (in-memory ports, then the emulator), a worker a batch of 10, and what a notification costs in AWS requests.
+## How long the API takes to accept 10,000 recipients (in-memory ports, then the emulator), a worker a batch of 10,
+## what a notification costs in AWS requests; then the cold starts of every function's release binary beside a
+## hello-world (COLD_START_RUNS, 21 by default).
 bench: tools
 	cargo bench -p notify-tests --bench batch_accept --bench worker_batch --bench cost
+	cargo build --release --bin api --bin email-worker --bin sms-worker --bin push-worker --bin webhook-worker \
+		--bin cleanup --example hello_world --example cold_start
+	@# The in-process API that queues the workers' messages prints its metric lines on stdout: keep the table.
+	$${CARGO_TARGET_DIR:-target}/release/examples/cold_start > $${CARGO_TARGET_DIR:-target}/release/cold-start.txt
+	@grep -v '"_aws"' $${CARGO_TARGET_DIR:-target}/release/cold-start.txt
 
 lint:
 	cargo fmt --all -- --check

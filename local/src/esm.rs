@@ -184,7 +184,7 @@ impl EventSourceMapping {
 }
 
 /// The event Lambda builds from received messages.
-fn to_event(messages: &[aws_sdk_sqs::types::Message], arn: &str) -> SqsEvent {
+pub fn to_event(messages: &[aws_sdk_sqs::types::Message], arn: &str) -> SqsEvent {
     let records = messages
         .iter()
         .map(|m| {

@@ -72,7 +72,7 @@ async fn handle(State(front): State<Front>, req: Request) -> Response {
 }
 
 /// The function URL payload (format 2.0) for one request.
-fn event(method: &str, path: &str, query: &str, headers: &HeaderMap, body: &Bytes) -> Value {
+pub fn event(method: &str, path: &str, query: &str, headers: &HeaderMap, body: &Bytes) -> Value {
     let mut joined: BTreeMap<String, String> = BTreeMap::new();
     let mut cookies = Vec::new();
     for (name, value) in headers {

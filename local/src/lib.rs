@@ -8,8 +8,10 @@
 //!   their timeout), starting them again when they die, and [`function_url`] puts a Lambda
 //!   function URL in front of the API;
 //! - [`outbox`] lists what the emulated providers were asked to send;
-//! - [`fcm`] and [`receiver`] stand in for FCM and for the receivers of webhooks.
+//! - [`fcm`] and [`receiver`] stand in for FCM and for the receivers of webhooks;
+//! - [`coldstart`] times one cold start of a function's binary (`make bench`).
 
+pub mod coldstart;
 pub mod esm;
 pub mod fcm;
 pub mod function_url;

@@ -1,5 +1,7 @@
 //! Logging: JSON lines on stdout (CloudWatch Logs), and the one helper that masks personal data.
 
+use std::time::{Duration, Instant};
+
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 /// Installs the JSON log subscriber. The level comes from `RUST_LOG` (default `info`).
@@ -17,6 +19,46 @@ pub fn init() {
         .with(filter)
         .with(json)
         .try_init();
+}
+
+/// Where a cold start's init went, step by step: one log line when the handler is ready
+/// (Lambda's `Init Duration` gives only the total).
+pub struct InitSteps {
+    started: Instant,
+    last: Instant,
+    steps: Vec<(&'static str, Duration)>,
+}
+
+impl InitSteps {
+    pub fn start() -> Self {
+        let now = Instant::now();
+        Self {
+            started: now,
+            last: now,
+            steps: Vec::new(),
+        }
+    }
+
+    /// Ends the step named `name` (it began where the last one ended).
+    pub fn step(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.steps.push((name, now - self.last));
+        self.last = now;
+    }
+
+    /// Logs the steps, in microseconds, and the total in milliseconds.
+    pub fn done(self) {
+        let steps: Vec<String> = self
+            .steps
+            .iter()
+            .map(|(name, took)| format!("{name}={}", took.as_micros()))
+            .collect();
+        tracing::info!(
+            init_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            steps_us = %steps.join(" "),
+            "ready"
+        );
+    }
 }
 
 /// `alice@example.com` → `a***@example.com`. The domain stays: it is what operators need to
