@@ -1,23 +1,11 @@
 use lambda_runtime::Error;
-use notify_shared::{
-    aws,
-    config::Env,
-    delivery,
-    telemetry::{self, InitSteps},
-};
+use notify_shared::delivery;
 use notify_webhook_worker::{WebhookWorkerConfig, worker};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let mut init = InitSteps::start();
-    telemetry::init();
-    init.step("tracing");
-    let config = WebhookWorkerConfig::from_env(&Env::from_process())?;
-    init.step("config");
-    let sdk = aws::load().await;
-    init.step("sdk");
-    let worker = worker(&sdk, config)?;
-    init.step("clients");
-    init.done();
-    delivery::serve(worker).await
+    delivery::start(WebhookWorkerConfig::from_env, async |sdk, config| {
+        worker(sdk, config)
+    })
+    .await
 }
