@@ -13,6 +13,7 @@ pub mod health;
 pub mod metrics;
 pub mod provider;
 pub mod queue;
+pub mod receipts;
 pub mod store;
 pub mod telemetry;
 pub mod template;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use notify_shared::{
     config::{ConfigError, DeliverySettings, EmailSettings, Env, StoreSettings},
-    delivery::DeliveryWorker,
+    delivery::{DeliveryWorker, Suppressing},
     provider::SesEmailProvider,
     store::DynamoStore,
 };
@@ -26,9 +26,11 @@ impl EmailWorkerConfig {
     }
 }
 
-/// The production wiring: DynamoDB for records, SES for sending.
+/// The production wiring: DynamoDB for records and the suppression list, SES for sending.
 pub fn worker(sdk: &aws_config::SdkConfig, config: EmailWorkerConfig) -> DeliveryWorker {
     let store = DynamoStore::from_sdk(sdk, config.store.table);
     let provider = SesEmailProvider::new(aws_sdk_sesv2::Client::new(sdk), config.email);
+    // The tenant's suppression list is read before each send: a listed address costs no call.
+    let provider = Suppressing::new(Arc::new(provider), Arc::new(store.clone()));
     DeliveryWorker::on_aws(sdk, Arc::new(store), Arc::new(provider), config.delivery)
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use notify_shared::{
     config::{ConfigError, DeliverySettings, Env, StoreSettings},
-    delivery::DeliveryWorker,
+    delivery::{DeliveryWorker, Suppressing},
     provider::{SmsSettings, SnsSmsProvider},
     store::DynamoStore,
 };
@@ -26,9 +26,11 @@ impl SmsWorkerConfig {
     }
 }
 
-/// The production wiring: DynamoDB for records, SNS for sending.
+/// The production wiring: DynamoDB for records and the suppression list, SNS for sending.
 pub fn worker(sdk: &aws_config::SdkConfig, config: SmsWorkerConfig) -> DeliveryWorker {
     let store = DynamoStore::from_sdk(sdk, config.store.table);
     let provider = SnsSmsProvider::new(aws_sdk_sns::Client::new(sdk), config.sms);
+    // The tenant's suppression list is read before each send: a listed address costs no call.
+    let provider = Suppressing::new(Arc::new(provider), Arc::new(store.clone()));
     DeliveryWorker::on_aws(sdk, Arc::new(store), Arc::new(provider), config.delivery)
 }

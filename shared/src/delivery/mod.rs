@@ -15,6 +15,7 @@ mod claim;
 mod outcome;
 mod send;
 mod settle;
+mod suppressing;
 mod targets;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 pub use outcome::{Counts, Outcome, Tally};
 pub use settle::summarise;
+pub use suppressing::Suppressing;
 
 use crate::{
     breaker::CircuitBreaker,

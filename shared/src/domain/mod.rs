@@ -9,6 +9,7 @@ mod priority;
 pub mod schedule;
 pub mod sms;
 mod status;
+mod suppression;
 pub mod time;
 mod webhook;
 
@@ -24,6 +25,7 @@ pub use recipient::{
     Address, DeviceToken, EmailAddress, PhoneNumber, PhoneNumberError, Platform, Recipient, UserId,
 };
 pub use status::Status;
+pub use suppression::{SuppressedAddress, Suppression, SuppressionReason};
 pub use webhook::{EndpointName, MAX_URL_CHARS, WebhookUrl};
 
 /// A value that is not one of the names an enum accepts.

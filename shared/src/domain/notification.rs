@@ -211,13 +211,16 @@ pub struct TemplateRef {
     pub builtin: bool,
 }
 
-/// One recorded status change.
+/// One recorded status change, or (with `event`) something the provider reported that left
+/// the status as it was (a complaint, a delivery delay).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub status: Status,
     pub at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
 }
 
 /// Why a delivery attempt failed, as the provider (or the service) put it.
@@ -281,6 +284,13 @@ pub struct Notification {
     pub batch_id: Option<BatchId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<TemplateRef>,
+    /// When the recipient marked it as spam, as the provider reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complained_at: Option<Timestamp>,
+    /// The provider events recorded without a status change, by key, so a repeated one is
+    /// recorded once.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub reports: std::collections::BTreeSet<String>,
 }
 
 /// What a client asked to send, validated, before the service accepts it.
@@ -324,6 +334,7 @@ impl Notification {
             updated_at: now,
             expires_at: now.plus(retention),
             history: vec![HistoryEntry {
+                event: None,
                 status,
                 at: now,
                 reason: None,
@@ -338,6 +349,8 @@ impl Notification {
             due: Some(due),
             batch_id: draft.batch_id,
             template: draft.template,
+            complained_at: None,
+            reports: Default::default(),
         }
     }
 

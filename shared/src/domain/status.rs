@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// ```text
 /// scheduled ─▶ queued ─▶ sending ─▶ sent ─▶ delivered
-///                 ▲         │         └───▶ failed (bounce)
+///                 ▲         │         └───▶ failed (bounce) | suppressed (provider's list)
 ///                 └─────────┘ (transient failure: back to the queue)
 /// any non-final ─▶ failed | cancelled | suppressed | expired
 /// ```
@@ -66,8 +66,9 @@ impl Status {
             Queued => matches!(next, Sending | Cancelled | Failed | Suppressed | Expired),
             // Sending -> Queued is a transient failure handing the message back for a retry.
             Sending => matches!(next, Sent | Queued | Failed | Suppressed | Expired),
-            // Failed after sent: the provider reported a bounce or rejection later.
-            Sent => matches!(next, Delivered | Failed),
+            // After sent, the provider's report: delivered, a bounce or rejection (failed), or
+            // its own suppression list refused the address (suppressed).
+            Sent => matches!(next, Delivered | Failed | Suppressed),
             // Only a notification whose retries ran out leaves `failed`: when its message is
             // redriven from the dead-letter queue, a worker claims it again.
             Failed => next == Sending,

@@ -13,6 +13,7 @@
 //! | template version | `TEMPLATE#<tenant>#<name>` | `V#<version, 10 digits>` | | | | |
 //! | webhook endpoint | `WEBHOOKS#<tenant>` | `ENDPOINT#<name>` | | | | |
 //! | webhook signing secret (inline URLs) | `WEBHOOKS#<tenant>` | `SIGNING_SECRET` | | | | |
+//! | suppressed address | `SUPPRESSIONS#<tenant>` | `<channel>#<address>` | | | | |
 //! | purge cursor | `CLEANUP#purge` | `CURSOR` | | | | |
 //!
 //! | index | finds | projects |
@@ -32,7 +33,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::dynamo::Item;
 use crate::{
-    domain::{BatchId, DeviceToken, EndpointName, NotificationId, TenantId, UserId, schedule::Due},
+    domain::{
+        BatchId, Channel, DeviceToken, EndpointName, NotificationId, SuppressedAddress, TenantId,
+        UserId, schedule::Due,
+    },
     template::TemplateName,
 };
 
@@ -282,6 +286,30 @@ pub(super) fn endpoint_key(tenant: &TenantId, name: &EndpointName) -> Item {
 
 pub(super) fn signing_secret_key(tenant: &TenantId) -> Item {
     key(webhooks_pk(tenant), "SIGNING_SECRET".to_owned())
+}
+
+// ------------------------------------------------------------------------------ suppressions
+
+/// The partition of a tenant's suppression list (one Query lists it, by channel).
+pub(super) fn suppressions_pk(tenant: &TenantId) -> String {
+    format!("SUPPRESSIONS#{tenant}")
+}
+
+/// The sort keys of one channel's entries, or of all of them.
+pub(super) fn suppression_sk_prefix(channel: Option<Channel>) -> String {
+    channel.map_or_else(String::new, |c| format!("{c}#"))
+}
+
+pub(super) fn suppression_key(tenant: &TenantId, address: &SuppressedAddress) -> Item {
+    key(
+        suppressions_pk(tenant),
+        format!("{}#{}", address.channel(), address.as_str()),
+    )
+}
+
+/// A primary key from its parts, for a listing that resumes at a sort key.
+pub(super) fn key_of(pk: String, sk: String) -> Item {
+    key(pk, sk)
 }
 
 // ------------------------------------------------------------------------------ purge

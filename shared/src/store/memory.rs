@@ -20,14 +20,15 @@ use super::{
     idempotency::{Begin, IdempotencyStore, KeyState, StoredResponse},
     notifications::NotificationStore,
     purge::{Purge, PurgeReport},
+    suppressions::{SuppressionFilter, SuppressionList, SuppressionPage},
     templates::{StoredTemplate, TemplateStore, TemplateSummary},
-    transition::{Transition, TransitionOutcome},
+    transition::{Annotation, Transition, TransitionOutcome},
     webhooks::WebhookEndpoints,
 };
 use crate::{
     domain::{
-        BatchId, DeviceToken, EndpointName, Notification, NotificationId, Platform, TenantId,
-        UserId,
+        BatchId, DeviceToken, EndpointName, Notification, NotificationId, Platform,
+        SuppressedAddress, Suppression, TenantId, UserId,
         schedule::{Due, DueKind},
         time::Timestamp,
     },
@@ -201,6 +202,20 @@ impl NotificationStore for MemoryStore {
 
     async fn confirm_enqueued(&self, id: &NotificationId, expiry: Due) -> Result<bool, StoreError> {
         self.set_due(id, DueKind::Enqueue, expiry, false)
+    }
+
+    async fn annotate(&self, id: &NotificationId, note: &Annotation) -> Result<bool, StoreError> {
+        self.check_up()?;
+        let mut records = self.lock();
+        let Some(current) = records.get(id).filter(|n| !n.is_expired(note.at)) else {
+            return Ok(false);
+        };
+        if !note.permits(current) {
+            return Ok(false);
+        }
+        let next = note.applied_to(current);
+        records.insert(id.clone(), next);
+        Ok(true)
     }
 
     async fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<NotificationId>, StoreError> {
@@ -838,5 +853,89 @@ impl WebhookEndpoints for MemoryWebhooks {
         }
         all.insert(tenant.clone(), secrets.clone());
         Ok(())
+    }
+}
+
+/// A suppression list in memory, ordered as the table's sort keys order it.
+#[derive(Default)]
+pub struct MemorySuppressions {
+    entries: Mutex<BTreeMap<(TenantId, String), Suppression>>,
+}
+
+impl MemorySuppressions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(TenantId, String), Suppression>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The sort key the table gives an entry.
+fn suppression_sk(address: &SuppressedAddress) -> String {
+    format!("{}#{}", address.channel(), address.as_str())
+}
+
+#[async_trait]
+impl SuppressionList for MemorySuppressions {
+    async fn suppression(
+        &self,
+        tenant: &TenantId,
+        address: &SuppressedAddress,
+    ) -> Result<Option<Suppression>, StoreError> {
+        Ok(self
+            .lock()
+            .get(&(tenant.clone(), suppression_sk(address)))
+            .cloned())
+    }
+
+    async fn suppress(&self, entry: &Suppression, replace: bool) -> Result<bool, StoreError> {
+        let key = (entry.tenant.clone(), suppression_sk(&entry.address));
+        let mut entries = self.lock();
+        if !replace && entries.contains_key(&key) {
+            return Ok(false);
+        }
+        entries.insert(key, entry.clone());
+        Ok(true)
+    }
+
+    async fn unsuppress(
+        &self,
+        tenant: &TenantId,
+        address: &SuppressedAddress,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .remove(&(tenant.clone(), suppression_sk(address)))
+            .is_some())
+    }
+
+    async fn suppressions(
+        &self,
+        tenant: &TenantId,
+        filter: &SuppressionFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<SuppressionPage, StoreError> {
+        let entries = self.lock();
+        let mut matching = entries
+            .iter()
+            .filter(|((t, sk), s)| {
+                t == tenant
+                    && after.is_none_or(|a| sk.as_str() > a)
+                    && filter.channel.is_none_or(|c| s.address.channel() == c)
+                    && filter.reason.is_none_or(|r| s.reason == r)
+            })
+            .map(|((_, sk), s)| (sk.clone(), s.clone()));
+        let items: Vec<(String, Suppression)> = matching.by_ref().take(limit).collect();
+        let next = match matching.next() {
+            Some(_) => items.last().map(|(sk, _)| sk.clone()),
+            None => None,
+        };
+        Ok(SuppressionPage {
+            items: items.into_iter().map(|(_, s)| s).collect(),
+            next,
+        })
     }
 }

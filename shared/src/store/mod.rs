@@ -1,7 +1,7 @@
 //! The record store: where notifications, their history and every other aggregate live.
 //!
 //! One module per aggregate (`notifications`, `devices`, `idempotency`, `batches`,
-//! `templates`, `webhooks`, `purge`), each with its port (a narrow trait) and its DynamoDB adapter.
+//! `templates`, `webhooks`, `suppressions`, `purge`), each with its port (a narrow trait) and its DynamoDB adapter.
 //! What they share: `transition` (status changes as data, applied alike by both stores),
 //! `keys` (the table's layout), `dynamo` (the client and item helpers), `bulk` (batched
 //! writes and reads), `error`. `memory` holds the in-memory fakes.
@@ -19,6 +19,7 @@ mod keys;
 mod memory;
 mod notifications;
 mod purge;
+mod suppressions;
 mod templates;
 mod transition;
 mod webhooks;
@@ -29,12 +30,13 @@ pub use dynamo::{DEFAULT_DEVICE_IDLE, DynamoStore, item_size, write_units};
 pub use error::StoreError;
 pub use idempotency::{Begin, IdempotencyStore, StoredResponse};
 pub use keys::{BATCH_INDEX, DUE_INDEX, TOKEN_INDEX};
-pub use memory::{MemoryDevices, MemoryStore, MemoryTemplates, MemoryWebhooks};
+pub use memory::{MemoryDevices, MemoryStore, MemorySuppressions, MemoryTemplates, MemoryWebhooks};
 pub use notifications::NotificationStore;
 pub use purge::{Purge, PurgeReport};
+pub use suppressions::{SuppressionFilter, SuppressionList, SuppressionPage};
 pub use templates::{StoredTemplate, TemplateStore, TemplateSummary};
 pub use transition::{
-    DEAD_LETTERED, DueChange, FailureChange, LeaseChange, ProviderRef, REDRIVABLE,
+    Annotation, DEAD_LETTERED, DueChange, FailureChange, LeaseChange, ProviderRef, REDRIVABLE,
     RETRIES_EXHAUSTED, Transition, TransitionOutcome,
 };
 pub use webhooks::WebhookEndpoints;

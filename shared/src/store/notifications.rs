@@ -16,7 +16,8 @@ use super::{
     error::StoreError,
     keys,
     transition::{
-        DueChange, FailureChange, LeaseChange, REDRIVABLE, Transition, TransitionOutcome,
+        Annotation, DueChange, FailureChange, LeaseChange, REDRIVABLE, Transition,
+        TransitionOutcome,
     },
 };
 use crate::domain::{
@@ -72,6 +73,11 @@ pub trait NotificationStore: Send + Sync {
     /// Ids of notifications whose marker fell due by `until`, earliest first, at most `limit`.
     /// The index behind it is eventually consistent: read the record before acting.
     async fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<NotificationId>, StoreError>;
+
+    /// Records a provider event that leaves the status as it is, if the record
+    /// [permits](Annotation::permits) it (false otherwise: its status moved on since it was
+    /// read, or the event was recorded before). Writes only the small record item.
+    async fn annotate(&self, id: &NotificationId, note: &Annotation) -> Result<bool, StoreError>;
 }
 
 /// A record stays one item while it is small enough that each of its status changes costs one
@@ -455,6 +461,40 @@ impl NotificationStore for DynamoStore {
 
     async fn confirm_enqueued(&self, id: &NotificationId, expiry: Due) -> Result<bool, StoreError> {
         self.set_due(id, DueKind::Enqueue, expiry, false).await
+    }
+
+    async fn annotate(&self, id: &NotificationId, note: &Annotation) -> Result<bool, StoreError> {
+        let mut update =
+            "SET #history = list_append(#history, :entry), updatedAt = :at ADD reports :key"
+                .to_owned();
+        if note.complaint {
+            update = update.replacen(" ADD", ", complainedAt = :at ADD", 1);
+        }
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::notification_key(id)))
+            .condition_expression(
+                "attribute_exists(PK) AND #ttl > :now_s AND #status = :status AND NOT contains(reports, :key_s)",
+            )
+            .update_expression(update)
+            .expression_attribute_names("#history", "history")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(
+                ":entry",
+                AttributeValue::L(vec![value(&note.history_entry())?]),
+            )
+            .expression_attribute_values(":at", value(&note.at)?)
+            .expression_attribute_values(":status", value(&note.status)?)
+            .expression_attribute_values(":key", AttributeValue::Ss(vec![note.key.clone()]))
+            .expression_attribute_values(":key_s", AttributeValue::S(note.key.clone()))
+            .expression_attribute_values(
+                ":now_s",
+                AttributeValue::N(note.at.as_seconds().to_string()),
+            );
+        dynamo::applied(request.send().await)
     }
 
     async fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<NotificationId>, StoreError> {

@@ -207,6 +207,21 @@ impl Transition {
         }
     }
 
+    /// What the provider reported after accepting it: `delivered`, `failed` (a bounce, a
+    /// rejection) or `suppressed` (its own list refused the address). Only a `sent` record
+    /// takes it, so a report never overwrites a final status, and a repeated one changes
+    /// nothing.
+    pub fn reported(to: Status, failure: Option<Failure>, at: Timestamp) -> Self {
+        Self {
+            reason: failure.as_ref().map(describe),
+            error: match failure {
+                Some(f) => FailureChange::Set(f),
+                None => FailureChange::Keep,
+            },
+            ..Self::new(vec![Status::Sent], to, at)
+        }
+    }
+
     /// Not delivered within its lifetime (a worker holding it must have let its lease lapse).
     pub fn expired(reason: String, now: Timestamp) -> Self {
         Self {
@@ -285,7 +300,48 @@ impl Transition {
             status: self.to,
             at: self.at,
             reason: self.reason.clone(),
+            event: None,
         }
+    }
+}
+
+/// A provider event that leaves the status as it is (a complaint, a delivery delay): a
+/// history entry, recorded once per `key`, only while the record is still in the status it
+/// was read in (the entry names that status).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Annotation {
+    pub key: String,
+    pub status: Status,
+    pub at: Timestamp,
+    pub event: String,
+    pub reason: Option<String>,
+    /// Sets `complainedAt`.
+    pub complaint: bool,
+}
+
+impl Annotation {
+    pub fn history_entry(&self) -> HistoryEntry {
+        HistoryEntry {
+            status: self.status,
+            at: self.at,
+            reason: self.reason.clone(),
+            event: Some(self.event.clone()),
+        }
+    }
+
+    /// Whether it may apply to `current`, as the stores' conditions decide.
+    pub fn permits(&self, current: &Notification) -> bool {
+        current.status == self.status && !current.reports.contains(&self.key)
+    }
+
+    pub fn applied_to(&self, current: &Notification) -> Notification {
+        let mut next = current.clone();
+        next.history.push(self.history_entry());
+        next.reports.insert(self.key.clone());
+        if self.complaint {
+            next.complained_at = Some(self.at);
+        }
+        next
     }
 }
 

@@ -155,6 +155,13 @@ impl NotificationStore for DroppingStore {
     ) -> Result<TransitionOutcome, StoreError> {
         self.inner.transition(id, change).await
     }
+    async fn annotate(
+        &self,
+        id: &NotificationId,
+        note: &notify_shared::store::Annotation,
+    ) -> Result<bool, StoreError> {
+        self.inner.annotate(id, note).await
+    }
     async fn replace_due(
         &self,
         id: &NotificationId,

@@ -1,0 +1,288 @@
+//! Receipts: what a provider reports about a message after accepting it (delivered, bounced,
+//! complained, delayed), and how each changes the notification and the suppression list.
+//!
+//! The rules every channel's receipts follow:
+//! - only a `sent` record takes a new status, so a final status is never overwritten and a
+//!   repeated report changes nothing; an event that leaves the status as it is is recorded
+//!   once per key ([`Annotation`]);
+//! - a report about a notification still `queued` or `sending` (the worker has not recorded
+//!   `sent` yet) is [`Applied::NotYet`]: the caller retries it later;
+//! - a report about no notification of ours, or another tenant's, is [`Applied::Foreign`]:
+//!   counted and dropped, never an error that would poison the queue.
+
+pub mod ses;
+
+use tracing::info;
+
+use crate::{
+    domain::{
+        Address, Failure, Notification, NotificationId, Status, SuppressedAddress, Suppression,
+        SuppressionReason, TenantId, time::Timestamp,
+    },
+    store::{
+        Annotation, NotificationStore, StoreError, SuppressionList, Transition, TransitionOutcome,
+    },
+};
+
+/// The failure codes receipts record (`error.code`, and the reason in the history).
+pub const BOUNCED: &str = "bounced";
+pub const SOFT_BOUNCE: &str = "soft_bounce";
+pub const REJECTED: &str = "rejected";
+pub const RENDERING_FAILURE: &str = "rendering_failure";
+/// The provider's own (account-level) suppression list refused the address.
+pub const PROVIDER_SUPPRESSED: &str = "provider_suppression_list";
+
+/// What the provider reported.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Delivered,
+    /// It will not be delivered: `permanent` (the address does not exist: suppress it) or
+    /// not (the provider gave up retrying). `provider_list`: the provider's own suppression
+    /// list refused it.
+    Bounced {
+        permanent: bool,
+        provider_list: bool,
+        kind: String,
+        diagnostic: Option<String>,
+    },
+    Complained {
+        kind: Option<String>,
+    },
+    /// The provider refused it after accepting the request (a virus, say).
+    Rejected {
+        reason: String,
+    },
+    RenderingFailed {
+        message: String,
+    },
+    Delayed {
+        kind: String,
+    },
+}
+
+impl Event {
+    /// The name counted in metrics and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Delivered => "delivered",
+            Event::Bounced { .. } => "bounced",
+            Event::Complained { .. } => "complained",
+            Event::Rejected { .. } => "rejected",
+            Event::RenderingFailed { .. } => "rendering_failure",
+            Event::Delayed { .. } => "delayed",
+        }
+    }
+}
+
+/// One report about one notification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub notification: NotificationId,
+    /// The tenant the provider carried with the message, when it carries one.
+    pub tenant: Option<TenantId>,
+    /// The recipients the event concerns (a bounce names the addresses that bounced).
+    pub recipients: Vec<Address>,
+    pub at: Timestamp,
+    pub event: Event,
+    /// Tells repeats of one event apart from a second event of the same kind.
+    pub key: String,
+}
+
+/// What a report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The record changed.
+    Recorded,
+    /// Nothing to change: the record already says it, or has a final status.
+    Duplicate,
+    /// The worker has not recorded the send yet: retry the report later.
+    NotYet,
+    /// Not one of ours (or not this tenant's): drop it.
+    Foreign,
+}
+
+impl Applied {
+    pub fn name(self) -> &'static str {
+        match self {
+            Applied::Recorded => "recorded",
+            Applied::Duplicate => "duplicate",
+            Applied::NotYet => "not_yet",
+            Applied::Foreign => "foreign",
+        }
+    }
+}
+
+/// Applies a report to its notification and to the tenant's suppression list.
+pub async fn apply(
+    store: &dyn NotificationStore,
+    list: &dyn SuppressionList,
+    report: &Report,
+    now: Timestamp,
+) -> Result<Applied, StoreError> {
+    let Some(n) = store.get(&report.notification, now).await? else {
+        return Ok(Applied::Foreign);
+    };
+    if report.tenant.as_ref().is_some_and(|t| t != &n.tenant) {
+        return Ok(Applied::Foreign);
+    }
+    if !n.status.is_settled() {
+        return Ok(Applied::NotYet);
+    }
+    // The list first: a bounce must suppress the address even when the record already took
+    // a final status from an earlier event.
+    if let Some(reason) = suppression_reason(&report.event) {
+        suppress(list, &n, report, reason, now).await?;
+    }
+    let recorded = match status_change(&report.event) {
+        Some((to, failure)) => {
+            record(store, &n, Transition::reported(to, failure, report.at)).await?
+        }
+        None => annotate(store, n, report).await?,
+    };
+    Ok(if recorded {
+        Applied::Recorded
+    } else {
+        Applied::Duplicate
+    })
+}
+
+fn suppression_reason(event: &Event) -> Option<SuppressionReason> {
+    match event {
+        Event::Bounced {
+            permanent: true, ..
+        } => Some(SuppressionReason::Bounced),
+        Event::Complained { .. } => Some(SuppressionReason::Complained),
+        Event::Bounced { .. }
+        | Event::Delivered
+        | Event::Rejected { .. }
+        | Event::RenderingFailed { .. }
+        | Event::Delayed { .. } => None,
+    }
+}
+
+/// The status an event moves a `sent` notification to, and why; `None` for the events that
+/// leave it as it is.
+fn status_change(event: &Event) -> Option<(Status, Option<Failure>)> {
+    let failure = |code: &str, message: String| {
+        Some(Failure {
+            code: code.into(),
+            message,
+        })
+    };
+    match event {
+        Event::Delivered => Some((Status::Delivered, None)),
+        Event::Bounced {
+            provider_list: true,
+            ..
+        } => Some((
+            Status::Suppressed,
+            failure(
+                PROVIDER_SUPPRESSED,
+                "the provider's account-level suppression list holds the address".into(),
+            ),
+        )),
+        Event::Bounced {
+            permanent,
+            kind,
+            diagnostic,
+            ..
+        } => {
+            let code = if *permanent { BOUNCED } else { SOFT_BOUNCE };
+            let message = match diagnostic {
+                Some(d) => format!("{kind}: {d}"),
+                None => kind.clone(),
+            };
+            Some((Status::Failed, failure(code, message)))
+        }
+        Event::Rejected { reason } => Some((Status::Failed, failure(REJECTED, reason.clone()))),
+        Event::RenderingFailed { message } => {
+            Some((Status::Failed, failure(RENDERING_FAILURE, message.clone())))
+        }
+        Event::Complained { .. } | Event::Delayed { .. } => None,
+    }
+}
+
+async fn record(
+    store: &dyn NotificationStore,
+    n: &Notification,
+    change: Transition,
+) -> Result<bool, StoreError> {
+    match store.transition(&n.id, &change).await? {
+        TransitionOutcome::Applied(after) => {
+            info!(notification_id = %n.id, status = %after.status, "receipt recorded");
+            Ok(true)
+        }
+        TransitionOutcome::Refused(_) => Ok(false),
+    }
+}
+
+/// Records an event that leaves the status as it is, retrying once if the status moved on
+/// between the read and the write (a delivery recorded meanwhile).
+async fn annotate(
+    store: &dyn NotificationStore,
+    mut n: Notification,
+    report: &Report,
+) -> Result<bool, StoreError> {
+    for _ in 0..2 {
+        if n.reports.contains(&report.key) {
+            return Ok(false);
+        }
+        let note = Annotation {
+            key: report.key.clone(),
+            status: n.status,
+            at: report.at,
+            event: report.event.name().to_owned(),
+            reason: match &report.event {
+                Event::Complained { kind } => kind.clone(),
+                Event::Delayed { kind } => Some(kind.clone()),
+                _ => None,
+            },
+            complaint: matches!(report.event, Event::Complained { .. }),
+        };
+        if store.annotate(&n.id, &note).await? {
+            info!(notification_id = %n.id, event = report.event.name(), "receipt recorded");
+            return Ok(true);
+        }
+        match store.get(&n.id, report.at).await? {
+            Some(current) => n = current,
+            None => return Ok(false),
+        }
+    }
+    Ok(false)
+}
+
+async fn suppress(
+    list: &dyn SuppressionList,
+    n: &Notification,
+    report: &Report,
+    reason: SuppressionReason,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let diagnostic = match &report.event {
+        Event::Bounced {
+            kind, diagnostic, ..
+        } => Some(match diagnostic {
+            Some(d) => format!("{kind}: {d}"),
+            None => kind.clone(),
+        }),
+        Event::Complained { kind } => kind.clone(),
+        _ => None,
+    };
+    for address in report.recipients.iter().filter_map(SuppressedAddress::of) {
+        let entry = Suppression {
+            tenant: n.tenant.clone(),
+            address,
+            reason,
+            created_at: now,
+            notification_id: Some(n.id.clone()),
+            detail: diagnostic.clone(),
+        };
+        if list.suppress(&entry, false).await? {
+            info!(notification_id = %n.id, to = %entry.address.masked(), %reason, "address suppressed");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
