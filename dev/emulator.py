@@ -6,6 +6,18 @@ requests on parallel threads without locking its backends, so two concurrent con
 updates of one item can both succeed. Serialising the requests restores the guarantee.
 (It also means: never long-poll SQS against it; a waiting ReceiveMessage would hold the lock.)
 
+SES's event publishing, which moto lacks, is emulated for the mailbox simulator: a configuration
+set's SNS event destination (CreateConfigurationSetEventDestination, v2) is kept here, and an email
+sent with that configuration set to one of the simulator's addresses publishes to the topic, about
+a second later, the events SES publishes for it (the same addresses do the same on real SES,
+https://docs.aws.amazon.com/ses/latest/dg/send-an-email-from-console.html#send-email-simulator):
+  success@simulator.amazonses.com         Delivery
+  bounce@simulator.amazonses.com          Bounce (Permanent, General)
+  complaint@simulator.amazonses.com       Delivery, then Complaint (abuse)
+  suppressionlist@simulator.amazonses.com Bounce (Permanent, OnAccountSuppressionList)
+  ooto@simulator.amazonses.com            Delivery (the auto-reply goes to the sender)
+A `+label` before the @ is allowed, as on SES. Other addresses publish nothing.
+
 Besides the AWS APIs it answers:
   GET /_notify/health              at once, even while a request is being served
   GET /_notify/outbox/email[?to=]  the emails SES accepted, oldest first
@@ -24,13 +36,17 @@ usage: python dev/emulator.py [--host 127.0.0.1] [--port 4566]
 """
 
 import argparse
+import io
 import json
 import os
+import re
 import signal
 import sys
 import threading
 import time
-from urllib.parse import parse_qs
+import uuid
+from datetime import datetime, timezone
+from urllib.parse import parse_qs, unquote
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.ses.models import ses_backends
@@ -129,6 +145,84 @@ def sent_sms(to):
                 yield {"messageId": message_id, "phoneNumber": phone_number, "message": message}
 
 
+SIMULATOR = re.compile(r"^(success|bounce|complaint|suppressionlist|ooto)(\+[^@]*)?@simulator\.amazonses\.com$", re.I)
+EVENT_DESTINATIONS = re.compile(r"^/v2/email/configuration-sets/([^/]+)/event-destinations$")
+# (configuration set name) -> [event destination], as CreateConfigurationSetEventDestination took them.
+event_destinations = {}
+SES_EVENT_DELAY_S = float(os.environ.get("NOTIFY_EMULATOR_SES_EVENT_DELAY_MS", "1000")) / 1000
+
+
+def iso(at):
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def simulated_events(request, message_id, sent_at):
+    """The (event type, event) pairs SES publishes for a simulator address, in order."""
+    tags = {"ses:configuration-set": [request.get("ConfigurationSetName", "")], "ses:source-ip": ["127.0.0.1"]}
+    for tag in request.get("EmailTags", []):
+        tags[tag["Name"]] = [tag["Value"]]
+    destination = request.get("Destination", {}).get("ToAddresses", [])
+    mail = {
+        "timestamp": iso(sent_at),
+        "source": request.get("FromEmailAddress", ""),
+        "sendingAccountId": "123456789012",
+        "messageId": message_id,
+        "destination": destination,
+        "headersTruncated": False,
+        "headers": [],
+        "commonHeaders": {"from": [request.get("FromEmailAddress", "")], "to": destination, "messageId": message_id},
+        "tags": tags,
+    }
+    later = iso(datetime.now(timezone.utc))
+    delivery = lambda to: ("DELIVERY", {"eventType": "Delivery", "mail": mail, "delivery": {
+        "timestamp": later, "processingTimeMillis": 512, "recipients": [to],
+        "smtpResponse": "250 2.6.0 Message received", "reportingMTA": "a8-1.smtp-out.amazonses.com"}})
+    bounce = lambda to, sub, diagnostic: ("BOUNCE", {"eventType": "Bounce", "mail": mail, "bounce": {
+        "feedbackId": str(uuid.uuid4()), "bounceType": "Permanent", "bounceSubType": sub,
+        "bouncedRecipients": [{"emailAddress": to, "action": "failed", "status": "5.1.1", "diagnosticCode": diagnostic}],
+        "timestamp": later, "reportingMTA": "dsn; a8-1.smtp-out.amazonses.com"}})
+    for to in destination:
+        kind = SIMULATOR.match(to)
+        if not kind:
+            continue
+        kind = kind.group(1).lower()
+        if kind in ("success", "ooto"):
+            yield delivery(to)
+        elif kind == "bounce":
+            yield bounce(to, "General", "smtp; 550 5.1.1 user unknown")
+        elif kind == "suppressionlist":
+            yield bounce(to, "OnAccountSuppressionList", "Amazon SES did not send the message to this address because it is on the suppression list for your account.")
+        elif kind == "complaint":
+            yield delivery(to)
+            yield ("COMPLAINT", {"eventType": "Complaint", "mail": mail, "complaint": {
+                "feedbackId": str(uuid.uuid4()), "complaintSubType": None,
+                "complainedRecipients": [{"emailAddress": to}], "timestamp": later,
+                "userAgent": "Amazon SES Mailbox Simulator", "complaintFeedbackType": "abuse",
+                "arrivalDate": later}})
+
+
+def publish_events(lock, request, message_id, sent_at):
+    """Publishes, under the emulator's lock, what SES would for `request` to its destinations."""
+    destinations = event_destinations.get(request.get("ConfigurationSetName"), [])
+    with lock:
+        for kind, event in simulated_events(request, message_id, sent_at):
+            for d in destinations:
+                topic = d.get("EventDestination", {}).get("SnsDestination", {}).get("TopicArn")
+                enabled = d.get("EventDestination", {}).get("Enabled", True)
+                if not topic or not enabled or kind not in d["EventDestination"].get("MatchingEventTypes", []):
+                    continue
+                _, _, _, region, account, _ = topic.split(":", 5)
+                sns_backends[account][region].publish(json.dumps(event), arn=topic)
+
+
+def read_body(environ):
+    """The request body, left readable for the app behind."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
 def respond(start_response, status, body, content_type="application/json"):
     data = body.encode()
     start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
@@ -151,7 +245,36 @@ class Serialized:
                 to = parse_qs(environ.get("QUERY_STRING", "")).get("to", [None])[0]
                 items = sent_emails(to) if path.endswith("email") else sent_sms(to)
                 return respond(start_response, "200 OK", json.dumps(list(items)))
+            destinations = EVENT_DESTINATIONS.match(path)
+            if destinations:
+                name = unquote(destinations.group(1))
+                if environ.get("REQUEST_METHOD") == "POST":
+                    event_destinations.setdefault(name, []).append(json.loads(read_body(environ) or b"{}"))
+                    return respond(start_response, "200 OK", "{}")
+                listed = [{"Name": d.get("EventDestinationName"), **d.get("EventDestination", {})}
+                          for d in event_destinations.get(name, [])]
+                return respond(start_response, "200 OK", json.dumps({"EventDestinations": listed}))
+            if path == "/v2/email/outbound-emails" and environ.get("REQUEST_METHOD") == "POST":
+                return self.send_email(environ, start_response)
             return list(self.app(environ, start_response))
+
+    def send_email(self, environ, start_response):
+        """SES v2 SendEmail, and then the simulator's events for it."""
+        request = json.loads(read_body(environ) or b"{}")
+        status = []
+
+        def capture(s, headers, exc_info=None):
+            status.append(s)
+            return start_response(s, headers, exc_info)
+
+        body = list(self.app(environ, capture))
+        if status and status[0].startswith("200") and request.get("ConfigurationSetName") in event_destinations:
+            message_id = json.loads(b"".join(body) or b"{}").get("MessageId", "")
+            sent_at = datetime.now(timezone.utc)
+            timer = threading.Timer(SES_EVENT_DELAY_S, publish_events, (self.lock, request, message_id, sent_at))
+            timer.daemon = True
+            timer.start()
+        return body
 
 
 def main() -> None:

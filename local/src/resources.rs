@@ -30,6 +30,20 @@ fn fail(what: impl Into<String>, e: impl std::error::Error) -> SetupError {
 /// Receives of a message before its dead-letter queue, as deployed (template.yaml's
 /// `MaxReceives` default; `tests/tests/iac.rs` checks they agree). `make dev` uses it.
 pub const MAX_RECEIVES: u32 = 5;
+/// Receives of an SES event before the events dead-letter queue (template.yaml's
+/// `EventsQueue`): with the events function's backoff (10 s doubling to 120 s), an event that
+/// came before its notification's `sent` is retried for about 12 minutes.
+pub const EVENTS_MAX_RECEIVES: u32 = 10;
+/// The SES event types the configuration set publishes (template.yaml's event destination,
+/// without opens and clicks).
+pub const SES_EVENT_TYPES: [&str; 6] = [
+    "DELIVERY",
+    "BOUNCE",
+    "COMPLAINT",
+    "REJECT",
+    "RENDERING_FAILURE",
+    "DELIVERY_DELAY",
+];
 /// How long a queue keeps a message (the SQS default, stated).
 pub const QUEUE_RETENTION_SECS: u32 = 345_600;
 /// How long a dead-letter queue keeps one: the longest SQS allows, so a parked message outlives
@@ -68,6 +82,17 @@ pub struct QueuePair {
     pub dlq_url: String,
 }
 
+/// Where SES's events go: the configuration set's SNS topic, and the queue (with its
+/// dead-letter queue) the events function reads.
+#[derive(Debug, Clone)]
+pub struct EventsPipeline {
+    pub configuration_set: String,
+    pub topic_arn: String,
+    pub url: String,
+    pub arn: String,
+    pub dlq_url: String,
+}
+
 /// What was created.
 #[derive(Debug, Clone)]
 pub struct Stack {
@@ -76,6 +101,8 @@ pub struct Stack {
     pub queues: Vec<QueuePair>,
     /// The secret holding the FCM key, when push is set up.
     pub fcm_secret: Option<String>,
+    /// SES's event publishing, when email is set up.
+    pub events: Option<EventsPipeline>,
 }
 
 impl Stack {
@@ -132,6 +159,12 @@ impl Stack {
                 q.dlq_url.clone(),
             ));
         }
+        if let Some(events) = &self.events {
+            env.push((
+                "NOTIFY_SES_CONFIGURATION_SET".to_owned(),
+                events.configuration_set.clone(),
+            ));
+        }
         if let (Some(secret), Some(fcm)) = (&self.fcm_secret, &self.spec.fcm) {
             env.push(("NOTIFY_FCM_CREDENTIALS_SECRET".to_owned(), secret.clone()));
             env.push(("NOTIFY_FCM_BASE_URL".to_owned(), fcm.base_url.clone()));
@@ -158,7 +191,9 @@ pub async fn create(sdk: &SdkConfig, spec: StackSpec) -> Result<Stack, SetupErro
         }
     }
 
+    let mut events = None;
     if spec.channels.contains(&Channel::Email) {
+        events = Some(create_events_pipeline(sdk, &sqs, &spec).await?);
         let ses = aws_sdk_sesv2::Client::new(sdk);
         let created = ses
             .create_email_identity()
@@ -190,6 +225,100 @@ pub async fn create(sdk: &SdkConfig, spec: StackSpec) -> Result<Stack, SetupErro
         table,
         queues,
         fcm_secret,
+        events,
+    })
+}
+
+/// The configuration set the email worker sends with, publishing SES's events to a topic that
+/// feeds the events queue, as template.yaml deploys them.
+async fn create_events_pipeline(
+    sdk: &SdkConfig,
+    sqs: &aws_sdk_sqs::Client,
+    spec: &StackSpec,
+) -> Result<EventsPipeline, SetupError> {
+    use aws_sdk_sesv2::types::{EventDestinationDefinition, EventType, SnsDestination};
+
+    let name = format!("{}-events", spec.prefix);
+    let pair = create_queue_pair(
+        sqs,
+        &StackSpec {
+            max_receives: EVENTS_MAX_RECEIVES,
+            ..spec.clone()
+        },
+        &name,
+        Channel::Email,
+        Priority::Normal,
+    )
+    .await?;
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let topic_name = format!("{}-ses-events", spec.prefix);
+    let topic_arn = sns
+        .create_topic()
+        .name(&topic_name)
+        .send()
+        .await
+        .map_err(|e| fail(format!("topic {topic_name}"), e))?
+        .topic_arn
+        .unwrap_or_default();
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&pair.arn)
+        .send()
+        .await
+        .map_err(|e| fail(format!("subscription of {name} to {topic_name}"), e))?;
+
+    let ses = aws_sdk_sesv2::Client::new(sdk);
+    let configuration_set = format!("{}-notify", spec.prefix);
+    let created = ses
+        .create_configuration_set()
+        .configuration_set_name(&configuration_set)
+        .send()
+        .await;
+    if let Err(e) = created {
+        let exists = e
+            .as_service_error()
+            .is_some_and(|s| s.is_already_exists_exception());
+        if !exists {
+            return Err(fail(format!("configuration set {configuration_set}"), e));
+        }
+    }
+    let existing = ses
+        .get_configuration_set_event_destinations()
+        .configuration_set_name(&configuration_set)
+        .send()
+        .await
+        .map_err(|e| fail(format!("event destinations of {configuration_set}"), e))?;
+    if existing.event_destinations().is_empty() {
+        let destination = EventDestinationDefinition::builder()
+            .enabled(true)
+            .set_matching_event_types(Some(
+                SES_EVENT_TYPES
+                    .iter()
+                    .map(|t| EventType::from(*t))
+                    .collect(),
+            ))
+            .sns_destination(
+                SnsDestination::builder()
+                    .topic_arn(&topic_arn)
+                    .build()
+                    .map_err(|e| fail("SNS destination", e))?,
+            )
+            .build();
+        ses.create_configuration_set_event_destination()
+            .configuration_set_name(&configuration_set)
+            .event_destination_name("notify-events")
+            .event_destination(destination)
+            .send()
+            .await
+            .map_err(|e| fail(format!("event destination of {configuration_set}"), e))?;
+    }
+    Ok(EventsPipeline {
+        configuration_set,
+        topic_arn,
+        url: pair.url,
+        arn: pair.arn,
+        dlq_url: pair.dlq_url,
     })
 }
 

@@ -285,7 +285,8 @@ impl TestStack {
                 delivery: delivery_settings(&options),
                 email: EmailSettings {
                     from: EmailAddress::parse(&options.sender).expect("sender address"),
-                    configuration_set: None,
+                    // Publishes SES's events for the mailbox simulator's addresses.
+                    configuration_set: stack.events.as_ref().map(|e| e.configuration_set.clone()),
                 },
             },
         );
@@ -367,6 +368,23 @@ impl TestStack {
                 )
             })
             .collect();
+        let pipeline = stack.events.as_ref().expect("the SES events pipeline");
+        let events = EventSourceMapping::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            vec![notify_local::esm::Source {
+                priority: Priority::Normal,
+                url: pipeline.url.clone(),
+                arn: pipeline.arn.clone(),
+            }],
+            Arc::new(EventsFunction(notify_events::Receipts::on_aws(
+                &sdk,
+                notify_events::EventsConfig {
+                    store: store_settings.clone(),
+                    retry_base: Duration::from_secs(1),
+                    retry_max: Duration::from_secs(2),
+                },
+            ))),
+        );
         let api = App::new(
             ports(&sdk, &store, &stack, Arc::new(SystemClock), None),
             api_config(stack.queue_urls(), stack.dlq_urls(), &store_settings),
@@ -384,6 +402,7 @@ impl TestStack {
             dns,
             meter,
             mappings,
+            events,
         }
     }
 
@@ -552,7 +571,7 @@ impl TestStack {
     /// invisible until their retry, so this returns while they wait).
     pub async fn deliver_all(&self) -> Vec<BatchReport> {
         let mut reports = Vec::new();
-        for (_, mapping) in &self.mappings {
+        for mapping in self.mappings.iter().map(|(_, m)| m).chain([&self.events]) {
             while let Some(report) = mapping.poll_once().await.expect("poll") {
                 reports.push(report);
             }
@@ -654,6 +673,7 @@ fn ports(
         templates: store.clone(),
         batches: store.clone(),
         webhooks: store.clone(),
+        suppressions: store.clone(),
         table_health: store.clone(),
         queue: queue.unwrap_or_else(|| Arc::new(SqsQueue::new(sqs.clone(), stack.queue_urls()))),
         dead_letters: Arc::new(SqsDeadLetters::new(
@@ -735,6 +755,7 @@ pub fn memory_app() -> (
             templates: Arc::new(notify_shared::store::MemoryTemplates::new()),
             batches: store.clone(),
             webhooks: Arc::new(notify_shared::store::MemoryWebhooks::new()),
+            suppressions: Arc::new(notify_shared::store::MemorySuppressions::new()),
             queue: queue.clone(),
             dead_letters: Arc::new(notify_shared::queue::MemoryDeadLetters::new()),
             table_health: store.clone(),

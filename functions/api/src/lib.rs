@@ -17,6 +17,7 @@ mod idempotency;
 mod notifications;
 mod response;
 mod router;
+mod suppressions;
 mod templates;
 mod webhooks;
 
@@ -30,7 +31,7 @@ use notify_shared::{
     queue::{DeadLetters, NotificationQueue, SqsDeadLetters, SqsQueue},
     store::{
         BatchStore, DeviceRegistry, DynamoStore, IdempotencyStore, NotificationStore,
-        TemplateStore, WebhookEndpoints,
+        SuppressionList, TemplateStore, WebhookEndpoints,
     },
 };
 use tracing::{Instrument, info, info_span};
@@ -53,6 +54,7 @@ pub struct Ports {
     pub templates: Arc<dyn TemplateStore>,
     pub batches: Arc<dyn BatchStore>,
     pub webhooks: Arc<dyn WebhookEndpoints>,
+    pub suppressions: Arc<dyn SuppressionList>,
     pub queue: Arc<dyn NotificationQueue>,
     pub dead_letters: Arc<dyn DeadLetters>,
     pub table_health: Arc<dyn TableHealth>,
@@ -69,6 +71,7 @@ pub struct App {
     catalog: catalog::Catalog,
     batches: Arc<dyn BatchStore>,
     webhooks: Arc<dyn WebhookEndpoints>,
+    suppressions: Arc<dyn SuppressionList>,
     queue: Arc<dyn NotificationQueue>,
     dead_letters: Arc<dyn DeadLetters>,
     table_health: Arc<dyn TableHealth>,
@@ -89,6 +92,7 @@ impl App {
             templates: ports.templates,
             batches: ports.batches,
             webhooks: ports.webhooks,
+            suppressions: ports.suppressions,
             queue: ports.queue,
             dead_letters: ports.dead_letters,
             table_health: ports.table_health,
@@ -113,6 +117,7 @@ impl App {
             templates: store.clone(),
             batches: store.clone(),
             webhooks: store.clone(),
+            suppressions: store.clone(),
             table_health: store,
             queue: Arc::new(SqsQueue::new(sqs.clone(), config.queues.clone())),
             dead_letters: Arc::new(SqsDeadLetters::new(
@@ -254,6 +259,17 @@ impl App {
             Route::RotateSigningSecret => {
                 webhooks::signing_secret(self, &tenant, optional_body(req, self)?.as_ref()).await
             }
+            Route::ListSuppressions => suppressions::list(self, &tenant, req).await,
+            Route::GetSuppression { channel, address } => {
+                suppressions::get(self, &tenant, &channel, &address).await
+            }
+            Route::PutSuppression { channel, address } => {
+                let body = optional_body(req, self)?;
+                suppressions::put(self, &tenant, &channel, &address, body.as_ref()).await
+            }
+            Route::DeleteSuppression { channel, address } => {
+                suppressions::delete(self, &tenant, &channel, &address).await
+            }
         }
     }
 }
@@ -270,5 +286,7 @@ fn optional_body(req: &Request, app: &App) -> Result<Option<serde_json::Value>, 
 mod tests;
 #[cfg(test)]
 mod tests_batch;
+#[cfg(test)]
+mod tests_suppressions;
 #[cfg(test)]
 mod tests_webhooks;

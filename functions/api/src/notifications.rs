@@ -138,6 +138,12 @@ struct View<'a> {
     scheduled_at: Option<Timestamp>,
     updated_at: Timestamp,
     expires_at: Timestamp,
+    /// When the provider reported it delivered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivered_at: Option<Timestamp>,
+    /// When the recipient marked it as spam.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    complained_at: Option<Timestamp>,
     attempts: u32,
     provider: Option<&'a str>,
     provider_message_id: Option<&'a str>,
@@ -178,6 +184,12 @@ impl<'a> View<'a> {
             scheduled_at: n.scheduled_at,
             updated_at: n.updated_at,
             expires_at: n.expires_at,
+            delivered_at: n
+                .history
+                .iter()
+                .find(|h| h.status == Status::Delivered && h.event.is_none())
+                .map(|h| h.at),
+            complained_at: n.complained_at,
             attempts: n.attempts,
             provider: n.provider.as_deref(),
             provider_message_id: n.provider_message_id.as_deref(),

@@ -33,6 +33,10 @@ pub enum Route {
     DeleteWebhookEndpoint(String),
     RotateWebhookSecret(String),
     RotateSigningSecret,
+    ListSuppressions,
+    GetSuppression { channel: String, address: String },
+    PutSuppression { channel: String, address: String },
+    DeleteSuppression { channel: String, address: String },
 }
 
 /// Every route: method, path pattern (`{x}` is one segment). `openapi.yaml` lists the same.
@@ -63,6 +67,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/webhooks/endpoints/{name}"),
     ("POST", "/v1/webhooks/endpoints/{name}/rotate-secret"),
     ("POST", "/v1/webhooks/signing-secret"),
+    ("GET", "/v1/suppressions"),
+    ("PUT", "/v1/suppressions/{channel}/{address}"),
+    ("GET", "/v1/suppressions/{channel}/{address}"),
+    ("DELETE", "/v1/suppressions/{channel}/{address}"),
 ];
 
 /// A path segment with its `%XX` escapes decoded; `None` if they do not decode to UTF-8.
@@ -157,6 +165,19 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             ("DELETE", "/v1/users/{userId}/devices/{token}") => Route::UnregisterDevice {
                 user: next(),
                 token: next(),
+            },
+            ("GET", "/v1/suppressions") => Route::ListSuppressions,
+            ("PUT", "/v1/suppressions/{channel}/{address}") => Route::PutSuppression {
+                channel: next(),
+                address: next(),
+            },
+            ("GET", "/v1/suppressions/{channel}/{address}") => Route::GetSuppression {
+                channel: next(),
+                address: next(),
+            },
+            ("DELETE", "/v1/suppressions/{channel}/{address}") => Route::DeleteSuppression {
+                channel: next(),
+                address: next(),
             },
             _ => unreachable!("every entry of ROUTES has a handler"),
         });

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::{AdminKeys, ApiConfig, ApiKeys, App, Ports};
 
 pub(crate) const KEY: &str = "ndk_test_0123456789abcdef";
-const OTHER_KEY: &str = "ndk_other_0123456789abcdef";
+pub(crate) const OTHER_KEY: &str = "ndk_other_0123456789abcdef";
 const ADMIN_KEY: &str = "ndk_admin_0123456789abcdef";
 
 pub(crate) struct Rig {
@@ -65,6 +65,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         templates: Arc::new(MemoryTemplates::new()),
         batches: store.clone(),
         webhooks: webhooks.clone(),
+        suppressions: Arc::new(notify_shared::store::MemorySuppressions::new()),
         queue: queue.clone(),
         dead_letters: dead_letters.clone(),
         table_health: store.clone(),

@@ -83,6 +83,14 @@ impl SuppressedAddress {
         }
     }
 
+    /// Whether the list covers `channel`'s addresses.
+    pub fn covers(channel: Channel) -> bool {
+        match channel {
+            Channel::Email | Channel::Sms => true,
+            Channel::Push | Channel::Webhook => false,
+        }
+    }
+
     /// An address a client named for `channel`; the error says what is wrong with it.
     pub fn parse(channel: Channel, raw: &str) -> Result<Self, String> {
         match channel {
