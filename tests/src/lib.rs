@@ -214,6 +214,21 @@ pub struct TestStack {
     /// With [`StackOptions::metered`]: what the stack's AWS requests cost.
     pub meter: Option<meter::Meter>,
     mappings: Vec<(Channel, EventSourceMapping)>,
+    /// Between the events queue (SES's events, through SNS) and the events function.
+    events: EventSourceMapping,
+}
+
+/// The events function in-process, as the local event source mapping invokes it.
+struct EventsFunction(notify_events::Receipts);
+
+#[async_trait::async_trait]
+impl notify_local::esm::Invoke for EventsFunction {
+    async fn invoke(
+        &self,
+        event: aws_lambda_events::event::sqs::SqsEvent,
+    ) -> Result<aws_lambda_events::event::sqs::SqsBatchResponse, String> {
+        Ok(self.0.handle(event).await)
+    }
 }
 
 /// Fast retries, so a test sees a transient failure retried within a second or two.
@@ -640,6 +655,38 @@ impl TestStack {
             .expect("send raw message");
     }
 
+    /// Puts an SES event on the events queue, in SNS's envelope, as the topic would.
+    pub async fn put_ses_event(&self, event: &Value) {
+        let envelope = serde_json::json!({
+            "Type": "Notification",
+            "MessageId": uuid::Uuid::new_v4().to_string(),
+            "TopicArn": self.stack.events.as_ref().expect("events").topic_arn,
+            "Message": event.to_string(),
+        });
+        aws_sdk_sqs::Client::new(&self.sdk)
+            .send_message()
+            .queue_url(&self.stack.events.as_ref().expect("events").url)
+            .message_body(envelope.to_string())
+            .send()
+            .await
+            .expect("send the event");
+    }
+
+    /// Runs the events function on what its queue holds now (and nothing else).
+    pub async fn deliver_events(&self) -> Vec<BatchReport> {
+        let mut reports = Vec::new();
+        while let Some(report) = self.events.poll_once().await.expect("poll") {
+            reports.push(report);
+        }
+        reports
+    }
+
+    /// The events queue and its dead-letter queue.
+    pub fn events_queues(&self) -> (&str, &str) {
+        let events = self.stack.events.as_ref().expect("events");
+        (&events.url, &events.dlq_url)
+    }
+
     /// All messages currently visible on a queue (received and left to reappear).
     pub async fn peek(&self, url: &str) -> Vec<String> {
         let out = aws_sdk_sqs::Client::new(&self.sdk)
@@ -713,6 +760,14 @@ fn api_config(
 }
 
 /// A unique recipient, so a test finds its own emails in the shared emulator.
+/// An address of SES's mailbox simulator (`success`, `bounce`, `complaint`,
+/// `suppressionlist`, `ooto`), with a label of its own so tests sharing the emulator do not
+/// read each other's mail.
+pub fn simulator(kind: &str) -> String {
+    let label = &uuid::Uuid::new_v4().simple().to_string()[..12];
+    format!("{kind}+{label}@simulator.amazonses.com")
+}
+
 pub fn unique_recipient() -> String {
     format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
 }

@@ -58,6 +58,11 @@ pub enum Event {
     Delayed {
         kind: String,
     },
+    /// Engagement, when the tenant turned on SES's open and click tracking.
+    Opened,
+    Clicked {
+        link: Option<String>,
+    },
 }
 
 impl Event {
@@ -70,6 +75,8 @@ impl Event {
             Event::Rejected { .. } => "rejected",
             Event::RenderingFailed { .. } => "rendering_failure",
             Event::Delayed { .. } => "delayed",
+            Event::Opened => "opened",
+            Event::Clicked { .. } => "clicked",
         }
     }
 }
@@ -156,7 +163,9 @@ fn suppression_reason(event: &Event) -> Option<SuppressionReason> {
         | Event::Delivered
         | Event::Rejected { .. }
         | Event::RenderingFailed { .. }
-        | Event::Delayed { .. } => None,
+        | Event::Delayed { .. }
+        | Event::Opened
+        | Event::Clicked { .. } => None,
     }
 }
 
@@ -198,7 +207,10 @@ fn status_change(event: &Event) -> Option<(Status, Option<Failure>)> {
         Event::RenderingFailed { message } => {
             Some((Status::Failed, failure(RENDERING_FAILURE, message.clone())))
         }
-        Event::Complained { .. } | Event::Delayed { .. } => None,
+        Event::Complained { .. }
+        | Event::Delayed { .. }
+        | Event::Opened
+        | Event::Clicked { .. } => None,
     }
 }
 
@@ -235,7 +247,12 @@ async fn annotate(
             reason: match &report.event {
                 Event::Complained { kind } => kind.clone(),
                 Event::Delayed { kind } => Some(kind.clone()),
-                _ => None,
+                Event::Clicked { link } => link.clone(),
+                Event::Delivered
+                | Event::Bounced { .. }
+                | Event::Rejected { .. }
+                | Event::RenderingFailed { .. }
+                | Event::Opened => None,
             },
             complaint: matches!(report.event, Event::Complained { .. }),
         };
@@ -266,7 +283,12 @@ async fn suppress(
             None => kind.clone(),
         }),
         Event::Complained { kind } => kind.clone(),
-        _ => None,
+        Event::Delivered
+        | Event::Rejected { .. }
+        | Event::RenderingFailed { .. }
+        | Event::Delayed { .. }
+        | Event::Opened
+        | Event::Clicked { .. } => None,
     };
     for address in report.recipients.iter().filter_map(SuppressedAddress::of) {
         let entry = Suppression {

@@ -43,6 +43,15 @@ struct SesEvent {
     reject: Option<Reject>,
     failure: Option<RenderingFailure>,
     delivery_delay: Option<DeliveryDelay>,
+    open: Option<Engagement>,
+    click: Option<Engagement>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Engagement {
+    timestamp: String,
+    link: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -139,6 +148,8 @@ pub fn parse(body: &str) -> Result<Report, Unreadable> {
         reject,
         failure,
         delivery_delay,
+        open,
+        click,
     } = event;
     let tag = |name: &str| mail.tags.get(name).and_then(|v| v.first()).cloned();
     let notification = tag("notification_id")
@@ -219,6 +230,15 @@ pub fn parse(body: &str) -> Result<Report, Unreadable> {
                 .collect();
             let event = Event::Delayed { kind: d.delay_type };
             (d.timestamp, event, recipients, None)
+        }
+        "Open" => {
+            let o = open.ok_or_else(|| missing("open"))?;
+            (o.timestamp, Event::Opened, mail.destination.clone(), None)
+        }
+        "Click" => {
+            let c = click.ok_or_else(|| missing("click"))?;
+            let event = Event::Clicked { link: c.link };
+            (c.timestamp, event, mail.destination.clone(), None)
         }
         other => return Err(Unreadable::Ignored(other.to_owned())),
     };

@@ -169,15 +169,23 @@ impl SuppressionList for DynamoStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
                 .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-                .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone()))
                 .set_exclusive_start_key(start.take())
                 // One more than asked: whether there is a next page is then known.
                 .limit((limit + 1 - items.len()) as i32);
+            // DynamoDB refuses an empty `begins_with` prefix: all channels is the partition.
+            query = if prefix.is_empty() {
+                query.key_condition_expression("PK = :pk")
+            } else {
+                query
+                    .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                    .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone()))
+            };
             if let Some(reason) = filter.reason {
                 query = query
-                    .filter_expression("reason = :reason")
+                    // `reason` is one of DynamoDB's reserved words.
+                    .filter_expression("#reason = :reason")
+                    .expression_attribute_names("#reason", "reason")
                     .expression_attribute_values(
                         ":reason",
                         AttributeValue::S(reason.as_str().into()),

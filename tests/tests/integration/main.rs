@@ -11,6 +11,7 @@ mod guarantees;
 mod iac;
 mod priority;
 mod push;
+mod receipts;
 mod sms;
 mod store;
 mod templates;

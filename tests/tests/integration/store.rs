@@ -624,3 +624,89 @@ mod devices {
         );
     }
 }
+
+#[tokio::test]
+async fn the_suppression_list_pages_filters_and_keeps_the_first_reason() {
+    use notify_shared::{
+        domain::{SuppressedAddress, Suppression, SuppressionReason},
+        store::{SuppressionFilter, SuppressionList},
+    };
+    let (_t, store) = store().await;
+    let tenant = TenantId::new("acme");
+    let entry = |address: SuppressedAddress, reason| Suppression {
+        tenant: tenant.clone(),
+        address,
+        reason,
+        created_at: SystemClock.now(),
+        notification_id: None,
+        detail: Some("smtp; 550".into()),
+    };
+    for i in 0..5 {
+        let address =
+            SuppressedAddress::parse(Channel::Email, &format!("u{i}@example.com")).unwrap();
+        let reason = if i % 2 == 0 {
+            SuppressionReason::Bounced
+        } else {
+            SuppressionReason::Complained
+        };
+        assert!(
+            store
+                .suppress(&entry(address, reason), false)
+                .await
+                .unwrap()
+        );
+    }
+    let phone = SuppressedAddress::parse(Channel::Sms, "+12125551234").unwrap();
+    store
+        .suppress(&entry(phone.clone(), SuppressionReason::Manual), false)
+        .await
+        .unwrap();
+    // A second bounce keeps the first entry; the tenant's own PUT replaces it.
+    let first = SuppressedAddress::parse(Channel::Email, "u0@example.com").unwrap();
+    assert!(
+        !store
+            .suppress(&entry(first.clone(), SuppressionReason::Complained), false)
+            .await
+            .unwrap()
+    );
+    let read = store.suppression(&tenant, &first).await.unwrap().unwrap();
+    assert_eq!(read.reason, SuppressionReason::Bounced);
+    assert_eq!(read.detail.as_deref(), Some("smtp; 550"));
+
+    let bounced = SuppressionFilter {
+        channel: Some(Channel::Email),
+        reason: Some(SuppressionReason::Bounced),
+    };
+    let page = store
+        .suppressions(&tenant, &bounced, None, 2)
+        .await
+        .unwrap();
+    let addresses: Vec<&str> = page.items.iter().map(|s| s.address.as_str()).collect();
+    assert_eq!(addresses, ["u0@example.com", "u2@example.com"]);
+    let rest = store
+        .suppressions(&tenant, &bounced, page.next.as_deref(), 2)
+        .await
+        .unwrap();
+    let addresses: Vec<&str> = rest.items.iter().map(|s| s.address.as_str()).collect();
+    assert_eq!(addresses, ["u4@example.com"]);
+    assert_eq!(rest.next, None);
+
+    let all = store
+        .suppressions(&tenant, &SuppressionFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 6);
+    assert_eq!(all.items[5].address, phone);
+    let other = store
+        .suppressions(
+            &TenantId::new("globex"),
+            &SuppressionFilter::default(),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(other.items.is_empty());
+    assert!(store.unsuppress(&tenant, &phone).await.unwrap());
+    assert!(!store.unsuppress(&tenant, &phone).await.unwrap());
+}

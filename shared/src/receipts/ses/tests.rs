@@ -187,8 +187,8 @@ fn foreign_and_unwanted_events_are_refused_by_name() {
         "delivery": {"timestamp": "2026-12-01T10:00:02.000Z", "recipients": []}}"#;
     assert_eq!(parse(untagged), Err(Unreadable::Untagged));
     assert!(matches!(
-        parse(&event("Open", r#""open": {"timestamp": "2026-12-01T10:00:02.000Z"}"#)),
-        Err(Unreadable::Ignored(kind)) if kind == "Open"
+        parse(&event("Send", r#""send": {}"#)),
+        Err(Unreadable::Ignored(kind)) if kind == "Send"
     ));
     assert!(matches!(parse("not json"), Err(Unreadable::Malformed(_))));
     let confirmation = serde_json::json!({"Type": "SubscriptionConfirmation", "Message": "hi"});
@@ -196,4 +196,27 @@ fn foreign_and_unwanted_events_are_refused_by_name() {
         parse(&confirmation.to_string()),
         Err(Unreadable::Ignored(_))
     ));
+}
+
+#[test]
+fn opens_and_clicks_are_read_when_tracking_is_on() {
+    let open = parse(&event(
+        "Open",
+        r#""open": {"ipAddress": "192.0.2.1", "timestamp": "2026-12-01T10:20:00.000Z", "userAgent": "Mozilla/5.0"}"#,
+    ))
+    .unwrap();
+    assert_eq!(open.event, Event::Opened);
+    let click = parse(&event(
+        "Click",
+        r#""click": {"ipAddress": "192.0.2.1", "timestamp": "2026-12-01T10:21:00.000Z",
+            "userAgent": "Mozilla/5.0", "link": "https://example.com/o/42", "linkTags": {}}"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        click.event,
+        Event::Clicked {
+            link: Some("https://example.com/o/42".into())
+        }
+    );
+    assert_ne!(open.key, click.key);
 }
