@@ -303,6 +303,20 @@ async fn poll(args: &Args) -> Result<(), String> {
             channel.worker()
         );
     }
+    // SES's events (the emulator publishes the mailbox simulator's) to the events function.
+    if let Some(events) = &stack.events {
+        let source = notify_local::esm::Source {
+            priority: notify_shared::domain::Priority::Normal,
+            url: events.url.clone(),
+            arn: events.arn.clone(),
+        };
+        let function = Arc::new(function("events", WORKER_TIMEOUT, 1));
+        let mapping = EventSourceMapping::new(sqs.clone(), vec![source], function);
+        loops.push(tokio::spawn(async move {
+            mapping.run(Duration::from_millis(250)).await
+        }));
+        println!("delivering SES's events to events");
+    }
     // EventBridge's part: the cleanup function's two schedules.
     let cleanup = function("cleanup", CLEANUP_TIMEOUT, 2);
     for (task, every) in [
@@ -327,7 +341,7 @@ async fn poll(args: &Args) -> Result<(), String> {
     println!("running the cleanup: sweep every minute, purge every hour");
     if let Some(root) = args.flags.get("watch") {
         let mut bins: Vec<String> = Channel::ALL.iter().map(|c| c.worker().to_owned()).collect();
-        bins.extend(["cleanup".into(), "api".into()]);
+        bins.extend(["events".into(), "cleanup".into(), "api".into()]);
         println!(
             "rebuilding {} when a source under {root} changes",
             bins.join(", ")
