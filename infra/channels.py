@@ -159,6 +159,11 @@ PRIORITIES: list[Priority] = [
 ]
 
 
+# What the events function counts, per batch (EMF, dimension Function=events; the names are
+# functions/events/src/lib.rs's): shown on the dashboard.
+EVENT_OUTCOMES: list[str] = ["Recorded", "Duplicate", "NotYet", "Foreign", "Ignored", "Unreadable", "StoreErrors"]
+
+
 # ----------------------------------------------------------------------------- rendering
 
 
@@ -309,8 +314,9 @@ def _metric_widget(x: int, y: int, width: int, title: str, metrics: list[list]) 
 
 
 def render_dashboard_body() -> list[str]:
-    """Four rows under a title: API, queues, functions, deliveries (the service's EMF metrics, by
-    Channel); infra/cdk builds the same widgets."""
+    """Five rows under a title: API, queues, functions, deliveries (the service's EMF metrics, by
+    Channel), SES's events (the events function's counts, its queue); infra/cdk builds the same
+    widgets."""
     def api(metric: str, stat: str, label: str) -> list:
         return ["AWS/ApiGateway", metric, "ApiId", "${HttpApi}", {"stat": stat, "label": label}]
 
@@ -327,7 +333,10 @@ def render_dashboard_body() -> list[str]:
             for c, p in pairs()
         ]
 
-    functions = [c.worker for c in CHANNELS] + ["Api", "Cleanup"]
+    functions = [c.worker for c in CHANNELS] + ["Api", "Cleanup", "Events"]
+
+    def events_queue(metric: str, queue: str, label: str) -> list:
+        return ["AWS/SQS", metric, "QueueName", "${" + f"{queue}.QueueName" + "}", {"stat": "Maximum", "label": label}]
 
     def per_function(metric: str, stat: str) -> list[list]:
         return [
@@ -353,6 +362,16 @@ def render_dashboard_body() -> list[str]:
         _metric_widget(6, 19, 6, "Failed per channel", per_channel("Failed", "Sum")),
         _metric_widget(12, 19, 6, "Suppressed per channel", per_channel("Suppressed", "Sum")),
         _metric_widget(18, 19, 6, "Provider latency p99 (ms)", per_channel("ProviderLatency", "p99")),
+        _metric_widget(0, 25, 12, "SES events", [
+            ["${MetricsNamespace}", name, "Function", "events", {"stat": "Sum", "label": name}] for name in EVENT_OUTCOMES
+        ]),
+        _metric_widget(12, 25, 6, "Events queue: age of oldest message (s)", [
+            events_queue("ApproximateAgeOfOldestMessage", "EventsQueue", "events"),
+        ]),
+        _metric_widget(18, 25, 6, "Events queue depth", [
+            events_queue("ApproximateNumberOfMessagesVisible", "EventsQueue", "queue"),
+            events_queue("ApproximateNumberOfMessagesVisible", "EventsDeadLetterQueue", "dead-letter queue"),
+        ]),
     ]
     lines = ["DashboardBody: !Sub |", '    {"widgets": [']
     lines += ["      " + w + ("," if i < len(widgets) - 1 else "") for i, w in enumerate(widgets)]

@@ -129,7 +129,7 @@ export type Priority = (typeof PRIORITIES)[number];
 /** A channel's worker: the logical ID prefix of its role, function and log group. */
 export const workerKey = (c: Channel) => `${c.id}Worker` as const;
 export type WorkerKey = ReturnType<typeof workerKey>;
-export type FunctionKey = 'Api' | WorkerKey | 'Cleanup';
+export type FunctionKey = 'Api' | WorkerKey | 'Cleanup' | 'Events';
 
 /** A function: cargo binary, memory (MB), timeout (s), description. */
 export interface FunctionSpec {
@@ -140,6 +140,7 @@ export interface FunctionSpec {
 }
 export const WORKER_MEMORY = 256;
 export const WORKER_TIMEOUT = 30;
+export const EVENTS_TIMEOUT = 30;
 
 /** Logical ID prefix → function: the API, one worker per channel, the cleanup. */
 export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
@@ -163,6 +164,12 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
     timeout: 300,
     description: 'Releases scheduled notifications, re-enqueues, expires and purges old records',
   },
+  Events: {
+    binary: 'events',
+    memory: WORKER_MEMORY,
+    timeout: EVENTS_TIMEOUT,
+    description: 'Records what SES reports after sending (delivered, bounced, complained) and keeps the suppression list',
+  },
 };
 
 /** Queue visibility timeout: 6 × the worker timeout (AWS's advice for SQS event sources). */
@@ -170,6 +177,19 @@ export const QUEUE_VISIBILITY_TIMEOUT = 6 * WORKER_TIMEOUT;
 export const QUEUE_RETENTION = 345600; // 4 days
 export const DLQ_RETENTION = 1209600; // 14 days, the SQS maximum
 export const BATCH_SIZE = 10;
+/** EventsQueue's visibility timeout: 6 × the events function's timeout, as for the workers. */
+export const EVENTS_VISIBILITY_TIMEOUT = 6 * EVENTS_TIMEOUT;
+/**
+ * EventsQueue's maxReceiveCount, not MaxReceives: an event that came before its notification's
+ * `sent` is retried with a backoff (10 s doubling to 120 s), and 10 receives give it up to about
+ * 12 minutes (local/src/resources.rs's EVENTS_MAX_RECEIVES agrees).
+ */
+export const EVENTS_MAX_RECEIVES = 10;
+/** What SES publishes to SesEventsTopic; opens and clicks too with SesTrackOpensAndClicks. */
+export const SES_EVENT_TYPES = ['DELIVERY', 'BOUNCE', 'COMPLAINT', 'REJECT', 'RENDERING_FAILURE', 'DELIVERY_DELAY'];
+export const SES_TRACKING_EVENT_TYPES = ['OPEN', 'CLICK'];
+/** What the events function counts per batch (EMF, dimension Function=events; functions/events). */
+export const EVENT_OUTCOMES = ['Recorded', 'Duplicate', 'NotYet', 'Foreign', 'Ignored', 'Unreadable', 'StoreErrors'];
 
 const TABLE_ACTIONS_RW = [
   'dynamodb:GetItem',
@@ -186,6 +206,17 @@ const TABLE_ACTIONS_CLEANUP = [
   'dynamodb:DeleteItem',
   'dynamodb:Query',
   'dynamodb:Scan',
+];
+/** The events function: a notification read and changed conditionally, suppression items written. */
+const TABLE_ACTIONS_EVENTS = ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'];
+/** The event source mapping's three, and the retries' delay (ChangeMessageVisibility on the
+ * queue URL, which GetQueueUrl finds from the event's queue ARN). */
+const EVENTS_QUEUE_ACTIONS = [
+  'sqs:ReceiveMessage',
+  'sqs:DeleteMessage',
+  'sqs:GetQueueAttributes',
+  'sqs:ChangeMessageVisibility',
+  'sqs:GetQueueUrl',
 ];
 const WORKER_QUEUE_ACTIONS = [
   'sqs:ReceiveMessage',
@@ -252,6 +283,13 @@ export class NotifyStack extends cdk.Stack {
       type: 'String',
       default: 'notify',
       description: 'The SES configuration set emails are sent with (created by this stack).',
+    });
+    const sesTrackOpensAndClicks = param('SesTrackOpensAndClicks', {
+      type: 'String',
+      default: 'false',
+      allowedValues: ['true', 'false'],
+      description:
+        'Whether SES also reports opens and clicks. They need SES\'s tracking, which rewrites every link of an email to go through SES and adds a tracking pixel; "false" sends emails as written.',
     });
     param('SmsSenderId', {
       type: 'String',
@@ -336,6 +374,10 @@ export class NotifyStack extends cdk.Stack {
       expression: cdk.Fn.conditionNot(cdk.Fn.conditionEquals(alarmEmail.valueAsString, '')),
     });
     hasAlarmEmail.overrideLogicalId('HasAlarmEmail');
+    const trackOpensAndClicks = new cdk.CfnCondition(this, 'TrackOpensAndClicks', {
+      expression: cdk.Fn.conditionEquals(sesTrackOpensAndClicks.valueAsString, 'true'),
+    });
+    trackOpensAndClicks.overrideLogicalId('TrackOpensAndClicks');
 
     // ---------------------------------------------------------------- table
     const table = new dynamodb.CfnTable(this, 'NotificationsTable', {
@@ -410,6 +452,90 @@ export class NotifyStack extends cdk.Stack {
       reputationOptions: { reputationMetricsEnabled: true },
     });
     configurationSet.overrideLogicalId('EmailConfigurationSet');
+
+    // SES publishes what becomes of each email sent with the configuration set to a topic, which
+    // feeds the events queue (SNS's envelope kept: the function reads it).
+    // Not encrypted, like the alarm topic: SES can publish to an encrypted topic only with a
+    // customer managed KMS key whose policy lets SES use it (not the AWS managed aws/sns key).
+    const sesEventsTopic = new sns.CfnTopic(this, 'SesEventsTopic', {});
+    sesEventsTopic.overrideLogicalId('SesEventsTopic');
+    const topicPolicy = new sns.CfnTopicPolicy(this, 'SesEventsTopicPolicy', {
+      topics: [sesEventsTopic.ref],
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          // Only SES, and only for this account's configuration set (no confused deputy).
+          {
+            Sid: 'SesPublishes',
+            Effect: 'Allow',
+            Principal: { Service: 'ses.amazonaws.com' },
+            Action: 'sns:Publish',
+            Resource: sesEventsTopic.ref,
+            Condition: {
+              StringEquals: {
+                'aws:SourceAccount': cdk.Aws.ACCOUNT_ID,
+                'aws:SourceArn': cdk.Fn.sub(
+                  'arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${EmailConfigurationSet}',
+                ),
+              },
+            },
+          },
+        ],
+      },
+    });
+    topicPolicy.overrideLogicalId('SesEventsTopicPolicy');
+    const eventsDlq = new sqs.CfnQueue(this, 'EventsDeadLetterQueue', {
+      messageRetentionPeriod: DLQ_RETENTION,
+      sqsManagedSseEnabled: true,
+    });
+    eventsDlq.overrideLogicalId('EventsDeadLetterQueue');
+    const eventsQueue = new sqs.CfnQueue(this, 'EventsQueue', {
+      visibilityTimeout: EVENTS_VISIBILITY_TIMEOUT,
+      messageRetentionPeriod: QUEUE_RETENTION,
+      sqsManagedSseEnabled: true,
+      redrivePolicy: { deadLetterTargetArn: eventsDlq.attrArn, maxReceiveCount: EVENTS_MAX_RECEIVES },
+    });
+    eventsQueue.overrideLogicalId('EventsQueue');
+    const queuePolicy = new sqs.CfnQueuePolicy(this, 'EventsQueuePolicy', {
+      queues: [eventsQueue.ref],
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'SesEventsTopicSends',
+            Effect: 'Allow',
+            Principal: { Service: 'sns.amazonaws.com' },
+            Action: 'sqs:SendMessage',
+            Resource: eventsQueue.attrArn,
+            Condition: { ArnEquals: { 'aws:SourceArn': sesEventsTopic.ref } },
+          },
+        ],
+      },
+    });
+    queuePolicy.overrideLogicalId('EventsQueuePolicy');
+    const subscription = new sns.CfnSubscription(this, 'SesEventsSubscription', {
+      topicArn: sesEventsTopic.ref,
+      protocol: 'sqs',
+      endpoint: eventsQueue.attrArn,
+      // The function reads SNS's envelope (the event is its Message).
+      rawMessageDelivery: false,
+    });
+    subscription.overrideLogicalId('SesEventsSubscription');
+    const eventDestination = new ses.CfnConfigurationSetEventDestination(this, 'EmailConfigurationSetEventDestination', {
+      configurationSetName: configurationSet.ref,
+      eventDestination: {
+        enabled: true,
+        snsDestination: { topicArn: sesEventsTopic.ref },
+        matchingEventTypes: cdk.Token.asList(
+          cdk.Fn.conditionIf(
+            trackOpensAndClicks.logicalId,
+            [...SES_EVENT_TYPES, ...SES_TRACKING_EVENT_TYPES],
+            SES_EVENT_TYPES,
+          ),
+        ),
+      },
+    });
+    eventDestination.overrideLogicalId('EmailConfigurationSetEventDestination');
 
     const fcmSecret = new secretsmanager.CfnSecret(this, 'FcmCredentialsSecret', {
       description: 'Firebase service-account key (JSON) for the push worker; put the key here after deploying.',
@@ -487,6 +613,11 @@ export class NotifyStack extends cdk.Stack {
       // notifications no invocation answered for.
       statement(['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'], allDlqArns),
     ]);
+    // By key, never through an index: the table itself only.
+    roles.Events = role('Events', [
+      statement(TABLE_ACTIONS_EVENTS, [table.attrArn]),
+      statement(EVENTS_QUEUE_ACTIONS, [eventsQueue.attrArn]),
+    ]);
 
     // ---------------------------------------------------------------- functions
     const common = {
@@ -511,6 +642,14 @@ export class NotifyStack extends cdk.Stack {
       };
     }
     environments.Cleanup = { ...common, ...queueUrlEnv, ...dlqUrlEnv };
+    environments.Events = {
+      ...common,
+      NOTIFY_RETENTION_DAYS: retentionDays.valueAsString,
+      // The code's default, which the API and the cleanup use too (no parameter sets it).
+      NOTIFY_MAX_DELIVERY_HOURS: '24',
+      NOTIFY_EVENTS_RETRY_BASE_SECONDS: '10',
+      NOTIFY_EVENTS_RETRY_MAX_SECONDS: '120',
+    };
 
     const functions = {} as Record<FunctionKey, lambda.Function>;
     for (const key of Object.keys(FUNCTIONS) as FunctionKey[]) {
@@ -548,6 +687,13 @@ export class NotifyStack extends cdk.Stack {
       });
       mapping.overrideLogicalId(mappingId(c, p));
     }
+    const eventsMapping = new lambda.CfnEventSourceMapping(this, 'EventsMapping', {
+      eventSourceArn: eventsQueue.attrArn,
+      functionName: functions.Events.functionName,
+      batchSize: BATCH_SIZE,
+      functionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    eventsMapping.overrideLogicalId('EventsMapping');
 
     // ---------------------------------------------------------------- HTTP API
     const httpApi = new apigwv2.CfnApi(this, 'HttpApi', {
@@ -689,10 +835,9 @@ export class NotifyStack extends cdk.Stack {
         metricStat: { metric: { namespace, metricName: m.metricName, dimensions }, period: 60, stat: 'Sum' },
       })),
     ];
-    for (const c of CHANNELS) {
-      const key = workerKey(c);
+    const errorRateAlarm = (key: FunctionKey, what: string) =>
       alarm(`${key}ErrorRateAlarm`, {
-        alarmDescription: `More than 5% of the ${c.lower} worker's invocations failed`,
+        alarmDescription: `More than 5% of the ${what}'s invocations failed`,
         metrics: percentage(
           'error rate (%)',
           'AWS/Lambda',
@@ -704,7 +849,20 @@ export class NotifyStack extends cdk.Stack {
         threshold: 5,
         comparisonOperator: 'GreaterThanThreshold',
       });
-    }
+    for (const c of CHANNELS) errorRateAlarm(workerKey(c), `${c.lower} worker`);
+    errorRateAlarm('Events', 'events function');
+    alarm('EventsDeadLetterAlarm', {
+      alarmDescription:
+        "An SES event was dead-lettered (its notification never showed as sent, or the table kept failing): see the events function's logs, then redrive",
+      namespace: 'AWS/SQS',
+      metricName: 'ApproximateNumberOfMessagesVisible',
+      dimensions: [{ name: 'QueueName', value: eventsDlq.attrQueueName }],
+      statistic: 'Maximum',
+      period: 60,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: 'GreaterThanThreshold',
+    });
     alarm('ApiServerErrorRateAlarm', {
       alarmDescription: 'More than 1% of API requests answered 5xx',
       metrics: percentage(
@@ -731,8 +889,9 @@ export class NotifyStack extends cdk.Stack {
     });
 
     // ---------------------------------------------------------------- dashboard
-    // Four rows under a title: API, queues, functions, deliveries (the service's EMF metrics,
-    // which the functions publish by Channel and by Channel+Priority).
+    // Five rows under a title: API, queues, functions, deliveries (the service's EMF metrics,
+    // which the functions publish by Channel and by Channel+Priority), SES's events (the events
+    // function's counts, by Function, and its queue).
     const metric = (namespace: string, metricName: string, dimensionsMap: Record<string, string>, statistic: string, label: string) =>
       new cloudwatch.Metric({ namespace, metricName, dimensionsMap, statistic, label, period: cdk.Duration.minutes(1) });
     const graph = (title: string, left: cloudwatch.IMetric[], width: number) =>
@@ -745,7 +904,9 @@ export class NotifyStack extends cdk.Stack {
       pairs().map(([c, p]) =>
         metric('AWS/SQS', metricName, { QueueName: of(c, p).attrQueueName }, 'Maximum', `${c.lower} ${p.id.toLowerCase()}`),
       );
-    const functionOrder: FunctionKey[] = [...CHANNELS.map(workerKey), 'Api', 'Cleanup'];
+    const functionOrder: FunctionKey[] = [...CHANNELS.map(workerKey), 'Api', 'Cleanup', 'Events'];
+    const eventsQueueMetric = (metricName: string, q: sqs.CfnQueue, label: string) =>
+      metric('AWS/SQS', metricName, { QueueName: q.attrQueueName }, 'Maximum', label);
     const perFunction = (metricName: string, statistic: string) =>
       functionOrder.map((k) => metric('AWS/Lambda', metricName, { FunctionName: functions[k].functionName }, statistic, k));
 
@@ -789,6 +950,22 @@ export class NotifyStack extends cdk.Stack {
           graph('Failed per channel', perChannel('Failed', 'Sum'), 6),
           graph('Suppressed per channel', perChannel('Suppressed', 'Sum'), 6),
           graph('Provider latency p99 (ms)', perChannel('ProviderLatency', 'p99'), 6),
+        ],
+        [
+          graph('SES events', EVENT_OUTCOMES.map((name) => metric(ns, name, { Function: 'events' }, 'Sum', name)), 12),
+          graph(
+            'Events queue: age of oldest message (s)',
+            [eventsQueueMetric('ApproximateAgeOfOldestMessage', eventsQueue, 'events')],
+            6,
+          ),
+          graph(
+            'Events queue depth',
+            [
+              eventsQueueMetric('ApproximateNumberOfMessagesVisible', eventsQueue, 'queue'),
+              eventsQueueMetric('ApproximateNumberOfMessagesVisible', eventsDlq, 'dead-letter queue'),
+            ],
+            6,
+          ),
         ],
       ],
     });

@@ -1,7 +1,9 @@
 // The Notify stack against /tmp/iac-spec.md's rules: queues and redrive, mappings, table,
 // alarms, least-privilege IAM, functions, parameters, dashboard. Synthesised without bundling.
 import { Template } from 'aws-cdk-lib/assertions';
+import * as cdk from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import {
   CHANNELS,
   FUNCTIONS,
@@ -71,6 +73,10 @@ describe('logical IDs', () => {
     'HttpApiStage', 'ApiFunctionInvokePermission', 'CleanupSweepSchedule', 'CleanupSweepPermission',
     'CleanupPurgeSchedule', 'CleanupPurgePermission', 'EmailConfigurationSet', 'FcmCredentialsSecret', 'AlarmTopic',
     'AlarmTopicEmailSubscription', 'ApiServerErrorRateAlarm', 'SesBounceRateAlarm', 'Dashboard',
+    // SES's events and the function that records them.
+    'EmailConfigurationSetEventDestination', 'SesEventsTopic', 'SesEventsTopicPolicy', 'SesEventsSubscription',
+    'EventsQueue', 'EventsDeadLetterQueue', 'EventsQueuePolicy', 'EventsRole', 'EventsFunction',
+    'EventsFunctionLogGroup', 'EventsMapping', 'EventsDeadLetterAlarm', 'EventsErrorRateAlarm',
   ];
 
   test('every resource keeps the logical ID it is deployed under; a new channel only adds its own', () => {
@@ -82,8 +88,8 @@ describe('logical IDs', () => {
 });
 
 describe('queues', () => {
-  test('a queue and a dead-letter queue per channel and priority, with the spec logical IDs', () => {
-    template.resourceCountIs('AWS::SQS::Queue', 2 * pairs.length);
+  test('a queue and a dead-letter queue per channel and priority, with the spec logical IDs (and the events pair)', () => {
+    template.resourceCountIs('AWS::SQS::Queue', 2 * pairs.length + 2);
     for (const { c, p } of pairs) {
       expect(t.Resources[queueId(c, p)]?.Type).toBe('AWS::SQS::Queue');
       expect(t.Resources[dlqId(c, p)]?.Type).toBe('AWS::SQS::Queue');
@@ -123,7 +129,7 @@ describe('queues', () => {
 
 describe('event source mappings', () => {
   test('one mapping per queue, to the worker of its channel, with partial batch responses', () => {
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', pairs.length);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', pairs.length + 1);
     for (const { c, p } of pairs) {
       expect(t.Resources[mappingId(c, p)]).toEqual({
         Type: 'AWS::Lambda::EventSourceMapping',
@@ -188,9 +194,9 @@ describe('table', () => {
 });
 
 describe('alarms', () => {
-  test('per queue a DLQ and an age alarm, per worker an error-rate alarm, API 5xx and SES bounces; all notify the alarm topic', () => {
+  test('per queue a DLQ and an age alarm, per worker an error-rate alarm, API 5xx, SES bounces, the events DLQ and error rate; all notify the alarm topic', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm');
-    expect(Object.keys(alarms)).toHaveLength(2 * pairs.length + CHANNELS.length + 1 + 1);
+    expect(Object.keys(alarms)).toHaveLength(2 * pairs.length + CHANNELS.length + 1 + 1 + 2);
     for (const a of Object.values(alarms)) {
       expect(a.Properties.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
       expect(a.Properties.OKActions).toEqual([{ Ref: 'AlarmTopic' }]);
@@ -251,6 +257,24 @@ describe('alarms', () => {
     }
   });
 
+  test('events function error rate over 5 % for 5 minutes', () => {
+    mathAlarm('EventsErrorRateAlarm', 'AWS/Lambda', { Name: 'FunctionName', Value: { Ref: 'EventsFunction' } }, 'Errors', 'Invocations', 5);
+  });
+
+  test('a message in the events DLQ alarms within a minute', () => {
+    expect(t.Resources.EventsDeadLetterAlarm.Properties).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['EventsDeadLetterQueue', 'QueueName'] } }],
+      Statistic: 'Maximum',
+      Period: 60,
+      EvaluationPeriods: 1,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
   test('API 5xx rate over 1 % for 5 minutes', () => {
     mathAlarm('ApiServerErrorRateAlarm', 'AWS/ApiGateway', { Name: 'ApiId', Value: { Ref: 'HttpApi' } }, '5xx', 'Count', 1);
   });
@@ -294,6 +318,18 @@ export function assertNoWildcards(tmpl: Json): void {
       expect(g.action).not.toContain('*');
     }
   }
+}
+
+/** Throws unless EventsRole grants exactly what the events function uses, and no SES or SNS. */
+export function assertEventsRoleLeastPrivilege(tmpl: Json): void {
+  assertExactGrants(tmpl, 'EventsRole', [
+    ...cross(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'], ['${NotificationsTable.Arn}']),
+    ...cross(
+      ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl'],
+      ['${EventsQueue.Arn}'],
+    ),
+  ]);
+  for (const g of grants(tmpl, 'EventsRole')) expect(g.action).not.toMatch(/^(ses|sns|secretsmanager):/);
 }
 
 /** Throws if the role can touch any queue or DLQ of another channel. */
@@ -390,6 +426,10 @@ describe('IAM (least privilege)', () => {
     ]);
   });
 
+  test('EventsRole: GetItem, UpdateItem, PutItem on the table (no index), consume and delay EventsQueue; no SES, SNS, secrets', () => {
+    assertEventsRoleLeastPrivilege(t);
+  });
+
   test('no "*" resource except the SMS actions, no wildcard actions', () => {
     assertNoWildcards(t);
   });
@@ -430,6 +470,13 @@ describe('functions', () => {
     PushWorker: [...common, 'NOTIFY_FCM_CREDENTIALS_SECRET', 'NOTIFY_FCM_PROJECT_ID', 'NOTIFY_MAX_RECEIVES'],
     WebhookWorker: [...common, 'NOTIFY_WEBHOOK_TIMEOUT_SECONDS', 'NOTIFY_MAX_RECEIVES'],
     Cleanup: [...common, ...queueVars, ...dlqVars],
+    Events: [
+      ...common,
+      'NOTIFY_RETENTION_DAYS',
+      'NOTIFY_MAX_DELIVERY_HOURS',
+      'NOTIFY_EVENTS_RETRY_BASE_SECONDS',
+      'NOTIFY_EVENTS_RETRY_MAX_SECONDS',
+    ],
   };
   const expected: Record<FunctionKey, { binary: string; memory: number; timeout: number }> = {
     Api: { binary: 'api', memory: 512, timeout: 29 },
@@ -438,10 +485,11 @@ describe('functions', () => {
     PushWorker: { binary: 'push-worker', memory: 256, timeout: 30 },
     WebhookWorker: { binary: 'webhook-worker', memory: 256, timeout: 30 },
     Cleanup: { binary: 'cleanup', memory: 256, timeout: 300 },
+    Events: { binary: 'events', memory: 256, timeout: 30 },
   };
 
-  test('the API, a worker per channel and the cleanup: arm64 provided.al2023, with their memory, timeout, binary and log group', () => {
-    template.resourceCountIs('AWS::Lambda::Function', CHANNELS.length + 2);
+  test('the API, a worker per channel, the cleanup and the events function: arm64 provided.al2023, with their memory, timeout, binary and log group', () => {
+    template.resourceCountIs('AWS::Lambda::Function', CHANNELS.length + 3);
     for (const [k, e] of Object.entries(expected)) {
       const fn = t.Resources[`${k}Function`];
       expect(fn.Properties).toMatchObject({
@@ -490,6 +538,13 @@ describe('functions', () => {
       'Fn::If': ['CreateFcmSecret', { Ref: 'FcmCredentialsSecret' }, { Ref: 'FcmCredentialsSecretArn' }],
     });
     expect(push.NOTIFY_FCM_PROJECT_ID).toEqual({ Ref: 'FcmProjectId' });
+    const events = t.Resources.EventsFunction.Properties.Environment.Variables;
+    expect(events).toMatchObject({
+      NOTIFY_RETENTION_DAYS: { Ref: 'RetentionDays' },
+      NOTIFY_MAX_DELIVERY_HOURS: '24',
+      NOTIFY_EVENTS_RETRY_BASE_SECONDS: '10',
+      NOTIFY_EVENTS_RETRY_MAX_SECONDS: '120',
+    });
   });
 
   test('FCM secret only when no ARN is given; alarm e-mail subscription only with an address', () => {
@@ -515,6 +570,7 @@ describe('parameters', () => {
         'SenderEmail', 'ApiKeys', 'AdminKeys', 'RetentionDays', 'MaxReceives', 'SesConfigurationSetName', 'SmsSenderId',
         'SmsTypeNormal', 'FcmCredentialsSecretArn', 'FcmProjectId', 'AlarmEmail', 'QueueAgeAlarmSeconds',
         'ApiThrottleRateLimit', 'ApiThrottleBurstLimit', 'LogRetentionDays', 'MetricsNamespace', 'WebhookTimeoutSeconds',
+        'SesTrackOpensAndClicks',
       ].sort(),
     );
     expect(p.ApiKeys).toMatchObject({ Type: 'String', NoEcho: true });
@@ -576,6 +632,151 @@ describe('HTTP API, schedules, SES', () => {
   });
 });
 
+// ------------------------------------------------------------------------------------ SES events
+
+/** The value of a template's condition for the given parameter values (their defaults otherwise). */
+function holds(tmpl: Json, condition: string, params: Record<string, string>): boolean {
+  const value = (v: Json): Json => {
+    if (v && typeof v === 'object' && 'Ref' in v) {
+      const p = tmpl.Parameters[v.Ref];
+      if (!p) throw new Error(`Ref ${v.Ref}: not a parameter`);
+      return v.Ref in params ? params[v.Ref] : String(p.Default);
+    }
+    return v;
+  };
+  const evaluate = (e: Json): boolean => {
+    if ('Fn::Equals' in e) return value(e['Fn::Equals'][0]) === value(e['Fn::Equals'][1]);
+    if ('Fn::Not' in e) return !evaluate(e['Fn::Not'][0]);
+    if ('Condition' in e) return holds(tmpl, e.Condition, params);
+    throw new Error(`unsupported condition ${JSON.stringify(e)}`);
+  };
+  if (!tmpl.Conditions?.[condition]) throw new Error(`no condition ${condition}`);
+  return evaluate(tmpl.Conditions[condition]);
+}
+
+/** `v` with every Fn::If replaced by its branch for the given parameter values, as deployed. */
+function deployed(tmpl: Json, v: Json, params: Record<string, string>): Json {
+  if (Array.isArray(v)) return v.map((x) => deployed(tmpl, x, params));
+  if (v && typeof v === 'object') {
+    if ('Fn::If' in v) {
+      const [condition, yes, no] = v['Fn::If'];
+      return deployed(tmpl, holds(tmpl, condition, params) ? yes : no, params);
+    }
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, deployed(tmpl, x, params)]));
+  }
+  return v;
+}
+
+const DEFAULT_EVENT_TYPES = ['DELIVERY', 'BOUNCE', 'COMPLAINT', 'REJECT', 'RENDERING_FAILURE', 'DELIVERY_DELAY'];
+
+/** Throws unless the configuration set publishes the default types, and opens and clicks only when asked. */
+export function assertEventTypes(tmpl: Json): void {
+  const types = (params: Record<string, string>) =>
+    [...deployed(tmpl, tmpl.Resources.EmailConfigurationSetEventDestination.Properties.EventDestination, params).MatchingEventTypes].sort();
+  expect(types({})).toEqual([...DEFAULT_EVENT_TYPES].sort());
+  expect(types({ SesTrackOpensAndClicks: 'false' })).toEqual([...DEFAULT_EVENT_TYPES].sort());
+  expect(types({ SesTrackOpensAndClicks: 'true' })).toEqual([...DEFAULT_EVENT_TYPES, 'OPEN', 'CLICK'].sort());
+}
+
+/** Throws unless only SES, for this account's configuration set, may publish to the topic. */
+export function assertTopicPolicy(tmpl: Json): void {
+  const policy = tmpl.Resources.SesEventsTopicPolicy.Properties;
+  expect(policy.Topics).toEqual([{ Ref: 'SesEventsTopic' }]);
+  expect(policy.PolicyDocument.Statement).toHaveLength(1);
+  const [s] = policy.PolicyDocument.Statement;
+  expect(s).toMatchObject({ Effect: 'Allow', Principal: { Service: 'ses.amazonaws.com' }, Resource: { Ref: 'SesEventsTopic' } });
+  expect([].concat(s.Action)).toEqual(['sns:Publish']);
+  expect(Object.keys(s.Condition)).toEqual(['StringEquals']);
+  const c = s.Condition.StringEquals;
+  expect(Object.keys(c).sort()).toEqual(['aws:SourceAccount', 'aws:SourceArn']);
+  expect(c['aws:SourceAccount']).toEqual({ Ref: 'AWS::AccountId' });
+  expect(flatten(c['aws:SourceArn'])).toBe(
+    'arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${EmailConfigurationSet}',
+  );
+}
+
+describe('SES events', () => {
+  test('SesTrackOpensAndClicks: "true" or "false", default "false"; TrackOpensAndClicks is it being "true"', () => {
+    expect(t.Parameters.SesTrackOpensAndClicks).toMatchObject({ Type: 'String', Default: 'false', AllowedValues: ['true', 'false'] });
+    expect(t.Parameters.SesTrackOpensAndClicks.Description).toMatch(/track/i);
+    expect(t.Conditions.TrackOpensAndClicks).toEqual({ 'Fn::Equals': [{ Ref: 'SesTrackOpensAndClicks' }, 'true'] });
+  });
+
+  test('the configuration set publishes delivery, bounce, complaint, reject, rendering failure and delay to the topic; opens and clicks only with SesTrackOpensAndClicks=true', () => {
+    const destination = t.Resources.EmailConfigurationSetEventDestination.Properties;
+    expect(destination.ConfigurationSetName).toEqual({ Ref: 'EmailConfigurationSet' });
+    expect(destination.EventDestination).toMatchObject({ Enabled: true, SnsDestination: { TopicARN: { Ref: 'SesEventsTopic' } } });
+    assertEventTypes(t);
+  });
+
+  test('only SES may publish to the topic, for this account and configuration set (aws:SourceAccount, aws:SourceArn)', () => {
+    assertTopicPolicy(t);
+  });
+
+  test('the topic feeds EventsQueue with its envelope; only the topic may send to the queue', () => {
+    expect(t.Resources.SesEventsSubscription.Properties).toEqual({
+      TopicArn: { Ref: 'SesEventsTopic' },
+      Protocol: 'sqs',
+      Endpoint: { 'Fn::GetAtt': ['EventsQueue', 'Arn'] },
+      RawMessageDelivery: false,
+    });
+    const policy = t.Resources.EventsQueuePolicy.Properties;
+    expect(policy.Queues).toEqual([{ Ref: 'EventsQueue' }]);
+    expect(policy.PolicyDocument.Statement).toEqual([
+      {
+        Sid: 'SesEventsTopicSends',
+        Effect: 'Allow',
+        Principal: { Service: 'sns.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Resource: { 'Fn::GetAtt': ['EventsQueue', 'Arn'] },
+        Condition: { ArnEquals: { 'aws:SourceArn': { Ref: 'SesEventsTopic' } } },
+      },
+    ]);
+  });
+
+  test('EventsQueue redrives to EventsDeadLetterQueue after 10 receives (not MaxReceives); settings of the other queues', () => {
+    const q = t.Resources.EventsQueue.Properties;
+    expect(q.RedrivePolicy).toEqual({
+      deadLetterTargetArn: { 'Fn::GetAtt': ['EventsDeadLetterQueue', 'Arn'] },
+      maxReceiveCount: 10,
+    });
+    expect(q).toMatchObject({
+      VisibilityTimeout: 6 * t.Resources.EventsFunction.Properties.Timeout,
+      MessageRetentionPeriod: 345600,
+      SqsManagedSseEnabled: true,
+    });
+    expect(t.Resources.EventsDeadLetterQueue.Properties).toEqual({ MessageRetentionPeriod: 1209600, SqsManagedSseEnabled: true });
+  });
+
+  test('EventsQueue invokes the events function, 10 at a time, with partial batch responses', () => {
+    expect(t.Resources.EventsMapping.Properties).toEqual({
+      EventSourceArn: { 'Fn::GetAtt': ['EventsQueue', 'Arn'] },
+      FunctionName: { Ref: 'EventsFunction' },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    expect(t.Resources.EventsFunction.Properties.Timeout).toBe(30);
+  });
+
+  test('the checks fail on a drifted pipeline (they can fail)', () => {
+    const drifted = synthStack((stack) => {
+      const destination = stack.node.findChild('EmailConfigurationSetEventDestination') as cdk.CfnResource;
+      destination.addPropertyOverride('EventDestination.MatchingEventTypes', [...DEFAULT_EVENT_TYPES, 'OPEN', 'CLICK']);
+      const policy = stack.node.findChild('SesEventsTopicPolicy') as sns.CfnTopicPolicy;
+      policy.addPropertyDeletionOverride('PolicyDocument.Statement.0.Condition.StringEquals.aws:SourceArn');
+      const role = stack.node.findChild('EventsRole') as iam.Role;
+      (role.node.defaultChild as iam.CfnRole).addPropertyOverride('Policies.0.PolicyDocument.Statement.3', {
+        Effect: 'Allow',
+        Action: ['sns:Publish'],
+        Resource: [{ Ref: 'SesEventsTopic' }],
+      });
+    }).template.toJSON();
+    expect(() => assertEventTypes(drifted)).toThrow();
+    expect(() => assertTopicPolicy(drifted)).toThrow();
+    expect(() => assertEventsRoleLeastPrivilege(drifted)).toThrow();
+  });
+});
+
 describe('dashboard', () => {
   const metrics = (): Array<{ ns: string; name: string; dims: Record<string, string> }> => {
     const body = JSON.parse(flatten(t.Resources.Dashboard.Properties.DashboardBody));
@@ -605,12 +806,21 @@ describe('dashboard', () => {
     }
   });
 
-  test('every worker: invocations, errors, throttles, duration', () => {
-    for (const c of CHANNELS) {
+  test('every worker and the events function: invocations, errors, throttles, duration', () => {
+    for (const fn of [...CHANNELS.map((c) => `${c.id}WorkerFunction`), 'EventsFunction']) {
       for (const name of ['Invocations', 'Errors', 'Throttles', 'Duration']) {
-        has('AWS/Lambda', name, { FunctionName: '${' + c.id + 'WorkerFunction}' });
+        has('AWS/Lambda', name, { FunctionName: '${' + fn + '}' });
       }
     }
+  });
+
+  test("the events function's counts (by Function=events), its queue's age and depth, its DLQ's depth", () => {
+    for (const name of ['Recorded', 'Duplicate', 'NotYet', 'Foreign', 'Ignored', 'Unreadable', 'StoreErrors']) {
+      has('${MetricsNamespace}', name, { Function: 'events' });
+    }
+    has('AWS/SQS', 'ApproximateAgeOfOldestMessage', { QueueName: '${EventsQueue.QueueName}' });
+    has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: '${EventsQueue.QueueName}' });
+    has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: '${EventsDeadLetterQueue.QueueName}' });
   });
 
   test("the service's EMF metrics, per channel, in the MetricsNamespace namespace", () => {
