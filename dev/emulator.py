@@ -18,6 +18,12 @@ https://docs.aws.amazon.com/ses/latest/dg/send-an-email-from-console.html#send-e
   ooto@simulator.amazonses.com            Delivery (the auto-reply goes to the sender)
 A `+label` before the @ is allowed, as on SES. Other addresses publish nothing.
 
+SNS's SMS delivery status logging is emulated the same way for End User Messaging SMS's
+documented destination simulator numbers: once SetSMSAttributes has set a DeliveryStatusIAMRole,
+an SMS to +33755512501 (success) or +33755512502 (failure) is followed, about a second later, by
+the record SNS writes to CloudWatch Logs (sns/<region>/<account>/DirectPublishToPhoneNumber, and
+.../Failure), https://docs.aws.amazon.com/sns/latest/dg/sms_stats_cloudwatch.html.
+
 Besides the AWS APIs it answers:
   GET /_notify/health              at once, even while a request is being served
   GET /_notify/outbox/email[?to=]  the emails SES accepted, oldest first
@@ -49,7 +55,9 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qs, unquote
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.logs.models import logs_backends
 from moto.ses.models import ses_backends
+from moto.sns import models as sns_models
 from moto.sns.models import sns_backends
 from moto.sqs import models as sqs_models
 from werkzeug.serving import run_simple
@@ -215,6 +223,55 @@ def publish_events(lock, request, message_id, sent_at):
                 sns_backends[account][region].publish(json.dumps(event), arn=topic)
 
 
+SMS_SIMULATOR = {"+33755512501": True, "+33755512502": False}
+# Every request and every delayed publication runs under this one lock (see Serialized).
+LOCK = threading.Lock()
+
+
+def sms_status_record(message_id, number, delivered, sent_at):
+    stamp = sent_at.strftime("%Y-%m-%d %H:%M:%S.") + f"{sent_at.microsecond // 1000:03d}"
+    return {
+        "notification": {"messageId": message_id, "timestamp": stamp},
+        "delivery": {
+            "phoneCarrier": "Simulator", "mnc": 1, "mcc": 208, "destination": number,
+            "priceInUSD": 0.07, "smsType": "Transactional", "dwellTimeMs": 512,
+            "providerResponse": "Message has been accepted by phone carrier" if delivered
+            else "Phone is currently unreachable/unavailable",
+        },
+        "status": "SUCCESS" if delivered else "FAILURE",
+    }
+
+
+def write_sms_status(account, region, record, delivered):
+    with LOCK:
+        logs = logs_backends[account][region]
+        group = f"sns/{region}/{account}/DirectPublishToPhoneNumber" + ("" if delivered else "/Failure")
+        if group not in logs.groups:
+            logs.create_log_group(group, {})
+        stream = str(uuid.uuid4())
+        logs.create_log_stream(group, stream)
+        logs.put_log_events(group, stream, [{"timestamp": int(time.time() * 1000), "message": json.dumps(record)}])
+
+
+original_sns_publish = sns_models.SNSBackend.publish
+
+
+def sns_publish(self, message, arn=None, phone_number=None, *args, **kwargs):
+    """moto's, and then, for a simulator number with delivery status logging on, its record."""
+    message_id = original_sns_publish(self, message, arn, phone_number, *args, **kwargs)
+    delivered = SMS_SIMULATOR.get(phone_number)
+    if delivered is not None and self.sms_attributes.get("DeliveryStatusIAMRole"):
+        record = sms_status_record(message_id, phone_number, delivered, datetime.now(timezone.utc))
+        timer = threading.Timer(SES_EVENT_DELAY_S, write_sms_status,
+                                (self.account_id, self.region_name, record, delivered))
+        timer.daemon = True
+        timer.start()
+    return message_id
+
+
+sns_models.SNSBackend.publish = sns_publish
+
+
 def read_body(environ):
     """The request body, left readable for the app behind."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -234,7 +291,7 @@ class Serialized:
 
     def __init__(self, app):
         self.app = app
-        self.lock = threading.Lock()
+        self.lock = LOCK
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")

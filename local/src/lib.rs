@@ -17,6 +17,7 @@ pub mod fcm;
 pub mod function_url;
 mod http;
 pub mod lambda;
+pub mod logs;
 pub mod outbox;
 pub mod receiver;
 pub mod resources;

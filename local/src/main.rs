@@ -310,12 +310,32 @@ async fn poll(args: &Args) -> Result<(), String> {
             url: events.url.clone(),
             arn: events.arn.clone(),
         };
-        let function = Arc::new(function("events", WORKER_TIMEOUT, 1));
-        let mapping = EventSourceMapping::new(sqs.clone(), vec![source], function);
+        let function = Arc::new(function("events", WORKER_TIMEOUT, 2));
+        let mapping = EventSourceMapping::new(sqs.clone(), vec![source], function.clone());
         loops.push(tokio::spawn(async move {
             mapping.run(Duration::from_millis(250)).await
         }));
-        println!("delivering SES's events to events");
+        // CloudWatch Logs' part: the subscription filters on SNS's SMS delivery status logs.
+        let statuses = notify_local::logs::LogsSubscription::new(
+            &sdk,
+            notify_local::logs::sms_status_log_groups().to_vec(),
+        );
+        loops.push(tokio::spawn(async move {
+            loop {
+                match statuses.poll_once().await {
+                    Ok(payloads) => {
+                        for payload in payloads {
+                            if let Err(e) = function.invoke_json(&payload).await {
+                                tracing::warn!(error = %e, "the events function failed on SMS statuses");
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "reading the SMS delivery status logs failed"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }));
+        println!("delivering SES's events and SNS's SMS delivery statuses to events");
     }
     // EventBridge's part: the cleanup function's two schedules.
     let cleanup = function("cleanup", CLEANUP_TIMEOUT, 2);

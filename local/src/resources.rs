@@ -164,6 +164,7 @@ impl Stack {
                 "NOTIFY_SES_CONFIGURATION_SET".to_owned(),
                 events.configuration_set.clone(),
             ));
+            env.push(("NOTIFY_EVENTS_QUEUE_ARN".to_owned(), events.arn.clone()));
         }
         if let (Some(secret), Some(fcm)) = (&self.fcm_secret, &self.spec.fcm) {
             env.push(("NOTIFY_FCM_CREDENTIALS_SECRET".to_owned(), secret.clone()));
@@ -208,6 +209,25 @@ pub async fn create(sdk: &SdkConfig, spec: StackSpec) -> Result<Stack, SetupErro
                 return Err(fail(format!("SES identity {}", spec.email_from), e));
             }
         }
+    }
+    if spec.channels.contains(&Channel::Sms) {
+        // SNS's SMS delivery status logging, as template.yaml turns it on: every SMS's
+        // delivery status goes to CloudWatch Logs, where a subscription hands it to the
+        // events function.
+        aws_sdk_sns::Client::new(sdk)
+            .set_sms_attributes()
+            .attributes(
+                "DeliveryStatusIAMRole",
+                format!(
+                    "arn:aws:iam::{}:role/{}-sms-delivery-status",
+                    crate::logs::ACCOUNT,
+                    spec.prefix
+                ),
+            )
+            .attributes("DeliveryStatusSuccessSamplingRate", "100")
+            .send()
+            .await
+            .map_err(|e| fail("SMS delivery status logging", e))?;
     }
     let mut fcm_secret = None;
     if let (true, Some(fcm)) = (spec.channels.contains(&Channel::Push), &spec.fcm) {
@@ -413,6 +433,8 @@ async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(),
         .attribute_definitions(attr("GSI2SK")?)
         .attribute_definitions(attr("GSI3PK")?)
         .attribute_definitions(attr("GSI3SK")?)
+        .attribute_definitions(attr("GSI4PK")?)
+        .attribute_definitions(attr("GSI4SK")?)
         // Finds every registration of a device token.
         .global_secondary_indexes(index(
             notify_shared::store::TOKEN_INDEX,
@@ -433,6 +455,13 @@ async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(),
             "GSI3PK",
             "GSI3SK",
             &["status", "ttl"],
+        )?)
+        // Finds a notification by its provider's message id (sparse: SMS, once sent).
+        .global_secondary_indexes(index(
+            notify_shared::store::PROVIDER_INDEX,
+            "GSI4PK",
+            "GSI4SK",
+            &[],
         )?)
         .send()
         .await;

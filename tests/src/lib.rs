@@ -216,10 +216,13 @@ pub struct TestStack {
     mappings: Vec<(Channel, EventSourceMapping)>,
     /// Between the events queue (SES's events, through SNS) and the events function.
     events: EventSourceMapping,
+    events_function: Arc<notify_events::Receipts>,
+    /// SNS's SMS delivery status log groups, as their subscription filters read them.
+    sms_statuses: notify_local::logs::LogsSubscription,
 }
 
 /// The events function in-process, as the local event source mapping invokes it.
-struct EventsFunction(notify_events::Receipts);
+struct EventsFunction(Arc<notify_events::Receipts>);
 
 #[async_trait::async_trait]
 impl notify_local::esm::Invoke for EventsFunction {
@@ -384,6 +387,19 @@ impl TestStack {
             })
             .collect();
         let pipeline = stack.events.as_ref().expect("the SES events pipeline");
+        let events_function = Arc::new(notify_events::Receipts::on_aws(
+            &sdk,
+            notify_events::EventsConfig {
+                store: store_settings.clone(),
+                retry_base: Duration::from_secs(1),
+                retry_max: Duration::from_secs(2),
+                events_queue_arn: Some(pipeline.arn.clone()),
+            },
+        ));
+        let sms_statuses = notify_local::logs::LogsSubscription::new(
+            &sdk,
+            notify_local::logs::sms_status_log_groups().to_vec(),
+        );
         let events = EventSourceMapping::new(
             aws_sdk_sqs::Client::new(&sdk),
             vec![notify_local::esm::Source {
@@ -391,14 +407,7 @@ impl TestStack {
                 url: pipeline.url.clone(),
                 arn: pipeline.arn.clone(),
             }],
-            Arc::new(EventsFunction(notify_events::Receipts::on_aws(
-                &sdk,
-                notify_events::EventsConfig {
-                    store: store_settings.clone(),
-                    retry_base: Duration::from_secs(1),
-                    retry_max: Duration::from_secs(2),
-                },
-            ))),
+            Arc::new(EventsFunction(events_function.clone())),
         );
         let api = App::new(
             ports(&sdk, &store, &stack, Arc::new(SystemClock), None),
@@ -418,6 +427,8 @@ impl TestStack {
             meter,
             mappings,
             events,
+            events_function,
+            sms_statuses,
         }
     }
 
@@ -586,11 +597,13 @@ impl TestStack {
     /// invisible until their retry, so this returns while they wait).
     pub async fn deliver_all(&self) -> Vec<BatchReport> {
         let mut reports = Vec::new();
-        for mapping in self.mappings.iter().map(|(_, m)| m).chain([&self.events]) {
+        for (_, mapping) in &self.mappings {
             while let Some(report) = mapping.poll_once().await.expect("poll") {
                 reports.push(report);
             }
         }
+        self.deliver_sms_statuses().await;
+        reports.extend(self.deliver_events().await);
         reports
     }
 
@@ -670,6 +683,55 @@ impl TestStack {
             .send()
             .await
             .expect("send the event");
+    }
+
+    /// Hands the SMS delivery statuses SNS logged since the last call, for this stack's
+    /// notifications, to the events function, as CloudWatch Logs' subscription would (the log
+    /// groups are the emulator's account's, shared by every test stack). Returns how many.
+    pub async fn deliver_sms_statuses(&self) -> usize {
+        let mut handed = 0;
+        for (group, events) in self
+            .sms_statuses
+            .poll_events()
+            .await
+            .expect("read the logs")
+        {
+            let mut ours = Vec::new();
+            for event in events {
+                let message: Value =
+                    serde_json::from_str(event["message"].as_str().unwrap_or_default())
+                        .unwrap_or_default();
+                let message_id = message["notification"]["messageId"]
+                    .as_str()
+                    .unwrap_or_default();
+                if notify_shared::store::NotificationStore::find_by_provider_message(
+                    self.store.as_ref(),
+                    "sns",
+                    message_id,
+                )
+                .await
+                .expect("the provider index")
+                .is_some()
+                {
+                    ours.push(event);
+                }
+            }
+            if !ours.is_empty() {
+                handed += ours.len();
+                self.invoke_with_logs(notify_local::logs::payload(&group, ours).expect("payload"))
+                    .await;
+            }
+        }
+        handed
+    }
+
+    /// Invokes the events function with a CloudWatch Logs payload, as Lambda would hand it.
+    pub async fn invoke_with_logs(&self, payload: Value) {
+        let logs = notify_events::logs_event(&payload).expect("a CloudWatch Logs event");
+        self.events_function
+            .handle_logs(logs)
+            .await
+            .expect("the events function handles the logs");
     }
 
     /// Runs the events function on what its queue holds now (and nothing else).

@@ -88,6 +88,7 @@ fn rig() -> Rig {
         },
         retry_base: Duration::from_secs(10),
         retry_max: Duration::from_secs(120),
+        events_queue_arn: Some("arn:aws:sqs:us-east-1:123456789012:notify-events".into()),
     };
     let receipts = Receipts::new(
         store.clone(),
@@ -119,6 +120,7 @@ async fn sent(store: &MemoryStore, n: &Notification) {
         ProviderRef {
             name: "ses".into(),
             message_id: Some("ses-1".into()),
+            indexed: false,
         },
         Vec::new(),
         None,

@@ -164,6 +164,7 @@ impl DeliveryWorker {
             store: self.store.as_ref(),
             clock: self.clock.as_ref(),
             provider: self.provider.name(),
+            reported_by_message_id: self.provider.reports_by_message_id(),
             id: &n.id,
             token: &claimed.token,
             receive_count,

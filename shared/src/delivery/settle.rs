@@ -63,6 +63,8 @@ pub(super) struct Attempt<'a> {
     pub clock: &'a dyn Clock,
     /// The provider's name, for the record.
     pub provider: &'a str,
+    /// The provider's receipts name only its message id: the record is indexed by it.
+    pub reported_by_message_id: bool,
     pub id: &'a NotificationId,
     /// The claim's lease token.
     pub token: &'a str,
@@ -101,6 +103,7 @@ impl Attempt<'_> {
         ProviderRef {
             name: self.provider.to_owned(),
             message_id: None,
+            indexed: self.reported_by_message_id,
         }
     }
 

@@ -61,6 +61,10 @@ impl Provider for Suppressing {
         self.provider.send(n, to).await
     }
 
+    fn reports_by_message_id(&self) -> bool {
+        self.provider.reports_by_message_id()
+    }
+
     async fn forget(&self, n: &Notification, to: &Address) {
         self.provider.forget(n, to).await
     }

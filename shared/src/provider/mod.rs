@@ -205,6 +205,12 @@ pub trait Provider: Send + Sync {
         to: &Address,
     ) -> Result<Receipt, ProviderError>;
 
+    /// Whether the provider's receipts name a message by its id alone (SNS's SMS delivery
+    /// status logs), so the record must be found by it.
+    fn reports_by_message_id(&self) -> bool {
+        false
+    }
+
     /// Called after the provider answered [`ErrorKind::TargetGone`] for `to`.
     async fn forget(&self, _notification: &Notification, _to: &Address) {}
 }

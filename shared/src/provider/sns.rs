@@ -188,6 +188,11 @@ impl Provider for SnsSmsProvider {
         Channel::Sms
     }
 
+    // SNS's SMS delivery status logs name the message id Publish returned, and nothing else.
+    fn reports_by_message_id(&self) -> bool {
+        true
+    }
+
     async fn send(&self, n: &Notification, to: &Address) -> Result<Receipt, ProviderError> {
         let (Address::Phone(number), Content::Sms(content)) = (to, &n.content) else {
             return Err(ProviderError::permanent(

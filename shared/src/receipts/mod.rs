@@ -11,6 +11,9 @@
 //!   counted and dropped, never an error that would poison the queue.
 
 pub mod ses;
+pub mod sns_sms;
+
+use std::time::Duration;
 
 use tracing::info;
 
@@ -26,6 +29,8 @@ use crate::{
 
 /// The failure codes receipts record (`error.code`, and the reason in the history).
 pub const BOUNCED: &str = "bounced";
+/// An SMS the carrier did not deliver.
+pub const UNDELIVERED: &str = "undelivered";
 pub const SOFT_BOUNCE: &str = "soft_bounce";
 pub const REJECTED: &str = "rejected";
 pub const RENDERING_FAILURE: &str = "rendering_failure";
@@ -52,6 +57,10 @@ pub enum Event {
     Rejected {
         reason: String,
     },
+    /// An SMS the carrier did not deliver, and why.
+    Undelivered {
+        reason: String,
+    },
     RenderingFailed {
         message: String,
     },
@@ -73,6 +82,7 @@ impl Event {
             Event::Bounced { .. } => "bounced",
             Event::Complained { .. } => "complained",
             Event::Rejected { .. } => "rejected",
+            Event::Undelivered { .. } => "undelivered",
             Event::RenderingFailed { .. } => "rendering_failure",
             Event::Delayed { .. } => "delayed",
             Event::Opened => "opened",
@@ -115,6 +125,98 @@ impl Applied {
             Applied::Duplicate => "duplicate",
             Applied::NotYet => "not_yet",
             Applied::Foreign => "foreign",
+        }
+    }
+}
+
+/// Why a message body is not a report of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unreadable {
+    #[error("not JSON, or not a provider event: {0}")]
+    Malformed(String),
+    #[error("an event of a kind the service does not record: {0}")]
+    Ignored(String),
+    #[error("an SES event without the notification_id tag: not sent by this service")]
+    Untagged,
+}
+
+/// What a body said: a report naming its notification (SES), or an SMS status naming only
+/// SNS's message id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reading {
+    Report(Report),
+    Sms(sns_sms::SmsStatus),
+}
+
+impl Reading {
+    /// What to name it by in logs.
+    pub fn subject(&self) -> String {
+        match self {
+            Reading::Report(r) => format!("notification {} ({})", r.notification, r.event.name()),
+            Reading::Sms(s) => format!("SNS message {}", s.message_id),
+        }
+    }
+}
+
+/// Reads an events-queue message body (SES's event in SNS's envelope, or raw; or an SMS
+/// delivery status record).
+pub fn read(body: &str) -> Result<Reading, Unreadable> {
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| Unreadable::Malformed(e.to_string()))?;
+    if sns_sms::is_status_record(&value) {
+        return sns_sms::parse_value(value).map(Reading::Sms);
+    }
+    ses::parse_value(value).map(Reading::Report)
+}
+
+/// An SMS status whose message id the index does not know is taken as not indexed yet
+/// (the index is eventually consistent, and the worker records `sent` just after SNS
+/// answers) for this long after its time; after that, as another sender's.
+pub const UNINDEXED_GRACE: Duration = Duration::from_secs(15 * 60);
+
+/// Applies what a body said.
+pub async fn apply_reading(
+    store: &dyn NotificationStore,
+    list: &dyn SuppressionList,
+    reading: &Reading,
+    now: Timestamp,
+) -> Result<Applied, StoreError> {
+    match reading {
+        Reading::Report(report) => apply(store, list, report, now).await,
+        Reading::Sms(status) => {
+            let provider = crate::domain::Channel::Sms.provider();
+            let Some(id) = store
+                .find_by_provider_message(provider, &status.message_id)
+                .await?
+            else {
+                return Ok(if status.at.until(now) < UNINDEXED_GRACE {
+                    Applied::NotYet
+                } else {
+                    Applied::Foreign
+                });
+            };
+            let event = if status.delivered {
+                Event::Delivered
+            } else {
+                Event::Undelivered {
+                    reason: status.provider_response.clone(),
+                }
+            };
+            let report = Report {
+                key: format!("sns:{}:{}", status.message_id, event.name()),
+                notification: id,
+                tenant: None,
+                recipients: status
+                    .destination
+                    .as_deref()
+                    .and_then(|d| crate::domain::PhoneNumber::parse(d).ok())
+                    .map(Address::Phone)
+                    .into_iter()
+                    .collect(),
+                at: status.at,
+                event,
+            };
+            apply(store, list, &report, now).await
         }
     }
 }
@@ -162,6 +264,7 @@ fn suppression_reason(event: &Event) -> Option<SuppressionReason> {
         Event::Bounced { .. }
         | Event::Delivered
         | Event::Rejected { .. }
+        | Event::Undelivered { .. }
         | Event::RenderingFailed { .. }
         | Event::Delayed { .. }
         | Event::Opened
@@ -204,6 +307,9 @@ fn status_change(event: &Event) -> Option<(Status, Option<Failure>)> {
             Some((Status::Failed, failure(code, message)))
         }
         Event::Rejected { reason } => Some((Status::Failed, failure(REJECTED, reason.clone()))),
+        Event::Undelivered { reason } => {
+            Some((Status::Failed, failure(UNDELIVERED, reason.clone())))
+        }
         Event::RenderingFailed { message } => {
             Some((Status::Failed, failure(RENDERING_FAILURE, message.clone())))
         }
@@ -251,6 +357,7 @@ async fn annotate(
                 Event::Delivered
                 | Event::Bounced { .. }
                 | Event::Rejected { .. }
+                | Event::Undelivered { .. }
                 | Event::RenderingFailed { .. }
                 | Event::Opened => None,
             },
@@ -285,6 +392,7 @@ async fn suppress(
         Event::Complained { kind } => kind.clone(),
         Event::Delivered
         | Event::Rejected { .. }
+        | Event::Undelivered { .. }
         | Event::RenderingFailed { .. }
         | Event::Delayed { .. }
         | Event::Opened

@@ -8,19 +8,8 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::{Event, Report};
+use super::{Event, Report, Unreadable};
 use crate::domain::{Address, EmailAddress, NotificationId, TenantId, time::Timestamp};
-
-/// Why a message body is not an SES event of ours.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Unreadable {
-    #[error("not JSON, or not an SES event: {0}")]
-    Malformed(String),
-    #[error("an SES event of a kind the service does not record: {0}")]
-    Ignored(String),
-    #[error("an SES event without the notification_id tag: not sent by this service")]
-    Untagged,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -130,8 +119,14 @@ struct DeliveryDelay {
 
 /// The report an SQS message body carries.
 pub fn parse(body: &str) -> Result<Report, Unreadable> {
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| Unreadable::Malformed(e.to_string()))?;
+    parse_value(value)
+}
+
+/// The report in an SQS message body already read as JSON.
+pub fn parse_value(value: serde_json::Value) -> Result<Report, Unreadable> {
     let malformed = |e: serde_json::Error| Unreadable::Malformed(e.to_string());
-    let value: serde_json::Value = serde_json::from_str(body).map_err(malformed)?;
     let event: SesEvent = match serde_json::from_value::<SnsEnvelope>(value.clone()) {
         Ok(envelope) if envelope.kind == "Notification" => {
             serde_json::from_str(&envelope.message).map_err(malformed)?

@@ -30,6 +30,7 @@ async fn fixture(sent: bool) -> Fixture {
             ProviderRef {
                 name: "ses".into(),
                 message_id: Some("ses-1".into()),
+                indexed: false,
             },
             vec![Delivery {
                 status: DeliveryStatus::Sent,

@@ -4,6 +4,7 @@
 //! | item | `PK` | `SK` | `GSI1PK` / `GSI1SK` | `GSI2PK` / `GSI2SK` | `GSI3PK` / `GSI3SK` | `ttl` |
 //! |---|---|---|---|---|---|---|
 //! | notification | `NOTIFICATION#<id>` | `NOTIFICATION` | | `DUE#<0-63>` / `<due at>#<id>` (while due) | `BATCH#<tenant>#<batch>` / `<id>` (in a batch) | `expiresAt`: creation + retention |
+//! | … and, once sent by a provider whose receipts name only its message id (SMS) | | | | | | `GSI4PK` / `GSI4SK`: `MSG#<provider>#<message id>` / `MSG` |
 //! | notification content (when large) | `NOTIFICATION#<id>` | `CONTENT` | | | | as its record |
 //! | device | `USER#<tenant>#<user>` | `DEVICE#<token>` | `TOKEN#<tenant>#<token>` / `USER#<user>` | | | `expiresAt`: last registration + idle limit |
 //! | idempotency key | `IDEMPOTENCY#<tenant>#<sha256(key) hex>` | `IDEMPOTENCY` | | | | claim + `keep` (24 h) |
@@ -21,6 +22,7 @@
 //! | `GSI1` ([`TOKEN_INDEX`]) | every registration of a device token | keys only |
 //! | `GSI2` ([`DUE_INDEX`], sparse) | notifications whose marker fell due, over `DUE_SHARDS` partitions | keys only |
 //! | `GSI3` ([`BATCH_INDEX`], sparse) | the notifications of a batch | `status`, `ttl` |
+//! | `GSI4` ([`PROVIDER_INDEX`], sparse) | a notification by its provider's message id (SMS receipts) | keys only |
 //!
 //! `ttl` is in epoch seconds; DynamoDB TTL deletes lazily, so reads also filter on it and the
 //! purge deletes what it missed. A future aggregate (preferences, inbox, suppressions, webhook
@@ -46,6 +48,8 @@ pub const TOKEN_INDEX: &str = "GSI1";
 pub const DUE_INDEX: &str = "GSI2";
 /// The index of the records of a batch (sparse: only records sent in a batch).
 pub const BATCH_INDEX: &str = "GSI3";
+/// The index of notifications by their provider's message id (sparse: only SMS, once sent).
+pub const PROVIDER_INDEX: &str = "GSI4";
 
 /// Due entries spread over this many partitions, so a burst of notifications does not make
 /// one index partition hot: a partition takes 1,000 write units a second, and a notification
@@ -58,8 +62,9 @@ const DUE_SHARDS: u32 = 64;
 pub(super) const DUE_KEY_ATTRIBUTES: [&str; 2] = ["GSI2PK", "GSI2SK"];
 
 /// What the table adds to an aggregate's own attributes.
-const TABLE_ATTRIBUTES: [&str; 9] = [
-    "PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "ttl",
+const TABLE_ATTRIBUTES: [&str; 11] = [
+    "PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK",
+    "ttl",
 ];
 
 fn key(pk: String, sk: String) -> Item {
@@ -133,6 +138,12 @@ pub(super) fn notification_content_key(id: &NotificationId) -> Item {
     key(notification_pk(id), CONTENT_SK.to_owned())
 }
 
+/// The notification whose item (or index entry) this is, by its `PK`.
+pub(super) fn notification_of(item: &Item) -> Option<NotificationId> {
+    let pk = item.get("PK")?.as_s().ok()?;
+    NotificationId::parse(pk.strip_prefix("NOTIFICATION#")?)
+}
+
 /// The `PK` of a notification's items (its record, and its content item if any).
 pub(super) fn notification_pk(id: &NotificationId) -> String {
     format!("NOTIFICATION#{id}")
@@ -153,6 +164,19 @@ fn due_pk(shard: u32) -> String {
 /// The due index keys of a notification with a marker.
 pub(super) fn due_keys(id: &NotificationId, due: &Due) -> Item {
     index_keys("GSI2", due_pk(due_shard(id)), format!("{}#{id}", due.at))
+}
+
+/// Where [`PROVIDER_INDEX`] finds a notification by its provider's message id.
+pub(super) fn provider_message_keys(provider: &str, message_id: &str) -> Item {
+    index_keys(
+        "GSI4",
+        provider_message_pk(provider, message_id),
+        "MSG".to_owned(),
+    )
+}
+
+pub(super) fn provider_message_pk(provider: &str, message_id: &str) -> String {
+    format!("MSG#{provider}#{message_id}")
 }
 
 /// The `GSI2PK` of every due shard.

@@ -204,6 +204,22 @@ impl NotificationStore for MemoryStore {
         self.set_due(id, DueKind::Enqueue, expiry, false)
     }
 
+    async fn find_by_provider_message(
+        &self,
+        provider: &str,
+        message_id: &str,
+    ) -> Result<Option<NotificationId>, StoreError> {
+        self.check_up()?;
+        Ok(self
+            .lock()
+            .values()
+            .find(|n| {
+                n.provider.as_deref() == Some(provider)
+                    && n.provider_message_id.as_deref() == Some(message_id)
+            })
+            .map(|n| n.id.clone()))
+    }
+
     async fn annotate(&self, id: &NotificationId, note: &Annotation) -> Result<bool, StoreError> {
         self.check_up()?;
         let mut records = self.lock();

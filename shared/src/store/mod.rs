@@ -29,7 +29,7 @@ pub use devices::{Device, DeviceRegistry, MAX_DEVICES_PER_USER};
 pub use dynamo::{DEFAULT_DEVICE_IDLE, DynamoStore, item_size, write_units};
 pub use error::StoreError;
 pub use idempotency::{Begin, IdempotencyStore, StoredResponse};
-pub use keys::{BATCH_INDEX, DUE_INDEX, TOKEN_INDEX};
+pub use keys::{BATCH_INDEX, DUE_INDEX, PROVIDER_INDEX, TOKEN_INDEX};
 pub use memory::{MemoryDevices, MemoryStore, MemorySuppressions, MemoryTemplates, MemoryWebhooks};
 pub use notifications::NotificationStore;
 pub use purge::{Purge, PurgeReport};

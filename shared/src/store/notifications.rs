@@ -78,6 +78,15 @@ pub trait NotificationStore: Send + Sync {
     /// [permits](Annotation::permits) it (false otherwise: its status moved on since it was
     /// read, or the event was recorded before). Writes only the small record item.
     async fn annotate(&self, id: &NotificationId, note: &Annotation) -> Result<bool, StoreError>;
+
+    /// The notification `provider` gave `message_id`, for a provider whose receipts name
+    /// nothing else ([`ProviderRef::indexed`](super::ProviderRef)). The index behind it is
+    /// eventually consistent: a notification sent a moment ago may not be found yet.
+    async fn find_by_provider_message(
+        &self,
+        provider: &str,
+        message_id: &str,
+    ) -> Result<Option<NotificationId>, StoreError>;
 }
 
 /// A record stays one item while it is small enough that each of its status changes costs one
@@ -290,9 +299,16 @@ impl UpdatePlan {
         if let Some(p) = &t.provider {
             values.insert(":provider".into(), AttributeValue::S(p.name.clone()));
             set.push("provider = :provider".into());
-            if let Some(id) = &p.message_id {
-                values.insert(":provider_id".into(), AttributeValue::S(id.clone()));
+            if let Some(message_id) = &p.message_id {
+                values.insert(":provider_id".into(), AttributeValue::S(message_id.clone()));
                 set.push("providerMessageId = :provider_id".into());
+                if p.indexed {
+                    set_all(
+                        keys::provider_message_keys(&p.name, message_id),
+                        &mut set,
+                        &mut values,
+                    );
+                }
             }
         }
         if let Some(d) = &t.deliveries {
@@ -461,6 +477,32 @@ impl NotificationStore for DynamoStore {
 
     async fn confirm_enqueued(&self, id: &NotificationId, expiry: Due) -> Result<bool, StoreError> {
         self.set_due(id, DueKind::Enqueue, expiry, false).await
+    }
+
+    async fn find_by_provider_message(
+        &self,
+        provider: &str,
+        message_id: &str,
+    ) -> Result<Option<NotificationId>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::PROVIDER_INDEX)
+            .key_condition_expression("GSI4PK = :pk")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(keys::provider_message_pk(provider, message_id)),
+            )
+            .limit(1)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|item| keys::notification_of(&item)))
     }
 
     async fn annotate(&self, id: &NotificationId, note: &Annotation) -> Result<bool, StoreError> {

@@ -57,6 +57,9 @@ pub enum DueChange {
 pub struct ProviderRef {
     pub name: String,
     pub message_id: Option<String>,
+    /// Index the record by `message_id` ([`crate::store::PROVIDER_INDEX`]), for a provider
+    /// whose receipts name nothing else (SNS's SMS delivery status).
+    pub indexed: bool,
 }
 
 /// A conditional status change and the fields that change with it.
@@ -372,6 +375,7 @@ mod tests {
         let p = ProviderRef {
             name: "ses".into(),
             message_id: Some(message_id.into()),
+            indexed: false,
         };
         Transition::settle(token, Status::Sent, p, vec![d], None, at)
     }
@@ -382,6 +386,7 @@ mod tests {
         let p = ProviderRef {
             name: "ses".into(),
             message_id: None,
+            indexed: false,
         };
         let due = Due {
             kind: DueKind::Enqueue,

@@ -155,6 +155,15 @@ impl NotificationStore for DroppingStore {
     ) -> Result<TransitionOutcome, StoreError> {
         self.inner.transition(id, change).await
     }
+    async fn find_by_provider_message(
+        &self,
+        provider: &str,
+        message_id: &str,
+    ) -> Result<Option<NotificationId>, StoreError> {
+        self.inner
+            .find_by_provider_message(provider, message_id)
+            .await
+    }
     async fn annotate(
         &self,
         id: &NotificationId,

@@ -323,7 +323,12 @@ async fn the_local_events_queue_is_the_deployed_one() {
     let (main, dlq) = (attrs(url).await, attrs(dlq_url).await);
     let deployed = resource(&t, "EventsQueue");
     let deployed_dlq = resource(&t, "EventsDeadLetterQueue");
-    let retention = |v: &Value| v["MessageRetentionPeriod"].as_u64().unwrap_or(0).to_string();
+    let retention = |v: &Value| {
+        v["MessageRetentionPeriod"]
+            .as_u64()
+            .unwrap_or(0)
+            .to_string()
+    };
     assert_eq!(
         main.get(&QueueAttributeName::MessageRetentionPeriod),
         Some(&retention(deployed))
@@ -332,10 +337,12 @@ async fn the_local_events_queue_is_the_deployed_one() {
         dlq.get(&QueueAttributeName::MessageRetentionPeriod),
         Some(&retention(deployed_dlq))
     );
-    let redrive: Json = serde_json::from_str(&main[&QueueAttributeName::RedrivePolicy])
-        .expect("redrive JSON");
+    let redrive: Json =
+        serde_json::from_str(&main[&QueueAttributeName::RedrivePolicy]).expect("redrive JSON");
     assert_eq!(
-        redrive["maxReceiveCount"].as_str().and_then(|n| n.parse().ok()),
+        redrive["maxReceiveCount"]
+            .as_str()
+            .and_then(|n| n.parse().ok()),
         Some(resources::EVENTS_MAX_RECEIVES)
     );
     assert_eq!(
@@ -350,7 +357,7 @@ async fn the_local_events_queue_is_the_deployed_one() {
     // The configuration set publishes (at least) what make dev's publishes; opens and clicks
     // may be added by a parameter, so the list may sit inside an `!If`.
     let types = json_of(
-        &resource(&t, "EmailConfigurationSetEventDestination")["Properties"]["EventDestination"]
+        &resource(&t, "EmailConfigurationSetEventDestination")["EventDestination"]
             ["MatchingEventTypes"],
     )
     .to_string();

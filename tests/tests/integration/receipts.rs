@@ -230,3 +230,71 @@ async fn foreign_events_are_dropped_without_poisoning_the_queue() {
     let (_, dlq) = t.events_queues();
     assert!(t.peek(dlq).await.is_empty());
 }
+
+fn sms_to(to: &str) -> Value {
+    json!({"channel": "sms", "to": to, "message": "Your code is 123456"})
+}
+
+/// End User Messaging SMS's destination simulator numbers (France): SNS's delivery status
+/// logs say delivered, and failed.
+const SMS_SUCCESS: &str = "+33755512501";
+const SMS_FAILURE: &str = "+33755512502";
+
+#[tokio::test]
+async fn an_sms_to_the_success_simulator_number_ends_delivered() {
+    let t = TestStack::new().await;
+    let id = t.send(&sms_to(SMS_SUCCESS)).await;
+    let view = t.deliver_until(&id, "delivered", WITHIN).await;
+    assert_eq!(view["status"], "delivered", "{view}");
+    assert_eq!(
+        history_statuses(&view),
+        ["queued", "sending", "sent", "delivered"]
+    );
+}
+
+#[tokio::test]
+async fn an_sms_the_carrier_did_not_deliver_ends_failed_with_its_reason() {
+    let t = TestStack::new().await;
+    let id = t.send(&sms_to(SMS_FAILURE)).await;
+    let view = t.deliver_until(&id, "failed", WITHIN).await;
+    assert_eq!(view["status"], "failed", "{view}");
+    assert_eq!(view["error"]["code"], "undelivered");
+    assert_eq!(
+        view["error"]["message"],
+        "Phone is currently unreachable/unavailable"
+    );
+}
+
+#[tokio::test]
+async fn an_sms_status_for_an_unknown_message_waits_a_while_then_is_dropped() {
+    let t = TestStack::new().await;
+    let record = |message_id: &str, at: &str| {
+        json!({
+            "id": message_id,
+            "timestamp": 0,
+            "message": json!({
+                "notification": {"messageId": message_id, "timestamp": at},
+                "delivery": {"destination": SMS_SUCCESS, "providerResponse": "Message has been accepted by phone carrier"},
+                "status": "SUCCESS"
+            }).to_string()
+        })
+    };
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%d %H:%M:%S%.3f")
+        .to_string();
+    let group = &notify_local::logs::sms_status_log_groups()[0];
+    // Too old to be a notification the index has not caught up with: another sender's.
+    let old =
+        notify_local::logs::payload(group, vec![record("old-one", "2020-01-01 00:00:00.000")])
+            .unwrap();
+    t.invoke_with_logs(old).await;
+    let (queue, _) = t.events_queues();
+    assert!(t.peek(queue).await.is_empty());
+    // Recent: perhaps sent a moment ago, so it goes onto the events queue to be tried again.
+    let recent = notify_local::logs::payload(group, vec![record("recent-one", &now)]).unwrap();
+    t.invoke_with_logs(recent).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let queued = t.peek(queue).await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert!(queued[0].contains("recent-one"));
+}

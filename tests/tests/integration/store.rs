@@ -67,6 +67,7 @@ fn sent_by(token: &str, n: &Notification) -> Transition {
     let p = ProviderRef {
         name: "ses".into(),
         message_id: Some("m-1".into()),
+        indexed: false,
     };
     Transition::settle(token, Status::Sent, p, vec![d], None, SystemClock.now())
 }
