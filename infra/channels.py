@@ -162,6 +162,11 @@ PRIORITIES: list[Priority] = [
 # What the events function counts, per batch (EMF, dimension Function=events; the names are
 # functions/events/src/lib.rs's): shown on the dashboard.
 EVENT_OUTCOMES: list[str] = ["Recorded", "Duplicate", "NotYet", "Foreign", "Ignored", "Unreadable", "StoreErrors"]
+# SNS's SMS delivery status log groups (logical ID, label): the records logged, on the dashboard.
+SMS_STATUS_LOG_GROUPS: list[tuple[str, str]] = [
+    ("SmsDeliveryStatusLogGroup", "successes"),
+    ("SmsDeliveryStatusFailureLogGroup", "failures"),
+]
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -314,9 +319,9 @@ def _metric_widget(x: int, y: int, width: int, title: str, metrics: list[list]) 
 
 
 def render_dashboard_body() -> list[str]:
-    """Five rows under a title: API, queues, functions, deliveries (the service's EMF metrics, by
-    Channel), SES's events (the events function's counts, its queue); infra/cdk builds the same
-    widgets."""
+    """Six rows under a title: API, queues, functions, deliveries (the service's EMF metrics, by
+    Channel), receipts (the events function's counts, its queue), SNS's SMS delivery status log
+    groups; infra/cdk builds the same widgets."""
     def api(metric: str, stat: str, label: str) -> list:
         return ["AWS/ApiGateway", metric, "ApiId", "${HttpApi}", {"stat": stat, "label": label}]
 
@@ -362,7 +367,7 @@ def render_dashboard_body() -> list[str]:
         _metric_widget(6, 19, 6, "Failed per channel", per_channel("Failed", "Sum")),
         _metric_widget(12, 19, 6, "Suppressed per channel", per_channel("Suppressed", "Sum")),
         _metric_widget(18, 19, 6, "Provider latency p99 (ms)", per_channel("ProviderLatency", "p99")),
-        _metric_widget(0, 25, 12, "SES events", [
+        _metric_widget(0, 25, 12, "Receipts: SES events and SMS statuses", [
             ["${MetricsNamespace}", name, "Function", "events", {"stat": "Sum", "label": name}] for name in EVENT_OUTCOMES
         ]),
         _metric_widget(12, 25, 6, "Events queue: age of oldest message (s)", [
@@ -371,6 +376,11 @@ def render_dashboard_body() -> list[str]:
         _metric_widget(18, 25, 6, "Events queue depth", [
             events_queue("ApproximateNumberOfMessagesVisible", "EventsQueue", "queue"),
             events_queue("ApproximateNumberOfMessagesVisible", "EventsDeadLetterQueue", "dead-letter queue"),
+        ]),
+        # What SNS logged (the records the subscriptions hand to the events function).
+        _metric_widget(0, 31, 12, "SMS delivery statuses logged", [
+            ["AWS/Logs", "IncomingLogEvents", "LogGroupName", "${" + group + "}", {"stat": "Sum", "label": label}]
+            for group, label in SMS_STATUS_LOG_GROUPS
         ]),
     ]
     lines = ["DashboardBody: !Sub |", '    {"widgets": [']

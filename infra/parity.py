@@ -18,6 +18,8 @@ longer referenced afterwards is dropped: it describes nothing deployed). Then:
     functions   SAM's Globals.Function merged in, Tracing/Tags translated, CodeUri and Code
                 ignored (where the code comes from), the binary compared through
                 Metadata.BuildProperties.Binary (the CDK app writes the binary it builds there);
+                a function whose code is inline (Code.ZipFile) has no binary: its code is
+                compared instead, as text (trailing newlines aside);
     IAM roles   inline policies compared as the set of (effect, action, resource, condition)
                 grants they make, whatever the policy names and statement grouping;
     dashboards  compared by the metrics they reference (namespace, name, dimensions) and their
@@ -576,6 +578,25 @@ SAM_ONLY_FUNCTION_PROPERTIES = {
 CODE_PROPERTIES = {"CodeUri", "ImageUri", "Code"}
 
 
+def inline_code(props: dict) -> Any:
+    """A function's inline code (Code.ZipFile), normalised; None when its code is elsewhere."""
+    code = props.get("Code")
+    if not (isinstance(code, dict) and "ZipFile" in code):
+        return None
+    text = code["ZipFile"]
+    return text.rstrip("\n") + "\n" if isinstance(text, str) else norm(text)
+
+
+def _first_difference(a: Any, b: Any) -> str:
+    if not (isinstance(a, str) and isinstance(b, str)):
+        return f"{SAM_LABEL}={show(a)} {CDK_LABEL}={show(b)}"
+    la, lb = a.splitlines(), b.splitlines()
+    for i, (x, y) in enumerate(zip(la, lb)):
+        if x != y:
+            return f"line {i + 1}: {SAM_LABEL}={x!r} {CDK_LABEL}={y!r}"
+    return f"{SAM_LABEL} has {len(la)} lines, {CDK_LABEL} {len(lb)}"
+
+
 def merge_globals(globals_: dict, props: dict) -> dict:
     """SAM's Globals semantics: maps merge (the resource wins), lists add, scalars override."""
     out = dict(globals_)
@@ -790,15 +811,21 @@ def compare_resources(sam: dict, cdk: dict, out: list[str]) -> None:
         diff(norm(user_metadata(a.get("Metadata"))), norm(user_metadata(b.get("Metadata"))), f"{path}.Metadata", out)
         pa, pb = dict(a.get("Properties", {}) or {}), dict(b.get("Properties", {}) or {})
         if rtype == "AWS::Lambda::Function":
+            inline_a, inline_b = inline_code(pa), inline_code(pb)
             for k in CODE_PROPERTIES:
                 pa.pop(k, None)
                 pb.pop(k, None)
-            binary_a = (a.get("Metadata") or {}).get("BuildProperties", {}).get("Binary")
-            binary_b = (b.get("Metadata") or {}).get("BuildProperties", {}).get("Binary")
-            if not binary_a or not binary_b:
-                out.append(
-                    f"{path}.Metadata.BuildProperties.Binary: missing ({SAM_LABEL}={binary_a!r}, {CDK_LABEL}={binary_b!r})"
-                )
+            if inline_a is not None or inline_b is not None:
+                # Inline code: the code itself, there is no binary.
+                if inline_a != inline_b:
+                    out.append(f"{path}.Properties.Code.ZipFile: differs ({_first_difference(inline_a, inline_b)})")
+            else:
+                binary_a = (a.get("Metadata") or {}).get("BuildProperties", {}).get("Binary")
+                binary_b = (b.get("Metadata") or {}).get("BuildProperties", {}).get("Binary")
+                if not binary_a or not binary_b:
+                    out.append(
+                        f"{path}.Metadata.BuildProperties.Binary: missing ({SAM_LABEL}={binary_a!r}, {CDK_LABEL}={binary_b!r})"
+                    )
         if rtype == "AWS::IAM::Role":
             ga = iam_grants(pa.pop("Policies", []), f"{path}.Properties.Policies", out)
             gb = iam_grants(pb.pop("Policies", []), f"{path}.Properties.Policies", out)

@@ -381,6 +381,37 @@ class ParityTest(unittest.TestCase):
         cdk["Resources"]["EmailWorkerFunction"]["Properties"]["Architectures"] = ["x86_64"]
         self.assertDrift(self.sam(), cdk, "Architectures")
 
+    def test_inline_functions(self) -> None:
+        """Inline code (Code.ZipFile) has no binary: the code is what is compared."""
+        def with_inline(template: dict, code: str) -> dict:
+            template["Resources"]["Inline"] = {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Runtime": "python3.12",
+                    "Handler": "index.handler",
+                    "Role": {"Fn::GetAtt": ["EmailWorkerRole", "Arn"]},
+                    "Code": {"ZipFile": code},
+                },
+            }
+            return template
+
+        code = "import cfnresponse\n\ndef handler(event, context):\n    pass\n"
+        # A YAML block scalar and a CDK string may end differently.
+        self.assertAgree(with_inline(self.sam(), code), with_inline(fixed_cdk(), code.rstrip("\n")))
+        self.assertDrift(
+            with_inline(self.sam(), code),
+            with_inline(fixed_cdk(), code.replace("pass", "return")),
+            "Inline.Properties.Code.ZipFile: differs (line 4:",
+        )
+        cdk = with_inline(fixed_cdk(), code)
+        cdk["Resources"]["Inline"]["Properties"]["Code"] = {"S3Bucket": "b", "S3Key": "k.zip"}
+        self.assertDrift(with_inline(self.sam(), code), cdk, "Inline.Properties.Code.ZipFile")
+        # Neither inline nor built from a binary: still reported.
+        sam, cdk = with_inline(self.sam(), code), with_inline(fixed_cdk(), code)
+        for t in (sam, cdk):
+            t["Resources"]["Inline"]["Properties"]["Code"] = {"S3Bucket": "b", "S3Key": "k.zip"}
+        self.assertDrift(sam, cdk, "Inline.Metadata.BuildProperties.Binary: missing")
+
     def test_iam(self) -> None:
         cdk = fixed_cdk()
         statements = cdk["Resources"]["EmailWorkerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]

@@ -2,7 +2,8 @@
 // logical IDs, parameters, conditions and settings; infra/parity.py fails on any drift).
 //
 // L1 (Cfn*) resources are used wherever an L2 would add something of its own (grants, policies,
-// removal policies, names); the functions are cargo-lambda-cdk RustFunctions (L2) with explicit
+// removal policies, names); the Rust functions are cargo-lambda-cdk RustFunctions (L2), the SMS
+// delivery status custom resource's is a lambda.Function with inline Python, all with explicit
 // roles, and no L2 event source or grant is used, so the IAM statements below are all there is.
 import * as path from 'node:path';
 import * as cdk from 'aws-cdk-lib';
@@ -129,6 +130,7 @@ export type Priority = (typeof PRIORITIES)[number];
 /** A channel's worker: the logical ID prefix of its role, function and log group. */
 export const workerKey = (c: Channel) => `${c.id}Worker` as const;
 export type WorkerKey = ReturnType<typeof workerKey>;
+/** The Rust functions (cargo-lambda): SmsDeliveryStatusLoggingFunction, inline Python, is apart. */
 export type FunctionKey = 'Api' | WorkerKey | 'Cleanup' | 'Events';
 
 /** A function: cargo binary, memory (MB), timeout (s), description. */
@@ -168,7 +170,8 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
     binary: 'events',
     memory: WORKER_MEMORY,
     timeout: EVENTS_TIMEOUT,
-    description: 'Records what SES reports after sending (delivered, bounced, complained) and keeps the suppression list',
+    description:
+      'Records what SES and SNS report after sending (delivered, bounced, complained, SMS delivery statuses) and keeps the suppression list',
   },
 };
 
@@ -190,6 +193,48 @@ export const SES_EVENT_TYPES = ['DELIVERY', 'BOUNCE', 'COMPLAINT', 'REJECT', 'RE
 export const SES_TRACKING_EVENT_TYPES = ['OPEN', 'CLICK'];
 /** What the events function counts per batch (EMF, dimension Function=events; functions/events). */
 export const EVENT_OUTCOMES = ['Recorded', 'Duplicate', 'NotYet', 'Foreign', 'Ignored', 'Unreadable', 'StoreErrors'];
+/** The log groups SNS writes SMS delivery statuses to (successes, failures): its names, per account and region. */
+export const SMS_STATUS_LOG_GROUP_NAME = 'sns/${AWS::Region}/${AWS::AccountId}/DirectPublishToPhoneNumber';
+export const SMS_STATUS_FAILURE_LOG_GROUP_NAME = `${SMS_STATUS_LOG_GROUP_NAME}/Failure`;
+/** Both groups (and their streams): what SNS may write to, what may invoke the events function. */
+export const SMS_STATUS_LOG_GROUPS_ARN = `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${SMS_STATUS_LOG_GROUP_NAME}*`;
+/**
+ * SmsDeliveryStatusLoggingFunction's code, inline (Python, cfnresponse comes with inline code):
+ * template.yaml has the same text (infra/parity.py compares them).
+ */
+export const SMS_DELIVERY_STATUS_LOGGING_CODE = `# SNS's SMS delivery status logging is an account-level setting (SetSMSAttributes, per
+# region) with no CloudFormation resource: this custom resource sets it.
+import boto3
+import cfnresponse
+from botocore.config import Config
+
+# Short timeouts: an answer within the function's minute, never a stack left waiting.
+sns = boto3.client("sns", config=Config(connect_timeout=5, read_timeout=10))
+
+
+def handler(event, context):
+    try:
+        if event["RequestType"] == "Delete":
+            # An empty role turns the logging off.
+            attributes = {"DeliveryStatusIAMRole": ""}
+        else:
+            props = event["ResourceProperties"]
+            attributes = {
+                "DeliveryStatusIAMRole": props["DeliveryStatusIAMRole"],
+                "DeliveryStatusSuccessSamplingRate": str(props["DeliveryStatusSuccessSamplingRate"]),
+            }
+        sns.set_sms_attributes(attributes=attributes)
+        status, reason = cfnresponse.SUCCESS, None
+    except Exception as e:
+        print(f"SetSMSAttributes failed: {e!r}")
+        status, reason = cfnresponse.FAILED, str(e)
+    if event["RequestType"] == "Delete":
+        # A stack deletion never hangs or fails on this setting.
+        status = cfnresponse.SUCCESS
+    # One physical id, always: an update is never a replacement (whose Delete of the
+    # old one would turn the logging off).
+    cfnresponse.send(event, context, status, {}, "sms-delivery-status-logging", reason=reason)
+`;
 
 const TABLE_ACTIONS_RW = [
   'dynamodb:GetItem',
@@ -209,6 +254,14 @@ const TABLE_ACTIONS_CLEANUP = [
 ];
 /** The events function: a notification read and changed conditionally, suppression items written. */
 const TABLE_ACTIONS_EVENTS = ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'];
+/** What SNS's role may do to the SMS status log groups. */
+const SMS_STATUS_LOGS_ACTIONS = [
+  'logs:CreateLogGroup',
+  'logs:CreateLogStream',
+  'logs:PutLogEvents',
+  'logs:PutMetricFilter',
+  'logs:PutRetentionPolicy',
+];
 /** The event source mapping's three, and the retries' delay (ChangeMessageVisibility on the
  * queue URL, which GetQueueUrl finds from the event's queue ARN). */
 const EVENTS_QUEUE_ACTIONS = [
@@ -364,6 +417,14 @@ export class NotifyStack extends cdk.Stack {
       default: 'Notify',
       description: 'CloudWatch namespace of the metrics the functions emit (Embedded Metric Format).',
     });
+    const smsDeliveryStatusSamplingRate = param('SmsDeliveryStatusSamplingRate', {
+      type: 'String',
+      default: '100',
+      allowedPattern: '^(100|[1-9]?[0-9])$',
+      constraintDescription: 'a whole number from 0 to 100',
+      description:
+        'The percentage of successful SMS whose delivery status SNS logs (the events function records delivered from it); failures are always logged.',
+    });
 
     // ---------------------------------------------------------------- conditions
     const createFcmSecret = new cdk.CfnCondition(this, 'CreateFcmSecret', {
@@ -382,7 +443,7 @@ export class NotifyStack extends cdk.Stack {
     // ---------------------------------------------------------------- table
     const table = new dynamodb.CfnTable(this, 'NotificationsTable', {
       billingMode: 'PAY_PER_REQUEST',
-      attributeDefinitions: ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK'].map((attributeName) => ({
+      attributeDefinitions: ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK', 'GSI4PK', 'GSI4SK'].map((attributeName) => ({
         attributeName,
         attributeType: 'S',
       })),
@@ -391,8 +452,10 @@ export class NotifyStack extends cdk.Stack {
         { attributeName: 'SK', keyType: 'RANGE' },
       ],
       // GSI1: every registration of a device token. GSI2: due markers (sparse). GSI3: the
-      // notifications of a batch (sparse) with their status, for its summary.
-      globalSecondaryIndexes: ['GSI1', 'GSI2', 'GSI3'].map((indexName) => ({
+      // notifications of a batch (sparse) with their status, for its summary. GSI4: a
+      // notification by its provider's message id (sparse: SMS records, once sent), which is all
+      // SNS's delivery status names.
+      globalSecondaryIndexes: ['GSI1', 'GSI2', 'GSI3', 'GSI4'].map((indexName) => ({
         indexName,
         keySchema: [
           { attributeName: `${indexName}PK`, keyType: 'HASH' },
@@ -613,10 +676,15 @@ export class NotifyStack extends cdk.Stack {
       // notifications no invocation answered for.
       statement(['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'], allDlqArns),
     ]);
-    // By key, never through an index: the table itself only.
+    // By key on the table; an SMS status names only SNS's message id, so its notification is
+    // found in GSI4 (that index alone). An SMS status that came too early goes onto the events
+    // queue, delayed; an asynchronous invocation (CloudWatch Logs') that kept failing goes to the
+    // dead-letter queue (EventsInvokeConfig: Lambda sends it with this role).
     roles.Events = role('Events', [
       statement(TABLE_ACTIONS_EVENTS, [table.attrArn]),
+      statement(['dynamodb:Query'], [cdk.Fn.sub('${NotificationsTable.Arn}/index/GSI4')]),
       statement(EVENTS_QUEUE_ACTIONS, [eventsQueue.attrArn]),
+      statement(['sqs:SendMessage'], [eventsQueue.attrArn, eventsDlq.attrArn]),
     ]);
 
     // ---------------------------------------------------------------- functions
@@ -649,6 +717,8 @@ export class NotifyStack extends cdk.Stack {
       NOTIFY_MAX_DELIVERY_HOURS: '24',
       NOTIFY_EVENTS_RETRY_BASE_SECONDS: '10',
       NOTIFY_EVENTS_RETRY_MAX_SECONDS: '120',
+      // Where an SMS status that came too early is put back, delayed.
+      NOTIFY_EVENTS_QUEUE_ARN: eventsQueue.attrArn,
     };
 
     const functions = {} as Record<FunctionKey, lambda.Function>;
@@ -694,6 +764,123 @@ export class NotifyStack extends cdk.Stack {
       functionResponseTypes: ['ReportBatchItemFailures'],
     });
     eventsMapping.overrideLogicalId('EventsMapping');
+    // CloudWatch Logs invokes the events function asynchronously: a batch of SMS statuses that
+    // still fails after two retries goes to the events dead-letter queue, which
+    // EventsDeadLetterAlarm watches (Lambda's record of the invocation, the statuses in its
+    // requestPayload: not an event to redrive as it is).
+    const eventsInvokeConfig = new lambda.CfnEventInvokeConfig(this, 'EventsInvokeConfig', {
+      functionName: functions.Events.functionName,
+      qualifier: '$LATEST',
+      maximumRetryAttempts: 2,
+      destinationConfig: { onFailure: { destination: eventsDlq.attrArn } },
+    });
+    eventsInvokeConfig.overrideLogicalId('EventsInvokeConfig');
+
+    // ---------------------------------------------------------------- SMS delivery statuses
+    // SNS logs each SMS's status to two groups of its own naming (per account and region: one
+    // stack per account and region has them; https://docs.aws.amazon.com/sns/latest/dg/sms_stats_cloudwatch.html),
+    // and a subscription on each hands every record to the events function. The groups are made
+    // here, with the stack's retention, before the logging is turned on: SNS would otherwise
+    // create them itself (without retention) and this stack could not.
+    const smsStatusLogGroup = (id: string, name: string) => {
+      const g = new logs.CfnLogGroup(this, id, {
+        logGroupName: cdk.Fn.sub(name),
+        retentionInDays: logRetentionDays.valueAsNumber,
+      });
+      g.overrideLogicalId(id);
+      return g;
+    };
+    const smsStatusGroups = [
+      smsStatusLogGroup('SmsDeliveryStatusLogGroup', SMS_STATUS_LOG_GROUP_NAME),
+      smsStatusLogGroup('SmsDeliveryStatusFailureLogGroup', SMS_STATUS_FAILURE_LOG_GROUP_NAME),
+    ];
+    const smsStatusGroupsArn = cdk.Fn.sub(SMS_STATUS_LOG_GROUPS_ARN);
+    // What SNS writes the statuses with: the two groups only, for this account only.
+    const smsStatusRole = new iam.Role(this, 'SmsDeliveryStatusRole', {
+      assumedBy: new iam.ServicePrincipal('sns.amazonaws.com').withConditions({
+        StringEquals: { 'aws:SourceAccount': cdk.Aws.ACCOUNT_ID },
+      }),
+      inlinePolicies: {
+        SmsDeliveryStatusPolicy: new iam.PolicyDocument({
+          statements: [statement(SMS_STATUS_LOGS_ACTIONS, [smsStatusGroupsArn])],
+        }),
+      },
+    });
+    (smsStatusRole.node.defaultChild as iam.CfnRole).overrideLogicalId('SmsDeliveryStatusRole');
+
+    // The logging itself is an account-level SNS setting (SetSMSAttributes), per region, that no
+    // CloudFormation resource type manages: a small custom resource sets it. Inline Python on
+    // purpose (the cfnresponse module comes with inline code; nothing to build). Deleting the
+    // stack turns the logging off.
+    const loggingLogGroup = new logs.CfnLogGroup(this, 'SmsDeliveryStatusLoggingFunctionLogGroup', {
+      retentionInDays: logRetentionDays.valueAsNumber,
+    });
+    loggingLogGroup.overrideLogicalId('SmsDeliveryStatusLoggingFunctionLogGroup');
+    const loggingRole = new iam.Role(this, 'SmsDeliveryStatusLoggingRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      inlinePolicies: {
+        SmsDeliveryStatusLoggingPolicy: new iam.PolicyDocument({
+          statements: [
+            statement(['logs:CreateLogStream', 'logs:PutLogEvents'], [loggingLogGroup.attrArn]),
+            // SetSMSAttributes has no resource to scope to (SNS's requirement: "*").
+            statement(['sns:SetSMSAttributes'], ['*']),
+            statement(['iam:PassRole'], [smsStatusRole.roleArn]),
+          ],
+        }),
+      },
+    });
+    (loggingRole.node.defaultChild as iam.CfnRole).overrideLogicalId('SmsDeliveryStatusLoggingRole');
+    const loggingFunction = new lambda.Function(this, 'SmsDeliveryStatusLoggingFunction', {
+      description: "Turns SNS's SMS delivery status logging on (stack created or updated) and off (stack deleted)",
+      runtime: lambda.Runtime.PYTHON_3_12,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline(SMS_DELIVERY_STATUS_LOGGING_CODE),
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 128,
+      timeout: cdk.Duration.seconds(60),
+      role: loggingRole,
+    });
+    const loggingCfn = loggingFunction.node.defaultChild as lambda.CfnFunction;
+    loggingCfn.overrideLogicalId('SmsDeliveryStatusLoggingFunction');
+    loggingCfn.addPropertyOverride('LoggingConfig', { LogGroup: loggingLogGroup.ref });
+
+    // Every record of both groups (an empty pattern) goes to the events function.
+    const logsPermission = new lambda.CfnPermission(this, 'EventsLogsPermission', {
+      action: 'lambda:InvokeFunction',
+      functionName: functions.Events.functionName,
+      principal: 'logs.amazonaws.com',
+      sourceArn: smsStatusGroupsArn,
+      sourceAccount: cdk.Aws.ACCOUNT_ID,
+    });
+    logsPermission.overrideLogicalId('EventsLogsPermission');
+    const smsStatusSubscriptions = (
+      [
+        ['SmsDeliveryStatusSubscription', smsStatusGroups[0]],
+        ['SmsDeliveryStatusFailureSubscription', smsStatusGroups[1]],
+      ] as const
+    ).map(([id, group]) => {
+      const f = new logs.CfnSubscriptionFilter(this, id, {
+        logGroupName: group.ref,
+        filterPattern: '',
+        destinationArn: functions.Events.functionArn,
+      });
+      f.overrideLogicalId(id);
+      // CloudWatch Logs checks it may invoke the function when the filter is created.
+      f.addResourceDependency(logsPermission);
+      return f;
+    });
+    const smsStatusLogging = new cdk.CustomResource(this, 'SmsDeliveryStatusLogging', {
+      resourceType: 'Custom::SmsDeliveryStatusLogging',
+      serviceToken: loggingFunction.functionArn,
+      properties: {
+        DeliveryStatusIAMRole: smsStatusRole.roleArn,
+        DeliveryStatusSuccessSamplingRate: smsDeliveryStatusSamplingRate.valueAsString,
+      },
+    });
+    (smsStatusLogging.node.defaultChild as cdk.CfnResource).overrideLogicalId('SmsDeliveryStatusLogging');
+    // On once the groups and their subscriptions exist (no status lost, no group SNS made); off
+    // first when the stack is deleted.
+    for (const f of smsStatusSubscriptions) smsStatusLogging.node.addDependency(f);
 
     // ---------------------------------------------------------------- HTTP API
     const httpApi = new apigwv2.CfnApi(this, 'HttpApi', {
@@ -853,7 +1040,7 @@ export class NotifyStack extends cdk.Stack {
     errorRateAlarm('Events', 'events function');
     alarm('EventsDeadLetterAlarm', {
       alarmDescription:
-        "An SES event was dead-lettered (its notification never showed as sent, or the table kept failing): see the events function's logs, then redrive",
+        "An SES event or SMS status was dead-lettered (its notification never showed as sent, or the table kept failing): see the events function's logs, then redrive",
       namespace: 'AWS/SQS',
       metricName: 'ApproximateNumberOfMessagesVisible',
       dimensions: [{ name: 'QueueName', value: eventsDlq.attrQueueName }],
@@ -889,9 +1076,9 @@ export class NotifyStack extends cdk.Stack {
     });
 
     // ---------------------------------------------------------------- dashboard
-    // Five rows under a title: API, queues, functions, deliveries (the service's EMF metrics,
-    // which the functions publish by Channel and by Channel+Priority), SES's events (the events
-    // function's counts, by Function, and its queue).
+    // Six rows under a title: API, queues, functions, deliveries (the service's EMF metrics,
+    // which the functions publish by Channel and by Channel+Priority), receipts (the events
+    // function's counts, by Function, and its queue), SNS's SMS delivery status log groups.
     const metric = (namespace: string, metricName: string, dimensionsMap: Record<string, string>, statistic: string, label: string) =>
       new cloudwatch.Metric({ namespace, metricName, dimensionsMap, statistic, label, period: cdk.Duration.minutes(1) });
     const graph = (title: string, left: cloudwatch.IMetric[], width: number) =>
@@ -952,7 +1139,11 @@ export class NotifyStack extends cdk.Stack {
           graph('Provider latency p99 (ms)', perChannel('ProviderLatency', 'p99'), 6),
         ],
         [
-          graph('SES events', EVENT_OUTCOMES.map((name) => metric(ns, name, { Function: 'events' }, 'Sum', name)), 12),
+          graph(
+            'Receipts: SES events and SMS statuses',
+            EVENT_OUTCOMES.map((name) => metric(ns, name, { Function: 'events' }, 'Sum', name)),
+            12,
+          ),
           graph(
             'Events queue: age of oldest message (s)',
             [eventsQueueMetric('ApproximateAgeOfOldestMessage', eventsQueue, 'events')],
@@ -965,6 +1156,17 @@ export class NotifyStack extends cdk.Stack {
               eventsQueueMetric('ApproximateNumberOfMessagesVisible', eventsDlq, 'dead-letter queue'),
             ],
             6,
+          ),
+        ],
+        // What SNS logged (the records the subscriptions hand to the events function).
+        [
+          graph(
+            'SMS delivery statuses logged',
+            [
+              metric('AWS/Logs', 'IncomingLogEvents', { LogGroupName: smsStatusGroups[0].ref }, 'Sum', 'successes'),
+              metric('AWS/Logs', 'IncomingLogEvents', { LogGroupName: smsStatusGroups[1].ref }, 'Sum', 'failures'),
+            ],
+            12,
           ),
         ],
       ],

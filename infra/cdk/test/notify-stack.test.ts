@@ -2,13 +2,16 @@
 // alarms, least-privilege IAM, functions, parameters, dashboard. Synthesised without bundling.
 import { Template } from 'aws-cdk-lib/assertions';
 import * as cdk from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import {
   CHANNELS,
   FUNCTIONS,
   FunctionKey,
   PRIORITIES,
+  SMS_DELIVERY_STATUS_LOGGING_CODE,
   dlqId,
   mappingId,
   queueId,
@@ -45,7 +48,7 @@ describe('synthesis', () => {
   test('no CDK-generated IAM policies or extra roles', () => {
     template.resourceCountIs('AWS::IAM::Policy', 0);
     expect(Object.keys(ofType('AWS::IAM::Role')).sort()).toEqual(
-      Object.keys(FUNCTIONS).map((k) => `${k}Role`).sort(),
+      [...Object.keys(FUNCTIONS).map((k) => `${k}Role`), 'SmsDeliveryStatusRole', 'SmsDeliveryStatusLoggingRole'].sort(),
     );
   });
 });
@@ -76,7 +79,13 @@ describe('logical IDs', () => {
     // SES's events and the function that records them.
     'EmailConfigurationSetEventDestination', 'SesEventsTopic', 'SesEventsTopicPolicy', 'SesEventsSubscription',
     'EventsQueue', 'EventsDeadLetterQueue', 'EventsQueuePolicy', 'EventsRole', 'EventsFunction',
-    'EventsFunctionLogGroup', 'EventsMapping', 'EventsDeadLetterAlarm', 'EventsErrorRateAlarm',
+    'EventsFunctionLogGroup', 'EventsMapping', 'EventsDeadLetterAlarm', 'EventsErrorRateAlarm', 'EventsInvokeConfig',
+    // SNS's SMS delivery statuses: its log groups and role, the custom resource that turns the
+    // logging on, the subscriptions that feed the events function.
+    'SmsDeliveryStatusLogGroup', 'SmsDeliveryStatusFailureLogGroup', 'SmsDeliveryStatusRole',
+    'SmsDeliveryStatusLoggingRole', 'SmsDeliveryStatusLoggingFunctionLogGroup', 'SmsDeliveryStatusLoggingFunction',
+    'SmsDeliveryStatusLogging', 'EventsLogsPermission', 'SmsDeliveryStatusSubscription',
+    'SmsDeliveryStatusFailureSubscription',
   ];
 
   test('every resource keeps the logical ID it is deployed under; a new channel only adds its own', () => {
@@ -155,7 +164,30 @@ describe('event source mappings', () => {
   });
 });
 
+/** Throws unless GSI4 finds a notification by its provider's message id: GSI4PK/GSI4SK, keys only. */
+export function assertProviderIndex(tmpl: Json): void {
+  const table = tmpl.Resources.NotificationsTable.Properties;
+  const gsi4 = table.GlobalSecondaryIndexes.filter((i: Json) => i.IndexName === 'GSI4');
+  expect(gsi4).toEqual([
+    {
+      IndexName: 'GSI4',
+      KeySchema: [
+        { AttributeName: 'GSI4PK', KeyType: 'HASH' },
+        { AttributeName: 'GSI4SK', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'KEYS_ONLY' },
+    },
+  ]);
+  for (const name of ['GSI4PK', 'GSI4SK']) {
+    expect(table.AttributeDefinitions).toContainEqual({ AttributeName: name, AttributeType: 'S' });
+  }
+}
+
 describe('table', () => {
+  test('GSI4: a notification by its provider message id, keys only', () => {
+    assertProviderIndex(t);
+  });
+
   test('keys, attributes, GSIs, TTL, PITR, SSE, on-demand', () => {
     template.resourceCountIs('AWS::DynamoDB::Table', 1);
     const table = t.Resources.NotificationsTable.Properties;
@@ -165,9 +197,12 @@ describe('table', () => {
       { AttributeName: 'SK', KeyType: 'RANGE' },
     ]);
     expect(table.AttributeDefinitions).toEqual(
-      ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK'].map((n) => ({ AttributeName: n, AttributeType: 'S' })),
+      ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK', 'GSI4PK', 'GSI4SK'].map((n) => ({
+        AttributeName: n,
+        AttributeType: 'S',
+      })),
     );
-    for (const index of ['GSI1', 'GSI2']) {
+    for (const index of ['GSI1', 'GSI2', 'GSI4']) {
       expect(table.GlobalSecondaryIndexes).toContainEqual({
         IndexName: index,
         KeySchema: [
@@ -185,7 +220,7 @@ describe('table', () => {
       ],
       Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['status', 'ttl'] },
     });
-    expect(table.GlobalSecondaryIndexes).toHaveLength(3);
+    expect(table.GlobalSecondaryIndexes).toHaveLength(4);
     expect(table.TimeToLiveSpecification).toEqual({ AttributeName: 'ttl', Enabled: true });
     expect(table.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
     expect(table.SSESpecification).toEqual({ SSEEnabled: true });
@@ -307,13 +342,20 @@ export function assertExactGrants(tmpl: Json, roleId: string, expected: Array<{ 
   expect(sorted(grants(tmpl, roleId).filter((g) => !g.action.startsWith('logs:')))).toEqual(sorted(expected));
 }
 
-/** Throws if a role other than the SMS worker's, or an action other than SMS's, uses `*`. */
+/** SNS's actions without a resource to scope to, and the roles that use them (with `*`). */
+const UNSCOPED_SNS_ACTIONS: Record<string, RegExp> = {
+  SmsWorkerRole: /^sns:(Publish|CheckIfPhoneNumberIsOptedOut)$/,
+  SmsDeliveryStatusLoggingRole: /^sns:SetSMSAttributes$/,
+};
+
+/** Throws if a role or action other than those of UNSCOPED_SNS_ACTIONS uses `*`. */
 export function assertNoWildcards(tmpl: Json): void {
   for (const [id, r] of Object.entries(tmpl.Resources as Record<string, Json>)) {
     if (r.Type !== 'AWS::IAM::Role') continue;
     for (const g of grants(tmpl, id)) {
       if (g.resource === '*') {
-        expect({ id, action: g.action }).toEqual({ id: 'SmsWorkerRole', action: expect.stringMatching(/^sns:(Publish|CheckIfPhoneNumberIsOptedOut)$/) });
+        expect(Object.keys(UNSCOPED_SNS_ACTIONS)).toContain(id);
+        expect(g.action).toMatch(UNSCOPED_SNS_ACTIONS[id]);
       }
       expect(g.action).not.toContain('*');
     }
@@ -324,12 +366,20 @@ export function assertNoWildcards(tmpl: Json): void {
 export function assertEventsRoleLeastPrivilege(tmpl: Json): void {
   assertExactGrants(tmpl, 'EventsRole', [
     ...cross(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'], ['${NotificationsTable.Arn}']),
+    // An SMS status's notification, by SNS's message id: GSI4 alone.
+    ...cross(['dynamodb:Query'], ['${NotificationsTable.Arn}/index/GSI4']),
     ...cross(
       ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl'],
       ['${EventsQueue.Arn}'],
     ),
+    // A too-early SMS status back onto its queue; a failed asynchronous invocation to the DLQ.
+    ...cross(['sqs:SendMessage'], ['${EventsQueue.Arn}', '${EventsDeadLetterQueue.Arn}']),
   ]);
-  for (const g of grants(tmpl, 'EventsRole')) expect(g.action).not.toMatch(/^(ses|sns|secretsmanager):/);
+  const g = grants(tmpl, 'EventsRole');
+  for (const x of g) expect(x.action).not.toMatch(/^(ses|sns|secretsmanager):/);
+  expect(g.filter((x) => x.action === 'dynamodb:Query').map((x) => x.resource)).toEqual([
+    '${NotificationsTable.Arn}/index/GSI4',
+  ]);
 }
 
 /** Throws if the role can touch any queue or DLQ of another channel. */
@@ -426,11 +476,11 @@ describe('IAM (least privilege)', () => {
     ]);
   });
 
-  test('EventsRole: GetItem, UpdateItem, PutItem on the table (no index), consume and delay EventsQueue; no SES, SNS, secrets', () => {
+  test('EventsRole: GetItem, UpdateItem, PutItem on the table, Query on GSI4 only, consume and delay EventsQueue, send to it and its DLQ; no SES, SNS, secrets', () => {
     assertEventsRoleLeastPrivilege(t);
   });
 
-  test('no "*" resource except the SMS actions, no wildcard actions', () => {
+  test('no "*" resource except the SMS actions (the SMS worker\'s, the SMS attributes), no wildcard actions', () => {
     assertNoWildcards(t);
   });
 
@@ -476,6 +526,7 @@ describe('functions', () => {
       'NOTIFY_MAX_DELIVERY_HOURS',
       'NOTIFY_EVENTS_RETRY_BASE_SECONDS',
       'NOTIFY_EVENTS_RETRY_MAX_SECONDS',
+      'NOTIFY_EVENTS_QUEUE_ARN',
     ],
   };
   const expected: Record<FunctionKey, { binary: string; memory: number; timeout: number }> = {
@@ -489,7 +540,8 @@ describe('functions', () => {
   };
 
   test('the API, a worker per channel, the cleanup and the events function: arm64 provided.al2023, with their memory, timeout, binary and log group', () => {
-    template.resourceCountIs('AWS::Lambda::Function', CHANNELS.length + 3);
+    // And SmsDeliveryStatusLoggingFunction (inline Python, below).
+    template.resourceCountIs('AWS::Lambda::Function', CHANNELS.length + 4);
     for (const [k, e] of Object.entries(expected)) {
       const fn = t.Resources[`${k}Function`];
       expect(fn.Properties).toMatchObject({
@@ -544,6 +596,7 @@ describe('functions', () => {
       NOTIFY_MAX_DELIVERY_HOURS: '24',
       NOTIFY_EVENTS_RETRY_BASE_SECONDS: '10',
       NOTIFY_EVENTS_RETRY_MAX_SECONDS: '120',
+      NOTIFY_EVENTS_QUEUE_ARN: { 'Fn::GetAtt': ['EventsQueue', 'Arn'] },
     });
   });
 
@@ -570,7 +623,7 @@ describe('parameters', () => {
         'SenderEmail', 'ApiKeys', 'AdminKeys', 'RetentionDays', 'MaxReceives', 'SesConfigurationSetName', 'SmsSenderId',
         'SmsTypeNormal', 'FcmCredentialsSecretArn', 'FcmProjectId', 'AlarmEmail', 'QueueAgeAlarmSeconds',
         'ApiThrottleRateLimit', 'ApiThrottleBurstLimit', 'LogRetentionDays', 'MetricsNamespace', 'WebhookTimeoutSeconds',
-        'SesTrackOpensAndClicks',
+        'SesTrackOpensAndClicks', 'SmsDeliveryStatusSamplingRate',
       ].sort(),
     );
     expect(p.ApiKeys).toMatchObject({ Type: 'String', NoEcho: true });
@@ -765,7 +818,7 @@ describe('SES events', () => {
       const policy = stack.node.findChild('SesEventsTopicPolicy') as sns.CfnTopicPolicy;
       policy.addPropertyDeletionOverride('PolicyDocument.Statement.0.Condition.StringEquals.aws:SourceArn');
       const role = stack.node.findChild('EventsRole') as iam.Role;
-      (role.node.defaultChild as iam.CfnRole).addPropertyOverride('Policies.0.PolicyDocument.Statement.3', {
+      (role.node.defaultChild as iam.CfnRole).addPropertyOverride('Policies.0.PolicyDocument.Statement.5', {
         Effect: 'Allow',
         Action: ['sns:Publish'],
         Resource: [{ Ref: 'SesEventsTopic' }],
@@ -774,6 +827,177 @@ describe('SES events', () => {
     expect(() => assertEventTypes(drifted)).toThrow();
     expect(() => assertTopicPolicy(drifted)).toThrow();
     expect(() => assertEventsRoleLeastPrivilege(drifted)).toThrow();
+  });
+});
+
+// ------------------------------------------------------------------------------------ SMS statuses
+
+const SMS_STATUS_GROUPS_ARN =
+  'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:sns/${AWS::Region}/${AWS::AccountId}/DirectPublishToPhoneNumber*';
+
+/** Throws unless each SMS status log group has a subscription to EventsFunction made after its permission. */
+export function assertSmsStatusSubscriptions(tmpl: Json): void {
+  const filters = Object.entries(tmpl.Resources as Record<string, Json>).filter(([, r]) => r.Type === 'AWS::Logs::SubscriptionFilter');
+  expect(filters.map(([id]) => id).sort()).toEqual(['SmsDeliveryStatusFailureSubscription', 'SmsDeliveryStatusSubscription']);
+  for (const [id, group] of [
+    ['SmsDeliveryStatusSubscription', 'SmsDeliveryStatusLogGroup'],
+    ['SmsDeliveryStatusFailureSubscription', 'SmsDeliveryStatusFailureLogGroup'],
+  ]) {
+    const f = tmpl.Resources[id];
+    expect(f.Properties).toEqual({
+      LogGroupName: { Ref: group },
+      FilterPattern: '',
+      DestinationArn: { 'Fn::GetAtt': ['EventsFunction', 'Arn'] },
+    });
+    expect([].concat(f.DependsOn ?? [])).toContain('EventsLogsPermission');
+  }
+  const permission = tmpl.Resources.EventsLogsPermission;
+  expect(permission.Type).toBe('AWS::Lambda::Permission');
+  expect(permission.Properties).toMatchObject({
+    Action: 'lambda:InvokeFunction',
+    FunctionName: { Ref: 'EventsFunction' },
+    Principal: 'logs.amazonaws.com',
+    SourceAccount: { Ref: 'AWS::AccountId' },
+  });
+  expect(flatten(permission.Properties.SourceArn)).toBe(SMS_STATUS_GROUPS_ARN);
+}
+
+/** Throws unless the custom resource's role may set the SMS attributes and pass the status role, nothing else. */
+export function assertSmsStatusLoggingRole(tmpl: Json): void {
+  assertExactGrants(tmpl, 'SmsDeliveryStatusLoggingRole', [
+    { action: 'sns:SetSMSAttributes', resource: '*' },
+    { action: 'iam:PassRole', resource: '${SmsDeliveryStatusRole.Arn}' },
+  ]);
+  expect(grants(tmpl, 'SmsDeliveryStatusLoggingRole').filter((g) => g.action.startsWith('logs:'))).toEqual(
+    ['logs:CreateLogStream', 'logs:PutLogEvents'].map((action) => ({
+      action,
+      resource: '${SmsDeliveryStatusLoggingFunctionLogGroup.Arn}',
+    })),
+  );
+  expect(tmpl.Resources.SmsDeliveryStatusLoggingRole.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+    { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+  ]);
+}
+
+/** Throws unless CloudWatch Logs' failed invocations of the events function go to its DLQ. */
+export function assertEventsInvokeConfig(tmpl: Json): void {
+  expect(tmpl.Resources.EventsInvokeConfig).toMatchObject({
+    Type: 'AWS::Lambda::EventInvokeConfig',
+    Properties: {
+      FunctionName: { Ref: 'EventsFunction' },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['EventsDeadLetterQueue', 'Arn'] } } },
+    },
+  });
+  expect(tmpl.Resources.EventsInvokeConfig.Properties.DestinationConfig.OnSuccess).toBeUndefined();
+}
+
+describe('SMS delivery statuses', () => {
+  test("SNS's two log groups, by SNS's names, with the stack's retention (not retained)", () => {
+    for (const [id, suffix] of [['SmsDeliveryStatusLogGroup', ''], ['SmsDeliveryStatusFailureLogGroup', '/Failure']]) {
+      const g = t.Resources[id];
+      expect(g.Type).toBe('AWS::Logs::LogGroup');
+      expect(flatten(g.Properties.LogGroupName)).toBe(`sns/\${AWS::Region}/\${AWS::AccountId}/DirectPublishToPhoneNumber${suffix}`);
+      expect(g.Properties.RetentionInDays).toEqual({ Ref: 'LogRetentionDays' });
+      expect(g.DeletionPolicy).toBeUndefined();
+      expect(g.UpdateReplacePolicy).toBeUndefined();
+    }
+  });
+
+  test('SNS writes them with SmsDeliveryStatusRole: assumed by SNS for this account, the two groups only', () => {
+    const role = t.Resources.SmsDeliveryStatusRole.Properties;
+    expect(role.AssumeRolePolicyDocument.Statement).toEqual([
+      {
+        Action: 'sts:AssumeRole',
+        Effect: 'Allow',
+        Principal: { Service: 'sns.amazonaws.com' },
+        Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+      },
+    ]);
+    expect(sorted(grants(t, 'SmsDeliveryStatusRole'))).toEqual(
+      sorted(
+        cross(
+          ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:PutMetricFilter', 'logs:PutRetentionPolicy'],
+          [SMS_STATUS_GROUPS_ARN],
+        ),
+      ),
+    );
+  });
+
+  test('the custom resource turns the logging on with the role and the sampling rate, once the subscriptions exist', () => {
+    const cr = t.Resources.SmsDeliveryStatusLogging;
+    expect(cr.Type).toBe('Custom::SmsDeliveryStatusLogging');
+    expect(cr.Properties).toEqual({
+      ServiceToken: { 'Fn::GetAtt': ['SmsDeliveryStatusLoggingFunction', 'Arn'] },
+      DeliveryStatusIAMRole: { 'Fn::GetAtt': ['SmsDeliveryStatusRole', 'Arn'] },
+      DeliveryStatusSuccessSamplingRate: { Ref: 'SmsDeliveryStatusSamplingRate' },
+    });
+    expect([...cr.DependsOn].sort()).toEqual(['SmsDeliveryStatusFailureSubscription', 'SmsDeliveryStatusSubscription']);
+    expect(t.Parameters.SmsDeliveryStatusSamplingRate).toMatchObject({ Type: 'String', Default: '100' });
+    const pattern = new RegExp(t.Parameters.SmsDeliveryStatusSamplingRate.AllowedPattern);
+    for (const ok of ['0', '7', '50', '100']) expect(ok).toMatch(pattern);
+    for (const bad of ['', '-1', '101', '50.5', '007', 'x']) expect(bad).not.toMatch(pattern);
+  });
+
+  test('its function: inline Python 3.12 (cfnresponse), its own log group; on, off on Delete, Delete always answered SUCCESS', () => {
+    const fn = t.Resources.SmsDeliveryStatusLoggingFunction.Properties;
+    expect(fn).toMatchObject({
+      Runtime: 'python3.12',
+      Handler: 'index.handler',
+      Architectures: ['arm64'],
+      Role: { 'Fn::GetAtt': ['SmsDeliveryStatusLoggingRole', 'Arn'] },
+      LoggingConfig: { LogGroup: { Ref: 'SmsDeliveryStatusLoggingFunctionLogGroup' } },
+      Code: { ZipFile: SMS_DELIVERY_STATUS_LOGGING_CODE },
+    });
+    expect(t.Resources.SmsDeliveryStatusLoggingFunctionLogGroup.Properties).toEqual({ RetentionInDays: { Ref: 'LogRetentionDays' } });
+    const code = fn.Code.ZipFile as string;
+    expect(code.length).toBeLessThan(4096); // CloudFormation's limit for ZipFile
+    expect(code).toMatch(/^import cfnresponse$/m);
+    expect(code).toContain('sns.set_sms_attributes(attributes=attributes)');
+    expect(code).toContain('"DeliveryStatusIAMRole": ""');
+    expect(code).toContain('"DeliveryStatusSuccessSamplingRate"');
+    expect(code).toMatch(/if event\["RequestType"\] == "Delete":\n\s+# .*\n\s+status = cfnresponse.SUCCESS/);
+    expect(code).toContain('status, reason = cfnresponse.FAILED, str(e)');
+  });
+
+  test("its role: sns:SetSMSAttributes and iam:PassRole on the status role only, logs to its own group", () => {
+    assertSmsStatusLoggingRole(t);
+  });
+
+  test('both groups feed EventsFunction (every record), each subscription made after the Logs permission', () => {
+    assertSmsStatusSubscriptions(t);
+  });
+
+  test("CloudWatch Logs' invocations that keep failing go to the events DLQ (2 retries)", () => {
+    assertEventsInvokeConfig(t);
+  });
+
+  test('the checks fail on a drifted SMS pipeline (they can fail)', () => {
+    const drifted = synthStack((stack) => {
+      const table = stack.node.findChild('NotificationsTable') as dynamodb.CfnTable;
+      table.addPropertyOverride('GlobalSecondaryIndexes.3.Projection', { ProjectionType: 'ALL' });
+      const events = stack.node.findChild('EventsRole') as iam.Role;
+      (events.node.defaultChild as iam.CfnRole).addPropertyOverride('Policies.0.PolicyDocument.Statement.2.Resource', [
+        { 'Fn::GetAtt': ['NotificationsTable', 'Arn'] },
+      ]);
+      const logging = stack.node.findChild('SmsDeliveryStatusLoggingRole') as iam.Role;
+      (logging.node.defaultChild as iam.CfnRole).addPropertyOverride('Policies.0.PolicyDocument.Statement.2.Resource', '*');
+      const subscription = stack.node.findChild('SmsDeliveryStatusFailureSubscription') as cdk.CfnResource;
+      subscription.addDeletionOverride('DependsOn');
+      const config = stack.node.findChild('EventsInvokeConfig') as lambda.CfnEventInvokeConfig;
+      config.addPropertyOverride('DestinationConfig.OnFailure.Destination', { 'Fn::GetAtt': ['EventsQueue', 'Arn'] });
+    }).template.toJSON();
+    expect(() => assertProviderIndex(drifted)).toThrow();
+    expect(() => assertEventsRoleLeastPrivilege(drifted)).toThrow();
+    expect(() => assertSmsStatusLoggingRole(drifted)).toThrow();
+    expect(() => assertSmsStatusSubscriptions(drifted)).toThrow();
+    expect(() => assertEventsInvokeConfig(drifted)).toThrow();
+    const redirected = synthStack((stack) => {
+      const subscription = stack.node.findChild('SmsDeliveryStatusSubscription') as cdk.CfnResource;
+      subscription.addPropertyOverride('DestinationArn', { 'Fn::GetAtt': ['ApiFunction', 'Arn'] });
+    }).template.toJSON();
+    expect(() => assertSmsStatusSubscriptions(redirected)).toThrow();
   });
 });
 
@@ -821,6 +1045,12 @@ describe('dashboard', () => {
     has('AWS/SQS', 'ApproximateAgeOfOldestMessage', { QueueName: '${EventsQueue.QueueName}' });
     has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: '${EventsQueue.QueueName}' });
     has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: '${EventsDeadLetterQueue.QueueName}' });
+  });
+
+  test("the SMS delivery status log groups' incoming records", () => {
+    for (const group of ['SmsDeliveryStatusLogGroup', 'SmsDeliveryStatusFailureLogGroup']) {
+      has('AWS/Logs', 'IncomingLogEvents', { LogGroupName: '${' + group + '}' });
+    }
   });
 
   test("the service's EMF metrics, per channel, in the MetricsNamespace namespace", () => {
