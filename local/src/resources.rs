@@ -435,6 +435,10 @@ async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(),
         .attribute_definitions(attr("GSI3SK")?)
         .attribute_definitions(attr("GSI4PK")?)
         .attribute_definitions(attr("GSI4SK")?)
+        .attribute_definitions(attr("GSI5PK")?)
+        .attribute_definitions(attr("GSI6PK")?)
+        .attribute_definitions(attr("GSI7PK")?)
+        .attribute_definitions(attr("id")?)
         // Finds every registration of a device token.
         .global_secondary_indexes(index(
             notify_shared::store::TOKEN_INDEX,
@@ -461,6 +465,25 @@ async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(),
             notify_shared::store::PROVIDER_INDEX,
             "GSI4PK",
             "GSI4SK",
+            &[],
+        )?)
+        // A tenant's notifications newest first: all (sharded), by recipient, by reference.
+        .global_secondary_indexes(index(
+            notify_shared::store::LIST_INDEX,
+            "GSI5PK",
+            "id",
+            &[],
+        )?)
+        .global_secondary_indexes(index(
+            notify_shared::store::RECIPIENT_INDEX,
+            "GSI6PK",
+            "id",
+            &[],
+        )?)
+        .global_secondary_indexes(index(
+            notify_shared::store::REFERENCE_INDEX,
+            "GSI7PK",
+            "id",
             &[],
         )?)
         .send()

@@ -45,6 +45,8 @@ pub mod cost;
 pub mod meter;
 
 pub const API_KEY: &str = "ndk_integration_test_key_0001";
+/// Another tenant's key (`other`), to show what one tenant cannot see of another's.
+pub const OTHER_API_KEY: &str = "ndk_integration_other_key_0002";
 pub const SENDER: &str = "noreply@example.com";
 /// Receives before a message goes to its dead-letter queue in test stacks.
 pub const MAX_RECEIVES: u32 = 3;
@@ -783,6 +785,7 @@ fn ports(
         batches: store.clone(),
         webhooks: store.clone(),
         suppressions: store.clone(),
+        search: store.clone(),
         table_health: store.clone(),
         queue: queue.unwrap_or_else(|| Arc::new(SqsQueue::new(sqs.clone(), stack.queue_urls()))),
         dead_letters: Arc::new(SqsDeadLetters::new(
@@ -808,7 +811,7 @@ fn api_config(
         store: store.clone(),
         queues,
         dlqs,
-        keys: ApiKeys::parse(&format!("test:{API_KEY}")).expect("test key"),
+        keys: ApiKeys::parse(&format!("test:{API_KEY},other:{OTHER_API_KEY}")).expect("test keys"),
         admin_keys: AdminKeys::parse(ADMIN_KEY).expect("admin key"),
         device_idle: Duration::from_secs(30 * 86_400),
         max_body_bytes: 1024 * 1024,
@@ -873,6 +876,7 @@ pub fn memory_app() -> (
             batches: store.clone(),
             webhooks: Arc::new(notify_shared::store::MemoryWebhooks::new()),
             suppressions: Arc::new(notify_shared::store::MemorySuppressions::new()),
+            search: store.clone(),
             queue: queue.clone(),
             dead_letters: Arc::new(notify_shared::queue::MemoryDeadLetters::new()),
             table_health: store.clone(),

@@ -30,8 +30,8 @@ use notify_shared::{
     health::{QueueHealth, SqsQueueHealth, TableHealth},
     queue::{DeadLetters, NotificationQueue, SqsDeadLetters, SqsQueue},
     store::{
-        BatchStore, DeviceRegistry, DynamoStore, IdempotencyStore, NotificationStore,
-        SuppressionList, TemplateStore, WebhookEndpoints,
+        BatchStore, DeviceRegistry, DynamoStore, IdempotencyStore, NotificationSearch,
+        NotificationStore, SuppressionList, TemplateStore, WebhookEndpoints,
     },
 };
 use tracing::{Instrument, info, info_span};
@@ -55,6 +55,7 @@ pub struct Ports {
     pub batches: Arc<dyn BatchStore>,
     pub webhooks: Arc<dyn WebhookEndpoints>,
     pub suppressions: Arc<dyn SuppressionList>,
+    pub search: Arc<dyn NotificationSearch>,
     pub queue: Arc<dyn NotificationQueue>,
     pub dead_letters: Arc<dyn DeadLetters>,
     pub table_health: Arc<dyn TableHealth>,
@@ -72,6 +73,7 @@ pub struct App {
     batches: Arc<dyn BatchStore>,
     webhooks: Arc<dyn WebhookEndpoints>,
     suppressions: Arc<dyn SuppressionList>,
+    search: Arc<dyn NotificationSearch>,
     queue: Arc<dyn NotificationQueue>,
     dead_letters: Arc<dyn DeadLetters>,
     table_health: Arc<dyn TableHealth>,
@@ -93,6 +95,7 @@ impl App {
             batches: ports.batches,
             webhooks: ports.webhooks,
             suppressions: ports.suppressions,
+            search: ports.search,
             queue: ports.queue,
             dead_letters: ports.dead_letters,
             table_health: ports.table_health,
@@ -118,6 +121,7 @@ impl App {
             batches: store.clone(),
             webhooks: store.clone(),
             suppressions: store.clone(),
+            search: store.clone(),
             table_health: store,
             queue: Arc::new(SqsQueue::new(sqs.clone(), config.queues.clone())),
             dead_letters: Arc::new(SqsDeadLetters::new(
@@ -215,6 +219,7 @@ impl App {
                 .await
             }
             Route::GetNotification(id) => notifications::get(self, &tenant, &id).await,
+            Route::ListNotifications => notifications::list(self, &tenant, req).await,
             Route::GetBatch(id) => batch::get(self, &tenant, &id).await,
             Route::ListTemplates => templates::list(self, &tenant).await,
             Route::PutTemplate(name) => templates::put(self, &tenant, &name, &body()?).await,
@@ -286,6 +291,8 @@ fn optional_body(req: &Request, app: &App) -> Result<Option<serde_json::Value>, 
 mod tests;
 #[cfg(test)]
 mod tests_batch;
+#[cfg(test)]
+mod tests_listing;
 #[cfg(test)]
 mod tests_suppressions;
 #[cfg(test)]

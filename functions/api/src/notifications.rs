@@ -3,13 +3,16 @@
 use std::collections::BTreeMap;
 
 use http::StatusCode;
-use lambda_http::{Body, Response};
+use lambda_http::{Body, Request, Response};
 use notify_shared::{
     domain::{
-        BatchId, Channel, DeliveryStatus, Failure, HistoryEntry, HttpResponse, Notification,
-        NotificationId, Platform, Priority, Status, TemplateRef, TenantId, time::Timestamp,
+        BatchId, Channel, DeliveryStatus, Failure, HistoryEntry, HttpResponse, MAX_REFERENCE_CHARS,
+        Notification, NotificationId, Platform, Priority, Status, TemplateRef, TenantId,
+        time::Timestamp,
     },
-    store::{StoreError, Transition, TransitionOutcome},
+    store::{ListFilter, StoreError, Transition, TransitionOutcome},
+    template::TemplateName,
+    validate::FieldError,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -31,6 +34,8 @@ struct Accepted<'a> {
     content: Summary<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     template: Option<&'a TemplateRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<&'a str>,
 }
 
 impl<'a> Accepted<'a> {
@@ -44,6 +49,7 @@ impl<'a> Accepted<'a> {
             scheduled_at: n.scheduled_at,
             content: Summary::of(&n.content),
             template: n.template.as_ref(),
+            reference: n.reference.as_deref(),
         }
     }
 }
@@ -133,6 +139,8 @@ struct View<'a> {
     template: Option<&'a TemplateRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     batch_id: Option<&'a BatchId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<&'a str>,
     created_at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     scheduled_at: Option<Timestamp>,
@@ -180,6 +188,7 @@ impl<'a> View<'a> {
             metadata: &n.metadata,
             template: n.template.as_ref(),
             batch_id: n.batch_id.as_ref(),
+            reference: n.reference.as_deref(),
             created_at: n.created_at,
             scheduled_at: n.scheduled_at,
             updated_at: n.updated_at,
@@ -214,4 +223,154 @@ impl<'a> View<'a> {
 pub async fn get(app: &App, tenant: &TenantId, raw_id: &str) -> Result<Response<Body>, ApiError> {
     let notification = find(app, tenant, raw_id).await?;
     Ok(response::json(StatusCode::OK, &View::of(&notification)))
+}
+
+/// A page holds 25 notifications unless `limit` says otherwise, at most 100.
+const DEFAULT_PAGE: usize = 25;
+const MAX_PAGE: usize = 100;
+const CURSOR_PREFIX: &str = "n1:";
+
+/// What `GET /v1/notifications` was asked.
+struct ListQuery {
+    filter: ListFilter,
+    limit: usize,
+    before: Option<NotificationId>,
+    /// The filters as given, for the `next` link.
+    echo: Vec<(String, String)>,
+}
+
+fn list_query(req: &Request) -> Result<ListQuery, ApiError> {
+    let mut q = ListQuery {
+        filter: ListFilter::default(),
+        limit: DEFAULT_PAGE,
+        before: None,
+        echo: Vec::new(),
+    };
+    let mut errors = Vec::new();
+    let mut error = |field: &str, rule: &'static str, message: String| {
+        errors.push(FieldError::new(field, rule, message));
+    };
+    let text = |v: &str, max: usize| {
+        (!v.trim().is_empty() && v.chars().count() <= max && !v.chars().any(char::is_control))
+            .then(|| v.to_owned())
+    };
+    for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()) {
+        let (k, v) = (k.as_ref(), v.as_ref());
+        let echo = !matches!(k, "cursor" | "limit");
+        match k {
+            "status" => match v.parse::<Status>() {
+                Ok(s) => q.filter.status = Some(s),
+                Err(e) => error(k, "enum", e.to_string()),
+            },
+            "channel" => match v.parse::<Channel>() {
+                Ok(c) => q.filter.channel = Some(c),
+                Err(e) => error(k, "enum", e.to_string()),
+            },
+            "recipient" => match text(v, 2048) {
+                Some(r) => q.filter.recipient = Some(r),
+                None => error(k, "text", "must be 1 to 2048 characters, one line".into()),
+            },
+            "template" => match TemplateName::parse(v) {
+                Ok(t) => q.filter.template = Some(t.as_str().to_owned()),
+                Err(e) => error(k, "pattern", e.to_string()),
+            },
+            "batchId" => match BatchId::parse(v) {
+                Ok(b) => q.filter.batch = Some(b),
+                Err(e) => error(k, "pattern", e.to_string()),
+            },
+            "reference" => match text(v, MAX_REFERENCE_CHARS) {
+                Some(r) => q.filter.reference = Some(r),
+                None => error(
+                    k,
+                    "text",
+                    format!("must be 1 to {MAX_REFERENCE_CHARS} characters, one line"),
+                ),
+            },
+            "since" | "until" => match v.parse::<Timestamp>() {
+                Ok(t) if k == "since" => q.filter.since = Some(t),
+                Ok(t) => q.filter.until = Some(t),
+                Err(_) => error(
+                    k,
+                    "date_time",
+                    "must be an RFC 3339 date-time with an offset, like 2026-12-01T09:00:00Z"
+                        .into(),
+                ),
+            },
+            "limit" => match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => q.limit = n,
+                _ => error(
+                    k,
+                    "range",
+                    format!("must be a whole number from 1 to {MAX_PAGE}"),
+                ),
+            },
+            "cursor" => match decode_cursor(v) {
+                Some(id) => q.before = Some(id),
+                None => error(
+                    k,
+                    "cursor",
+                    "is not a cursor this list returned (use the `next` link as given)".into(),
+                ),
+            },
+            // Other parameters are not the list's: left alone, as proxies and caches add some.
+            _ => continue,
+        }
+        if echo {
+            q.echo.push((k.to_owned(), v.to_owned()));
+        }
+    }
+    if let (Some(since), Some(until)) = (q.filter.since, q.filter.until)
+        && since >= until
+    {
+        error("until", "after_since", "must be after `since`".into());
+    }
+    if errors.is_empty() {
+        Ok(q)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+fn encode_cursor(id: &NotificationId) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{id}"))
+}
+
+fn decode_cursor(raw: &str) -> Option<NotificationId> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    NotificationId::parse(text.strip_prefix(CURSOR_PREFIX)?)
+}
+
+/// `GET /v1/notifications`: the tenant's notifications, newest first, a page at a time.
+pub async fn list(app: &App, tenant: &TenantId, req: &Request) -> Result<Response<Body>, ApiError> {
+    let q = list_query(req)?;
+    let page = app
+        .search
+        .list(
+            tenant,
+            &q.filter,
+            q.before.as_ref(),
+            q.limit,
+            app.clock.now(),
+        )
+        .await
+        .map_err(store_unavailable)?;
+    let next = page.next.as_ref().map(|position| {
+        let mut link = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &q.echo {
+            link.append_pair(k, v);
+        }
+        link.append_pair("limit", &q.limit.to_string());
+        link.append_pair("cursor", &encode_cursor(position));
+        format!("/v1/notifications?{}", link.finish())
+    });
+    let items: Vec<View<'_>> = page.items.iter().map(View::of).collect();
+    Ok(response::json(
+        StatusCode::OK,
+        &serde_json::json!({ "notifications": items, "next": next }),
+    ))
 }

@@ -66,6 +66,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         batches: store.clone(),
         webhooks: webhooks.clone(),
         suppressions: Arc::new(notify_shared::store::MemorySuppressions::new()),
+        search: store.clone(),
         queue: queue.clone(),
         dead_letters: dead_letters.clone(),
         table_health: store.clone(),

@@ -537,6 +537,7 @@ mod tests {
             scheduled_at,
             batch_id: None,
             template: None,
+            reference: None,
         }
     }
 

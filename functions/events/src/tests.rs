@@ -36,6 +36,7 @@ fn email(to: &str) -> Notification {
         scheduled_at: None,
         batch_id: None,
         template: None,
+        reference: None,
     };
     Notification::accept(
         NotificationId::generate(),

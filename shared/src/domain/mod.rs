@@ -17,12 +17,13 @@ pub use batch::BatchId;
 pub use channel::Channel;
 pub use notification::{
     Content, Delivery, DeliveryStatus, Draft, EmailContent, Failure, HistoryEntry, HttpResponse,
-    Lease, Notification, NotificationId, PushContent, SmsContent, TemplateRef, TenantId,
-    WebhookContent,
+    Lease, MAX_REFERENCE_CHARS, Notification, NotificationId, PushContent, SmsContent, TemplateRef,
+    TenantId, WebhookContent,
 };
 pub use priority::Priority;
 pub use recipient::{
     Address, DeviceToken, EmailAddress, PhoneNumber, PhoneNumberError, Platform, Recipient, UserId,
+    search_form,
 };
 pub use status::Status;
 pub use suppression::{SuppressedAddress, Suppression, SuppressionReason};

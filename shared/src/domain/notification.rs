@@ -9,6 +9,9 @@ use super::{
     time::Timestamp,
 };
 
+/// The longest `reference` a client may give a notification.
+pub const MAX_REFERENCE_CHARS: usize = 128;
+
 /// A notification's id: a UUIDv7, so ids sort roughly by creation time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -284,6 +287,9 @@ pub struct Notification {
     pub batch_id: Option<BatchId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<TemplateRef>,
+    /// The client's own reference for it (at most [`MAX_REFERENCE_CHARS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     /// When the recipient marked it as spam, as the provider reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complained_at: Option<Timestamp>,
@@ -306,6 +312,8 @@ pub struct Draft {
     pub scheduled_at: Option<Timestamp>,
     pub batch_id: Option<BatchId>,
     pub template: Option<TemplateRef>,
+    /// The client's own reference for it, to find it by.
+    pub reference: Option<String>,
 }
 
 impl Notification {
@@ -349,6 +357,7 @@ impl Notification {
             due: Some(due),
             batch_id: draft.batch_id,
             template: draft.template,
+            reference: draft.reference,
             complained_at: None,
             reports: Default::default(),
         }

@@ -284,7 +284,27 @@ pub enum Recipient {
     Url(WebhookUrl),
 }
 
+/// The form a recipient is searched by (`GET /v1/notifications?recipient=`): an email
+/// address in lower case, a phone number in E.164, anything else as it is. Only the text is
+/// looked at, so a client's filter and a stored recipient normalise alike.
+pub fn search_form(raw: &str) -> String {
+    if let Ok(email) = EmailAddress::parse(raw) {
+        return email.as_str().to_lowercase();
+    }
+    if raw.trim_start().starts_with('+')
+        && let Ok(phone) = PhoneNumber::parse(raw)
+    {
+        return phone.as_str().to_owned();
+    }
+    raw.to_owned()
+}
+
 impl Recipient {
+    /// What [`search_form`] makes of it.
+    pub fn search_form(&self) -> String {
+        search_form(self.as_str())
+    }
+
     /// The recipient as given by the API client, for API responses.
     pub fn as_str(&self) -> &str {
         match self {

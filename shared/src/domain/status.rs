@@ -77,6 +77,20 @@ impl Status {
     }
 }
 
+impl std::str::FromStr for Status {
+    type Err = super::UnknownName;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| super::UnknownName {
+                value: raw.to_owned(),
+                allowed: "scheduled, queued, sending, sent, delivered, failed, cancelled, suppressed, expired",
+            })
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -143,6 +157,8 @@ mod tests {
     fn serializes_as_lowercase_names() {
         for s in Status::ALL {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(s.as_str().parse::<Status>().unwrap(), s);
         }
+        assert!("done".parse::<Status>().is_err());
     }
 }

@@ -271,6 +271,7 @@ mod tests {
             scheduled_at: None,
             batch_id: None,
             template: None,
+            reference: None,
         };
         Notification::accept(
             crate::domain::NotificationId::generate(),

@@ -96,12 +96,12 @@ impl DynamoStore {
         requests
     }
 
-    /// The items of `keys` that exist, with only the `projection` attributes, 100 keys a
-    /// call. Unavailable when some keys stay unprocessed past the budget.
+    /// The items of `keys` that exist, with only the `projection` attributes (all without
+    /// one), 100 keys a call. Unavailable when some keys stay unprocessed past the budget.
     pub(super) async fn get_all(
         &self,
         keys: &[Item],
-        projection: &str,
+        projection: Option<&str>,
     ) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::new();
         for chunk in keys.chunks(GET_CHUNK) {
@@ -113,7 +113,7 @@ impl DynamoStore {
                 }
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(keys.clone()))
-                    .projection_expression(projection)
+                    .set_projection_expression(projection.map(str::to_owned))
                     .consistent_read(true)
                     .build()
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;

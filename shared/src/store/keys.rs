@@ -5,6 +5,7 @@
 //! |---|---|---|---|---|---|---|
 //! | notification | `NOTIFICATION#<id>` | `NOTIFICATION` | | `DUE#<0-63>` / `<due at>#<id>` (while due) | `BATCH#<tenant>#<batch>` / `<id>` (in a batch) | `expiresAt`: creation + retention |
 //! | … and, once sent by a provider whose receipts name only its message id (SMS) | | | | | | `GSI4PK` / `GSI4SK`: `MSG#<provider>#<message id>` / `MSG` |
+//! | … and for listing, each with its `id` as the index's sort key | | | | | | `GSI5PK`: `L#<tenant>#<0-f>`; `GSI6PK`: `R#<tenant>#<hash of the recipient>`; `GSI7PK` (with a reference): `F#<tenant>#<hash of the reference>` |
 //! | notification content (when large) | `NOTIFICATION#<id>` | `CONTENT` | | | | as its record |
 //! | device | `USER#<tenant>#<user>` | `DEVICE#<token>` | `TOKEN#<tenant>#<token>` / `USER#<user>` | | | `expiresAt`: last registration + idle limit |
 //! | idempotency key | `IDEMPOTENCY#<tenant>#<sha256(key) hex>` | `IDEMPOTENCY` | | | | claim + `keep` (24 h) |
@@ -23,6 +24,9 @@
 //! | `GSI2` ([`DUE_INDEX`], sparse) | notifications whose marker fell due, over `DUE_SHARDS` partitions | keys only |
 //! | `GSI3` ([`BATCH_INDEX`], sparse) | the notifications of a batch | `status`, `ttl` |
 //! | `GSI4` ([`PROVIDER_INDEX`], sparse) | a notification by its provider's message id (SMS receipts) | keys only |
+//! | `GSI5` ([`LIST_INDEX`]) | a tenant's notifications, newest first, over `LIST_SHARDS` partitions | keys only |
+//! | `GSI6` ([`RECIPIENT_INDEX`]) | a tenant's notifications to one recipient, newest first | keys only |
+//! | `GSI7` ([`REFERENCE_INDEX`], sparse) | a tenant's notifications with one `reference` | keys only |
 //!
 //! `ttl` is in epoch seconds; DynamoDB TTL deletes lazily, so reads also filter on it and the
 //! purge deletes what it missed. A future aggregate (preferences, inbox, suppressions, webhook
@@ -50,6 +54,18 @@ pub const DUE_INDEX: &str = "GSI2";
 pub const BATCH_INDEX: &str = "GSI3";
 /// The index of notifications by their provider's message id (sparse: only SMS, once sent).
 pub const PROVIDER_INDEX: &str = "GSI4";
+/// A tenant's notifications, sorted by id (so by creation time).
+pub const LIST_INDEX: &str = "GSI5";
+/// A tenant's notifications to one recipient ([`crate::domain::search_form`]), by id.
+pub const RECIPIENT_INDEX: &str = "GSI6";
+/// A tenant's notifications with one client `reference`, by id.
+pub const REFERENCE_INDEX: &str = "GSI7";
+
+/// A tenant's listing entries spread over this many partitions (the last hex digit of the
+/// id), so a burst does not make one index partition hot: each takes 1,000 writes a second,
+/// and a notification writes its entry once, so 16 carry 16,000 notifications a second per
+/// tenant. A listing reads them all at once and merges them.
+pub const LIST_SHARDS: u32 = 16;
 
 /// Due entries spread over this many partitions, so a burst of notifications does not make
 /// one index partition hot: a partition takes 1,000 write units a second, and a notification
@@ -62,9 +78,9 @@ const DUE_SHARDS: u32 = 64;
 pub(super) const DUE_KEY_ATTRIBUTES: [&str; 2] = ["GSI2PK", "GSI2SK"];
 
 /// What the table adds to an aggregate's own attributes.
-const TABLE_ATTRIBUTES: [&str; 11] = [
+const TABLE_ATTRIBUTES: [&str; 14] = [
     "PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK",
-    "ttl",
+    "GSI5PK", "GSI6PK", "GSI7PK", "ttl",
 ];
 
 fn key(pk: String, sk: String) -> Item {
@@ -164,6 +180,71 @@ fn due_pk(shard: u32) -> String {
 /// The due index keys of a notification with a marker.
 pub(super) fn due_keys(id: &NotificationId, due: &Due) -> Item {
     index_keys("GSI2", due_pk(due_shard(id)), format!("{}#{id}", due.at))
+}
+
+/// Where the listing indexes find a new notification: [`LIST_INDEX`], [`RECIPIENT_INDEX`],
+/// and [`REFERENCE_INDEX`] when it has a reference. Their sort key is the record's `id`.
+pub(super) fn listing_keys(
+    tenant: &TenantId,
+    id: &NotificationId,
+    recipient: &str,
+    reference: Option<&str>,
+) -> Item {
+    let mut keys = HashMap::from([
+        (
+            "GSI5PK".to_owned(),
+            AttributeValue::S(list_pk(tenant, list_shard(id))),
+        ),
+        (
+            "GSI6PK".to_owned(),
+            AttributeValue::S(recipient_pk(tenant, recipient)),
+        ),
+    ]);
+    if let Some(reference) = reference {
+        keys.insert(
+            "GSI7PK".to_owned(),
+            AttributeValue::S(reference_pk(tenant, reference)),
+        );
+    }
+    keys
+}
+
+fn list_shard(id: &NotificationId) -> u32 {
+    // UUIDv7 ends in random bits (and a batch's ids in consecutive ones).
+    id.as_str()
+        .chars()
+        .last()
+        .and_then(|c| c.to_digit(16))
+        .unwrap_or(0)
+        % LIST_SHARDS
+}
+
+pub(super) fn list_pk(tenant: &TenantId, shard: u32) -> String {
+    format!("L#{tenant}#{shard:x}")
+}
+
+/// Every `GSI5PK` of a tenant.
+pub(super) fn list_pks(tenant: &TenantId) -> impl Iterator<Item = String> + '_ {
+    (0..LIST_SHARDS).map(move |shard| list_pk(tenant, shard))
+}
+
+/// 96 bits of SHA-256: the key stays short (the record's size is what each status change
+/// costs), and a collision only adds candidates, which the listing filters out.
+fn digest(text: &str) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    d.as_ref()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `recipient` in its [`crate::domain::search_form`].
+pub(super) fn recipient_pk(tenant: &TenantId, recipient: &str) -> String {
+    format!("R#{tenant}#{}", digest(recipient))
+}
+
+pub(super) fn reference_pk(tenant: &TenantId, reference: &str) -> String {
+    format!("F#{tenant}#{}", digest(reference))
 }
 
 /// Where [`PROVIDER_INDEX`] finds a notification by its provider's message id.

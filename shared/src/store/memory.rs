@@ -18,6 +18,7 @@ use super::{
     dynamo::DEFAULT_DEVICE_IDLE,
     error::StoreError,
     idempotency::{Begin, IdempotencyStore, KeyState, StoredResponse},
+    listing::{ListFilter, ListPage, NotificationSearch},
     notifications::NotificationStore,
     purge::{Purge, PurgeReport},
     suppressions::{SuppressionFilter, SuppressionList, SuppressionPage},
@@ -951,6 +952,37 @@ impl SuppressionList for MemorySuppressions {
         };
         Ok(SuppressionPage {
             items: items.into_iter().map(|(_, s)| s).collect(),
+            next,
+        })
+    }
+}
+
+#[async_trait]
+impl NotificationSearch for MemoryStore {
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        filter: &ListFilter,
+        before: Option<&NotificationId>,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<ListPage, StoreError> {
+        self.check_up()?;
+        let limit = limit.max(1);
+        let records = self.lock();
+        let mut kept: Vec<&Notification> = records
+            .values()
+            .filter(|n| {
+                &n.tenant == tenant
+                    && !n.is_expired(now)
+                    && before.is_none_or(|b| &n.id < b)
+                    && filter.keeps(n)
+            })
+            .collect();
+        kept.sort_by(|a, b| b.id.cmp(&a.id));
+        let next = (kept.len() > limit).then(|| kept[limit - 1].id.clone());
+        Ok(ListPage {
+            items: kept.into_iter().take(limit).cloned().collect(),
             next,
         })
     }

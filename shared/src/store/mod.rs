@@ -16,6 +16,7 @@ mod dynamo;
 mod error;
 mod idempotency;
 mod keys;
+mod listing;
 mod memory;
 mod notifications;
 mod purge;
@@ -29,7 +30,11 @@ pub use devices::{Device, DeviceRegistry, MAX_DEVICES_PER_USER};
 pub use dynamo::{DEFAULT_DEVICE_IDLE, DynamoStore, item_size, write_units};
 pub use error::StoreError;
 pub use idempotency::{Begin, IdempotencyStore, StoredResponse};
-pub use keys::{BATCH_INDEX, DUE_INDEX, PROVIDER_INDEX, TOKEN_INDEX};
+pub use keys::{
+    BATCH_INDEX, DUE_INDEX, LIST_INDEX, LIST_SHARDS, PROVIDER_INDEX, RECIPIENT_INDEX,
+    REFERENCE_INDEX, TOKEN_INDEX,
+};
+pub use listing::{ListFilter, ListPage, NotificationSearch};
 pub use memory::{MemoryDevices, MemoryStore, MemorySuppressions, MemoryTemplates, MemoryWebhooks};
 pub use notifications::NotificationStore;
 pub use purge::{Purge, PurgeReport};
@@ -79,6 +84,7 @@ pub(crate) mod tests {
             scheduled_at: None,
             batch_id: None,
             template: None,
+            reference: None,
         };
         Notification::accept(
             NotificationId::generate(),

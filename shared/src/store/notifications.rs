@@ -118,6 +118,12 @@ fn to_items(n: &Notification) -> Result<Items, StoreError> {
     if let Some(batch) = &n.batch_id {
         record.extend(keys::batch_member_keys(&n.tenant, batch, &n.id));
     }
+    record.extend(keys::listing_keys(
+        &n.tenant,
+        &n.id,
+        &n.recipient.search_form(),
+        n.reference.as_deref(),
+    ));
     let content_size = record.get(CONTENT).map_or(0, dynamo::value_size);
     if item_size(&record) <= INLINE_BUDGET || content_size <= SMALL_CONTENT {
         return Ok(Items {
@@ -158,7 +164,7 @@ fn from_item(item: Item) -> Result<Notification, StoreError> {
 impl DynamoStore {
     /// The notification of a record item, its content read from its own item when the record
     /// does not hold it.
-    async fn complete(&self, mut record: Item) -> Result<Notification, StoreError> {
+    pub(super) async fn complete(&self, mut record: Item) -> Result<Notification, StoreError> {
         if !record.contains_key(CONTENT) {
             let id = record_id(&record);
             let content = match NotificationId::parse(&id) {
@@ -403,7 +409,7 @@ impl NotificationStore for DynamoStore {
     ) -> Result<HashSet<NotificationId>, StoreError> {
         let keys: Vec<Item> = ids.iter().map(keys::notification_key).collect();
         Ok(self
-            .get_all(&keys, "id")
+            .get_all(&keys, Some("id"))
             .await?
             .iter()
             .filter_map(|item| NotificationId::parse(item.get("id")?.as_s().ok()?))

@@ -9,6 +9,7 @@ mod cost;
 mod email;
 mod guarantees;
 mod iac;
+mod listing;
 mod priority;
 mod push;
 mod receipts;

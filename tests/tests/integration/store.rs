@@ -49,6 +49,7 @@ fn queued() -> Notification {
             locale: "fr-CA".into(),
             builtin: false,
         }),
+        reference: Some("order-42/shipped".into()),
     };
     Notification::accept(
         NotificationId::generate(),

@@ -52,9 +52,14 @@ pub async fn one(
     };
     let content = channel::assemble(texts, &r.content.options, prefix)
         .map_err(|e| ApiError::Validation(vec![e]))?;
-    let draft = r
-        .common
-        .draft(r.channel, r.recipient, content, reference, None);
+    let draft = r.common.draft(
+        r.channel,
+        r.recipient,
+        content,
+        reference,
+        None,
+        r.reference,
+    );
     Ok(accepted(app, tenant, draft, id, now))
 }
 
@@ -182,6 +187,7 @@ fn recipient(
         content,
         rendered.reference,
         Some(r.batch_id.clone()),
+        own.reference,
     );
     Ok(accepted(app, tenant, draft, id, now))
 }

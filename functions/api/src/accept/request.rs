@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use notify_shared::{
     domain::{
-        BatchId, Channel, Content, Draft, Priority, Recipient, TemplateRef, schedule,
-        time::Timestamp,
+        BatchId, Channel, Content, Draft, MAX_REFERENCE_CHARS, Priority, Recipient, TemplateRef,
+        schedule, time::Timestamp,
     },
     template::{Locale, TemplateName},
     validate::{self, FieldError, Fields},
@@ -64,6 +64,7 @@ impl Common {
         content: Content,
         template: Option<TemplateRef>,
         batch_id: Option<BatchId>,
+        reference: Option<String>,
     ) -> Draft {
         Draft {
             channel,
@@ -75,6 +76,7 @@ impl Common {
             scheduled_at: self.scheduled_at,
             batch_id,
             template,
+            reference,
         }
     }
 }
@@ -86,6 +88,13 @@ pub struct NotificationRequest {
     pub recipient: Recipient,
     pub common: Common,
     pub content: ContentSpec,
+    /// The client's own reference, to find it by.
+    pub reference: Option<String>,
+}
+
+/// `reference`: one line of at most [`MAX_REFERENCE_CHARS`] characters.
+fn client_reference(f: &mut Fields<'_>) -> Option<String> {
+    f.header_text("reference", MAX_REFERENCE_CHARS, false)
 }
 
 /// The request a `POST /v1/notifications` body describes, or every problem with it.
@@ -93,6 +102,7 @@ pub fn parse_request(body: &Value, limits: DraftLimits) -> Result<NotificationRe
     let mut f = Fields::of(body, "").map_err(|e| ApiError::Validation(vec![e]))?;
     let channel = f.required_enum::<Channel>("channel");
     let common = Common::read(&mut f, limits.now);
+    let reference = client_reference(&mut f);
     let parts = match channel {
         Some(channel) => {
             let recipient = channel::recipient(&mut f, channel, &limits.channel);
@@ -115,6 +125,7 @@ pub fn parse_request(body: &Value, limits: DraftLimits) -> Result<NotificationRe
         recipient,
         common,
         content,
+        reference,
     })
 }
 
@@ -242,6 +253,8 @@ pub fn parse_batch<'a>(
 /// One batch recipient's own fields: its target, data (over the batch's) and locale.
 pub struct BatchRecipient {
     pub recipient: Recipient,
+    /// Each recipient's own: a batch's notifications are found together by its `batchId`.
+    pub reference: Option<String>,
     pub data: Map<String, Value>,
     pub locale: Option<Locale>,
 }
@@ -255,11 +268,13 @@ pub fn parse_recipient(
     let prefix = format!("recipients[{index}]");
     let mut f = Fields::of(entry, &prefix).map_err(|e| vec![e])?;
     let recipient = channel::recipient(&mut f, channel, limits);
+    let reference = client_reference(&mut f);
     let data = content::object(&mut f, "data");
     let locale = content::locale(&mut f, "locale");
     f.finish()?;
     Ok(BatchRecipient {
         recipient: recipient.ok_or_else(Vec::new)?,
+        reference,
         data,
         locale,
     })
@@ -281,7 +296,8 @@ mod tests {
         };
         let content = channel::assemble(texts, &r.content.options, "")
             .map_err(|e| ApiError::Validation(vec![e]))?;
-        Ok(r.common.draft(r.channel, r.recipient, content, None, None))
+        Ok(r.common
+            .draft(r.channel, r.recipient, content, None, None, r.reference))
     }
 
     fn now() -> Timestamp {
