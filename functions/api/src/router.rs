@@ -289,7 +289,7 @@ mod tests {
     #[test]
     fn wrong_method_lists_the_allowed_ones() {
         match route(&Method::DELETE, "/v1/notifications") {
-            Err(ApiError::MethodNotAllowed(allow)) => assert_eq!(allow, "POST"),
+            Err(ApiError::MethodNotAllowed(allow)) => assert_eq!(allow, "POST, GET"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(

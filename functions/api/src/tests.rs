@@ -364,7 +364,7 @@ async fn unknown_route_is_404_and_wrong_method_405() {
         call(&rig, request("PUT", "/v1/notifications", Some(KEY), None)).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(err["code"], "method_not_allowed");
-    assert_eq!(headers["allow"], "POST");
+    assert_eq!(headers["allow"], "POST, GET");
 }
 
 #[tokio::test]
