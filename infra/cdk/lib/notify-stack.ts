@@ -243,7 +243,15 @@ const TABLE_ACTIONS_RW = [
   'dynamodb:DeleteItem',
   'dynamodb:Query',
 ];
-/** The API's besides: bulk writes and reads of batches, /health/detailed. */
+/**
+ * The indexes of GET /v1/notifications (besides GSI3, by batch): a tenant's notifications (16
+ * shards), by recipient, by client reference. Sorted by `id`, keys only; the API queries them.
+ */
+export const LISTING_INDEXES = ['GSI5', 'GSI6', 'GSI7'] as const;
+/**
+ * The API's besides: bulk writes and reads of batches and the listing's reads of the records its
+ * index entries name (100 at a time), /health/detailed.
+ */
 const TABLE_ACTIONS_API = ['dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem', 'dynamodb:DescribeTable'];
 const TABLE_ACTIONS_CLEANUP = [
   'dynamodb:GetItem',
@@ -443,7 +451,11 @@ export class NotifyStack extends cdk.Stack {
     // ---------------------------------------------------------------- table
     const table = new dynamodb.CfnTable(this, 'NotificationsTable', {
       billingMode: 'PAY_PER_REQUEST',
-      attributeDefinitions: ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK', 'GSI4PK', 'GSI4SK'].map((attributeName) => ({
+      attributeDefinitions: [
+        ...['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK', 'GSI4PK', 'GSI4SK'],
+        ...LISTING_INDEXES.map((indexName) => `${indexName}PK`),
+        'id',
+      ].map((attributeName) => ({
         attributeName,
         attributeType: 'S',
       })),
@@ -455,17 +467,31 @@ export class NotifyStack extends cdk.Stack {
       // notifications of a batch (sparse) with their status, for its summary. GSI4: a
       // notification by its provider's message id (sparse: SMS records, once sent), which is all
       // SNS's delivery status names.
-      globalSecondaryIndexes: ['GSI1', 'GSI2', 'GSI3', 'GSI4'].map((indexName) => ({
-        indexName,
-        keySchema: [
-          { attributeName: `${indexName}PK`, keyType: 'HASH' },
-          { attributeName: `${indexName}SK`, keyType: 'RANGE' },
-        ],
-        projection:
-          indexName === 'GSI3'
-            ? { projectionType: 'INCLUDE', nonKeyAttributes: ['status', 'ttl'] }
-            : { projectionType: 'KEYS_ONLY' },
-      })),
+      // GSI5, GSI6, GSI7: GET /v1/notifications, newest first (sorted by the record's id, a
+      // UUIDv7), keys only (the records are then read in batches): all of a tenant's notifications
+      // over 16 shards read at once; those to one recipient; those with one client reference
+      // (sparse). An existing stack adds them one per deployment (infra/README.md).
+      globalSecondaryIndexes: [
+        ...['GSI1', 'GSI2', 'GSI3', 'GSI4'].map((indexName) => ({
+          indexName,
+          keySchema: [
+            { attributeName: `${indexName}PK`, keyType: 'HASH' },
+            { attributeName: `${indexName}SK`, keyType: 'RANGE' },
+          ],
+          projection:
+            indexName === 'GSI3'
+              ? { projectionType: 'INCLUDE', nonKeyAttributes: ['status', 'ttl'] }
+              : { projectionType: 'KEYS_ONLY' },
+        })),
+        ...LISTING_INDEXES.map((indexName) => ({
+          indexName,
+          keySchema: [
+            { attributeName: `${indexName}PK`, keyType: 'HASH' },
+            { attributeName: 'id', keyType: 'RANGE' },
+          ],
+          projection: { projectionType: 'KEYS_ONLY' },
+        })),
+      ],
       timeToLiveSpecification: { attributeName: 'ttl', enabled: true },
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       sseSpecification: { sseEnabled: true },
@@ -474,6 +500,7 @@ export class NotifyStack extends cdk.Stack {
     // The records outlive the stack: deleting or replacing it keeps the table.
     table.cfnOptions.deletionPolicy = cdk.CfnDeletionPolicy.RETAIN;
     table.cfnOptions.updateReplacePolicy = cdk.CfnDeletionPolicy.RETAIN;
+    // index/*: Query on every index, the listing's GSI3, GSI5, GSI6 and GSI7 among them.
     const tableResources = [table.attrArn, cdk.Fn.sub('${NotificationsTable.Arn}/index/*')];
 
     // ---------------------------------------------------------------- queues

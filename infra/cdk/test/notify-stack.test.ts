@@ -10,6 +10,7 @@ import {
   CHANNELS,
   FUNCTIONS,
   FunctionKey,
+  LISTING_INDEXES,
   PRIORITIES,
   SMS_DELIVERY_STATUS_LOGGING_CODE,
   dlqId,
@@ -183,9 +184,63 @@ export function assertProviderIndex(tmpl: Json): void {
   }
 }
 
+/**
+ * Throws unless GSI5 (a tenant's notifications, sharded), GSI6 (by recipient) and GSI7 (by client
+ * reference) are as local/src/resources.rs creates them: GSIxPK and `id` (both S), keys only.
+ */
+export function assertListingIndexes(tmpl: Json): void {
+  const table = tmpl.Resources.NotificationsTable.Properties;
+  expect([...LISTING_INDEXES]).toEqual(['GSI5', 'GSI6', 'GSI7']);
+  for (const name of LISTING_INDEXES) {
+    expect(table.GlobalSecondaryIndexes.filter((i: Json) => i.IndexName === name)).toEqual([
+      {
+        IndexName: name,
+        KeySchema: [
+          { AttributeName: `${name}PK`, KeyType: 'HASH' },
+          { AttributeName: 'id', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
+    ]);
+    expect(table.AttributeDefinitions.filter((a: Json) => a.AttributeName === `${name}PK`)).toEqual([
+      { AttributeName: `${name}PK`, AttributeType: 'S' },
+    ]);
+  }
+  expect(table.AttributeDefinitions.filter((a: Json) => a.AttributeName === 'id')).toEqual([
+    { AttributeName: 'id', AttributeType: 'S' },
+  ]);
+}
+
 describe('table', () => {
   test('GSI4: a notification by its provider message id, keys only', () => {
     assertProviderIndex(t);
+  });
+
+  test('GSI5, GSI6, GSI7 (GET /v1/notifications): GSIxPK and the record id as sort key, keys only', () => {
+    assertListingIndexes(t);
+  });
+
+  test('the listing index checks fail on a drifted index (they can fail)', () => {
+    const drifted = (override: (table: dynamodb.CfnTable) => void) =>
+      synthStack((stack) => override(stack.node.findChild('NotificationsTable') as dynamodb.CfnTable)).template.toJSON();
+    const indexOf = (name: string) =>
+      t.Resources.NotificationsTable.Properties.GlobalSecondaryIndexes.findIndex((i: Json) => i.IndexName === name);
+    const attrOf = (name: string) =>
+      t.Resources.NotificationsTable.Properties.AttributeDefinitions.findIndex((a: Json) => a.AttributeName === name);
+    for (const tmpl of [
+      // All attributes projected rather than the keys.
+      drifted((table) => table.addPropertyOverride(`GlobalSecondaryIndexes.${indexOf('GSI5')}.Projection.ProjectionType`, 'ALL')),
+      // Sorted by something else than the id.
+      drifted((table) =>
+        table.addPropertyOverride(`GlobalSecondaryIndexes.${indexOf('GSI6')}.KeySchema.1.AttributeName`, 'GSI6SK'),
+      ),
+      // An index renamed away.
+      drifted((table) => table.addPropertyOverride(`GlobalSecondaryIndexes.${indexOf('GSI7')}.IndexName`, 'GSI8')),
+      // The sort key's attribute a number.
+      drifted((table) => table.addPropertyOverride(`AttributeDefinitions.${attrOf('id')}.AttributeType`, 'N')),
+    ]) {
+      expect(() => assertListingIndexes(tmpl)).toThrow();
+    }
   });
 
   test('keys, attributes, GSIs, TTL, PITR, SSE, on-demand', () => {
@@ -197,7 +252,10 @@ describe('table', () => {
       { AttributeName: 'SK', KeyType: 'RANGE' },
     ]);
     expect(table.AttributeDefinitions).toEqual(
-      ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK', 'GSI4PK', 'GSI4SK'].map((n) => ({
+      [
+        ...['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK', 'GSI4PK', 'GSI4SK'],
+        ...['GSI5PK', 'GSI6PK', 'GSI7PK', 'id'],
+      ].map((n) => ({
         AttributeName: n,
         AttributeType: 'S',
       })),
@@ -220,7 +278,17 @@ describe('table', () => {
       ],
       Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['status', 'ttl'] },
     });
-    expect(table.GlobalSecondaryIndexes).toHaveLength(4);
+    for (const index of ['GSI5', 'GSI6', 'GSI7']) {
+      expect(table.GlobalSecondaryIndexes).toContainEqual({
+        IndexName: index,
+        KeySchema: [
+          { AttributeName: `${index}PK`, KeyType: 'HASH' },
+          { AttributeName: 'id', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      });
+    }
+    expect(table.GlobalSecondaryIndexes).toHaveLength(7);
     expect(table.TimeToLiveSpecification).toEqual({ AttributeName: 'ttl', Enabled: true });
     expect(table.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
     expect(table.SSESpecification).toEqual({ SSEEnabled: true });
@@ -382,6 +450,34 @@ export function assertEventsRoleLeastPrivilege(tmpl: Json): void {
   ]);
 }
 
+/** Whether an IAM pattern (`*` any run of characters, `?` one) matches `value`. */
+const iamMatches = (pattern: string, value: string): boolean =>
+  new RegExp(
+    '^' +
+      pattern
+        .split('')
+        .map((ch) => (ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+        .join('') +
+      '$',
+  ).test(value);
+
+/** Whether the role's inline policies allow `action` on `resource` (flattened, as `grants` gives). */
+export function allows(tmpl: Json, roleId: string, action: string, resource: string): boolean {
+  return grants(tmpl, roleId).some((g) => iamMatches(g.action, action) && iamMatches(g.resource, resource));
+}
+
+/**
+ * Throws unless ApiRole can serve GET /v1/notifications: Query on the batch index (GSI3) and the
+ * listing indexes (GSI5, GSI6, GSI7), BatchGetItem of the records on the table.
+ */
+export function assertApiCanList(tmpl: Json): void {
+  for (const index of ['GSI3', ...LISTING_INDEXES]) {
+    const arn = '${NotificationsTable.Arn}/index/' + index;
+    expect([arn, allows(tmpl, 'ApiRole', 'dynamodb:Query', arn)]).toEqual([arn, true]);
+  }
+  expect(allows(tmpl, 'ApiRole', 'dynamodb:BatchGetItem', '${NotificationsTable.Arn}')).toBe(true);
+}
+
 /** Throws if the role can touch any queue or DLQ of another channel. */
 export function assertChannelScoped(tmpl: Json, roleId: string, channel: string): void {
   for (const g of grants(tmpl, roleId)) {
@@ -428,6 +524,37 @@ describe('IAM (least privilege)', () => {
       ),
     ]);
     for (const g of grants(t, 'ApiRole')) expect(g.action).not.toMatch(/^(ses|sns|secretsmanager):/);
+  });
+
+  test('ApiRole: Query on GSI3, GSI5, GSI6 and GSI7, BatchGetItem on the table (GET /v1/notifications)', () => {
+    assertApiCanList(t);
+  });
+
+  test('the listing check fails on an ApiRole without the indexes or BatchGetItem (it can fail)', () => {
+    const apiRecords = (override: Json) =>
+      synthStack((stack) => {
+        const role = stack.node.findChild('ApiRole') as iam.Role;
+        // Statement 0 is the logs statement; 1 is the table's.
+        (role.node.defaultChild as iam.CfnRole).addPropertyOverride('Policies.0.PolicyDocument.Statement.1', {
+          Effect: 'Allow',
+          ...override,
+        });
+      }).template.toJSON();
+    const table = { 'Fn::GetAtt': ['NotificationsTable', 'Arn'] };
+    const index = (name: string) => ({ 'Fn::Sub': '${NotificationsTable.Arn}/index/' + name });
+    for (const tmpl of [
+      // The table and GSI4 only.
+      apiRecords({ Action: ['dynamodb:Query', 'dynamodb:BatchGetItem'], Resource: [table, index('GSI4')] }),
+      // Every listing index but GSI7.
+      apiRecords({
+        Action: ['dynamodb:Query', 'dynamodb:BatchGetItem'],
+        Resource: [table, index('GSI3'), index('GSI5'), index('GSI6')],
+      }),
+      // The indexes, but no BatchGetItem.
+      apiRecords({ Action: ['dynamodb:Query', 'dynamodb:GetItem'], Resource: [table, index('*')] }),
+    ]) {
+      expect(() => assertApiCanList(tmpl)).toThrow();
+    }
   });
 
   test('EmailWorkerRole: its 3 queues, SES SendEmail on identities and the configuration set', () => {
