@@ -21,6 +21,7 @@ pub mod logs;
 pub mod outbox;
 pub mod receiver;
 pub mod resources;
+pub mod stream;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;

@@ -337,6 +337,33 @@ async fn poll(args: &Args) -> Result<(), String> {
         }));
         println!("delivering SES's events and SNS's SMS delivery statuses to events");
     }
+    // DynamoDB Streams' part: the table's stream to the changes function, a batch at a time,
+    // handed again until the function takes it.
+    {
+        let mut reader = notify_local::stream::StreamReader::new(&sdk, &endpoint, &stack.table)
+            .await
+            .map_err(|e| e.to_string())?;
+        let changes = function("changes", WORKER_TIMEOUT, 1);
+        loops.push(tokio::spawn(async move {
+            loop {
+                match reader.next_batch().await {
+                    Ok(Some((shard, event))) => match changes.invoke_json(&event).await {
+                        Ok(_) => reader.handed(&shard, &event),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the changes function failed a stream batch");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    },
+                    Ok(None) => tokio::time::sleep(Duration::from_millis(500)).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the table's stream failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }));
+        println!("delivering the table's stream to changes");
+    }
     // EventBridge's part: the cleanup function's two schedules.
     let cleanup = function("cleanup", CLEANUP_TIMEOUT, 2);
     for (task, every) in [
@@ -361,7 +388,12 @@ async fn poll(args: &Args) -> Result<(), String> {
     println!("running the cleanup: sweep every minute, purge every hour");
     if let Some(root) = args.flags.get("watch") {
         let mut bins: Vec<String> = Channel::ALL.iter().map(|c| c.worker().to_owned()).collect();
-        bins.extend(["events".into(), "cleanup".into(), "api".into()]);
+        bins.extend([
+            "events".into(),
+            "changes".into(),
+            "cleanup".into(),
+            "api".into(),
+        ]);
         println!(
             "rebuilding {} when a source under {root} changes",
             bins.join(", ")

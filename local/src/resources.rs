@@ -423,6 +423,14 @@ async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(),
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
+        // The changes function reads the status changes from the stream.
+        .stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewAndOldImages)
+                .build()
+                .map_err(|e| fail("stream specification", e))?,
+        )
         .key_schema(key("PK", KeyType::Hash)?)
         .key_schema(key("SK", KeyType::Range)?)
         .attribute_definitions(attr("PK")?)

@@ -221,6 +221,9 @@ pub struct TestStack {
     events_function: Arc<notify_events::Receipts>,
     /// SNS's SMS delivery status log groups, as their subscription filters read them.
     sms_statuses: notify_local::logs::LogsSubscription,
+    /// The table's stream, as the changes function's event source mapping reads it.
+    stream: tokio::sync::Mutex<notify_local::stream::StreamReader>,
+    changes: notify_changes::Changes,
 }
 
 /// The events function in-process, as the local event source mapping invokes it.
@@ -398,6 +401,15 @@ impl TestStack {
                 events_queue_arn: Some(pipeline.arn.clone()),
             },
         ));
+        let stream = notify_local::stream::StreamReader::new(&sdk, &endpoint, &stack.table)
+            .await
+            .expect("the table's stream");
+        let changes = notify_changes::Changes::on_aws(
+            &sdk,
+            notify_changes::ChangesConfig {
+                store: store_settings.clone(),
+            },
+        );
         let sms_statuses = notify_local::logs::LogsSubscription::new(
             &sdk,
             notify_local::logs::sms_status_log_groups().to_vec(),
@@ -431,6 +443,8 @@ impl TestStack {
             events,
             events_function,
             sms_statuses,
+            stream: tokio::sync::Mutex::new(stream),
+            changes,
         }
     }
 
@@ -727,6 +741,24 @@ impl TestStack {
         handed
     }
 
+    /// Hands the table's stream, from where it was left, to the changes function (the stats
+    /// counters); returns how many records it took.
+    pub async fn deliver_changes(&self) -> usize {
+        let mut stream = self.stream.lock().await;
+        let mut records = 0;
+        while let Some((shard, event)) = stream.next_batch().await.expect("read the stream") {
+            let parsed: aws_lambda_events::event::dynamodb::Event =
+                serde_json::from_str(&event.to_string()).expect("a DynamoDB stream event");
+            self.changes
+                .handle(&parsed)
+                .await
+                .expect("the changes function");
+            records += parsed.records.len();
+            stream.handed(&shard, &event);
+        }
+        records
+    }
+
     /// Invokes the events function with a CloudWatch Logs payload, as Lambda would hand it.
     pub async fn invoke_with_logs(&self, payload: Value) {
         let logs = notify_events::logs_event(&payload).expect("a CloudWatch Logs event");
@@ -786,6 +818,7 @@ fn ports(
         webhooks: store.clone(),
         suppressions: store.clone(),
         search: store.clone(),
+        stats: store.clone(),
         table_health: store.clone(),
         queue: queue.unwrap_or_else(|| Arc::new(SqsQueue::new(sqs.clone(), stack.queue_urls()))),
         dead_letters: Arc::new(SqsDeadLetters::new(
@@ -877,6 +910,7 @@ pub fn memory_app() -> (
             webhooks: Arc::new(notify_shared::store::MemoryWebhooks::new()),
             suppressions: Arc::new(notify_shared::store::MemorySuppressions::new()),
             search: store.clone(),
+            stats: Arc::new(notify_shared::store::MemoryStats::new()),
             queue: queue.clone(),
             dead_letters: Arc::new(notify_shared::queue::MemoryDeadLetters::new()),
             table_health: store.clone(),

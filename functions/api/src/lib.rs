@@ -17,6 +17,7 @@ mod idempotency;
 mod notifications;
 mod response;
 mod router;
+mod stats;
 mod suppressions;
 mod templates;
 mod webhooks;
@@ -31,7 +32,7 @@ use notify_shared::{
     queue::{DeadLetters, NotificationQueue, SqsDeadLetters, SqsQueue},
     store::{
         BatchStore, DeviceRegistry, DynamoStore, IdempotencyStore, NotificationSearch,
-        NotificationStore, SuppressionList, TemplateStore, WebhookEndpoints,
+        NotificationStore, StatsStore, SuppressionList, TemplateStore, WebhookEndpoints,
     },
 };
 use tracing::{Instrument, info, info_span};
@@ -56,6 +57,7 @@ pub struct Ports {
     pub webhooks: Arc<dyn WebhookEndpoints>,
     pub suppressions: Arc<dyn SuppressionList>,
     pub search: Arc<dyn NotificationSearch>,
+    pub stats: Arc<dyn StatsStore>,
     pub queue: Arc<dyn NotificationQueue>,
     pub dead_letters: Arc<dyn DeadLetters>,
     pub table_health: Arc<dyn TableHealth>,
@@ -74,6 +76,7 @@ pub struct App {
     webhooks: Arc<dyn WebhookEndpoints>,
     suppressions: Arc<dyn SuppressionList>,
     search: Arc<dyn NotificationSearch>,
+    stats: Arc<dyn StatsStore>,
     queue: Arc<dyn NotificationQueue>,
     dead_letters: Arc<dyn DeadLetters>,
     table_health: Arc<dyn TableHealth>,
@@ -96,6 +99,7 @@ impl App {
             webhooks: ports.webhooks,
             suppressions: ports.suppressions,
             search: ports.search,
+            stats: ports.stats,
             queue: ports.queue,
             dead_letters: ports.dead_letters,
             table_health: ports.table_health,
@@ -122,6 +126,7 @@ impl App {
             webhooks: store.clone(),
             suppressions: store.clone(),
             search: store.clone(),
+            stats: store.clone(),
             table_health: store,
             queue: Arc::new(SqsQueue::new(sqs.clone(), config.queues.clone())),
             dead_letters: Arc::new(SqsDeadLetters::new(
@@ -220,6 +225,7 @@ impl App {
             }
             Route::GetNotification(id) => notifications::get(self, &tenant, &id).await,
             Route::ListNotifications => notifications::list(self, &tenant, req).await,
+            Route::GetStats => stats::get(self, &tenant, req).await,
             Route::GetBatch(id) => batch::get(self, &tenant, &id).await,
             Route::ListTemplates => templates::list(self, &tenant).await,
             Route::PutTemplate(name) => templates::put(self, &tenant, &name, &body()?).await,

@@ -23,6 +23,7 @@ const ADMIN_KEY: &str = "ndk_admin_0123456789abcdef";
 
 pub(crate) struct Rig {
     pub(crate) app: App,
+    pub(crate) stats: Arc<notify_shared::store::MemoryStats>,
     pub(crate) store: Arc<MemoryStore>,
     pub(crate) queue: Arc<MemoryQueue>,
     pub(crate) webhooks: Arc<MemoryWebhooks>,
@@ -39,6 +40,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
     let queue = Arc::new(MemoryQueue::new());
     let dead_letters = Arc::new(MemoryDeadLetters::new());
     let webhooks = Arc::new(MemoryWebhooks::new());
+    let stats = Arc::new(notify_shared::store::MemoryStats::new());
     let clock = ManualClock::at(Timestamp::from_millis(1_800_000_000_000).unwrap());
     let config = ApiConfig {
         store: StoreSettings {
@@ -67,6 +69,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         webhooks: webhooks.clone(),
         suppressions: Arc::new(notify_shared::store::MemorySuppressions::new()),
         search: store.clone(),
+        stats: stats.clone(),
         queue: queue.clone(),
         dead_letters: dead_letters.clone(),
         table_health: store.clone(),
@@ -75,6 +78,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
     };
     Rig {
         app: App::new(ports, config),
+        stats,
         store,
         queue,
         webhooks,

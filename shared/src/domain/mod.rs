@@ -8,6 +8,7 @@ mod notification;
 mod priority;
 pub mod schedule;
 pub mod sms;
+pub mod stats;
 mod status;
 mod suppression;
 pub mod time;

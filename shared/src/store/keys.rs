@@ -16,6 +16,7 @@
 //! | webhook endpoint | `WEBHOOKS#<tenant>` | `ENDPOINT#<name>` | | | | |
 //! | webhook signing secret (inline URLs) | `WEBHOOKS#<tenant>` | `SIGNING_SECRET` | | | | |
 //! | suppressed address | `SUPPRESSIONS#<tenant>` | `<channel>#<address>` | | | | |
+//! | stats counters | `STATS#<tenant>` | `H#<yyyy-mm-ddThh>` / `D#<yyyy-mm-dd>` | | | | |
 //! | purge cursor | `CLEANUP#purge` | `CURSOR` | | | | |
 //!
 //! | index | finds | projects |
@@ -41,7 +42,7 @@ use super::dynamo::Item;
 use crate::{
     domain::{
         BatchId, Channel, DeviceToken, EndpointName, NotificationId, SuppressedAddress, TenantId,
-        UserId, schedule::Due,
+        UserId, schedule::Due, stats::Granularity,
     },
     template::TemplateName,
 };
@@ -415,6 +416,48 @@ pub(super) fn suppression_key(tenant: &TenantId, address: &SuppressedAddress) ->
 /// A primary key from its parts, for a listing that resumes at a sort key.
 pub(super) fn key_of(pk: String, sk: String) -> Item {
     key(pk, sk)
+}
+
+// ------------------------------------------------------------------------------ stats
+
+pub(super) fn stats_pk(tenant: &TenantId) -> String {
+    format!("STATS#{tenant}")
+}
+
+/// `H#2026-12-02T10` (an hour's bucket) or `D#2026-12-02` (a day's), in UTC: they sort as
+/// their times do.
+pub(super) fn stats_sk(granularity: Granularity, start_ms: i64) -> String {
+    let at = jiff::Timestamp::from_millisecond(start_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    match granularity {
+        Granularity::Hour => format!("H#{}", at.strftime("%Y-%m-%dT%H")),
+        Granularity::Day => format!("D#{}", at.strftime("%Y-%m-%d")),
+    }
+}
+
+/// The start (epoch milliseconds) of the bucket a [`stats_sk`] names.
+pub(super) fn stats_start(granularity: Granularity, sk: &str) -> Option<i64> {
+    let (prefix, rest) = sk.split_once('#')?;
+    let text = match (granularity, prefix) {
+        (Granularity::Hour, "H") => format!("{rest}:00:00Z"),
+        (Granularity::Day, "D") => format!("{rest}T00:00:00Z"),
+        _ => return None,
+    };
+    text.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_millisecond())
+}
+
+pub(super) fn stats_key(tenant: &TenantId, granularity: Granularity, start_ms: i64) -> Item {
+    key(stats_pk(tenant), stats_sk(granularity, start_ms))
+}
+
+/// A request token DynamoDB accepts (at most 36 characters) standing for `text`.
+pub(super) fn token_digest(text: &str) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    d.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 // ------------------------------------------------------------------------------ purge

@@ -21,6 +21,7 @@ use super::{
     listing::{ListFilter, ListPage, NotificationSearch},
     notifications::NotificationStore,
     purge::{Purge, PurgeReport},
+    stats::{Additions, BucketKey, Counts, StatsStore},
     suppressions::{SuppressionFilter, SuppressionList, SuppressionPage},
     templates::{StoredTemplate, TemplateStore, TemplateSummary},
     transition::{Annotation, Transition, TransitionOutcome},
@@ -31,6 +32,7 @@ use crate::{
         BatchId, DeviceToken, EndpointName, Notification, NotificationId, Platform,
         SuppressedAddress, Suppression, TenantId, UserId,
         schedule::{Due, DueKind},
+        stats::Granularity,
         time::Timestamp,
     },
     template::{TemplateName, TemplateSource},
@@ -985,5 +987,59 @@ impl NotificationSearch for MemoryStore {
             items: kept.into_iter().take(limit).cloned().collect(),
             next,
         })
+    }
+}
+
+/// Stats counters in memory, applying each token once, as DynamoDB's transactions do.
+#[derive(Default)]
+pub struct MemoryStats {
+    buckets: Mutex<BTreeMap<BucketKey, Counts>>,
+    tokens: Mutex<HashSet<String>>,
+}
+
+impl MemoryStats {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl StatsStore for MemoryStats {
+    async fn add(&self, additions: &Additions, token: &str) -> Result<(), StoreError> {
+        if !self
+            .tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token.to_owned())
+        {
+            return Ok(());
+        }
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, counts) in additions {
+            let bucket = buckets.entry(key.clone()).or_default();
+            for (k, n) in counts {
+                *bucket.entry(*k).or_default() += n;
+            }
+        }
+        Ok(())
+    }
+
+    async fn buckets(
+        &self,
+        tenant: &TenantId,
+        granularity: Granularity,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, Counts)>, StoreError> {
+        Ok(self
+            .buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(k, _)| {
+                &k.tenant == tenant && k.granularity == granularity && (from..to).contains(&k.start)
+            })
+            .map(|(k, c)| (k.start, c.clone()))
+            .collect())
     }
 }

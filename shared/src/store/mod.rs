@@ -11,6 +11,7 @@
 
 mod batches;
 mod bulk;
+mod changes;
 mod devices;
 mod dynamo;
 mod error;
@@ -20,12 +21,14 @@ mod listing;
 mod memory;
 mod notifications;
 mod purge;
+mod stats;
 mod suppressions;
 mod templates;
 mod transition;
 mod webhooks;
 
 pub use batches::{BatchRequest, BatchStore, BatchSummary, Indexes, Outbox};
+pub use changes::{StatusChange, additions, status_change};
 pub use devices::{Device, DeviceRegistry, MAX_DEVICES_PER_USER};
 pub use dynamo::{DEFAULT_DEVICE_IDLE, DynamoStore, item_size, write_units};
 pub use error::StoreError;
@@ -35,9 +38,12 @@ pub use keys::{
     REFERENCE_INDEX, TOKEN_INDEX,
 };
 pub use listing::{ListFilter, ListPage, NotificationSearch};
-pub use memory::{MemoryDevices, MemoryStore, MemorySuppressions, MemoryTemplates, MemoryWebhooks};
+pub use memory::{
+    MemoryDevices, MemoryStats, MemoryStore, MemorySuppressions, MemoryTemplates, MemoryWebhooks,
+};
 pub use notifications::NotificationStore;
 pub use purge::{Purge, PurgeReport};
+pub use stats::{Additions, BucketKey, Counts, StatsStore};
 pub use suppressions::{SuppressionFilter, SuppressionList, SuppressionPage};
 pub use templates::{StoredTemplate, TemplateStore, TemplateSummary};
 pub use transition::{

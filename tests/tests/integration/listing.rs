@@ -160,3 +160,49 @@ async fn the_filters_find_what_they_name_and_only_that() {
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["details"].as_array().unwrap().len(), 3, "{answer}");
 }
+
+#[tokio::test]
+async fn stats_count_what_the_stream_says_once_per_change() {
+    let t = TestStack::new().await;
+    let a = t.send(&email(&unique_recipient())).await;
+    let b = t.send(&email(&unique_recipient())).await;
+    t.send(&json!({"channel": "sms", "to": "+33612345678", "message": "Code 1"}))
+        .await;
+    let (status, _) = t
+        .call("POST", &format!("/v1/notifications/{b}/cancel"), None)
+        .await;
+    assert_eq!(status, 200);
+    t.deliver_until(&a, "sent", std::time::Duration::from_secs(20))
+        .await;
+    assert!(t.deliver_changes().await > 0);
+    let (status, stats) = t.call("GET", "/v1/stats?granularity=day", None).await;
+    assert_eq!(status, 200, "{stats}");
+    let today = stats["buckets"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        today["counts"]["email"],
+        json!({"accepted": 2, "sent": 1, "cancelled": 1}),
+        "{stats}"
+    );
+    assert_eq!(today["counts"]["sms"]["accepted"], 1, "{stats}");
+    // Nothing more to read: counted once.
+    assert_eq!(t.deliver_changes().await, 0);
+    let (_, again) = t.call("GET", "/v1/stats?granularity=day", None).await;
+    assert_eq!(again, stats);
+    let (_, theirs) = t
+        .call_with(
+            "GET",
+            "/v1/stats?granularity=day",
+            None,
+            Some(OTHER_API_KEY),
+            "application/json",
+        )
+        .await;
+    assert!(
+        theirs["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["counts"].as_object().unwrap().is_empty()),
+        "{theirs}"
+    );
+}
