@@ -162,6 +162,9 @@ PRIORITIES: list[Priority] = [
 # What the events function counts, per batch (EMF, dimension Function=events; the names are
 # functions/events/src/lib.rs's): shown on the dashboard.
 EVENT_OUTCOMES: list[str] = ["Recorded", "Duplicate", "NotYet", "Foreign", "Ignored", "Unreadable", "StoreErrors"]
+# What the changes function counts, per stream batch (EMF, dimension Function=changes; the names
+# are functions/changes/src/lib.rs's): shown on the dashboard with the function's IteratorAge.
+CHANGES_COUNTS: list[str] = ["Records", "StatusChanges"]
 # SNS's SMS delivery status log groups (logical ID, label): the records logged, on the dashboard.
 SMS_STATUS_LOG_GROUPS: list[tuple[str, str]] = [
     ("SmsDeliveryStatusLogGroup", "successes"),
@@ -319,9 +322,10 @@ def _metric_widget(x: int, y: int, width: int, title: str, metrics: list[list]) 
 
 
 def render_dashboard_body() -> list[str]:
-    """Six rows under a title: API, queues, functions, deliveries (the service's EMF metrics, by
+    """Seven rows under a title: API, queues, functions, deliveries (the service's EMF metrics, by
     Channel), receipts (the events function's counts, its queue), SNS's SMS delivery status log
-    groups; infra/cdk builds the same widgets."""
+    groups, the stats counters (the changes function's counts, its IteratorAge, its DLQ);
+    infra/cdk builds the same widgets."""
     def api(metric: str, stat: str, label: str) -> list:
         return ["AWS/ApiGateway", metric, "ApiId", "${HttpApi}", {"stat": stat, "label": label}]
 
@@ -338,9 +342,9 @@ def render_dashboard_body() -> list[str]:
             for c, p in pairs()
         ]
 
-    functions = [c.worker for c in CHANNELS] + ["Api", "Cleanup", "Events"]
+    functions = [c.worker for c in CHANNELS] + ["Api", "Cleanup", "Events", "Changes"]
 
-    def events_queue(metric: str, queue: str, label: str) -> list:
+    def queue_metric(metric: str, queue: str, label: str) -> list:
         return ["AWS/SQS", metric, "QueueName", "${" + f"{queue}.QueueName" + "}", {"stat": "Maximum", "label": label}]
 
     def per_function(metric: str, stat: str) -> list[list]:
@@ -371,16 +375,27 @@ def render_dashboard_body() -> list[str]:
             ["${MetricsNamespace}", name, "Function", "events", {"stat": "Sum", "label": name}] for name in EVENT_OUTCOMES
         ]),
         _metric_widget(12, 25, 6, "Events queue: age of oldest message (s)", [
-            events_queue("ApproximateAgeOfOldestMessage", "EventsQueue", "events"),
+            queue_metric("ApproximateAgeOfOldestMessage", "EventsQueue", "events"),
         ]),
         _metric_widget(18, 25, 6, "Events queue depth", [
-            events_queue("ApproximateNumberOfMessagesVisible", "EventsQueue", "queue"),
-            events_queue("ApproximateNumberOfMessagesVisible", "EventsDeadLetterQueue", "dead-letter queue"),
+            queue_metric("ApproximateNumberOfMessagesVisible", "EventsQueue", "queue"),
+            queue_metric("ApproximateNumberOfMessagesVisible", "EventsDeadLetterQueue", "dead-letter queue"),
         ]),
         # What SNS logged (the records the subscriptions hand to the events function).
         _metric_widget(0, 31, 12, "SMS delivery statuses logged", [
             ["AWS/Logs", "IncomingLogEvents", "LogGroupName", "${" + group + "}", {"stat": "Sum", "label": label}]
             for group, label in SMS_STATUS_LOG_GROUPS
+        ]),
+        # The stats counters: what the changes function counted, and how far behind the table's
+        # stream it is (the stats' lag; ChangesIteratorAgeAlarm at 5 minutes).
+        _metric_widget(0, 37, 12, "Stats: stream records and status changes counted", [
+            ["${MetricsNamespace}", name, "Function", "changes", {"stat": "Sum", "label": name}] for name in CHANGES_COUNTS
+        ]),
+        _metric_widget(12, 37, 6, "Stats lag: stream iterator age (ms)", [
+            ["AWS/Lambda", "IteratorAge", "FunctionName", "${ChangesFunction}", {"stat": "Maximum", "label": "changes"}],
+        ]),
+        _metric_widget(18, 37, 6, "Stats: batches given up (dead-letter queue)", [
+            queue_metric("ApproximateNumberOfMessagesVisible", "ChangesDeadLetterQueue", "dead-letter queue"),
         ]),
     ]
     lines = ["DashboardBody: !Sub |", '    {"widgets": [']

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // The CDK app: one stack, `Notify`, the same system as template.yaml (infra/parity.py compares them).
 //
-// `cdk deploy` builds the seven Rust functions (the API, one worker per channel (four), the
-// cleanup, the events function) with `cargo lambda build --release --arm64` (cargo-lambda on
-// PATH, or Docker); the eighth, SmsDeliveryStatusLoggingFunction, is inline Python (the custom
-// resource that turns SNS's SMS delivery status logging on), with nothing to build.
+// `cdk deploy` builds the eight Rust functions (the API, one worker per channel (four), the
+// cleanup, the events function, the changes function) with `cargo lambda build --release --arm64`
+// (cargo-lambda on PATH, or Docker); the ninth, SmsDeliveryStatusLoggingFunction, is inline
+// Python (the custom resource that turns SNS's SMS delivery status logging on), with nothing to
+// build.
 // Set NOTIFY_CDK_SKIP_BUNDLING=1 to synthesise without building anything
 // (offline checks, scripts/iac.sh): the CLI refuses `--context aws:cdk:bundling-stacks=...`
 // (reserved prefix) and sets it to every stack for `synth`, so the app sets it after the CLI.

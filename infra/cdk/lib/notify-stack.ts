@@ -131,7 +131,7 @@ export type Priority = (typeof PRIORITIES)[number];
 export const workerKey = (c: Channel) => `${c.id}Worker` as const;
 export type WorkerKey = ReturnType<typeof workerKey>;
 /** The Rust functions (cargo-lambda): SmsDeliveryStatusLoggingFunction, inline Python, is apart. */
-export type FunctionKey = 'Api' | WorkerKey | 'Cleanup' | 'Events';
+export type FunctionKey = 'Api' | WorkerKey | 'Cleanup' | 'Events' | 'Changes';
 
 /** A function: cargo binary, memory (MB), timeout (s), description. */
 export interface FunctionSpec {
@@ -143,6 +143,8 @@ export interface FunctionSpec {
 export const WORKER_MEMORY = 256;
 export const WORKER_TIMEOUT = 30;
 export const EVENTS_TIMEOUT = 30;
+/** The changes function's: a batch of 100 stream records may take several transactions (at most 50 counter items each). */
+export const CHANGES_TIMEOUT = 60;
 
 /** Logical ID prefix → function: the API, one worker per channel, the cleanup. */
 export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
@@ -173,6 +175,12 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
     description:
       'Records what SES and SNS report after sending (delivered, bounced, complained, SMS delivery statuses) and keeps the suppression list',
   },
+  Changes: {
+    binary: 'changes',
+    memory: WORKER_MEMORY,
+    timeout: CHANGES_TIMEOUT,
+    description: "Follows the table's stream of status changes and keeps the stats counters",
+  },
 };
 
 /** Queue visibility timeout: 6 × the worker timeout (AWS's advice for SQS event sources). */
@@ -193,6 +201,25 @@ export const SES_EVENT_TYPES = ['DELIVERY', 'BOUNCE', 'COMPLAINT', 'REJECT', 'RE
 export const SES_TRACKING_EVENT_TYPES = ['OPEN', 'CLICK'];
 /** What the events function counts per batch (EMF, dimension Function=events; functions/events). */
 export const EVENT_OUTCOMES = ['Recorded', 'Duplicate', 'NotYet', 'Foreign', 'Ignored', 'Unreadable', 'StoreErrors'];
+/** What the changes function counts per stream batch (EMF, dimension Function=changes; functions/changes). */
+export const CHANGES_COUNTS = ['Records', 'StatusChanges'];
+/**
+ * ChangesMapping, on the table's stream: from the oldest record kept, 100 at a time gathered for
+ * up to 5 s (the stats' documented lag); a failing batch retried in order for up to a day, never
+ * bisected (its counts go in a transaction, one per 50 counter items, whose idempotency token comes
+ * from the batch's first and last sequence numbers: a half would change it, and count again), then
+ * recorded on ChangesDeadLetterQueue.
+ */
+export const CHANGES_MAPPING = {
+  startingPosition: 'TRIM_HORIZON',
+  batchSize: 100,
+  maximumBatchingWindowInSeconds: 5,
+  maximumRetryAttempts: 1000,
+  maximumRecordAgeInSeconds: 86400,
+  bisectBatchOnFunctionError: false,
+} as const;
+/** ChangesIteratorAgeAlarm: the stats more than 5 minutes behind, for 3 periods of 5 minutes. */
+export const CHANGES_MAX_ITERATOR_AGE_MS = 300000;
 /** The log groups SNS writes SMS delivery statuses to (successes, failures): its names, per account and region. */
 export const SMS_STATUS_LOG_GROUP_NAME = 'sns/${AWS::Region}/${AWS::AccountId}/DirectPublishToPhoneNumber';
 export const SMS_STATUS_FAILURE_LOG_GROUP_NAME = `${SMS_STATUS_LOG_GROUP_NAME}/Failure`;
@@ -262,6 +289,8 @@ const TABLE_ACTIONS_CLEANUP = [
 ];
 /** The events function: a notification read and changed conditionally, suppression items written. */
 const TABLE_ACTIONS_EVENTS = ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'];
+/** What the event source mapping reads the table's stream with (on the stream's ARN). */
+const STREAM_READ_ACTIONS = ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'];
 /** What SNS's role may do to the SMS status log groups. */
 const SMS_STATUS_LOGS_ACTIONS = [
   'logs:CreateLogGroup',
@@ -495,6 +524,10 @@ export class NotifyStack extends cdk.Stack {
       timeToLiveSpecification: { attributeName: 'ttl', enabled: true },
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       sseSpecification: { sseEnabled: true },
+      // Every change, with the item before and after it: the changes function counts the status
+      // changes into the stats counters (ChangesMapping). Enabling it on a deployed table is an
+      // update in place (infra/README.md).
+      streamSpecification: { streamViewType: 'NEW_AND_OLD_IMAGES' },
     });
     table.overrideLogicalId('NotificationsTable');
     // The records outlive the stack: deleting or replacing it keeps the table.
@@ -586,6 +619,13 @@ export class NotifyStack extends cdk.Stack {
       redrivePolicy: { deadLetterTargetArn: eventsDlq.attrArn, maxReceiveCount: EVENTS_MAX_RECEIVES },
     });
     eventsQueue.overrideLogicalId('EventsQueue');
+    // Where a stream batch goes that still failed after a day: Lambda's record of it (the shard
+    // and the sequence numbers of its first and last records, not the records), kept 14 days.
+    const changesDlq = new sqs.CfnQueue(this, 'ChangesDeadLetterQueue', {
+      messageRetentionPeriod: DLQ_RETENTION,
+      sqsManagedSseEnabled: true,
+    });
+    changesDlq.overrideLogicalId('ChangesDeadLetterQueue');
     const queuePolicy = new sqs.CfnQueuePolicy(this, 'EventsQueuePolicy', {
       queues: [eventsQueue.ref],
       policyDocument: {
@@ -713,6 +753,16 @@ export class NotifyStack extends cdk.Stack {
       statement(EVENTS_QUEUE_ACTIONS, [eventsQueue.attrArn]),
       statement(['sqs:SendMessage'], [eventsQueue.attrArn, eventsDlq.attrArn]),
     ]);
+    // The table's stream, read by the mapping (ListStreams names a table, not a stream: the
+    // table's streams, as SAM's DynamoDBStreamReadPolicy grants it); the counters, added with
+    // TransactWriteItems, which IAM authorises as the actions in it (UpdateItem: no read, put or
+    // delete, no index); a batch given up, sent to the DLQ by Lambda with this role.
+    roles.Changes = role('Changes', [
+      statement(STREAM_READ_ACTIONS, [table.attrStreamArn]),
+      statement(['dynamodb:ListStreams'], [cdk.Fn.sub('${NotificationsTable.Arn}/stream/*')]),
+      statement(['dynamodb:UpdateItem'], [table.attrArn]),
+      statement(['sqs:SendMessage'], [changesDlq.attrArn]),
+    ]);
 
     // ---------------------------------------------------------------- functions
     const common = {
@@ -746,6 +796,12 @@ export class NotifyStack extends cdk.Stack {
       NOTIFY_EVENTS_RETRY_MAX_SECONDS: '120',
       // Where an SMS status that came too early is put back, delayed.
       NOTIFY_EVENTS_QUEUE_ARN: eventsQueue.attrArn,
+    };
+    // It reads the store's settings, as every function of the table does.
+    environments.Changes = {
+      ...common,
+      NOTIFY_RETENTION_DAYS: retentionDays.valueAsString,
+      NOTIFY_MAX_DELIVERY_HOURS: '24',
     };
 
     const functions = {} as Record<FunctionKey, lambda.Function>;
@@ -802,6 +858,14 @@ export class NotifyStack extends cdk.Stack {
       destinationConfig: { onFailure: { destination: eventsDlq.attrArn } },
     });
     eventsInvokeConfig.overrideLogicalId('EventsInvokeConfig');
+    // The table's stream, in order, to the changes function (CHANGES_MAPPING).
+    const changesMapping = new lambda.CfnEventSourceMapping(this, 'ChangesMapping', {
+      eventSourceArn: table.attrStreamArn,
+      functionName: functions.Changes.functionName,
+      ...CHANGES_MAPPING,
+      destinationConfig: { onFailure: { destination: changesDlq.attrArn } },
+    });
+    changesMapping.overrideLogicalId('ChangesMapping');
 
     // ---------------------------------------------------------------- SMS delivery statuses
     // SNS logs each SMS's status to two groups of its own naming (per account and region: one
@@ -1077,6 +1141,32 @@ export class NotifyStack extends cdk.Stack {
       threshold: 0,
       comparisonOperator: 'GreaterThanThreshold',
     });
+    // The stats counters: a batch dropped, the function failing, the stream not kept up with.
+    alarm('ChangesDeadLetterAlarm', {
+      alarmDescription:
+        "A batch of the table's stream was given up after a day of failed retries: its status changes are missing from the stats counters (the message names the shard and sequence numbers); see the changes function's logs",
+      namespace: 'AWS/SQS',
+      metricName: 'ApproximateNumberOfMessagesVisible',
+      dimensions: [{ name: 'QueueName', value: changesDlq.attrQueueName }],
+      statistic: 'Maximum',
+      period: 60,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: 'GreaterThanThreshold',
+    });
+    errorRateAlarm('Changes', 'changes function');
+    alarm('ChangesIteratorAgeAlarm', {
+      alarmDescription:
+        "The changes function is more than 5 minutes behind the table's stream: the stats lag (a batch failing and retried, or throttled)",
+      namespace: 'AWS/Lambda',
+      metricName: 'IteratorAge',
+      dimensions: [{ name: 'FunctionName', value: functions.Changes.functionName }],
+      statistic: 'Maximum',
+      period: 300,
+      evaluationPeriods: 3,
+      threshold: CHANGES_MAX_ITERATOR_AGE_MS,
+      comparisonOperator: 'GreaterThanThreshold',
+    });
     alarm('ApiServerErrorRateAlarm', {
       alarmDescription: 'More than 1% of API requests answered 5xx',
       metrics: percentage(
@@ -1103,9 +1193,10 @@ export class NotifyStack extends cdk.Stack {
     });
 
     // ---------------------------------------------------------------- dashboard
-    // Six rows under a title: API, queues, functions, deliveries (the service's EMF metrics,
+    // Seven rows under a title: API, queues, functions, deliveries (the service's EMF metrics,
     // which the functions publish by Channel and by Channel+Priority), receipts (the events
-    // function's counts, by Function, and its queue), SNS's SMS delivery status log groups.
+    // function's counts, by Function, and its queue), SNS's SMS delivery status log groups, the
+    // stats counters (the changes function's counts, its IteratorAge, its DLQ).
     const metric = (namespace: string, metricName: string, dimensionsMap: Record<string, string>, statistic: string, label: string) =>
       new cloudwatch.Metric({ namespace, metricName, dimensionsMap, statistic, label, period: cdk.Duration.minutes(1) });
     const graph = (title: string, left: cloudwatch.IMetric[], width: number) =>
@@ -1118,8 +1209,8 @@ export class NotifyStack extends cdk.Stack {
       pairs().map(([c, p]) =>
         metric('AWS/SQS', metricName, { QueueName: of(c, p).attrQueueName }, 'Maximum', `${c.lower} ${p.id.toLowerCase()}`),
       );
-    const functionOrder: FunctionKey[] = [...CHANNELS.map(workerKey), 'Api', 'Cleanup', 'Events'];
-    const eventsQueueMetric = (metricName: string, q: sqs.CfnQueue, label: string) =>
+    const functionOrder: FunctionKey[] = [...CHANNELS.map(workerKey), 'Api', 'Cleanup', 'Events', 'Changes'];
+    const queueMetric = (metricName: string, q: sqs.CfnQueue, label: string) =>
       metric('AWS/SQS', metricName, { QueueName: q.attrQueueName }, 'Maximum', label);
     const perFunction = (metricName: string, statistic: string) =>
       functionOrder.map((k) => metric('AWS/Lambda', metricName, { FunctionName: functions[k].functionName }, statistic, k));
@@ -1173,14 +1264,14 @@ export class NotifyStack extends cdk.Stack {
           ),
           graph(
             'Events queue: age of oldest message (s)',
-            [eventsQueueMetric('ApproximateAgeOfOldestMessage', eventsQueue, 'events')],
+            [queueMetric('ApproximateAgeOfOldestMessage', eventsQueue, 'events')],
             6,
           ),
           graph(
             'Events queue depth',
             [
-              eventsQueueMetric('ApproximateNumberOfMessagesVisible', eventsQueue, 'queue'),
-              eventsQueueMetric('ApproximateNumberOfMessagesVisible', eventsDlq, 'dead-letter queue'),
+              queueMetric('ApproximateNumberOfMessagesVisible', eventsQueue, 'queue'),
+              queueMetric('ApproximateNumberOfMessagesVisible', eventsDlq, 'dead-letter queue'),
             ],
             6,
           ),
@@ -1194,6 +1285,25 @@ export class NotifyStack extends cdk.Stack {
               metric('AWS/Logs', 'IncomingLogEvents', { LogGroupName: smsStatusGroups[1].ref }, 'Sum', 'failures'),
             ],
             12,
+          ),
+        ],
+        // The stats counters: what the changes function counted, and how far behind the table's
+        // stream it is (the stats' lag; ChangesIteratorAgeAlarm at 5 minutes).
+        [
+          graph(
+            'Stats: stream records and status changes counted',
+            CHANGES_COUNTS.map((name) => metric(ns, name, { Function: 'changes' }, 'Sum', name)),
+            12,
+          ),
+          graph(
+            'Stats lag: stream iterator age (ms)',
+            [metric('AWS/Lambda', 'IteratorAge', { FunctionName: functions.Changes.functionName }, 'Maximum', 'changes')],
+            6,
+          ),
+          graph(
+            'Stats: batches given up (dead-letter queue)',
+            [queueMetric('ApproximateNumberOfMessagesVisible', changesDlq, 'dead-letter queue')],
+            6,
           ),
         ],
       ],

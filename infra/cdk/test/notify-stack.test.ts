@@ -87,6 +87,9 @@ describe('logical IDs', () => {
     'SmsDeliveryStatusLoggingRole', 'SmsDeliveryStatusLoggingFunctionLogGroup', 'SmsDeliveryStatusLoggingFunction',
     'SmsDeliveryStatusLogging', 'EventsLogsPermission', 'SmsDeliveryStatusSubscription',
     'SmsDeliveryStatusFailureSubscription',
+    // The stats counters: the table's stream to the changes function, its DLQ and alarms.
+    'ChangesRole', 'ChangesFunction', 'ChangesFunctionLogGroup', 'ChangesMapping', 'ChangesDeadLetterQueue',
+    'ChangesDeadLetterAlarm', 'ChangesErrorRateAlarm', 'ChangesIteratorAgeAlarm',
   ];
 
   test('every resource keeps the logical ID it is deployed under; a new channel only adds its own', () => {
@@ -98,8 +101,8 @@ describe('logical IDs', () => {
 });
 
 describe('queues', () => {
-  test('a queue and a dead-letter queue per channel and priority, with the spec logical IDs (and the events pair)', () => {
-    template.resourceCountIs('AWS::SQS::Queue', 2 * pairs.length + 2);
+  test('a queue and a dead-letter queue per channel and priority, with the spec logical IDs (and the events pair, the changes DLQ)', () => {
+    template.resourceCountIs('AWS::SQS::Queue', 2 * pairs.length + 3);
     for (const { c, p } of pairs) {
       expect(t.Resources[queueId(c, p)]?.Type).toBe('AWS::SQS::Queue');
       expect(t.Resources[dlqId(c, p)]?.Type).toBe('AWS::SQS::Queue');
@@ -139,7 +142,8 @@ describe('queues', () => {
 
 describe('event source mappings', () => {
   test('one mapping per queue, to the worker of its channel, with partial batch responses', () => {
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', pairs.length + 1);
+    // And EventsMapping, ChangesMapping (the table's stream).
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', pairs.length + 2);
     for (const { c, p } of pairs) {
       expect(t.Resources[mappingId(c, p)]).toEqual({
         Type: 'AWS::Lambda::EventSourceMapping',
@@ -297,9 +301,9 @@ describe('table', () => {
 });
 
 describe('alarms', () => {
-  test('per queue a DLQ and an age alarm, per worker an error-rate alarm, API 5xx, SES bounces, the events DLQ and error rate; all notify the alarm topic', () => {
+  test('per queue a DLQ and an age alarm, per worker an error-rate alarm, API 5xx, SES bounces, the events DLQ and error rate, the changes DLQ, error rate and iterator age; all notify the alarm topic', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm');
-    expect(Object.keys(alarms)).toHaveLength(2 * pairs.length + CHANNELS.length + 1 + 1 + 2);
+    expect(Object.keys(alarms)).toHaveLength(2 * pairs.length + CHANNELS.length + 1 + 1 + 2 + 3);
     for (const a of Object.values(alarms)) {
       expect(a.Properties.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
       expect(a.Properties.OKActions).toEqual([{ Ref: 'AlarmTopic' }]);
@@ -530,6 +534,10 @@ describe('IAM (least privilege)', () => {
     assertApiCanList(t);
   });
 
+  test("ApiRole: Query on the table (the stats counters, a tenant's STATS# partition)", () => {
+    expect(allows(t, 'ApiRole', 'dynamodb:Query', '${NotificationsTable.Arn}')).toBe(true);
+  });
+
   test('the listing check fails on an ApiRole without the indexes or BatchGetItem (it can fail)', () => {
     const apiRecords = (override: Json) =>
       synthStack((stack) => {
@@ -611,6 +619,10 @@ describe('IAM (least privilege)', () => {
     assertNoWildcards(t);
   });
 
+  test('ChangesRole: the stream read on its ARN only, ListStreams on the table\'s streams, UpdateItem on the table, send to its DLQ; nothing else', () => {
+    assertChangesRoleLeastPrivilege(t);
+  });
+
   test('the checks fail on a widened role (they can fail)', () => {
     const { template: widened } = synthStack((stack) => {
       const role = stack.node.findChild('SmsWorkerRole') as iam.Role;
@@ -655,6 +667,7 @@ describe('functions', () => {
       'NOTIFY_EVENTS_RETRY_MAX_SECONDS',
       'NOTIFY_EVENTS_QUEUE_ARN',
     ],
+    Changes: [...common, 'NOTIFY_RETENTION_DAYS', 'NOTIFY_MAX_DELIVERY_HOURS'],
   };
   const expected: Record<FunctionKey, { binary: string; memory: number; timeout: number }> = {
     Api: { binary: 'api', memory: 512, timeout: 29 },
@@ -664,11 +677,12 @@ describe('functions', () => {
     WebhookWorker: { binary: 'webhook-worker', memory: 256, timeout: 30 },
     Cleanup: { binary: 'cleanup', memory: 256, timeout: 300 },
     Events: { binary: 'events', memory: 256, timeout: 30 },
+    Changes: { binary: 'changes', memory: 256, timeout: 60 },
   };
 
-  test('the API, a worker per channel, the cleanup and the events function: arm64 provided.al2023, with their memory, timeout, binary and log group', () => {
+  test('the API, a worker per channel, the cleanup, the events and the changes functions: arm64 provided.al2023, with their memory, timeout, binary and log group', () => {
     // And SmsDeliveryStatusLoggingFunction (inline Python, below).
-    template.resourceCountIs('AWS::Lambda::Function', CHANNELS.length + 4);
+    template.resourceCountIs('AWS::Lambda::Function', CHANNELS.length + 5);
     for (const [k, e] of Object.entries(expected)) {
       const fn = t.Resources[`${k}Function`];
       expect(fn.Properties).toMatchObject({
@@ -725,6 +739,13 @@ describe('functions', () => {
       NOTIFY_EVENTS_RETRY_MAX_SECONDS: '120',
       NOTIFY_EVENTS_QUEUE_ARN: { 'Fn::GetAtt': ['EventsQueue', 'Arn'] },
     });
+    expect(t.Resources.ChangesFunction.Properties.Environment.Variables).toMatchObject({
+      NOTIFY_RETENTION_DAYS: { Ref: 'RetentionDays' },
+      NOTIFY_MAX_DELIVERY_HOURS: '24',
+    });
+    expect(t.Resources.ChangesFunction.Properties.Description).toBe(
+      "Follows the table's stream of status changes and keeps the stats counters",
+    );
   });
 
   test('FCM secret only when no ARN is given; alarm e-mail subscription only with an address', () => {
@@ -1128,6 +1149,205 @@ describe('SMS delivery statuses', () => {
   });
 });
 
+// ------------------------------------------------------------------------------------ stats counters
+
+const STREAM = '${NotificationsTable.StreamArn}';
+
+/** Throws unless the table streams every change with the item before and after it. */
+export function assertTableStream(tmpl: Json): void {
+  expect(tmpl.Resources.NotificationsTable.Properties.StreamSpecification).toEqual({ StreamViewType: 'NEW_AND_OLD_IMAGES' });
+}
+
+/**
+ * Throws unless ChangesMapping alone follows the table's stream, to the changes function: from
+ * the oldest record kept, 100 at a time within 5 s, retried in order for up to a day (never
+ * bisected, no partial batch responses), then recorded on ChangesDeadLetterQueue (a DLQ like the
+ * others).
+ */
+export function assertChangesMapping(tmpl: Json): void {
+  const onStream = Object.entries(tmpl.Resources as Record<string, Json>).filter(
+    ([, r]) => r.Type === 'AWS::Lambda::EventSourceMapping' && flatten(r.Properties.EventSourceArn) === STREAM,
+  );
+  expect(onStream.map(([id]) => id)).toEqual(['ChangesMapping']);
+  expect(tmpl.Resources.ChangesMapping.Properties).toEqual({
+    EventSourceArn: { 'Fn::GetAtt': ['NotificationsTable', 'StreamArn'] },
+    FunctionName: { Ref: 'ChangesFunction' },
+    StartingPosition: 'TRIM_HORIZON',
+    BatchSize: 100,
+    MaximumBatchingWindowInSeconds: 5,
+    MaximumRetryAttempts: 1000,
+    MaximumRecordAgeInSeconds: 86400,
+    BisectBatchOnFunctionError: false,
+    DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['ChangesDeadLetterQueue', 'Arn'] } } },
+  });
+  expect(tmpl.Resources.ChangesDeadLetterQueue.Type).toBe('AWS::SQS::Queue');
+  expect(tmpl.Resources.ChangesDeadLetterQueue.Properties).toEqual({ MessageRetentionPeriod: 1209600, SqsManagedSseEnabled: true });
+}
+
+/**
+ * Throws unless ChangesRole grants exactly what the mapping and the function use: the stream read
+ * actions on the stream's ARN only, ListStreams on the table's streams, UpdateItem on the table
+ * (the counters' TransactWriteItems) and no other table action, SendMessage to its DLQ.
+ */
+export function assertChangesRoleLeastPrivilege(tmpl: Json): void {
+  const streamRead = ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'];
+  assertExactGrants(tmpl, 'ChangesRole', [
+    ...cross(streamRead, [STREAM]),
+    ...cross(['dynamodb:ListStreams'], ['${NotificationsTable.Arn}/stream/*']),
+    ...cross(['dynamodb:UpdateItem'], ['${NotificationsTable.Arn}']),
+    ...cross(['sqs:SendMessage'], ['${ChangesDeadLetterQueue.Arn}']),
+  ]);
+  const g = grants(tmpl, 'ChangesRole');
+  expect(g.filter((x) => streamRead.includes(x.action)).map((x) => x.resource)).toEqual(streamRead.map(() => STREAM));
+  // The table and its indexes: UpdateItem on the table, nothing else (no GetItem, PutItem,
+  // Query, DeleteItem: the function reads nothing but the stream).
+  expect(g.filter((x) => x.resource.startsWith('${NotificationsTable.Arn}') && !x.resource.includes('/stream/'))).toEqual([
+    { action: 'dynamodb:UpdateItem', resource: '${NotificationsTable.Arn}' },
+  ]);
+  for (const x of g) expect(x.action).not.toMatch(/^(ses|sns|secretsmanager|lambda):/);
+}
+
+/** An alarm's properties but its description, which must be there. */
+const alarmSettings = (tmpl: Json, id: string): Json => {
+  const { AlarmDescription, ...rest } = tmpl.Resources[id].Properties;
+  expect(typeof AlarmDescription).toBe('string');
+  return rest;
+};
+
+/**
+ * Throws unless the three alarms of the stats counters are as specified: a message in the changes
+ * DLQ within a minute, the function's error rate over 5 % for 5 minutes, its maximum IteratorAge
+ * over 5 minutes for 3 periods of 5 minutes; each notifying the alarm topic.
+ */
+export function assertChangesAlarms(tmpl: Json): void {
+  const notify = { AlarmActions: [{ Ref: 'AlarmTopic' }], OKActions: [{ Ref: 'AlarmTopic' }], TreatMissingData: 'notBreaching' };
+  const fn = [{ Name: 'FunctionName', Value: { Ref: 'ChangesFunction' } }];
+  expect(alarmSettings(tmpl, 'ChangesDeadLetterAlarm')).toEqual({
+    ...notify,
+    Namespace: 'AWS/SQS',
+    MetricName: 'ApproximateNumberOfMessagesVisible',
+    Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ChangesDeadLetterQueue', 'QueueName'] } }],
+    Statistic: 'Maximum',
+    Period: 60,
+    EvaluationPeriods: 1,
+    Threshold: 0,
+    ComparisonOperator: 'GreaterThanThreshold',
+  });
+  expect(alarmSettings(tmpl, 'ChangesErrorRateAlarm')).toEqual({
+    ...notify,
+    Metrics: [
+      { Id: 'rate', Label: 'error rate (%)', Expression: 'IF(invocations > 0, 100 * errors / invocations, 0)', ReturnData: true },
+      ...[
+        ['errors', 'Errors'],
+        ['invocations', 'Invocations'],
+      ].map(([Id, MetricName]) => ({
+        Id,
+        ReturnData: false,
+        MetricStat: { Metric: { Namespace: 'AWS/Lambda', MetricName, Dimensions: fn }, Period: 60, Stat: 'Sum' },
+      })),
+    ],
+    EvaluationPeriods: 5,
+    Threshold: 5,
+    ComparisonOperator: 'GreaterThanThreshold',
+  });
+  expect(alarmSettings(tmpl, 'ChangesIteratorAgeAlarm')).toEqual({
+    ...notify,
+    Namespace: 'AWS/Lambda',
+    MetricName: 'IteratorAge',
+    Dimensions: fn,
+    Statistic: 'Maximum',
+    Period: 300,
+    EvaluationPeriods: 3,
+    Threshold: 300000,
+    ComparisonOperator: 'GreaterThanThreshold',
+  });
+}
+
+describe('stats counters (the table stream and the changes function)', () => {
+  test('the table streams every change with its old and new images', () => {
+    assertTableStream(t);
+  });
+
+  test('ChangesMapping: the stream from TRIM_HORIZON, 100 a batch within 5 s, a day of retries in order, no bisecting, OnFailure to ChangesDeadLetterQueue', () => {
+    assertChangesMapping(t);
+  });
+
+  test('ChangesRole: exactly the stream read, ListStreams, UpdateItem and the DLQ', () => {
+    assertChangesRoleLeastPrivilege(t);
+  });
+
+  test('alarms: the changes DLQ, the error rate, the iterator age (the stats lag)', () => {
+    assertChangesAlarms(t);
+  });
+
+  type Drift = [string, (stack: cdk.Stack) => void, (tmpl: Json) => void];
+  const child = (stack: cdk.Stack, id: string) => stack.node.findChild(id) as cdk.CfnResource;
+  const changesRole = (stack: cdk.Stack) => (stack.node.findChild('ChangesRole') as iam.Role).node.defaultChild as iam.CfnRole;
+  // ChangesRole's statements: 0 logs, 1 stream read, 2 ListStreams, 3 UpdateItem, 4 the DLQ.
+  const drifts: Drift[] = [
+    ['the stream with keys only', (s) => child(s, 'NotificationsTable').addPropertyOverride('StreamSpecification.StreamViewType', 'KEYS_ONLY'), assertTableStream],
+    ['no stream', (s) => child(s, 'NotificationsTable').addPropertyDeletionOverride('StreamSpecification'), assertTableStream],
+    ['the mapping from LATEST', (s) => child(s, 'ChangesMapping').addPropertyOverride('StartingPosition', 'LATEST'), assertChangesMapping],
+    ['batches of 10', (s) => child(s, 'ChangesMapping').addPropertyOverride('BatchSize', 10), assertChangesMapping],
+    ['bisecting a failed batch', (s) => child(s, 'ChangesMapping').addPropertyOverride('BisectBatchOnFunctionError', true), assertChangesMapping],
+    ['partial batch responses', (s) => child(s, 'ChangesMapping').addPropertyOverride('FunctionResponseTypes', ['ReportBatchItemFailures']), assertChangesMapping],
+    [
+      'dropped batches to the events DLQ',
+      (s) => child(s, 'ChangesMapping').addPropertyOverride('DestinationConfig.OnFailure.Destination', { 'Fn::GetAtt': ['EventsDeadLetterQueue', 'Arn'] }),
+      assertChangesMapping,
+    ],
+    ['no failure destination', (s) => child(s, 'ChangesMapping').addPropertyDeletionOverride('DestinationConfig'), assertChangesMapping],
+    [
+      'the stream read on the table',
+      (s) => changesRole(s).addPropertyOverride('Policies.0.PolicyDocument.Statement.1.Resource', { 'Fn::GetAtt': ['NotificationsTable', 'Arn'] }),
+      assertChangesRoleLeastPrivilege,
+    ],
+    [
+      'GetItem besides UpdateItem',
+      (s) => changesRole(s).addPropertyOverride('Policies.0.PolicyDocument.Statement.3.Action', ['dynamodb:UpdateItem', 'dynamodb:GetItem']),
+      assertChangesRoleLeastPrivilege,
+    ],
+    [
+      'UpdateItem on the indexes too',
+      (s) =>
+        changesRole(s).addPropertyOverride('Policies.0.PolicyDocument.Statement.3.Resource', [
+          { 'Fn::GetAtt': ['NotificationsTable', 'Arn'] },
+          { 'Fn::Sub': '${NotificationsTable.Arn}/index/*' },
+        ]),
+      assertChangesRoleLeastPrivilege,
+    ],
+    [
+      'PutItem in another statement',
+      (s) =>
+        changesRole(s).addPropertyOverride('Policies.0.PolicyDocument.Statement.5', {
+          Effect: 'Allow',
+          Action: ['dynamodb:PutItem'],
+          Resource: [{ 'Fn::GetAtt': ['NotificationsTable', 'Arn'] }],
+        }),
+      assertChangesRoleLeastPrivilege,
+    ],
+    ['no DLQ send', (s) => changesRole(s).addPropertyOverride('Policies.0.PolicyDocument.Statement.4.Action', 'sqs:ReceiveMessage'), assertChangesRoleLeastPrivilege],
+    ['an iterator age of 10 minutes', (s) => child(s, 'ChangesIteratorAgeAlarm').addPropertyOverride('Threshold', 600000), assertChangesAlarms],
+    ['the iterator age over 1 period', (s) => child(s, 'ChangesIteratorAgeAlarm').addPropertyOverride('EvaluationPeriods', 1), assertChangesAlarms],
+    [
+      'the DLQ alarm on the events DLQ',
+      (s) =>
+        child(s, 'ChangesDeadLetterAlarm').addPropertyOverride('Dimensions.0.Value', { 'Fn::GetAtt': ['EventsDeadLetterQueue', 'QueueName'] }),
+      assertChangesAlarms,
+    ],
+    [
+      "the error rate of the events function",
+      (s) => child(s, 'ChangesErrorRateAlarm').addPropertyOverride('Metrics.1.MetricStat.Metric.Dimensions.0.Value', { Ref: 'EventsFunction' }),
+      assertChangesAlarms,
+    ],
+  ];
+
+  test.each<Drift>(drifts)('the check fails on %s (it can fail)', (_what, mutate, check) => {
+    const tmpl = synthStack(mutate).template.toJSON();
+    expect(() => check(tmpl)).toThrow();
+  });
+});
+
 describe('dashboard', () => {
   const metrics = (): Array<{ ns: string; name: string; dims: Record<string, string> }> => {
     const body = JSON.parse(flatten(t.Resources.Dashboard.Properties.DashboardBody));
@@ -1157,8 +1377,8 @@ describe('dashboard', () => {
     }
   });
 
-  test('every worker and the events function: invocations, errors, throttles, duration', () => {
-    for (const fn of [...CHANNELS.map((c) => `${c.id}WorkerFunction`), 'EventsFunction']) {
+  test('every worker, the events and the changes functions: invocations, errors, throttles, duration', () => {
+    for (const fn of [...CHANNELS.map((c) => `${c.id}WorkerFunction`), 'EventsFunction', 'ChangesFunction']) {
       for (const name of ['Invocations', 'Errors', 'Throttles', 'Duration']) {
         has('AWS/Lambda', name, { FunctionName: '${' + fn + '}' });
       }
@@ -1172,6 +1392,12 @@ describe('dashboard', () => {
     has('AWS/SQS', 'ApproximateAgeOfOldestMessage', { QueueName: '${EventsQueue.QueueName}' });
     has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: '${EventsQueue.QueueName}' });
     has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: '${EventsDeadLetterQueue.QueueName}' });
+  });
+
+  test("the changes function's counts (by Function=changes), its iterator age (the stats' lag), its DLQ's depth", () => {
+    for (const name of ['Records', 'StatusChanges']) has('${MetricsNamespace}', name, { Function: 'changes' });
+    has('AWS/Lambda', 'IteratorAge', { FunctionName: '${ChangesFunction}' });
+    has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: '${ChangesDeadLetterQueue.QueueName}' });
   });
 
   test("the SMS delivery status log groups' incoming records", () => {
