@@ -296,9 +296,12 @@ async fn create_events_pipeline(
         .send()
         .await;
     if let Err(e) = created {
-        let exists = e
-            .as_service_error()
-            .is_some_and(|s| s.is_already_exists_exception());
+        // SES v2 says AlreadyExistsException; the emulator answers with SES v1's code.
+        use aws_sdk_sesv2::error::ProvideErrorMetadata;
+        let exists = e.as_service_error().is_some_and(|s| {
+            s.is_already_exists_exception()
+                || s.code() == Some("ConfigurationSetAlreadyExistsException")
+        });
         if !exists {
             return Err(fail(format!("configuration set {configuration_set}"), e));
         }
