@@ -228,9 +228,8 @@ impl MessageHandler for Batch<'_> {
     }
 }
 
-/// A worker function's `main`: reads its configuration, loads the SDK configuration, builds
-/// the worker with `build` (its clients; the push worker's key), logs where the init went
-/// ([`telemetry::InitSteps`](crate::telemetry::InitSteps)), then [`serve`]s it.
+/// A worker function's `main`: its cold start ([`crate::aws::init_function`]: its
+/// configuration, the SDK, the worker `build` makes), then [`serve`]s it.
 pub async fn start<C, E>(
     config: impl FnOnce(&crate::config::Env) -> Result<C, crate::config::ConfigError>,
     build: impl AsyncFnOnce(&aws_config::SdkConfig, C) -> Result<DeliveryWorker, E>,
@@ -238,17 +237,7 @@ pub async fn start<C, E>(
 where
     E: Into<lambda_runtime::Error>,
 {
-    let mut init = crate::telemetry::InitSteps::start();
-    crate::telemetry::init();
-    init.step("tracing");
-    let config = config(&crate::config::Env::from_process())?;
-    init.step("config");
-    let sdk = crate::aws::load().await;
-    init.step("sdk");
-    let worker = build(&sdk, config).await.map_err(Into::into)?;
-    init.step("clients");
-    init.done();
-    serve(worker).await
+    serve(crate::aws::init_function(config, build).await?).await
 }
 
 /// Runs `worker` as the Lambda function's handler for SQS events, until the runtime stops.
