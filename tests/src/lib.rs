@@ -858,6 +858,18 @@ fn api_config(
 }
 
 /// A unique recipient, so a test finds its own emails in the shared emulator.
+/// The statuses of a notification's history, oldest first.
+pub fn statuses(view: &Value) -> Vec<String> {
+    view["history"]
+        .as_array()
+        .map(|h| {
+            h.iter()
+                .filter_map(|e| e["status"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// An address of SES's mailbox simulator (`success`, `bounce`, `complaint`,
 /// `suppressionlist`, `ooto`), with a label of its own so tests sharing the emulator do not
 /// read each other's mail.

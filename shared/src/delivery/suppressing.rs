@@ -74,32 +74,36 @@ impl Provider for Suppressing {
 mod tests {
     use super::*;
     use crate::{
-        domain::{Suppression, SuppressionReason},
+        domain::{Suppression, SuppressionReason, TenantId},
         provider::ScriptedProvider,
         store::{MemorySuppressions, tests::at, tests::queued_email},
     };
 
+    /// A provider behind a list holding the notification's address for `tenant`, and the
+    /// provider's own record of its calls.
+    async fn listed_for(tenant: &str, n: &Notification) -> (Suppressing, Arc<ScriptedProvider>) {
+        let list = Arc::new(MemorySuppressions::new());
+        let entry = Suppression {
+            tenant: TenantId::new(tenant),
+            address: SuppressedAddress::of(&n.recipient.address().unwrap()).unwrap(),
+            reason: SuppressionReason::Bounced,
+            created_at: at(0),
+            notification_id: None,
+            detail: None,
+        };
+        list.suppress(&entry, false).await.unwrap();
+        let inner = Arc::new(ScriptedProvider::new(Channel::Email));
+        (Suppressing::new(inner.clone(), list), inner)
+    }
+
     #[tokio::test]
     async fn a_listed_address_is_refused_as_opted_out_without_calling_the_provider() {
         let n = queued_email();
-        let to = n.recipient.address().unwrap();
-        let list = Arc::new(MemorySuppressions::new());
-        list.suppress(
-            &Suppression {
-                tenant: n.tenant.clone(),
-                address: SuppressedAddress::of(&to).unwrap(),
-                reason: SuppressionReason::Bounced,
-                created_at: at(0),
-                notification_id: None,
-                detail: None,
-            },
-            false,
-        )
-        .await
-        .unwrap();
-        let inner = Arc::new(ScriptedProvider::new(Channel::Email));
-        let provider = Suppressing::new(inner.clone(), list);
-        let err = provider.send(&n, &to).await.unwrap_err();
+        let (provider, inner) = listed_for(n.tenant.as_str(), &n).await;
+        let err = provider
+            .send(&n, &n.recipient.address().unwrap())
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::OptedOut);
         assert_eq!(err.code, "bounced");
         assert_eq!(inner.calls().len(), 0);
@@ -108,24 +112,11 @@ mod tests {
     #[tokio::test]
     async fn another_tenants_list_does_not_apply() {
         let n = queued_email();
-        let to = n.recipient.address().unwrap();
-        let list = Arc::new(MemorySuppressions::new());
-        list.suppress(
-            &Suppression {
-                tenant: crate::domain::TenantId::new("other"),
-                address: SuppressedAddress::of(&to).unwrap(),
-                reason: SuppressionReason::Manual,
-                created_at: at(0),
-                notification_id: None,
-                detail: None,
-            },
-            false,
-        )
-        .await
-        .unwrap();
-        let inner = Arc::new(ScriptedProvider::new(Channel::Email));
-        let provider = Suppressing::new(inner.clone(), list);
-        provider.send(&n, &to).await.unwrap();
+        let (provider, inner) = listed_for("other", &n).await;
+        provider
+            .send(&n, &n.recipient.address().unwrap())
+            .await
+            .unwrap();
         assert_eq!(inner.calls().len(), 1);
     }
 }

@@ -111,19 +111,9 @@ impl DynamoStore {
         tenant: &TenantId,
         token: &DeviceToken,
     ) -> Result<Vec<Item>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::TOKEN_INDEX)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(keys::token_pk(tenant, token)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out
-            .items
-            .unwrap_or_default()
+        Ok(self
+            .index_entries(keys::TOKEN_INDEX, "GSI1PK", keys::token_pk(tenant, token))
+            .await?
             .into_iter()
             .filter_map(keys::primary_key)
             .collect())

@@ -78,6 +78,29 @@ impl DynamoStore {
             .item)
     }
 
+    /// The first page of entries of an index partition (`pk_attribute` = `pk`): keys, and
+    /// what the index projects.
+    pub(super) async fn index_entries(
+        &self,
+        index: &str,
+        pk_attribute: &str,
+        pk: String,
+    ) -> Result<Vec<Item>, StoreError> {
+        Ok(self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", pk_attribute)
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .send()
+            .await
+            .map_err(unavailable)?
+            .items
+            .unwrap_or_default())
+    }
+
     /// Every item of partition `pk` whose sort key starts with `sk_prefix`, read consistently.
     pub(super) async fn query_prefix(
         &self,

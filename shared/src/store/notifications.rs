@@ -490,25 +490,15 @@ impl NotificationStore for DynamoStore {
         provider: &str,
         message_id: &str,
     ) -> Result<Option<NotificationId>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::PROVIDER_INDEX)
-            .key_condition_expression("GSI4PK = :pk")
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(keys::provider_message_pk(provider, message_id)),
+        Ok(self
+            .index_entries(
+                keys::PROVIDER_INDEX,
+                "GSI4PK",
+                keys::provider_message_pk(provider, message_id),
             )
-            .limit(1)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|item| keys::notification_of(&item)))
+            .await?
+            .iter()
+            .find_map(keys::notification_of))
     }
 
     async fn annotate(&self, id: &NotificationId, note: &Annotation) -> Result<bool, StoreError> {

@@ -7,7 +7,7 @@ use notify_shared::{
     domain::{Channel, NotificationId, Priority, TenantId},
     queue::QueueMessage,
 };
-use notify_tests::{StackOptions, TestStack, VISIBILITY_TIMEOUT, unique_recipient};
+use notify_tests::{StackOptions, TestStack, VISIBILITY_TIMEOUT, statuses, unique_recipient};
 use serde_json::{Value, json};
 
 fn email_to(to: &str) -> Value {
@@ -18,15 +18,6 @@ fn email_to(to: &str) -> Value {
         "text": "Order 42 is on its way.",
         "html": "<p>Order <b>42</b> is on its way.</p>",
     })
-}
-
-fn statuses(view: &Value) -> Vec<String> {
-    view["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["status"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]

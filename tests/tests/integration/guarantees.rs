@@ -11,21 +11,13 @@ use notify_shared::{
     store::NotificationStore,
 };
 use notify_tests::{
-    ADMIN_KEY, API_KEY, HangingQueue, MAX_RECEIVES, StackOptions, TestStack, unique_recipient,
+    ADMIN_KEY, API_KEY, HangingQueue, MAX_RECEIVES, StackOptions, TestStack, statuses,
+    unique_recipient,
 };
 use serde_json::{Value, json};
 
 fn email_to(to: &str) -> Value {
     json!({"channel": "email", "to": to, "subject": "Order 42", "text": "It shipped."})
-}
-
-fn statuses(view: &Value) -> Vec<String> {
-    view["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["status"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 fn manual_clock() -> ManualClock {

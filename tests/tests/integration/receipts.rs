@@ -5,22 +5,13 @@
 
 use std::time::Duration;
 
-use notify_tests::{TestStack, simulator, unique_recipient};
+use notify_tests::{TestStack, simulator, statuses, unique_recipient};
 use serde_json::{Value, json};
 
 const WITHIN: Duration = Duration::from_secs(30);
 
 fn email_to(to: &str) -> Value {
     json!({"channel": "email", "to": to, "subject": "Your order", "text": "It shipped."})
-}
-
-fn history_statuses(view: &Value) -> Vec<String> {
-    view["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["status"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 /// An SES event for the notification `id`, as SES publishes it.
@@ -54,10 +45,7 @@ async fn mail_to_the_simulators_success_address_ends_delivered() {
     let id = t.send(&email_to(&simulator("success"))).await;
     let view = t.deliver_until(&id, "delivered", WITHIN).await;
     assert_eq!(view["status"], "delivered", "{view}");
-    assert_eq!(
-        history_statuses(&view),
-        ["queued", "sending", "sent", "delivered"]
-    );
+    assert_eq!(statuses(&view), ["queued", "sending", "sent", "delivered"]);
     assert!(view["deliveredAt"].is_string(), "{view}");
 }
 
@@ -187,10 +175,7 @@ async fn an_event_before_the_workers_record_waits_for_it_and_a_repeat_changes_no
     let reports = t.deliver_events().await;
     assert_eq!((reports[0].deleted, reports[0].kept), (1, 0));
     let view = t.notification(&id).await;
-    assert_eq!(
-        history_statuses(&view),
-        ["queued", "sending", "sent", "delivered"]
-    );
+    assert_eq!(statuses(&view), ["queued", "sending", "sent", "delivered"]);
 
     // A late bounce does not overwrite the final status (but suppresses the address).
     let bounce = json!({"bounceType": "Permanent", "bounceSubType": "General",
@@ -246,10 +231,7 @@ async fn an_sms_to_the_success_simulator_number_ends_delivered() {
     let id = t.send(&sms_to(SMS_SUCCESS)).await;
     let view = t.deliver_until(&id, "delivered", WITHIN).await;
     assert_eq!(view["status"], "delivered", "{view}");
-    assert_eq!(
-        history_statuses(&view),
-        ["queued", "sending", "sent", "delivered"]
-    );
+    assert_eq!(statuses(&view), ["queued", "sending", "sent", "delivered"]);
 }
 
 #[tokio::test]
