@@ -66,12 +66,25 @@ impl DynamoStore {
 
     /// The item at `key`, read consistently (whatever a write before this returned is seen).
     pub(super) async fn read(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        self.read_as(key, true).await
+    }
+
+    /// The item at `key`, read eventually consistently (half the read units): for an item
+    /// that never changes once written, where only a read just after the write can miss it.
+    pub(super) async fn read_settled(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        match self.read_as(key.clone(), false).await? {
+            Some(item) => Ok(Some(item)),
+            None => self.read_as(key, true).await,
+        }
+    }
+
+    async fn read_as(&self, key: Item, consistent: bool) -> Result<Option<Item>, StoreError> {
         Ok(self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key))
-            .consistent_read(true)
+            .consistent_read(consistent)
             .send()
             .await
             .map_err(unavailable)?

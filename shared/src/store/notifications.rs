@@ -168,8 +168,9 @@ impl DynamoStore {
         if !record.contains_key(CONTENT) {
             let id = record_id(&record);
             let content = match NotificationId::parse(&id) {
+                // Content is written once, before its record, and never changed.
                 Some(parsed) => self
-                    .read(keys::notification_content_key(&parsed))
+                    .read_settled(keys::notification_content_key(&parsed))
                     .await?
                     .and_then(|mut item| item.remove(CONTENT)),
                 None => None,
