@@ -169,6 +169,17 @@ cat <<BANNER
            "recipients":[{"to":"alice@example.com","data":{"name":"Alice"}},{"to":"bob@example.com","data":{"name":"Bob"}}]}'
     curl -sS "$NOTIFY_API_URL/v1/batches/demo" -H "Authorization: Bearer $NOTIFY_API_KEY"
 
+  Delivered, bounced, suppressed: SES's mailbox simulator works here as on SES (success@,
+  bounce@, complaint@, suppressionlist@simulator.amazonses.com; SMS to +33755512501 is
+  delivered, +33755512502 fails), then the list, the suppressions and the stats:
+
+    curl -sS -X POST "$NOTIFY_API_URL/v1/notifications" \\
+      -H "Authorization: Bearer $NOTIFY_API_KEY" -H "Content-Type: application/json" \\
+      -d '{"channel":"email","to":"bounce@simulator.amazonses.com","subject":"Hi","text":"Bounces"}'
+    curl -sS "$NOTIFY_API_URL/v1/notifications?status=failed" -H "Authorization: Bearer $NOTIFY_API_KEY"
+    curl -sS "$NOTIFY_API_URL/v1/suppressions" -H "Authorization: Bearer $NOTIFY_API_KEY"
+    curl -sS "$NOTIFY_API_URL/v1/stats" -H "Authorization: Bearer $NOTIFY_API_KEY"
+
   The Event Planner API's routes answer too, e.g.
     POST $NOTIFY_API_URL/api/notifications/email   (see README, "The Event Planner API")
 
