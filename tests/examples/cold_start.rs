@@ -42,6 +42,10 @@ enum Kind {
     Send,
     Worker(Channel),
     Cleanup,
+    /// SES's delivery event for a sent email, from the events queue.
+    Receipt,
+    /// One new record from the table's stream.
+    StreamRecord,
 }
 
 struct Row {
@@ -87,6 +91,8 @@ async fn main() {
             Kind::Worker(Channel::Webhook),
         ),
         row("cleanup, scheduled sweep", "cleanup", Kind::Cleanup),
+        row("events, 1 SES delivery event", "events", Kind::Receipt),
+        row("changes, 1 stream record", "changes", Kind::StreamRecord),
     ];
     for r in &rows {
         let path = bin_dir.join(r.binary);
@@ -211,6 +217,8 @@ impl Bench {
                 &email(&unique_recipient()).to_string(),
             ),
             Kind::Worker(channel) => self.message(channel).await,
+            Kind::Receipt => self.receipt().await,
+            Kind::StreamRecord => stream_record(),
             Kind::Cleanup => json!({
                 "version": "0", "id": uuid::Uuid::new_v4().to_string(),
                 "detail-type": "Scheduled Event", "source": "aws.events",
@@ -266,6 +274,53 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// An SQS batch of one SES delivery event (in SNS's envelope) for an email the worker
+    /// has sent.
+    async fn receipt(&self) -> Value {
+        let to = unique_recipient();
+        let id = self.stack.send(&email(&to)).await;
+        self.stack
+            .deliver_until(&id, "sent", Duration::from_secs(30))
+            .await;
+        let event = json!({
+            "eventType": "Delivery",
+            "mail": {"timestamp": "2026-12-01T10:00:00.000Z", "messageId": "cold-start",
+                "destination": [to], "tags": {"notification_id": [id], "tenant": ["test"]}},
+            "delivery": {"timestamp": "2026-12-01T10:00:01.000Z", "recipients": [to]}
+        });
+        let body = json!({"Type": "Notification", "Message": event.to_string()}).to_string();
+        let mut message = aws_lambda_events::event::sqs::SqsMessage::default();
+        message.message_id = Some(uuid::Uuid::new_v4().to_string());
+        message.receipt_handle = Some("cold-start".into());
+        message.body = Some(body);
+        message.event_source_arn = self.stack.stack.events.as_ref().map(|e| e.arn.clone());
+        message
+            .attributes
+            .insert("ApproximateReceiveCount".into(), "1".into());
+        let mut batch = aws_lambda_events::event::sqs::SqsEvent::default();
+        batch.records = vec![message];
+        serde_json::to_value(batch).expect("event")
+    }
+}
+
+/// A DynamoDB stream batch of one new notification record.
+fn stream_record() -> Value {
+    let id = uuid::Uuid::now_v7().to_string();
+    json!({"Records": [{
+        "eventID": "1", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": notify_local::REGION,
+        "dynamodb": {
+            "Keys": {"PK": {"S": format!("NOTIFICATION#{id}")}, "SK": {"S": "NOTIFICATION"}},
+            "NewImage": {"PK": {"S": format!("NOTIFICATION#{id}")}, "SK": {"S": "NOTIFICATION"},
+                "id": {"S": id}, "tenant": {"S": "bench"}, "channel": {"S": "email"},
+                "status": {"S": "queued"}, "updatedAt": {"S": "2026-12-01T10:00:00.000Z"}},
+            "SequenceNumber": uuid::Uuid::new_v4().as_u128().to_string(), "SizeBytes": 100,
+            "StreamViewType": "NEW_AND_OLD_IMAGES", "ApproximateCreationDateTime": 1_796_220_900.0
+        }
+    }]})
+}
+
 fn email(to: &str) -> Value {
     json!({"channel": "email", "to": to, "subject": "Your order", "text": "Order 42 has shipped."})
 }
@@ -297,9 +352,10 @@ fn check(kind: Kind, answer: &Result<Value, String>) -> Result<(), String> {
         Kind::Hello => answer["hello"] == "world",
         Kind::Health => answer["statusCode"] == 200,
         Kind::Send => answer["statusCode"] == 202,
-        Kind::Worker(_) => answer["batchItemFailures"]
+        Kind::Worker(_) | Kind::Receipt => answer["batchItemFailures"]
             .as_array()
             .is_some_and(Vec::is_empty),
+        Kind::StreamRecord => answer.is_null(),
         Kind::Cleanup => answer.is_object(),
     };
     if ok {
