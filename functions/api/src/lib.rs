@@ -15,6 +15,7 @@ mod error;
 mod health;
 mod idempotency;
 mod notifications;
+mod paging;
 mod response;
 mod router;
 mod stats;

@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{error, info};
 
-use crate::{ApiError, App, accept, channel::Summary, response};
+use crate::{ApiError, App, accept, channel::Summary, paging, response};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -225,10 +225,8 @@ pub async fn get(app: &App, tenant: &TenantId, raw_id: &str) -> Result<Response<
     Ok(response::json(StatusCode::OK, &View::of(&notification)))
 }
 
-/// A page holds 25 notifications unless `limit` says otherwise, at most 100.
-const DEFAULT_PAGE: usize = 25;
-const MAX_PAGE: usize = 100;
-const CURSOR_PREFIX: &str = "n1:";
+/// What this listing's cursors carry before their position (a notification id).
+const CURSOR_KIND: &str = "n1:";
 
 /// What `GET /v1/notifications` was asked.
 struct ListQuery {
@@ -242,14 +240,11 @@ struct ListQuery {
 fn list_query(req: &Request) -> Result<ListQuery, ApiError> {
     let mut q = ListQuery {
         filter: ListFilter::default(),
-        limit: DEFAULT_PAGE,
+        limit: paging::DEFAULT_LIMIT,
         before: None,
         echo: Vec::new(),
     };
     let mut errors = Vec::new();
-    let mut error = |field: &str, rule: &'static str, message: String| {
-        errors.push(FieldError::new(field, rule, message));
-    };
     let text = |v: &str, max: usize| {
         (!v.trim().is_empty() && v.chars().count() <= max && !v.chars().any(char::is_control))
             .then(|| v.to_owned())
@@ -260,57 +255,52 @@ fn list_query(req: &Request) -> Result<ListQuery, ApiError> {
         match k {
             "status" => match v.parse::<Status>() {
                 Ok(s) => q.filter.status = Some(s),
-                Err(e) => error(k, "enum", e.to_string()),
+                Err(e) => errors.push(FieldError::new(k, "enum", e.to_string())),
             },
             "channel" => match v.parse::<Channel>() {
                 Ok(c) => q.filter.channel = Some(c),
-                Err(e) => error(k, "enum", e.to_string()),
+                Err(e) => errors.push(FieldError::new(k, "enum", e.to_string())),
             },
             "recipient" => match text(v, 2048) {
                 Some(r) => q.filter.recipient = Some(r),
-                None => error(k, "text", "must be 1 to 2048 characters, one line".into()),
+                None => errors.push(FieldError::new(
+                    k,
+                    "text",
+                    "must be 1 to 2048 characters, one line",
+                )),
             },
             "template" => match TemplateName::parse(v) {
                 Ok(t) => q.filter.template = Some(t.as_str().to_owned()),
-                Err(e) => error(k, "pattern", e.to_string()),
+                Err(e) => errors.push(FieldError::new(k, "pattern", e.to_string())),
             },
             "batchId" => match BatchId::parse(v) {
                 Ok(b) => q.filter.batch = Some(b),
-                Err(e) => error(k, "pattern", e.to_string()),
+                Err(e) => errors.push(FieldError::new(k, "pattern", e.to_string())),
             },
             "reference" => match text(v, MAX_REFERENCE_CHARS) {
                 Some(r) => q.filter.reference = Some(r),
-                None => error(
+                None => errors.push(FieldError::new(
                     k,
                     "text",
                     format!("must be 1 to {MAX_REFERENCE_CHARS} characters, one line"),
-                ),
+                )),
             },
-            "since" | "until" => match v.parse::<Timestamp>() {
+            "since" | "until" => match paging::timestamp(k, v) {
                 Ok(t) if k == "since" => q.filter.since = Some(t),
                 Ok(t) => q.filter.until = Some(t),
-                Err(_) => error(
-                    k,
-                    "date_time",
-                    "must be an RFC 3339 date-time with an offset, like 2026-12-01T09:00:00Z"
-                        .into(),
-                ),
+                Err(e) => errors.push(e),
             },
-            "limit" => match v.parse::<usize>() {
-                Ok(n) if (1..=MAX_PAGE).contains(&n) => q.limit = n,
-                _ => error(
-                    k,
-                    "range",
-                    format!("must be a whole number from 1 to {MAX_PAGE}"),
-                ),
+            "limit" => match paging::limit(v) {
+                Ok(n) => q.limit = n,
+                Err(e) => errors.push(e),
             },
-            "cursor" => match decode_cursor(v) {
-                Some(id) => q.before = Some(id),
-                None => error(
-                    k,
-                    "cursor",
-                    "is not a cursor this list returned (use the `next` link as given)".into(),
-                ),
+            "cursor" => match paging::cursor(CURSOR_KIND, v) {
+                Ok(position) => match NotificationId::parse(&position) {
+                    Some(id) => q.before = Some(id),
+                    // A cursor of the right kind whose position is not an id: not ours either.
+                    None => errors.extend(paging::cursor(CURSOR_KIND, "").err()),
+                },
+                Err(e) => errors.push(e),
             },
             // Other parameters are not the list's: left alone, as proxies and caches add some.
             _ => continue,
@@ -322,27 +312,17 @@ fn list_query(req: &Request) -> Result<ListQuery, ApiError> {
     if let (Some(since), Some(until)) = (q.filter.since, q.filter.until)
         && since >= until
     {
-        error("until", "after_since", "must be after `since`".into());
+        errors.push(FieldError::new(
+            "until",
+            "after_since",
+            "must be after `since`",
+        ));
     }
     if errors.is_empty() {
         Ok(q)
     } else {
         Err(ApiError::Validation(errors))
     }
-}
-
-fn encode_cursor(id: &NotificationId) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{id}"))
-}
-
-fn decode_cursor(raw: &str) -> Option<NotificationId> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    NotificationId::parse(text.strip_prefix(CURSOR_PREFIX)?)
 }
 
 /// `GET /v1/notifications`: the tenant's notifications, newest first, a page at a time.
@@ -360,13 +340,13 @@ pub async fn list(app: &App, tenant: &TenantId, req: &Request) -> Result<Respons
         .await
         .map_err(store_unavailable)?;
     let next = page.next.as_ref().map(|position| {
-        let mut link = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &q.echo {
-            link.append_pair(k, v);
-        }
-        link.append_pair("limit", &q.limit.to_string());
-        link.append_pair("cursor", &encode_cursor(position));
-        format!("/v1/notifications?{}", link.finish())
+        paging::next_link(
+            "/v1/notifications",
+            &q.echo,
+            q.limit,
+            CURSOR_KIND,
+            position.as_str(),
+        )
     });
     let items: Vec<View<'_>> = page.items.iter().map(View::of).collect();
     Ok(response::json(

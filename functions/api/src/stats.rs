@@ -12,7 +12,7 @@ use notify_shared::{
 use serde_json::{Map, Value, json};
 use tracing::error;
 
-use crate::{ApiError, App, response};
+use crate::{ApiError, App, paging, response};
 
 /// Buckets one answer may hold.
 pub const MAX_BUCKETS: i64 = 200;
@@ -42,14 +42,10 @@ fn stats_query(req: &Request) -> Result<StatsQuery, ApiError> {
                 Ok(c) => q.channel = Some(c),
                 Err(e) => errors.push(FieldError::new("channel", "enum", e.to_string())),
             },
-            name @ ("since" | "until") => match v.parse::<Timestamp>() {
+            name @ ("since" | "until") => match paging::timestamp(name, &v) {
                 Ok(t) if name == "since" => q.since = Some(t),
                 Ok(t) => q.until = Some(t),
-                Err(_) => errors.push(FieldError::new(
-                    name,
-                    "date_time",
-                    "must be an RFC 3339 date-time with an offset, like 2026-12-01T09:00:00Z",
-                )),
+                Err(e) => errors.push(e),
             },
             _ => {}
         }

@@ -2,7 +2,6 @@
 //! `PUT`, `GET` and `DELETE /v1/suppressions/{channel}/{address}`. Bounces and complaints add
 //! entries by themselves (the events function); a `PUT` adds one by hand (`manual`).
 
-use base64::Engine;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use notify_shared::{
@@ -14,14 +13,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::{error, info};
 
-use crate::{ApiError, App, response};
+use crate::{ApiError, App, paging, response};
 
-/// A page holds 25 entries unless `limit` says otherwise, at most 100.
-const DEFAULT_LIMIT: usize = 25;
-const MAX_LIMIT: usize = 100;
 /// A tenant's note on an entry it adds.
 const MAX_DETAIL_CHARS: usize = 500;
-const CURSOR_PREFIX: &str = "s1:";
+/// What this listing's cursors carry before their position (a sort key).
+const CURSOR_KIND: &str = "s1:";
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -95,7 +92,7 @@ struct ListQuery {
 fn list_query(req: &Request) -> Result<ListQuery, ApiError> {
     let mut query = ListQuery {
         filter: SuppressionFilter::default(),
-        limit: DEFAULT_LIMIT,
+        limit: paging::DEFAULT_LIMIT,
         after: None,
     };
     let mut errors = Vec::new();
@@ -114,21 +111,13 @@ fn list_query(req: &Request) -> Result<ListQuery, ApiError> {
                 Ok(r) => query.filter.reason = Some(r),
                 Err(e) => errors.push(FieldError::new("reason", "enum", e.to_string())),
             },
-            "limit" => match v.parse::<usize>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => query.limit = n,
-                _ => errors.push(FieldError::new(
-                    "limit",
-                    "range",
-                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                )),
+            "limit" => match paging::limit(&v) {
+                Ok(n) => query.limit = n,
+                Err(e) => errors.push(e),
             },
-            "cursor" => match decode_cursor(&v) {
-                Some(after) => query.after = Some(after),
-                None => errors.push(FieldError::new(
-                    "cursor",
-                    "cursor",
-                    "is not a cursor this list returned (use the `next` link as given)",
-                )),
+            "cursor" => match paging::cursor(CURSOR_KIND, &v) {
+                Ok(after) => query.after = Some(after),
+                Err(e) => errors.push(e),
             },
             // Other parameters are not the list's: left alone, as proxies and caches add some.
             _ => {}
@@ -141,20 +130,6 @@ fn list_query(req: &Request) -> Result<ListQuery, ApiError> {
     }
 }
 
-/// The cursor is opaque to clients: the position, encoded.
-fn encode_cursor(position: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{position}"))
-}
-
-fn decode_cursor(raw: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let position = text.strip_prefix(CURSOR_PREFIX)?;
-    (!position.is_empty() && !position.chars().any(char::is_control)).then(|| position.to_owned())
-}
-
 /// `GET /v1/suppressions`.
 pub async fn list(app: &App, tenant: &TenantId, req: &Request) -> Result<Response<Body>, ApiError> {
     let query = list_query(req)?;
@@ -163,17 +138,21 @@ pub async fn list(app: &App, tenant: &TenantId, req: &Request) -> Result<Respons
         .suppressions(tenant, &query.filter, query.after.as_deref(), query.limit)
         .await
         .map_err(unavailable)?;
+    let mut filters = Vec::new();
+    if let Some(c) = query.filter.channel {
+        filters.push(("channel".to_owned(), c.as_str().to_owned()));
+    }
+    if let Some(r) = query.filter.reason {
+        filters.push(("reason".to_owned(), r.as_str().to_owned()));
+    }
     let next = page.next.as_deref().map(|position| {
-        let mut link = form_urlencoded::Serializer::new(String::new());
-        if let Some(c) = query.filter.channel {
-            link.append_pair("channel", c.as_str());
-        }
-        if let Some(r) = query.filter.reason {
-            link.append_pair("reason", r.as_str());
-        }
-        link.append_pair("limit", &query.limit.to_string());
-        link.append_pair("cursor", &encode_cursor(position));
-        format!("/v1/suppressions?{}", link.finish())
+        paging::next_link(
+            "/v1/suppressions",
+            &filters,
+            query.limit,
+            CURSOR_KIND,
+            position,
+        )
     });
     let items: Vec<View<'_>> = page.items.iter().map(View::of).collect();
     Ok(response::json(
