@@ -84,7 +84,8 @@ const TABLE_ATTRIBUTES: [&str; 14] = [
     "GSI5PK", "GSI6PK", "GSI7PK", "ttl",
 ];
 
-fn key(pk: String, sk: String) -> Item {
+/// A primary key from its parts (a listing that resumes at a sort key builds one too).
+pub(super) fn key(pk: String, sk: String) -> Item {
     HashMap::from([
         ("PK".to_owned(), AttributeValue::S(pk)),
         ("SK".to_owned(), AttributeValue::S(sk)),
@@ -229,14 +230,20 @@ pub(super) fn list_pks(tenant: &TenantId) -> impl Iterator<Item = String> + '_ {
     (0..LIST_SHARDS).map(move |shard| list_pk(tenant, shard))
 }
 
-/// 96 bits of SHA-256: the key stays short (the record's size is what each status change
-/// costs), and a collision only adds candidates, which the listing filters out.
-fn digest(text: &str) -> String {
+/// The first `bytes` bytes of `text`'s SHA-256, in hex: a key part for text that may hold
+/// any character, or is too long.
+fn sha256_hex(text: &str, bytes: usize) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    d.as_ref()[..12]
+    d.as_ref()[..bytes.min(32)]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// 96 bits: the key stays short (the record's size is what each status change costs), and a
+/// collision only adds candidates, which the listing filters out.
+fn digest(text: &str) -> String {
+    sha256_hex(text, 12)
 }
 
 /// `recipient` in its [`crate::domain::search_form`].
@@ -340,10 +347,8 @@ pub(super) fn token_keys(tenant: &TenantId, user: &UserId, token: &DeviceToken) 
 
 pub(super) fn idempotency_key(tenant: &TenantId, client_key: &str) -> Item {
     // The client's key may hold any printable character: hash it into the partition key.
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, client_key.as_bytes());
-    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     key(
-        format!("IDEMPOTENCY#{tenant}#{hex}"),
+        format!("IDEMPOTENCY#{tenant}#{}", sha256_hex(client_key, 32)),
         "IDEMPOTENCY".to_owned(),
     )
 }
@@ -413,11 +418,6 @@ pub(super) fn suppression_key(tenant: &TenantId, address: &SuppressedAddress) ->
     )
 }
 
-/// A primary key from its parts, for a listing that resumes at a sort key.
-pub(super) fn key_of(pk: String, sk: String) -> Item {
-    key(pk, sk)
-}
-
 // ------------------------------------------------------------------------------ stats
 
 pub(super) fn stats_pk(tenant: &TenantId) -> String {
@@ -453,11 +453,7 @@ pub(super) fn stats_key(tenant: &TenantId, granularity: Granularity, start_ms: i
 
 /// A request token DynamoDB accepts (at most 36 characters) standing for `text`.
 pub(super) fn token_digest(text: &str) -> String {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    d.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sha256_hex(text, 16)
 }
 
 // ------------------------------------------------------------------------------ purge

@@ -185,13 +185,8 @@ impl DynamoStore {
             .into_iter()
             .filter_map(|item| Some((keys::notification_of(&item)?, item)))
             .collect();
-        let mut found = Vec::new();
-        for id in ids {
-            if let Some(item) = by_id.remove(id) {
-                found.push(self.complete(item).await?);
-            }
-        }
-        Ok(found)
+        let ordered: Vec<Item> = ids.iter().filter_map(|id| by_id.remove(id)).collect();
+        self.complete_all(ordered).await
     }
 }
 

@@ -183,6 +183,44 @@ impl DynamoStore {
         from_item(record)
     }
 
+    /// The notifications of many record items, in their order: the content items of those
+    /// that do not hold their content read in batches (of 100), not one by one.
+    pub(super) async fn complete_all(
+        &self,
+        records: Vec<Item>,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let apart: Vec<Item> = records
+            .iter()
+            .filter(|r| !r.contains_key(CONTENT))
+            .filter_map(|r| NotificationId::parse(&record_id(r)))
+            .map(|id| keys::notification_content_key(&id))
+            .collect();
+        let mut contents: HashMap<NotificationId, AttributeValue> = HashMap::new();
+        if !apart.is_empty() {
+            for mut item in self.get_all(&apart, Some("PK, content")).await? {
+                if let (Some(id), Some(content)) =
+                    (keys::notification_of(&item), item.remove(CONTENT))
+                {
+                    contents.insert(id, content);
+                }
+            }
+        }
+        records
+            .into_iter()
+            .map(|mut record| {
+                if !record.contains_key(CONTENT) {
+                    let id = record_id(&record);
+                    let content = NotificationId::parse(&id).and_then(|id| contents.remove(&id));
+                    let Some(content) = content else {
+                        return Err(dynamo::corrupt(&id, "its content item is missing"));
+                    };
+                    record.insert(CONTENT.into(), content);
+                }
+                from_item(record)
+            })
+            .collect()
+    }
+
     /// Writes `item` unless one with its key exists. False if one did.
     async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
         dynamo::applied(

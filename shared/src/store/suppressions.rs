@@ -161,7 +161,7 @@ impl SuppressionList for DynamoStore {
         let prefix = keys::suppression_sk_prefix(filter.channel);
         let mut start = after
             .filter(|sk| sk.starts_with(&prefix))
-            .map(|sk| keys::key_of(pk.clone(), sk.to_owned()));
+            .map(|sk| keys::key(pk.clone(), sk.to_owned()));
         let mut items = Vec::new();
         let mut read = 0;
         loop {
