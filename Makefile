@@ -34,7 +34,7 @@ load:
 bench: tools
 	cargo bench -p notify-tests --bench batch_accept --bench worker_batch --bench cost
 	cargo build --release --bin api --bin email-worker --bin sms-worker --bin push-worker --bin webhook-worker \
-		--bin cleanup --bin events --bin changes --example hello_world --example cold_start
+		--bin cleanup --bin events --bin changes --bin callbacks --example hello_world --example cold_start
 	@# The in-process API that queues the workers' messages prints its metric lines on stdout: keep the table.
 	$${CARGO_TARGET_DIR:-target}/release/examples/cold_start > $${CARGO_TARGET_DIR:-target}/release/cold-start.txt
 	@grep -v '"_aws"' $${CARGO_TARGET_DIR:-target}/release/cold-start.txt
@@ -46,7 +46,7 @@ lint:
 ## Release builds of the functions for Lambda (arm64), with their sizes.
 release: tools
 	PATH="$$PWD/.dev/venv/bin:$$PATH" cargo lambda build --release --arm64 \
-		--bin api --bin email-worker --bin sms-worker --bin push-worker --bin webhook-worker --bin events --bin changes --bin cleanup
+		--bin api --bin email-worker --bin sms-worker --bin push-worker --bin webhook-worker --bin events --bin changes --bin callbacks --bin cleanup
 	@ls -l target/lambda/*/bootstrap
 
 ## The contract fuzzer against a running `make dev`: FUZZ_SECONDS (120), FUZZ_SEED to repeat a run.

@@ -165,6 +165,11 @@ EVENT_OUTCOMES: list[str] = ["Recorded", "Duplicate", "NotYet", "Foreign", "Igno
 # What the changes function counts, per stream batch (EMF, dimension Function=changes; the names
 # are functions/changes/src/lib.rs's): shown on the dashboard with the function's IteratorAge.
 CHANGES_COUNTS: list[str] = ["Records", "StatusChanges"]
+# What the callbacks function counts (EMF, dimension Function=callbacks; functions/callbacks), and
+# the callbacks the changes function queues (Function=changes): shown on the dashboard with the
+# callbacks queue and its DLQ.
+CALLBACK_OUTCOMES: list[str] = ["Delivered", "Retried", "Failed", "Unreadable"]
+CALLBACKS_QUEUED = "CallbacksQueued"
 # SNS's SMS delivery status log groups (logical ID, label): the records logged, on the dashboard.
 SMS_STATUS_LOG_GROUPS: list[tuple[str, str]] = [
     ("SmsDeliveryStatusLogGroup", "successes"),
@@ -322,9 +327,10 @@ def _metric_widget(x: int, y: int, width: int, title: str, metrics: list[list]) 
 
 
 def render_dashboard_body() -> list[str]:
-    """Seven rows under a title: API, queues, functions, deliveries (the service's EMF metrics, by
+    """Eight rows under a title: API, queues, functions, deliveries (the service's EMF metrics, by
     Channel), receipts (the events function's counts, its queue), SNS's SMS delivery status log
-    groups, the stats counters (the changes function's counts, its IteratorAge, its DLQ);
+    groups, the stats counters (the changes function's counts, its IteratorAge, its DLQ), status
+    callbacks (the callbacks function's counts and the changes function's, its queue and DLQ);
     infra/cdk builds the same widgets."""
     def api(metric: str, stat: str, label: str) -> list:
         return ["AWS/ApiGateway", metric, "ApiId", "${HttpApi}", {"stat": stat, "label": label}]
@@ -342,7 +348,7 @@ def render_dashboard_body() -> list[str]:
             for c, p in pairs()
         ]
 
-    functions = [c.worker for c in CHANNELS] + ["Api", "Cleanup", "Events", "Changes"]
+    functions = [c.worker for c in CHANNELS] + ["Api", "Cleanup", "Events", "Changes", "Callbacks"]
 
     def queue_metric(metric: str, queue: str, label: str) -> list:
         return ["AWS/SQS", metric, "QueueName", "${" + f"{queue}.QueueName" + "}", {"stat": "Maximum", "label": label}]
@@ -396,6 +402,20 @@ def render_dashboard_body() -> list[str]:
         ]),
         _metric_widget(18, 37, 6, "Stats: batches given up (dead-letter queue)", [
             queue_metric("ApproximateNumberOfMessagesVisible", "ChangesDeadLetterQueue", "dead-letter queue"),
+        ]),
+        # Status callbacks: queued by the changes function, then delivered, retried or failed by
+        # the callbacks function; its queue's age and depth, and those given up (its DLQ).
+        _metric_widget(0, 43, 12, "Status callbacks", [
+            ["${MetricsNamespace}", CALLBACKS_QUEUED, "Function", "changes", {"stat": "Sum", "label": CALLBACKS_QUEUED}],
+        ] + [
+            ["${MetricsNamespace}", name, "Function", "callbacks", {"stat": "Sum", "label": name}] for name in CALLBACK_OUTCOMES
+        ]),
+        _metric_widget(12, 43, 6, "Callbacks queue: age of oldest message (s)", [
+            queue_metric("ApproximateAgeOfOldestMessage", "CallbacksQueue", "callbacks"),
+        ]),
+        _metric_widget(18, 43, 6, "Callbacks queue depth", [
+            queue_metric("ApproximateNumberOfMessagesVisible", "CallbacksQueue", "queue"),
+            queue_metric("ApproximateNumberOfMessagesVisible", "CallbacksDeadLetterQueue", "dead-letter queue"),
         ]),
     ]
     lines = ["DashboardBody: !Sub |", '    {"widgets": [']

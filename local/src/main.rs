@@ -337,6 +337,20 @@ async fn poll(args: &Args) -> Result<(), String> {
         }));
         println!("delivering SES's events and SNS's SMS delivery statuses to events");
     }
+    // The status callbacks the changes function queues, to the callbacks function.
+    {
+        let source = notify_local::esm::Source {
+            priority: notify_shared::domain::Priority::Normal,
+            url: stack.callbacks.url.clone(),
+            arn: stack.callbacks.arn.clone(),
+        };
+        let function = Arc::new(function("callbacks", WORKER_TIMEOUT, 2));
+        let mapping = EventSourceMapping::new(sqs.clone(), vec![source], function);
+        loops.push(tokio::spawn(async move {
+            mapping.run(Duration::from_millis(250)).await
+        }));
+        println!("delivering status callbacks to callbacks");
+    }
     // DynamoDB Streams' part: the table's stream to the changes function, a batch at a time,
     // handed again until the function takes it.
     {
@@ -391,6 +405,7 @@ async fn poll(args: &Args) -> Result<(), String> {
         bins.extend([
             "events".into(),
             "changes".into(),
+            "callbacks".into(),
             "cleanup".into(),
             "api".into(),
         ]);

@@ -34,6 +34,10 @@ pub const MAX_RECEIVES: u32 = 5;
 /// `EventsQueue`): with the events function's backoff (10 s doubling to 120 s), an event that
 /// came before its notification's `sent` is retried for about 12 minutes.
 pub const EVENTS_MAX_RECEIVES: u32 = 10;
+/// Receives of a status callback before the callbacks dead-letter queue (template.yaml's
+/// `CallbacksQueue`): a safety net, as the callbacks function gives a callback up itself
+/// when its retry window (a day at most) runs out, long before 50 backed-off receives.
+pub const CALLBACKS_MAX_RECEIVES: u32 = 50;
 /// The SES event types the configuration set publishes (template.yaml's event destination,
 /// without opens and clicks).
 pub const SES_EVENT_TYPES: [&str; 6] = [
@@ -103,6 +107,9 @@ pub struct Stack {
     pub fcm_secret: Option<String>,
     /// SES's event publishing, when email is set up.
     pub events: Option<EventsPipeline>,
+    /// The status callbacks queue (filled by the changes function, read by the callbacks
+    /// function) and its dead-letter queue.
+    pub callbacks: QueuePair,
 }
 
 impl Stack {
@@ -166,6 +173,14 @@ impl Stack {
             ));
             env.push(("NOTIFY_EVENTS_QUEUE_ARN".to_owned(), events.arn.clone()));
         }
+        env.push((
+            "NOTIFY_CALLBACKS_QUEUE_URL".to_owned(),
+            self.callbacks.url.clone(),
+        ));
+        env.push((
+            "NOTIFY_CALLBACKS_DLQ_URL".to_owned(),
+            self.callbacks.dlq_url.clone(),
+        ));
         if let (Some(secret), Some(fcm)) = (&self.fcm_secret, &self.spec.fcm) {
             env.push(("NOTIFY_FCM_CREDENTIALS_SECRET".to_owned(), secret.clone()));
             env.push(("NOTIFY_FCM_BASE_URL".to_owned(), fcm.base_url.clone()));
@@ -192,6 +207,17 @@ pub async fn create(sdk: &SdkConfig, spec: StackSpec) -> Result<Stack, SetupErro
         }
     }
 
+    let callbacks = create_queue_pair(
+        &sqs,
+        &StackSpec {
+            max_receives: CALLBACKS_MAX_RECEIVES,
+            ..spec.clone()
+        },
+        &format!("{}-callbacks", spec.prefix),
+        Channel::Webhook,
+        Priority::Normal,
+    )
+    .await?;
     let mut events = None;
     if spec.channels.contains(&Channel::Email) {
         events = Some(create_events_pipeline(sdk, &sqs, &spec).await?);
@@ -246,6 +272,7 @@ pub async fn create(sdk: &SdkConfig, spec: StackSpec) -> Result<Stack, SetupErro
         queues,
         fcm_secret,
         events,
+        callbacks,
     })
 }
 

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::domain::{EmailAddress, PhoneNumber};
+use crate::{
+    domain::{EmailAddress, PhoneNumber, WebhookUrl},
+    webhook::{UrlPolicy, check_static},
+};
 
 /// RFC 5322 §2.1.1: a header line is at most 998 characters.
 pub const MAX_SUBJECT_CHARS: usize = 998;
@@ -159,6 +162,35 @@ impl<'a> Fields<'a> {
             Value::String(s) => Some(s),
             _ => {
                 self.error(name, "type", "must be a string");
+                None
+            }
+        }
+    }
+
+    /// A URL the service may POST to under `policy`: parsed, and the network guard's static
+    /// checks (DNS is checked again at send time).
+    pub fn required_webhook_url(&mut self, name: &'a str, policy: UrlPolicy) -> Option<WebhookUrl> {
+        let raw = self.required_str(name)?;
+        self.webhook_url(name, raw, policy)
+    }
+
+    pub fn optional_webhook_url(&mut self, name: &'a str, policy: UrlPolicy) -> Option<WebhookUrl> {
+        let raw = self.optional_str(name)?;
+        self.webhook_url(name, raw, policy)
+    }
+
+    fn webhook_url(&mut self, name: &str, raw: &str, policy: UrlPolicy) -> Option<WebhookUrl> {
+        let url = match WebhookUrl::parse(raw) {
+            Ok(url) => url,
+            Err(e) => {
+                self.error(name, "url", e);
+                return None;
+            }
+        };
+        match check_static(&url, policy) {
+            Ok(()) => Some(url),
+            Err(refused) => {
+                self.error(name, "refused_address", refused.0);
                 None
             }
         }

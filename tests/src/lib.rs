@@ -224,6 +224,21 @@ pub struct TestStack {
     /// The table's stream, as the changes function's event source mapping reads it.
     stream: tokio::sync::Mutex<notify_local::stream::StreamReader>,
     changes: notify_changes::Changes,
+    /// Between the callbacks queue and the callbacks function.
+    callbacks: EventSourceMapping,
+}
+
+/// The callbacks function in-process, as the local event source mapping invokes it.
+struct CallbacksFunction(notify_callbacks::Callbacks);
+
+#[async_trait::async_trait]
+impl notify_local::esm::Invoke for CallbacksFunction {
+    async fn invoke(
+        &self,
+        event: aws_lambda_events::event::sqs::SqsEvent,
+    ) -> Result<aws_lambda_events::event::sqs::SqsBatchResponse, String> {
+        Ok(self.0.handle(event).await)
+    }
 }
 
 /// The events function in-process, as the local event source mapping invokes it.
@@ -408,7 +423,33 @@ impl TestStack {
             &sdk,
             notify_changes::ChangesConfig {
                 store: store_settings.clone(),
+                callbacks_queue_url: Some(stack.callbacks.url.clone()),
             },
+        );
+        let callbacks_function = notify_callbacks::Callbacks::on_aws_with_lookup(
+            &sdk,
+            notify_callbacks::CallbacksConfig {
+                store: store_settings.clone(),
+                webhook: WebhookSettings {
+                    timeout: WEBHOOK_TIMEOUT,
+                    policy: UrlPolicy::AllowLoopback,
+                },
+                retry_window: Duration::from_secs(3600),
+                retry_base: Duration::from_secs(1),
+                retry_max: Duration::from_secs(2),
+                dead_letter_url: stack.callbacks.dlq_url.clone(),
+            },
+            Arc::new(dns.clone()),
+        )
+        .expect("the callbacks function starts");
+        let callbacks = EventSourceMapping::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            vec![notify_local::esm::Source {
+                priority: Priority::Normal,
+                url: stack.callbacks.url.clone(),
+                arn: stack.callbacks.arn.clone(),
+            }],
+            Arc::new(CallbacksFunction(callbacks_function)),
         );
         let sms_statuses = notify_local::logs::LogsSubscription::new(
             &sdk,
@@ -445,6 +486,7 @@ impl TestStack {
             sms_statuses,
             stream: tokio::sync::Mutex::new(stream),
             changes,
+            callbacks,
         }
     }
 
@@ -759,6 +801,15 @@ impl TestStack {
         records
     }
 
+    /// Runs the callbacks function on what its queue holds now (and nothing else).
+    pub async fn deliver_callbacks(&self) -> Vec<BatchReport> {
+        let mut reports = Vec::new();
+        while let Some(report) = self.callbacks.poll_once().await.expect("poll") {
+            reports.push(report);
+        }
+        reports
+    }
+
     /// Invokes the events function with a CloudWatch Logs payload, as Lambda would hand it.
     pub async fn invoke_with_logs(&self, payload: Value) {
         let logs = notify_events::logs_event(&payload).expect("a CloudWatch Logs event");
@@ -817,6 +868,8 @@ fn ports(
         batches: store.clone(),
         webhooks: store.clone(),
         suppressions: store.clone(),
+        callbacks: store.clone(),
+        callback_deliveries: store.clone(),
         search: store.clone(),
         stats: store.clone(),
         table_health: store.clone(),
@@ -906,6 +959,7 @@ pub fn memory_app() -> (
 ) {
     let store = Arc::new(notify_shared::store::MemoryStore::new());
     let queue = Arc::new(notify_shared::queue::MemoryQueue::new());
+    let callbacks = Arc::new(notify_shared::store::MemoryCallbacks::new());
     let store_settings = StoreSettings {
         table: "bench".into(),
         retention: Duration::from_secs(86_400),
@@ -921,6 +975,8 @@ pub fn memory_app() -> (
             batches: store.clone(),
             webhooks: Arc::new(notify_shared::store::MemoryWebhooks::new()),
             suppressions: Arc::new(notify_shared::store::MemorySuppressions::new()),
+            callbacks: callbacks.clone(),
+            callback_deliveries: callbacks,
             search: store.clone(),
             stats: Arc::new(notify_shared::store::MemoryStats::new()),
             queue: queue.clone(),

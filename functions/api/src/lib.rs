@@ -5,6 +5,7 @@ mod accept;
 mod admin;
 mod auth;
 mod batch;
+mod callbacks;
 mod catalog;
 mod channel;
 mod compat;
@@ -32,8 +33,9 @@ use notify_shared::{
     health::{QueueHealth, SqsQueueHealth, TableHealth},
     queue::{DeadLetters, NotificationQueue, SqsDeadLetters, SqsQueue},
     store::{
-        BatchStore, DeviceRegistry, DynamoStore, IdempotencyStore, NotificationSearch,
-        NotificationStore, StatsStore, SuppressionList, TemplateStore, WebhookEndpoints,
+        BatchStore, CallbackDeliveries, CallbackSubscriptions, DeviceRegistry, DynamoStore,
+        IdempotencyStore, NotificationSearch, NotificationStore, StatsStore, SuppressionList,
+        TemplateStore, WebhookEndpoints,
     },
 };
 use tracing::{Instrument, info, info_span};
@@ -57,6 +59,8 @@ pub struct Ports {
     pub batches: Arc<dyn BatchStore>,
     pub webhooks: Arc<dyn WebhookEndpoints>,
     pub suppressions: Arc<dyn SuppressionList>,
+    pub callbacks: Arc<dyn CallbackSubscriptions>,
+    pub callback_deliveries: Arc<dyn CallbackDeliveries>,
     pub search: Arc<dyn NotificationSearch>,
     pub stats: Arc<dyn StatsStore>,
     pub queue: Arc<dyn NotificationQueue>,
@@ -76,6 +80,8 @@ pub struct App {
     batches: Arc<dyn BatchStore>,
     webhooks: Arc<dyn WebhookEndpoints>,
     suppressions: Arc<dyn SuppressionList>,
+    callbacks: Arc<dyn CallbackSubscriptions>,
+    callback_deliveries: Arc<dyn CallbackDeliveries>,
     search: Arc<dyn NotificationSearch>,
     stats: Arc<dyn StatsStore>,
     queue: Arc<dyn NotificationQueue>,
@@ -99,6 +105,8 @@ impl App {
             batches: ports.batches,
             webhooks: ports.webhooks,
             suppressions: ports.suppressions,
+            callbacks: ports.callbacks,
+            callback_deliveries: ports.callback_deliveries,
             search: ports.search,
             stats: ports.stats,
             queue: ports.queue,
@@ -126,6 +134,8 @@ impl App {
             batches: store.clone(),
             webhooks: store.clone(),
             suppressions: store.clone(),
+            callbacks: store.clone(),
+            callback_deliveries: store.clone(),
             search: store.clone(),
             stats: store.clone(),
             table_health: store,
@@ -282,6 +292,10 @@ impl App {
             Route::DeleteSuppression { channel, address } => {
                 suppressions::delete(self, &tenant, &channel, &address).await
             }
+            Route::GetCallbacks => callbacks::get(self, &tenant).await,
+            Route::PutCallbacks => callbacks::put(self, &tenant, &body()?).await,
+            Route::DeleteCallbacks => callbacks::delete(self, &tenant).await,
+            Route::ListCallbackDeliveries => callbacks::deliveries(self, &tenant, req).await,
         }
     }
 }

@@ -8,7 +8,7 @@ use notify_shared::{
     domain::{
         BatchId, Channel, DeliveryStatus, Failure, HistoryEntry, HttpResponse, MAX_REFERENCE_CHARS,
         Notification, NotificationId, Platform, Priority, Status, TemplateRef, TenantId,
-        time::Timestamp,
+        WebhookUrl, time::Timestamp,
     },
     store::{ListFilter, StoreError, Transition, TransitionOutcome},
     template::TemplateName,
@@ -141,6 +141,9 @@ struct View<'a> {
     batch_id: Option<&'a BatchId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reference: Option<&'a str>,
+    /// Where its status callbacks go instead of the tenant's subscriptions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callback_url: Option<&'a WebhookUrl>,
     created_at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     scheduled_at: Option<Timestamp>,
@@ -189,6 +192,7 @@ impl<'a> View<'a> {
             template: n.template.as_ref(),
             batch_id: n.batch_id.as_ref(),
             reference: n.reference.as_deref(),
+            callback_url: n.callback_url.as_ref(),
             created_at: n.created_at,
             scheduled_at: n.scheduled_at,
             updated_at: n.updated_at,

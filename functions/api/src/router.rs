@@ -39,6 +39,10 @@ pub enum Route {
     GetSuppression { channel: String, address: String },
     PutSuppression { channel: String, address: String },
     DeleteSuppression { channel: String, address: String },
+    GetCallbacks,
+    PutCallbacks,
+    DeleteCallbacks,
+    ListCallbackDeliveries,
 }
 
 /// Every route: method, path pattern (`{x}` is one segment). `openapi.yaml` lists the same.
@@ -75,6 +79,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/v1/suppressions/{channel}/{address}"),
     ("GET", "/v1/suppressions/{channel}/{address}"),
     ("DELETE", "/v1/suppressions/{channel}/{address}"),
+    ("GET", "/v1/callbacks"),
+    ("PUT", "/v1/callbacks"),
+    ("DELETE", "/v1/callbacks"),
+    ("GET", "/v1/callbacks/deliveries"),
 ];
 
 /// A path segment with its `%XX` escapes decoded; `None` if they do not decode to UTF-8.
@@ -185,6 +193,10 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
                 channel: next(),
                 address: next(),
             },
+            ("GET", "/v1/callbacks") => Route::GetCallbacks,
+            ("PUT", "/v1/callbacks") => Route::PutCallbacks,
+            ("DELETE", "/v1/callbacks") => Route::DeleteCallbacks,
+            ("GET", "/v1/callbacks/deliveries") => Route::ListCallbackDeliveries,
             _ => unreachable!("every entry of ROUTES has a handler"),
         });
     }

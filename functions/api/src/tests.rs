@@ -40,6 +40,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
     let queue = Arc::new(MemoryQueue::new());
     let dead_letters = Arc::new(MemoryDeadLetters::new());
     let webhooks = Arc::new(MemoryWebhooks::new());
+    let callbacks = Arc::new(notify_shared::store::MemoryCallbacks::new());
     let stats = Arc::new(notify_shared::store::MemoryStats::new());
     let clock = ManualClock::at(Timestamp::from_millis(1_800_000_000_000).unwrap());
     let config = ApiConfig {
@@ -68,6 +69,8 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         batches: store.clone(),
         webhooks: webhooks.clone(),
         suppressions: Arc::new(notify_shared::store::MemorySuppressions::new()),
+        callbacks: callbacks.clone(),
+        callback_deliveries: callbacks.clone(),
         search: store.clone(),
         stats: stats.clone(),
         queue: queue.clone(),

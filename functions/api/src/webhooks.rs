@@ -37,7 +37,7 @@ fn path_name(raw: &str) -> Result<EndpointName, ApiError> {
         .map_err(|e| ApiError::Validation(vec![FieldError::new("name", "pattern", e)]))
 }
 
-fn new_secret() -> Result<WebhookSecret, ApiError> {
+pub(crate) fn new_secret() -> Result<WebhookSecret, ApiError> {
     WebhookSecret::generate().map_err(|e| {
         error!(error = %e, "could not generate a webhook secret");
         ApiError::Unavailable("a secret could not be generated; retry the request".into())
@@ -105,21 +105,7 @@ struct Changes {
 
 fn parse_changes(app: &App, body: &Value) -> Result<Changes, ApiError> {
     let mut f = Fields::of(body, "").map_err(|e| ApiError::Validation(vec![e]))?;
-    let url = f
-        .required_str("url")
-        .and_then(|raw| match WebhookUrl::parse(raw) {
-            Ok(url) => match webhook::check_static(&url, app.config.channel.url_policy) {
-                Ok(()) => Some(url),
-                Err(refused) => {
-                    f.error("url", "refused_address", refused.0);
-                    None
-                }
-            },
-            Err(e) => {
-                f.error("url", "url", e);
-                None
-            }
-        });
+    let url = f.required_webhook_url("url", app.config.channel.url_policy);
     let description = f.header_text("description", MAX_DESCRIPTION_CHARS, false);
     let mut headers = BTreeMap::new();
     match f.optional_value("headers") {

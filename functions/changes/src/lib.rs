@@ -1,48 +1,172 @@
 //! The changes function: reads the table's stream (DynamoDB Streams, new and old images) and
-//! keeps the stats counters from the status changes in it, one transaction per batch.
+//! keeps the stats counters from the status changes in it, one transaction per batch; and
+//! queues the status callbacks of the events in it, one message per event and URL.
 //!
-//! A batch either counts whole or fails whole: on an error Lambda hands the same batch again
-//! (the stream keeps its order), and the transaction's token, derived from the batch's first
-//! and last sequence numbers, makes DynamoDB apply the retried counts only once.
+//! A batch either succeeds whole or fails whole: on an error Lambda hands the same batch
+//! again (the stream keeps its order). The stats transaction's token, derived from the
+//! batch's first and last sequence numbers, makes DynamoDB apply the retried counts only once;
+//! a callback queued twice keeps its `webhook-id`, so its receiver drops the repeat.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use aws_lambda_events::event::dynamodb::Event;
 use notify_shared::{
     config::{ConfigError, Env, StoreSettings},
+    domain::{
+        TenantId,
+        callback::{CallbackMessage, Subscriptions},
+    },
     metrics::Metrics,
-    store::{DynamoStore, StatsStore, StoreError, additions, status_change},
+    queue::{MessageSink, QueueError, SqsSink},
+    store::{
+        CallbackSubscriptions, DynamoStore, NotificationEvent, StatsStore, StoreError, additions,
+        notification_events, status_change,
+    },
 };
 use tracing::info;
 
 #[derive(Debug, Clone)]
 pub struct ChangesConfig {
     pub store: StoreSettings,
+    /// Where status callbacks are queued (`NOTIFY_CALLBACKS_QUEUE_URL`); none are without it.
+    pub callbacks_queue_url: Option<String>,
 }
 
 impl ChangesConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             store: StoreSettings::from_env(env)?,
+            callbacks_queue_url: env
+                .optional("NOTIFY_CALLBACKS_QUEUE_URL")
+                .map(str::to_owned),
         })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangesError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// How long a tenant's subscriptions are used as read: a change to them applies within this.
+pub const SUBSCRIPTIONS_CACHE: Duration = Duration::from_secs(30);
+
+/// Turns a batch's events into callbacks queue messages.
+pub struct Fanout {
+    subscriptions: Arc<dyn CallbackSubscriptions>,
+    queue: Arc<dyn MessageSink>,
+    /// Each tenant's subscriptions (none: it has none), and when they were read.
+    cache: Mutex<HashMap<TenantId, (Instant, Option<Arc<Subscriptions>>)>>,
+}
+
+impl Fanout {
+    pub fn new(subscriptions: Arc<dyn CallbackSubscriptions>, queue: Arc<dyn MessageSink>) -> Self {
+        Self {
+            subscriptions,
+            queue,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn subscriptions(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<Arc<Subscriptions>>, StoreError> {
+        if let Some((at, subs)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+        {
+            if at.elapsed() < SUBSCRIPTIONS_CACHE {
+                return Ok(subs.clone());
+            }
+        }
+        let subs = self
+            .subscriptions
+            .subscriptions(tenant)
+            .await?
+            .map(Arc::new);
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant.clone(), (Instant::now(), subs.clone()));
+        Ok(subs)
+    }
+
+    /// Queues the callbacks of `events`: to the notification's own `callbackUrl` if it has
+    /// one, else to each of its tenant's subscribed URLs. Returns how many were queued.
+    pub async fn queue(&self, events: &[NotificationEvent]) -> Result<usize, ChangesError> {
+        let mut bodies = Vec::new();
+        for e in events {
+            let subs;
+            let urls = match &e.callback_url {
+                Some(url) => vec![url],
+                None => {
+                    subs = self.subscriptions(&e.tenant).await?;
+                    subs.as_deref()
+                        .map(|s| s.urls_for(e.event, e.channel))
+                        .unwrap_or_default()
+                }
+            };
+            for url in urls {
+                let message = CallbackMessage {
+                    v: CallbackMessage::VERSION,
+                    tenant: e.tenant.clone(),
+                    notification_id: e.id.clone(),
+                    event: e.event,
+                    url: url.clone(),
+                    webhook_id: e.webhook_id.clone(),
+                    body: e.body.clone(),
+                };
+                bodies.push(message.to_body());
+            }
+        }
+        if !bodies.is_empty() {
+            self.queue.send(&bodies).await?;
+        }
+        Ok(bodies.len())
     }
 }
 
 pub struct Changes {
     stats: Arc<dyn StatsStore>,
+    callbacks: Option<Fanout>,
 }
 
 impl Changes {
-    pub fn new(stats: Arc<dyn StatsStore>) -> Self {
-        Self { stats }
+    pub fn new(stats: Arc<dyn StatsStore>, callbacks: Option<Fanout>) -> Self {
+        Self { stats, callbacks }
     }
 
     pub fn on_aws(sdk: &aws_config::SdkConfig, config: ChangesConfig) -> Self {
-        Self::new(Arc::new(DynamoStore::from_sdk(sdk, config.store.table)))
+        let store = Arc::new(DynamoStore::from_sdk(sdk, config.store.table));
+        let callbacks = config.callbacks_queue_url.map(|url| {
+            let queue = SqsSink::new(aws_sdk_sqs::Client::new(sdk), url);
+            Fanout::new(store.clone(), Arc::new(queue))
+        });
+        Self::new(store, callbacks)
     }
 
-    /// Counts one stream batch. An error fails the batch, to be handed again.
-    pub async fn handle(&self, event: &Event) -> Result<(), StoreError> {
+    /// Counts one stream batch and queues its callbacks. An error fails the batch, to be
+    /// handed again.
+    pub async fn handle(&self, event: &Event) -> Result<(), ChangesError> {
+        // Callbacks first: if the counts then fail, the retried batch queues them again (the
+        // receivers drop repeats), while counts applied first would be a client's loss if the
+        // queue failed for good.
+        let events: Vec<NotificationEvent> =
+            event.records.iter().flat_map(notification_events).collect();
+        let queued = match &self.callbacks {
+            Some(fanout) if !events.is_empty() => fanout.queue(&events).await?,
+            Some(_) | None => 0,
+        };
         let changes: Vec<_> = event.records.iter().filter_map(status_change).collect();
         let additions = additions(&changes);
         if !additions.is_empty() {
@@ -64,12 +188,14 @@ impl Changes {
             records = event.records.len(),
             changes = changes.len(),
             buckets = additions.len(),
+            callbacks = queued,
             "stream batch counted"
         );
         Metrics::new()
             .dimension("Function", "changes")
             .count("Records", event.records.len())
             .count("StatusChanges", changes.len())
+            .count("CallbacksQueued", queued)
             .emit();
         Ok(())
     }

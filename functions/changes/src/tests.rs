@@ -1,11 +1,16 @@
 //! A stream batch counted once, even when Lambda hands it again.
 
+use std::collections::BTreeSet;
+
 use notify_shared::{
     domain::{
-        Channel, TenantId,
+        Channel, TenantId, WebhookUrl,
+        callback::{CallbackEvent, CallbackMessage, Subscription, Subscriptions},
         stats::{Counted, Granularity},
+        time::Timestamp,
     },
-    store::MemoryStats,
+    queue::MemorySink,
+    store::{MemoryCallbacks, MemoryStats},
 };
 
 use super::*;
@@ -20,7 +25,9 @@ fn batch(statuses: &[(&str, Option<&str>, &str)]) -> Event {
                 serde_json::json!({
                     "SK": {"S": "NOTIFICATION"}, "id": {"S": id}, "tenant": {"S": "acme"},
                     "channel": {"S": "sms"}, "status": {"S": status},
-                    "updatedAt": {"S": "2026-12-02T10:15:00.000Z"}
+                    "updatedAt": {"S": "2026-12-02T10:15:00.000Z"},
+                    "createdAt": {"S": "2026-12-02T10:14:00.000Z"},
+                    "recipient": {"M": {"phone": {"S": "+33612345678"}}}
                 })
             };
             let mut dynamodb = serde_json::json!({
@@ -41,7 +48,7 @@ fn batch(statuses: &[(&str, Option<&str>, &str)]) -> Event {
 #[tokio::test]
 async fn a_batch_handed_twice_counts_once() {
     let stats = Arc::new(MemoryStats::new());
-    let changes = Changes::new(stats.clone());
+    let changes = Changes::new(stats.clone(), None);
     let event = batch(&[
         ("INSERT", None, "queued"),
         ("INSERT", None, "queued"),
@@ -56,4 +63,127 @@ async fn a_batch_handed_twice_counts_once() {
     assert_eq!(day.len(), 1);
     assert_eq!(day[0].1[&(Channel::Sms, Counted::Accepted)], 2);
     assert_eq!(day[0].1[&(Channel::Sms, Counted::Sent)], 1);
+}
+
+async fn subscribed(
+    events: &[CallbackEvent],
+    channels: Option<&[Channel]>,
+) -> Arc<MemoryCallbacks> {
+    let callbacks = Arc::new(MemoryCallbacks::new());
+    let subs = Subscriptions {
+        subscriptions: vec![Subscription {
+            url: WebhookUrl::parse("https://hooks.example.com/status").unwrap(),
+            events: events.iter().copied().collect::<BTreeSet<_>>(),
+            channels: channels.map(|c| c.iter().copied().collect()),
+        }],
+        updated_at: Timestamp::from_millis(0).unwrap(),
+    };
+    callbacks
+        .put_subscriptions(&TenantId::new("acme"), &subs)
+        .await
+        .unwrap();
+    callbacks
+}
+
+fn queued(sink: &MemorySink) -> Vec<CallbackMessage> {
+    sink.bodies()
+        .iter()
+        .map(|b| CallbackMessage::from_body(b).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn each_subscribed_event_is_queued_once_per_url_and_others_are_not() {
+    let sink = Arc::new(MemorySink::new());
+    let subs = subscribed(&[CallbackEvent::Delivered, CallbackEvent::Failed], None).await;
+    let changes = Changes::new(
+        Arc::new(MemoryStats::new()),
+        Some(Fanout::new(subs, sink.clone())),
+    );
+    changes
+        .handle(&batch(&[
+            ("INSERT", None, "queued"),
+            ("MODIFY", Some("sending"), "sent"),
+            ("MODIFY", Some("sent"), "delivered"),
+            ("MODIFY", Some("sent"), "failed"),
+        ]))
+        .await
+        .unwrap();
+    let got = queued(&sink);
+    let events: Vec<CallbackEvent> = got.iter().map(|m| m.event).collect();
+    assert_eq!(events, [CallbackEvent::Delivered, CallbackEvent::Failed]);
+    assert!(
+        got.iter()
+            .all(|m| m.url.as_str() == "https://hooks.example.com/status")
+    );
+    assert!(got.iter().all(|m| m.tenant == TenantId::new("acme")));
+    assert_ne!(got[0].webhook_id, got[1].webhook_id);
+}
+
+#[tokio::test]
+async fn a_subscription_to_other_channels_hears_nothing_and_a_callback_url_overrides_it() {
+    let sink = Arc::new(MemorySink::new());
+    let subs = subscribed(&CallbackEvent::ALL, Some(&[Channel::Email])).await;
+    let changes = Changes::new(
+        Arc::new(MemoryStats::new()),
+        Some(Fanout::new(subs, sink.clone())),
+    );
+    let mut event = batch(&[("MODIFY", Some("sent"), "delivered")]);
+    changes.handle(&event).await.unwrap();
+    assert!(
+        queued(&sink).is_empty(),
+        "an SMS; the subscription is for email"
+    );
+
+    event.records[0].change.new_image.insert(
+        "callbackUrl".into(),
+        serde_dynamo::AttributeValue::S("https://app.example.com/cb/42".into()),
+    );
+    changes.handle(&event).await.unwrap();
+    let got = queued(&sink);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].url.as_str(), "https://app.example.com/cb/42");
+}
+
+#[tokio::test]
+async fn a_queue_failure_fails_the_batch_before_it_is_counted() {
+    let sink = Arc::new(MemorySink::new());
+    let stats = Arc::new(MemoryStats::new());
+    let subs = subscribed(&CallbackEvent::ALL, None).await;
+    let changes = Changes::new(stats.clone(), Some(Fanout::new(subs, sink.clone())));
+    let event = batch(&[("MODIFY", Some("sending"), "sent")]);
+    sink.refuse(true);
+    assert!(changes.handle(&event).await.is_err());
+    let counted = stats
+        .buckets(&TenantId::new("acme"), Granularity::Day, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert!(counted.is_empty(), "not counted: the batch is handed again");
+    sink.refuse(false);
+    changes.handle(&event).await.unwrap();
+    assert_eq!(queued(&sink).len(), 1);
+}
+
+#[tokio::test]
+async fn a_batch_handed_twice_queues_callbacks_with_the_same_webhook_ids() {
+    let sink = Arc::new(MemorySink::new());
+    let subs = subscribed(&CallbackEvent::ALL, None).await;
+    let changes = Changes::new(
+        Arc::new(MemoryStats::new()),
+        Some(Fanout::new(subs, sink.clone())),
+    );
+    let event = batch(&[
+        ("MODIFY", Some("sending"), "sent"),
+        ("MODIFY", Some("sent"), "delivered"),
+    ]);
+    changes.handle(&event).await.unwrap();
+    changes.handle(&event).await.unwrap();
+    let ids: Vec<String> = queued(&sink).into_iter().map(|m| m.webhook_id).collect();
+    assert_eq!(ids.len(), 4);
+    assert_eq!(
+        ids[..2],
+        ids[2..],
+        "a receiver drops the repeats by webhook-id"
+    );
+    assert_ne!(ids[0], ids[1]);
 }

@@ -538,6 +538,7 @@ mod tests {
             batch_id: None,
             template: None,
             reference: None,
+            callback_url: None,
         }
     }
 

@@ -37,6 +37,7 @@ fn email(to: &str) -> Notification {
         batch_id: None,
         template: None,
         reference: None,
+        callback_url: None,
     };
     Notification::accept(
         NotificationId::generate(),

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The CDK app: one stack, `Notify`, the same system as template.yaml (infra/parity.py compares them).
 //
-// `cdk deploy` builds the eight Rust functions (the API, one worker per channel (four), the
-// cleanup, the events function, the changes function) with `cargo lambda build --release --arm64`
-// (cargo-lambda on PATH, or Docker); the ninth, SmsDeliveryStatusLoggingFunction, is inline
+// `cdk deploy` builds the nine Rust functions (the API, one worker per channel (four), the
+// cleanup, the events, the changes and the callbacks functions) with `cargo lambda build --release
+// --arm64` (cargo-lambda on PATH, or Docker); the tenth, SmsDeliveryStatusLoggingFunction, is inline
 // Python (the custom resource that turns SNS's SMS delivery status logging on), with nothing to
 // build.
 // Set NOTIFY_CDK_SKIP_BUNDLING=1 to synthesise without building anything

@@ -131,7 +131,7 @@ export type Priority = (typeof PRIORITIES)[number];
 export const workerKey = (c: Channel) => `${c.id}Worker` as const;
 export type WorkerKey = ReturnType<typeof workerKey>;
 /** The Rust functions (cargo-lambda): SmsDeliveryStatusLoggingFunction, inline Python, is apart. */
-export type FunctionKey = 'Api' | WorkerKey | 'Cleanup' | 'Events' | 'Changes';
+export type FunctionKey = 'Api' | WorkerKey | 'Cleanup' | 'Events' | 'Changes' | 'Callbacks';
 
 /** A function: cargo binary, memory (MB), timeout (s), description. */
 export interface FunctionSpec {
@@ -145,6 +145,8 @@ export const WORKER_TIMEOUT = 30;
 export const EVENTS_TIMEOUT = 30;
 /** The changes function's: a batch of 100 stream records may take several transactions (at most 50 counter items each). */
 export const CHANGES_TIMEOUT = 60;
+/** The callbacks function's: a batch of 10 callbacks, each URL allowed CALLBACK_TIMEOUT_SECONDS to answer. */
+export const CALLBACKS_TIMEOUT = 60;
 
 /** Logical ID prefix → function: the API, one worker per channel, the cleanup. */
 export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
@@ -180,6 +182,12 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
     memory: WORKER_MEMORY,
     timeout: CHANGES_TIMEOUT,
     description: "Follows the table's stream of status changes and keeps the stats counters",
+  },
+  Callbacks: {
+    binary: 'callbacks',
+    memory: WORKER_MEMORY,
+    timeout: CALLBACKS_TIMEOUT,
+    description: "Delivers signed status callbacks to the client's URLs, retrying for up to a day",
   },
 };
 
@@ -220,6 +228,22 @@ export const CHANGES_MAPPING = {
 } as const;
 /** ChangesIteratorAgeAlarm: the stats more than 5 minutes behind, for 3 periods of 5 minutes. */
 export const CHANGES_MAX_ITERATOR_AGE_MS = 300000;
+/** CallbacksQueue's visibility timeout: 6 × the callbacks function's timeout, as for the workers. */
+export const CALLBACKS_VISIBILITY_TIMEOUT = 6 * CALLBACKS_TIMEOUT;
+/** CallbacksQueue's retention: 4 days (the SQS default, as make dev), longer than the retries' window (CallbackRetryHours, at most 24). */
+export const CALLBACKS_RETENTION = 345600;
+/**
+ * CallbacksQueue's maxReceiveCount, not MaxReceives: a callback is retried with a backoff (30 s
+ * doubling to 1 h), about 30 receives in 24 hours, and the function dead-letters it itself; 50 is
+ * the backstop (local/src/resources.rs agrees).
+ */
+export const CALLBACKS_MAX_RECEIVES = 50;
+/** How long a client's URL is given to answer (a longer wait is retried). */
+export const CALLBACK_TIMEOUT_SECONDS = 10;
+/** What the callbacks function counts (EMF, dimension Function=callbacks; functions/callbacks). */
+export const CALLBACK_OUTCOMES = ['Delivered', 'Retried', 'Failed', 'Unreadable'];
+/** The callbacks the changes function queues (EMF, dimension Function=changes). */
+export const CALLBACKS_QUEUED = 'CallbacksQueued';
 /** The log groups SNS writes SMS delivery statuses to (successes, failures): its names, per account and region. */
 export const SMS_STATUS_LOG_GROUP_NAME = 'sns/${AWS::Region}/${AWS::AccountId}/DirectPublishToPhoneNumber';
 export const SMS_STATUS_FAILURE_LOG_GROUP_NAME = `${SMS_STATUS_LOG_GROUP_NAME}/Failure`;
@@ -300,8 +324,9 @@ const SMS_STATUS_LOGS_ACTIONS = [
   'logs:PutRetentionPolicy',
 ];
 /** The event source mapping's three, and the retries' delay (ChangeMessageVisibility on the
- * queue URL, which GetQueueUrl finds from the event's queue ARN). */
-const EVENTS_QUEUE_ACTIONS = [
+ * queue URL, which GetQueueUrl finds from the event's queue ARN): the events and the callbacks
+ * functions, on their queues. */
+const RETRYING_QUEUE_ACTIONS = [
   'sqs:ReceiveMessage',
   'sqs:DeleteMessage',
   'sqs:GetQueueAttributes',
@@ -417,6 +442,13 @@ export class NotifyStack extends cdk.Stack {
       maxValue: 20,
       description:
         "How long the webhook worker waits for a receiver's answer (a longer wait is a transient failure, retried).",
+    });
+    const callbackRetryHours = param('CallbackRetryHours', {
+      type: 'Number',
+      default: 24,
+      minValue: 1,
+      maxValue: 24,
+      description: 'How long a status callback is retried before it is failed and dead-lettered.',
     });
     const alarmEmail = param('AlarmEmail', {
       type: 'String',
@@ -626,6 +658,20 @@ export class NotifyStack extends cdk.Stack {
       sqsManagedSseEnabled: true,
     });
     changesDlq.overrideLogicalId('ChangesDeadLetterQueue');
+    // Status callbacks, queued by the changes function for the callbacks function; a callback
+    // given up is put on the DLQ by the function itself (CALLBACKS_MAX_RECEIVES the backstop).
+    const callbacksDlq = new sqs.CfnQueue(this, 'CallbacksDeadLetterQueue', {
+      messageRetentionPeriod: DLQ_RETENTION,
+      sqsManagedSseEnabled: true,
+    });
+    callbacksDlq.overrideLogicalId('CallbacksDeadLetterQueue');
+    const callbacksQueue = new sqs.CfnQueue(this, 'CallbacksQueue', {
+      visibilityTimeout: CALLBACKS_VISIBILITY_TIMEOUT,
+      messageRetentionPeriod: CALLBACKS_RETENTION,
+      sqsManagedSseEnabled: true,
+      redrivePolicy: { deadLetterTargetArn: callbacksDlq.attrArn, maxReceiveCount: CALLBACKS_MAX_RECEIVES },
+    });
+    callbacksQueue.overrideLogicalId('CallbacksQueue');
     const queuePolicy = new sqs.CfnQueuePolicy(this, 'EventsQueuePolicy', {
       queues: [eventsQueue.ref],
       policyDocument: {
@@ -750,18 +796,28 @@ export class NotifyStack extends cdk.Stack {
     roles.Events = role('Events', [
       statement(TABLE_ACTIONS_EVENTS, [table.attrArn]),
       statement(['dynamodb:Query'], [cdk.Fn.sub('${NotificationsTable.Arn}/index/GSI4')]),
-      statement(EVENTS_QUEUE_ACTIONS, [eventsQueue.attrArn]),
+      statement(RETRYING_QUEUE_ACTIONS, [eventsQueue.attrArn]),
       statement(['sqs:SendMessage'], [eventsQueue.attrArn, eventsDlq.attrArn]),
     ]);
     // The table's stream, read by the mapping (ListStreams names a table, not a stream: the
     // table's streams, as SAM's DynamoDBStreamReadPolicy grants it); the counters, added with
-    // TransactWriteItems, which IAM authorises as the actions in it (UpdateItem: no read, put or
-    // delete, no index); a batch given up, sent to the DLQ by Lambda with this role.
+    // TransactWriteItems, which IAM authorises as the actions in it (UpdateItem: no put or delete,
+    // no index); a batch given up, sent to the DLQ by Lambda with this role; status callbacks: a
+    // tenant's subscriptions, read by key (its only read of the table), each callback queued.
     roles.Changes = role('Changes', [
       statement(STREAM_READ_ACTIONS, [table.attrStreamArn]),
       statement(['dynamodb:ListStreams'], [cdk.Fn.sub('${NotificationsTable.Arn}/stream/*')]),
       statement(['dynamodb:UpdateItem'], [table.attrArn]),
       statement(['sqs:SendMessage'], [changesDlq.attrArn]),
+      statement(['dynamodb:GetItem'], [table.attrArn]),
+      statement(['sqs:SendMessage'], [callbacksQueue.attrArn]),
+    ]);
+    // The tenant's signing secret read, the delivery records written (by key, no index); its
+    // queue consumed and the retries delayed; a callback given up, sent to the DLQ at once.
+    roles.Callbacks = role('Callbacks', [
+      statement(['dynamodb:GetItem', 'dynamodb:UpdateItem'], [table.attrArn]),
+      statement(RETRYING_QUEUE_ACTIONS, [callbacksQueue.attrArn]),
+      statement(['sqs:SendMessage'], [callbacksDlq.attrArn]),
     ]);
 
     // ---------------------------------------------------------------- functions
@@ -802,6 +858,16 @@ export class NotifyStack extends cdk.Stack {
       ...common,
       NOTIFY_RETENTION_DAYS: retentionDays.valueAsString,
       NOTIFY_MAX_DELIVERY_HOURS: '24',
+      // Where the status callbacks of a batch's changes are queued.
+      NOTIFY_CALLBACKS_QUEUE_URL: callbacksQueue.ref,
+    };
+    environments.Callbacks = {
+      ...common,
+      NOTIFY_RETENTION_DAYS: retentionDays.valueAsString,
+      // Where a callback given up (refused, or failing for CallbackRetryHours) is put.
+      NOTIFY_CALLBACKS_DLQ_URL: callbacksDlq.ref,
+      NOTIFY_CALLBACK_RETRY_HOURS: callbackRetryHours.valueAsString,
+      NOTIFY_CALLBACK_TIMEOUT_SECONDS: String(CALLBACK_TIMEOUT_SECONDS),
     };
 
     const functions = {} as Record<FunctionKey, lambda.Function>;
@@ -866,6 +932,13 @@ export class NotifyStack extends cdk.Stack {
       destinationConfig: { onFailure: { destination: changesDlq.attrArn } },
     });
     changesMapping.overrideLogicalId('ChangesMapping');
+    const callbacksMapping = new lambda.CfnEventSourceMapping(this, 'CallbacksMapping', {
+      eventSourceArn: callbacksQueue.attrArn,
+      functionName: functions.Callbacks.functionName,
+      batchSize: BATCH_SIZE,
+      functionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    callbacksMapping.overrideLogicalId('CallbacksMapping');
 
     // ---------------------------------------------------------------- SMS delivery statuses
     // SNS logs each SMS's status to two groups of its own naming (per account and region: one
@@ -1167,6 +1240,20 @@ export class NotifyStack extends cdk.Stack {
       threshold: CHANGES_MAX_ITERATOR_AGE_MS,
       comparisonOperator: 'GreaterThanThreshold',
     });
+    // Status callbacks: one given up, the function failing.
+    alarm('CallbacksDeadLetterAlarm', {
+      alarmDescription:
+        "A status callback was given up (the client's URL refused it or kept failing for CallbackRetryHours): GET /v1/callbacks/deliveries?status=failed, then redrive",
+      namespace: 'AWS/SQS',
+      metricName: 'ApproximateNumberOfMessagesVisible',
+      dimensions: [{ name: 'QueueName', value: callbacksDlq.attrQueueName }],
+      statistic: 'Maximum',
+      period: 60,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: 'GreaterThanThreshold',
+    });
+    errorRateAlarm('Callbacks', 'callbacks function');
     alarm('ApiServerErrorRateAlarm', {
       alarmDescription: 'More than 1% of API requests answered 5xx',
       metrics: percentage(
@@ -1193,10 +1280,11 @@ export class NotifyStack extends cdk.Stack {
     });
 
     // ---------------------------------------------------------------- dashboard
-    // Seven rows under a title: API, queues, functions, deliveries (the service's EMF metrics,
+    // Eight rows under a title: API, queues, functions, deliveries (the service's EMF metrics,
     // which the functions publish by Channel and by Channel+Priority), receipts (the events
     // function's counts, by Function, and its queue), SNS's SMS delivery status log groups, the
-    // stats counters (the changes function's counts, its IteratorAge, its DLQ).
+    // stats counters (the changes function's counts, its IteratorAge, its DLQ), status callbacks
+    // (the callbacks function's counts and the changes function's, its queue and DLQ).
     const metric = (namespace: string, metricName: string, dimensionsMap: Record<string, string>, statistic: string, label: string) =>
       new cloudwatch.Metric({ namespace, metricName, dimensionsMap, statistic, label, period: cdk.Duration.minutes(1) });
     const graph = (title: string, left: cloudwatch.IMetric[], width: number) =>
@@ -1209,7 +1297,7 @@ export class NotifyStack extends cdk.Stack {
       pairs().map(([c, p]) =>
         metric('AWS/SQS', metricName, { QueueName: of(c, p).attrQueueName }, 'Maximum', `${c.lower} ${p.id.toLowerCase()}`),
       );
-    const functionOrder: FunctionKey[] = [...CHANNELS.map(workerKey), 'Api', 'Cleanup', 'Events', 'Changes'];
+    const functionOrder: FunctionKey[] = [...CHANNELS.map(workerKey), 'Api', 'Cleanup', 'Events', 'Changes', 'Callbacks'];
     const queueMetric = (metricName: string, q: sqs.CfnQueue, label: string) =>
       metric('AWS/SQS', metricName, { QueueName: q.attrQueueName }, 'Maximum', label);
     const perFunction = (metricName: string, statistic: string) =>
@@ -1303,6 +1391,31 @@ export class NotifyStack extends cdk.Stack {
           graph(
             'Stats: batches given up (dead-letter queue)',
             [queueMetric('ApproximateNumberOfMessagesVisible', changesDlq, 'dead-letter queue')],
+            6,
+          ),
+        ],
+        // Status callbacks: queued by the changes function, then delivered, retried or failed by
+        // the callbacks function; its queue's age and depth, and those given up (its DLQ).
+        [
+          graph(
+            'Status callbacks',
+            [
+              metric(ns, CALLBACKS_QUEUED, { Function: 'changes' }, 'Sum', CALLBACKS_QUEUED),
+              ...CALLBACK_OUTCOMES.map((name) => metric(ns, name, { Function: 'callbacks' }, 'Sum', name)),
+            ],
+            12,
+          ),
+          graph(
+            'Callbacks queue: age of oldest message (s)',
+            [queueMetric('ApproximateAgeOfOldestMessage', callbacksQueue, 'callbacks')],
+            6,
+          ),
+          graph(
+            'Callbacks queue depth',
+            [
+              queueMetric('ApproximateNumberOfMessagesVisible', callbacksQueue, 'queue'),
+              queueMetric('ApproximateNumberOfMessagesVisible', callbacksDlq, 'dead-letter queue'),
+            ],
             6,
           ),
         ],

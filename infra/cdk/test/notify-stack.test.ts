@@ -90,6 +90,9 @@ describe('logical IDs', () => {
     // The stats counters: the table's stream to the changes function, its DLQ and alarms.
     'ChangesRole', 'ChangesFunction', 'ChangesFunctionLogGroup', 'ChangesMapping', 'ChangesDeadLetterQueue',
     'ChangesDeadLetterAlarm', 'ChangesErrorRateAlarm', 'ChangesIteratorAgeAlarm',
+    // Status callbacks: their queue and DLQ, the function that delivers them, its alarms.
+    'CallbacksQueue', 'CallbacksDeadLetterQueue', 'CallbacksRole', 'CallbacksFunction', 'CallbacksFunctionLogGroup',
+    'CallbacksMapping', 'CallbacksDeadLetterAlarm', 'CallbacksErrorRateAlarm',
   ];
 
   test('every resource keeps the logical ID it is deployed under; a new channel only adds its own', () => {
@@ -101,8 +104,8 @@ describe('logical IDs', () => {
 });
 
 describe('queues', () => {
-  test('a queue and a dead-letter queue per channel and priority, with the spec logical IDs (and the events pair, the changes DLQ)', () => {
-    template.resourceCountIs('AWS::SQS::Queue', 2 * pairs.length + 3);
+  test('a queue and a dead-letter queue per channel and priority, with the spec logical IDs (and the events pair, the changes DLQ, the callbacks pair)', () => {
+    template.resourceCountIs('AWS::SQS::Queue', 2 * pairs.length + 5);
     for (const { c, p } of pairs) {
       expect(t.Resources[queueId(c, p)]?.Type).toBe('AWS::SQS::Queue');
       expect(t.Resources[dlqId(c, p)]?.Type).toBe('AWS::SQS::Queue');
@@ -142,8 +145,8 @@ describe('queues', () => {
 
 describe('event source mappings', () => {
   test('one mapping per queue, to the worker of its channel, with partial batch responses', () => {
-    // And EventsMapping, ChangesMapping (the table's stream).
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', pairs.length + 2);
+    // And EventsMapping, ChangesMapping (the table's stream), CallbacksMapping.
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', pairs.length + 3);
     for (const { c, p } of pairs) {
       expect(t.Resources[mappingId(c, p)]).toEqual({
         Type: 'AWS::Lambda::EventSourceMapping',
@@ -301,9 +304,9 @@ describe('table', () => {
 });
 
 describe('alarms', () => {
-  test('per queue a DLQ and an age alarm, per worker an error-rate alarm, API 5xx, SES bounces, the events DLQ and error rate, the changes DLQ, error rate and iterator age; all notify the alarm topic', () => {
+  test('per queue a DLQ and an age alarm, per worker an error-rate alarm, API 5xx, SES bounces, the events DLQ and error rate, the changes DLQ, error rate and iterator age, the callbacks DLQ and error rate; all notify the alarm topic', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm');
-    expect(Object.keys(alarms)).toHaveLength(2 * pairs.length + CHANNELS.length + 1 + 1 + 2 + 3);
+    expect(Object.keys(alarms)).toHaveLength(2 * pairs.length + CHANNELS.length + 1 + 1 + 2 + 3 + 2);
     for (const a of Object.values(alarms)) {
       expect(a.Properties.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
       expect(a.Properties.OKActions).toEqual([{ Ref: 'AlarmTopic' }]);
@@ -615,11 +618,15 @@ describe('IAM (least privilege)', () => {
     assertEventsRoleLeastPrivilege(t);
   });
 
+  test('CallbacksRole: GetItem, UpdateItem on the table only, consume and delay CallbacksQueue, send to its DLQ only; no SES, SNS, secrets', () => {
+    assertCallbacksRoleLeastPrivilege(t);
+  });
+
   test('no "*" resource except the SMS actions (the SMS worker\'s, the SMS attributes), no wildcard actions', () => {
     assertNoWildcards(t);
   });
 
-  test('ChangesRole: the stream read on its ARN only, ListStreams on the table\'s streams, UpdateItem on the table, send to its DLQ; nothing else', () => {
+  test('ChangesRole: the stream read on its ARN only, ListStreams on the table\'s streams, UpdateItem and GetItem on the table, send to its DLQ and the callbacks queue; nothing else', () => {
     assertChangesRoleLeastPrivilege(t);
   });
 
@@ -667,7 +674,14 @@ describe('functions', () => {
       'NOTIFY_EVENTS_RETRY_MAX_SECONDS',
       'NOTIFY_EVENTS_QUEUE_ARN',
     ],
-    Changes: [...common, 'NOTIFY_RETENTION_DAYS', 'NOTIFY_MAX_DELIVERY_HOURS'],
+    Changes: [...common, 'NOTIFY_RETENTION_DAYS', 'NOTIFY_MAX_DELIVERY_HOURS', 'NOTIFY_CALLBACKS_QUEUE_URL'],
+    Callbacks: [
+      ...common,
+      'NOTIFY_RETENTION_DAYS',
+      'NOTIFY_CALLBACKS_DLQ_URL',
+      'NOTIFY_CALLBACK_RETRY_HOURS',
+      'NOTIFY_CALLBACK_TIMEOUT_SECONDS',
+    ],
   };
   const expected: Record<FunctionKey, { binary: string; memory: number; timeout: number }> = {
     Api: { binary: 'api', memory: 512, timeout: 29 },
@@ -678,11 +692,12 @@ describe('functions', () => {
     Cleanup: { binary: 'cleanup', memory: 256, timeout: 300 },
     Events: { binary: 'events', memory: 256, timeout: 30 },
     Changes: { binary: 'changes', memory: 256, timeout: 60 },
+    Callbacks: { binary: 'callbacks', memory: 256, timeout: 60 },
   };
 
-  test('the API, a worker per channel, the cleanup, the events and the changes functions: arm64 provided.al2023, with their memory, timeout, binary and log group', () => {
+  test('the API, a worker per channel, the cleanup, the events, the changes and the callbacks functions: arm64 provided.al2023, with their memory, timeout, binary and log group', () => {
     // And SmsDeliveryStatusLoggingFunction (inline Python, below).
-    template.resourceCountIs('AWS::Lambda::Function', CHANNELS.length + 5);
+    template.resourceCountIs('AWS::Lambda::Function', CHANNELS.length + 6);
     for (const [k, e] of Object.entries(expected)) {
       const fn = t.Resources[`${k}Function`];
       expect(fn.Properties).toMatchObject({
@@ -742,6 +757,7 @@ describe('functions', () => {
     expect(t.Resources.ChangesFunction.Properties.Environment.Variables).toMatchObject({
       NOTIFY_RETENTION_DAYS: { Ref: 'RetentionDays' },
       NOTIFY_MAX_DELIVERY_HOURS: '24',
+      NOTIFY_CALLBACKS_QUEUE_URL: { Ref: 'CallbacksQueue' },
     });
     expect(t.Resources.ChangesFunction.Properties.Description).toBe(
       "Follows the table's stream of status changes and keeps the stats counters",
@@ -771,7 +787,7 @@ describe('parameters', () => {
         'SenderEmail', 'ApiKeys', 'AdminKeys', 'RetentionDays', 'MaxReceives', 'SesConfigurationSetName', 'SmsSenderId',
         'SmsTypeNormal', 'FcmCredentialsSecretArn', 'FcmProjectId', 'AlarmEmail', 'QueueAgeAlarmSeconds',
         'ApiThrottleRateLimit', 'ApiThrottleBurstLimit', 'LogRetentionDays', 'MetricsNamespace', 'WebhookTimeoutSeconds',
-        'SesTrackOpensAndClicks', 'SmsDeliveryStatusSamplingRate',
+        'SesTrackOpensAndClicks', 'SmsDeliveryStatusSamplingRate', 'CallbackRetryHours',
       ].sort(),
     );
     expect(p.ApiKeys).toMatchObject({ Type: 'String', NoEcho: true });
@@ -1187,23 +1203,24 @@ export function assertChangesMapping(tmpl: Json): void {
 /**
  * Throws unless ChangesRole grants exactly what the mapping and the function use: the stream read
  * actions on the stream's ARN only, ListStreams on the table's streams, UpdateItem on the table
- * (the counters' TransactWriteItems) and no other table action, SendMessage to its DLQ.
+ * (the counters' TransactWriteItems) and GetItem (a tenant's callback subscriptions) and no other
+ * table action, SendMessage to its DLQ and to the callbacks queue.
  */
 export function assertChangesRoleLeastPrivilege(tmpl: Json): void {
   const streamRead = ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'];
   assertExactGrants(tmpl, 'ChangesRole', [
     ...cross(streamRead, [STREAM]),
     ...cross(['dynamodb:ListStreams'], ['${NotificationsTable.Arn}/stream/*']),
-    ...cross(['dynamodb:UpdateItem'], ['${NotificationsTable.Arn}']),
-    ...cross(['sqs:SendMessage'], ['${ChangesDeadLetterQueue.Arn}']),
+    ...cross(['dynamodb:UpdateItem', 'dynamodb:GetItem'], ['${NotificationsTable.Arn}']),
+    ...cross(['sqs:SendMessage'], ['${ChangesDeadLetterQueue.Arn}', '${CallbacksQueue.Arn}']),
   ]);
   const g = grants(tmpl, 'ChangesRole');
   expect(g.filter((x) => streamRead.includes(x.action)).map((x) => x.resource)).toEqual(streamRead.map(() => STREAM));
-  // The table and its indexes: UpdateItem on the table, nothing else (no GetItem, PutItem,
-  // Query, DeleteItem: the function reads nothing but the stream).
-  expect(g.filter((x) => x.resource.startsWith('${NotificationsTable.Arn}') && !x.resource.includes('/stream/'))).toEqual([
-    { action: 'dynamodb:UpdateItem', resource: '${NotificationsTable.Arn}' },
-  ]);
+  // The table and its indexes: UpdateItem and GetItem on the table, nothing else (no PutItem,
+  // Query, DeleteItem, no index: besides the stream, the function reads items by key only).
+  expect(
+    sorted(g.filter((x) => x.resource.startsWith('${NotificationsTable.Arn}') && !x.resource.includes('/stream/'))),
+  ).toEqual(sorted(cross(['dynamodb:UpdateItem', 'dynamodb:GetItem'], ['${NotificationsTable.Arn}'])));
   for (const x of g) expect(x.action).not.toMatch(/^(ses|sns|secretsmanager|lambda):/);
 }
 
@@ -1272,7 +1289,7 @@ describe('stats counters (the table stream and the changes function)', () => {
     assertChangesMapping(t);
   });
 
-  test('ChangesRole: exactly the stream read, ListStreams, UpdateItem and the DLQ', () => {
+  test('ChangesRole: exactly the stream read, ListStreams, UpdateItem, GetItem, the DLQ and the callbacks queue', () => {
     assertChangesRoleLeastPrivilege(t);
   });
 
@@ -1283,7 +1300,8 @@ describe('stats counters (the table stream and the changes function)', () => {
   type Drift = [string, (stack: cdk.Stack) => void, (tmpl: Json) => void];
   const child = (stack: cdk.Stack, id: string) => stack.node.findChild(id) as cdk.CfnResource;
   const changesRole = (stack: cdk.Stack) => (stack.node.findChild('ChangesRole') as iam.Role).node.defaultChild as iam.CfnRole;
-  // ChangesRole's statements: 0 logs, 1 stream read, 2 ListStreams, 3 UpdateItem, 4 the DLQ.
+  // ChangesRole's statements: 0 logs, 1 stream read, 2 ListStreams, 3 UpdateItem, 4 the DLQ,
+  // 5 GetItem (the callback subscriptions), 6 the callbacks queue.
   const drifts: Drift[] = [
     ['the stream with keys only', (s) => child(s, 'NotificationsTable').addPropertyOverride('StreamSpecification.StreamViewType', 'KEYS_ONLY'), assertTableStream],
     ['no stream', (s) => child(s, 'NotificationsTable').addPropertyDeletionOverride('StreamSpecification'), assertTableStream],
@@ -1303,8 +1321,8 @@ describe('stats counters (the table stream and the changes function)', () => {
       assertChangesRoleLeastPrivilege,
     ],
     [
-      'GetItem besides UpdateItem',
-      (s) => changesRole(s).addPropertyOverride('Policies.0.PolicyDocument.Statement.3.Action', ['dynamodb:UpdateItem', 'dynamodb:GetItem']),
+      'Query besides UpdateItem',
+      (s) => changesRole(s).addPropertyOverride('Policies.0.PolicyDocument.Statement.3.Action', ['dynamodb:UpdateItem', 'dynamodb:Query']),
       assertChangesRoleLeastPrivilege,
     ],
     [
@@ -1319,7 +1337,7 @@ describe('stats counters (the table stream and the changes function)', () => {
     [
       'PutItem in another statement',
       (s) =>
-        changesRole(s).addPropertyOverride('Policies.0.PolicyDocument.Statement.5', {
+        changesRole(s).addPropertyOverride('Policies.0.PolicyDocument.Statement.7', {
           Effect: 'Allow',
           Action: ['dynamodb:PutItem'],
           Resource: [{ 'Fn::GetAtt': ['NotificationsTable', 'Arn'] }],
@@ -1340,6 +1358,291 @@ describe('stats counters (the table stream and the changes function)', () => {
       (s) => child(s, 'ChangesErrorRateAlarm').addPropertyOverride('Metrics.1.MetricStat.Metric.Dimensions.0.Value', { Ref: 'EventsFunction' }),
       assertChangesAlarms,
     ],
+  ];
+
+  test.each<Drift>(drifts)('the check fails on %s (it can fail)', (_what, mutate, check) => {
+    const tmpl = synthStack(mutate).template.toJSON();
+    expect(() => check(tmpl)).toThrow();
+  });
+});
+
+// ------------------------------------------------------------------------------------ status callbacks
+
+const CALLBACKS_QUEUE = '${CallbacksQueue.Arn}';
+
+/**
+ * Throws unless CallbacksQueue is a standard queue (SSE like the others) whose messages stay
+ * invisible 6 × the callbacks function's timeout, are kept 2 days (longer than the retries' 24 h at
+ * most) and go to CallbacksDeadLetterQueue after 50 receives (not MaxReceives); the DLQ like the
+ * others.
+ */
+export function assertCallbacksQueues(tmpl: Json): void {
+  expect(tmpl.Resources.CallbacksQueue.Type).toBe('AWS::SQS::Queue');
+  expect(tmpl.Resources.CallbacksQueue.Properties).toEqual({
+    VisibilityTimeout: 360,
+    MessageRetentionPeriod: 345600,
+    SqsManagedSseEnabled: true,
+    RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': ['CallbacksDeadLetterQueue', 'Arn'] }, maxReceiveCount: 50 },
+  });
+  expect(tmpl.Resources.CallbacksQueue.Properties.VisibilityTimeout).toBe(6 * tmpl.Resources.CallbacksFunction.Properties.Timeout);
+  expect(tmpl.Resources.CallbacksDeadLetterQueue.Type).toBe('AWS::SQS::Queue');
+  expect(tmpl.Resources.CallbacksDeadLetterQueue.Properties).toEqual({ MessageRetentionPeriod: 1209600, SqsManagedSseEnabled: true });
+}
+
+/** Throws unless CallbacksMapping alone reads CallbacksQueue, to the callbacks function, 10 at a time, with partial batch responses. */
+export function assertCallbacksMapping(tmpl: Json): void {
+  const onQueue = Object.entries(tmpl.Resources as Record<string, Json>).filter(
+    ([, r]) => r.Type === 'AWS::Lambda::EventSourceMapping' && flatten(r.Properties.EventSourceArn) === CALLBACKS_QUEUE,
+  );
+  expect(onQueue.map(([id]) => id)).toEqual(['CallbacksMapping']);
+  expect(tmpl.Resources.CallbacksMapping.Properties).toEqual({
+    EventSourceArn: { 'Fn::GetAtt': ['CallbacksQueue', 'Arn'] },
+    FunctionName: { Ref: 'CallbacksFunction' },
+    BatchSize: 10,
+    FunctionResponseTypes: ['ReportBatchItemFailures'],
+  });
+}
+
+/**
+ * Throws unless CallbacksRole grants exactly what the callbacks function uses: GetItem (the signing
+ * secret) and UpdateItem (the delivery records) on the table, no index; its queue consumed and the
+ * retries delayed; SendMessage to its DLQ only (never to its own queue); no SES, SNS or secrets.
+ */
+export function assertCallbacksRoleLeastPrivilege(tmpl: Json): void {
+  assertExactGrants(tmpl, 'CallbacksRole', [
+    ...cross(['dynamodb:GetItem', 'dynamodb:UpdateItem'], ['${NotificationsTable.Arn}']),
+    ...cross(
+      ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl'],
+      [CALLBACKS_QUEUE],
+    ),
+    ...cross(['sqs:SendMessage'], ['${CallbacksDeadLetterQueue.Arn}']),
+  ]);
+  const g = grants(tmpl, 'CallbacksRole');
+  for (const x of g) expect(x.action).not.toMatch(/^(ses|sns|secretsmanager|lambda):/);
+  expect(g.filter((x) => x.action === 'sqs:SendMessage').map((x) => x.resource)).toEqual(['${CallbacksDeadLetterQueue.Arn}']);
+}
+
+/**
+ * Throws unless CallbacksFunction is the `callbacks` binary as specified (arm64, 256 MB, 60 s, its
+ * own log group and role) with exactly the spec's environment, and CallbackRetryHours is a number
+ * from 1 to 24, 24 by default.
+ */
+export function assertCallbacksFunction(tmpl: Json): void {
+  const fn = tmpl.Resources.CallbacksFunction;
+  expect(fn.Metadata.BuildProperties).toEqual({ Binary: 'callbacks' });
+  expect(fn.Properties).toMatchObject({
+    Description: "Delivers signed status callbacks to the client's URLs, retrying for up to a day",
+    Runtime: 'provided.al2023',
+    Architectures: ['arm64'],
+    Handler: 'bootstrap',
+    MemorySize: 256,
+    Timeout: 60,
+    Role: { 'Fn::GetAtt': ['CallbacksRole', 'Arn'] },
+    LoggingConfig: { LogGroup: { Ref: 'CallbacksFunctionLogGroup' } },
+  });
+  expect(fn.Properties.Environment.Variables).toEqual({
+    NOTIFY_TABLE: { Ref: 'NotificationsTable' },
+    NOTIFY_METRICS_NAMESPACE: { Ref: 'MetricsNamespace' },
+    RUST_LOG: 'info',
+    NOTIFY_RETENTION_DAYS: { Ref: 'RetentionDays' },
+    NOTIFY_CALLBACKS_DLQ_URL: { Ref: 'CallbacksDeadLetterQueue' },
+    NOTIFY_CALLBACK_RETRY_HOURS: { Ref: 'CallbackRetryHours' },
+    NOTIFY_CALLBACK_TIMEOUT_SECONDS: '10',
+  });
+  expect(tmpl.Resources.CallbacksFunctionLogGroup.Properties).toEqual({ RetentionInDays: { Ref: 'LogRetentionDays' } });
+  expect(tmpl.Parameters.CallbackRetryHours).toMatchObject({ Type: 'Number', Default: 24, MinValue: 1, MaxValue: 24 });
+}
+
+/**
+ * Throws unless the changes function can queue the callbacks: NOTIFY_CALLBACKS_QUEUE_URL is
+ * CallbacksQueue's URL, its role may send to that queue (not the callbacks DLQ) and read a tenant's
+ * subscriptions by key.
+ */
+export function assertChangesQueuesCallbacks(tmpl: Json): void {
+  expect(tmpl.Resources.ChangesFunction.Properties.Environment.Variables.NOTIFY_CALLBACKS_QUEUE_URL).toEqual({ Ref: 'CallbacksQueue' });
+  expect(allows(tmpl, 'ChangesRole', 'sqs:SendMessage', CALLBACKS_QUEUE)).toBe(true);
+  expect(allows(tmpl, 'ChangesRole', 'dynamodb:GetItem', '${NotificationsTable.Arn}')).toBe(true);
+  expect(grants(tmpl, 'ChangesRole').filter((x) => x.resource.startsWith('${Callbacks'))).toEqual([
+    { action: 'sqs:SendMessage', resource: CALLBACKS_QUEUE },
+  ]);
+}
+
+/**
+ * Throws unless the two alarms of the callbacks are as specified: a message in the callbacks DLQ
+ * within a minute (its description sends the operator to the failed deliveries), the function's
+ * error rate over 5 % for 5 minutes; each notifying the alarm topic.
+ */
+export function assertCallbacksAlarms(tmpl: Json): void {
+  const notify = { AlarmActions: [{ Ref: 'AlarmTopic' }], OKActions: [{ Ref: 'AlarmTopic' }], TreatMissingData: 'notBreaching' };
+  expect(alarmSettings(tmpl, 'CallbacksDeadLetterAlarm')).toEqual({
+    ...notify,
+    Namespace: 'AWS/SQS',
+    MetricName: 'ApproximateNumberOfMessagesVisible',
+    Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['CallbacksDeadLetterQueue', 'QueueName'] } }],
+    Statistic: 'Maximum',
+    Period: 60,
+    EvaluationPeriods: 1,
+    Threshold: 0,
+    ComparisonOperator: 'GreaterThanThreshold',
+  });
+  expect(tmpl.Resources.CallbacksDeadLetterAlarm.Properties.AlarmDescription).toContain(
+    'GET /v1/callbacks/deliveries?status=failed, then redrive',
+  );
+  const fn = [{ Name: 'FunctionName', Value: { Ref: 'CallbacksFunction' } }];
+  expect(alarmSettings(tmpl, 'CallbacksErrorRateAlarm')).toEqual({
+    ...notify,
+    Metrics: [
+      { Id: 'rate', Label: 'error rate (%)', Expression: 'IF(invocations > 0, 100 * errors / invocations, 0)', ReturnData: true },
+      ...[
+        ['errors', 'Errors'],
+        ['invocations', 'Invocations'],
+      ].map(([Id, MetricName]) => ({
+        Id,
+        ReturnData: false,
+        MetricStat: { Metric: { Namespace: 'AWS/Lambda', MetricName, Dimensions: fn }, Period: 60, Stat: 'Sum' },
+      })),
+    ],
+    EvaluationPeriods: 5,
+    Threshold: 5,
+    ComparisonOperator: 'GreaterThanThreshold',
+  });
+}
+
+describe('status callbacks (the callbacks queue and function)', () => {
+  test('CallbacksQueue: standard, visibility 6 x the function timeout, 2 days, SSE, 50 receives to CallbacksDeadLetterQueue (14 days)', () => {
+    assertCallbacksQueues(t);
+  });
+
+  test('CallbacksMapping: the queue to the callbacks function, 10 at a time, with partial batch responses', () => {
+    assertCallbacksMapping(t);
+  });
+
+  test('CallbacksRole: exactly GetItem and UpdateItem on the table, its queue consumed and delayed, its DLQ sent to', () => {
+    assertCallbacksRoleLeastPrivilege(t);
+  });
+
+  test('CallbacksFunction: the callbacks binary, 256 MB, 60 s, its log group, the spec environment; CallbackRetryHours 1 to 24 (24)', () => {
+    assertCallbacksFunction(t);
+  });
+
+  test('the changes function queues the callbacks: NOTIFY_CALLBACKS_QUEUE_URL, SendMessage to CallbacksQueue, GetItem', () => {
+    assertChangesQueuesCallbacks(t);
+  });
+
+  test('alarms: the callbacks DLQ, the error rate', () => {
+    assertCallbacksAlarms(t);
+  });
+
+  type Drift = [string, (stack: cdk.Stack) => void, (tmpl: Json) => void];
+  const child = (stack: cdk.Stack, id: string) => stack.node.findChild(id) as cdk.CfnResource;
+  const roleOf = (stack: cdk.Stack, id: string) => (stack.node.findChild(id) as iam.Role).node.defaultChild as iam.CfnRole;
+  const functionOf = (stack: cdk.Stack, id: string) =>
+    (stack.node.findChild(id) as lambda.Function).node.defaultChild as lambda.CfnFunction;
+  // CallbacksRole's statements: 0 logs, 1 the table, 2 its queue, 3 its DLQ.
+  // ChangesRole's: 0 logs, 1 stream read, 2 ListStreams, 3 UpdateItem, 4 its DLQ, 5 GetItem, 6 CallbacksQueue.
+  const drifts: Drift[] = [
+    ['MaxReceives receives', (s) => child(s, 'CallbacksQueue').addPropertyOverride('RedrivePolicy.maxReceiveCount', { Ref: 'MaxReceives' }), assertCallbacksQueues],
+    ["the visibility of the workers' queues", (s) => child(s, 'CallbacksQueue').addPropertyOverride('VisibilityTimeout', 180), assertCallbacksQueues],
+    ['2 days of retention', (s) => child(s, 'CallbacksQueue').addPropertyOverride('MessageRetentionPeriod', 172800), assertCallbacksQueues],
+    ['a FIFO queue', (s) => child(s, 'CallbacksQueue').addPropertyOverride('FifoQueue', true), assertCallbacksQueues],
+    ['no encryption', (s) => child(s, 'CallbacksQueue').addPropertyDeletionOverride('SqsManagedSseEnabled'), assertCallbacksQueues],
+    [
+      'redrive to the events DLQ',
+      (s) => child(s, 'CallbacksQueue').addPropertyOverride('RedrivePolicy.deadLetterTargetArn', { 'Fn::GetAtt': ['EventsDeadLetterQueue', 'Arn'] }),
+      assertCallbacksQueues,
+    ],
+    ['a DLQ kept 4 days', (s) => child(s, 'CallbacksDeadLetterQueue').addPropertyOverride('MessageRetentionPeriod', 345600), assertCallbacksQueues],
+    ['no partial batch responses', (s) => child(s, 'CallbacksMapping').addPropertyDeletionOverride('FunctionResponseTypes'), assertCallbacksMapping],
+    ['batches of 100', (s) => child(s, 'CallbacksMapping').addPropertyOverride('BatchSize', 100), assertCallbacksMapping],
+    ['the queue to the changes function', (s) => child(s, 'CallbacksMapping').addPropertyOverride('FunctionName', { Ref: 'ChangesFunction' }), assertCallbacksMapping],
+    ['the mapping on the events queue', (s) => child(s, 'CallbacksMapping').addPropertyOverride('EventSourceArn', { 'Fn::GetAtt': ['EventsQueue', 'Arn'] }), assertCallbacksMapping],
+    [
+      'PutItem besides GetItem and UpdateItem',
+      (s) => roleOf(s, 'CallbacksRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.1.Action', ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem']),
+      assertCallbacksRoleLeastPrivilege,
+    ],
+    [
+      "the table's indexes too",
+      (s) =>
+        roleOf(s, 'CallbacksRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.1.Resource', [
+          { 'Fn::GetAtt': ['NotificationsTable', 'Arn'] },
+          { 'Fn::Sub': '${NotificationsTable.Arn}/index/*' },
+        ]),
+      assertCallbacksRoleLeastPrivilege,
+    ],
+    [
+      'consuming the events queue',
+      (s) => roleOf(s, 'CallbacksRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.2.Resource', [{ 'Fn::GetAtt': ['EventsQueue', 'Arn'] }]),
+      assertCallbacksRoleLeastPrivilege,
+    ],
+    [
+      'sending to its own queue rather than the DLQ',
+      (s) => roleOf(s, 'CallbacksRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.3.Resource', [{ 'Fn::GetAtt': ['CallbacksQueue', 'Arn'] }]),
+      assertCallbacksRoleLeastPrivilege,
+    ],
+    [
+      'an SNS publish',
+      (s) =>
+        roleOf(s, 'CallbacksRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.4', {
+          Effect: 'Allow',
+          Action: ['sns:Publish'],
+          Resource: [{ Ref: 'AlarmTopic' }],
+        }),
+      assertCallbacksRoleLeastPrivilege,
+    ],
+    ['a timeout of 30 s', (s) => functionOf(s, 'CallbacksFunction').addPropertyOverride('Timeout', 30), assertCallbacksFunction],
+    ['512 MB', (s) => functionOf(s, 'CallbacksFunction').addPropertyOverride('MemorySize', 512), assertCallbacksFunction],
+    [
+      'the retry hours fixed, not the parameter',
+      (s) => functionOf(s, 'CallbacksFunction').addPropertyOverride('Environment.Variables.NOTIFY_CALLBACK_RETRY_HOURS', '24'),
+      assertCallbacksFunction,
+    ],
+    [
+      'the URL timeout of the webhook worker',
+      (s) =>
+        functionOf(s, 'CallbacksFunction').addPropertyOverride('Environment.Variables.NOTIFY_CALLBACK_TIMEOUT_SECONDS', {
+          Ref: 'WebhookTimeoutSeconds',
+        }),
+      assertCallbacksFunction,
+    ],
+    [
+      'the queue URL as its DLQ',
+      (s) => functionOf(s, 'CallbacksFunction').addPropertyOverride('Environment.Variables.NOTIFY_CALLBACKS_DLQ_URL', { Ref: 'CallbacksQueue' }),
+      assertCallbacksFunction,
+    ],
+    [
+      'no retention days',
+      (s) => functionOf(s, 'CallbacksFunction').addPropertyDeletionOverride('Environment.Variables.NOTIFY_RETENTION_DAYS'),
+      assertCallbacksFunction,
+    ],
+    ['retries for up to 48 hours', (s) => ((s.node.findChild('CallbackRetryHours') as cdk.CfnParameter).maxValue = 48), assertCallbacksFunction],
+    [
+      'no callbacks queue for the changes function',
+      (s) => functionOf(s, 'ChangesFunction').addPropertyDeletionOverride('Environment.Variables.NOTIFY_CALLBACKS_QUEUE_URL'),
+      assertChangesQueuesCallbacks,
+    ],
+    [
+      'the changes function sending to the callbacks DLQ',
+      (s) => roleOf(s, 'ChangesRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.6.Resource', [{ 'Fn::GetAtt': ['CallbacksDeadLetterQueue', 'Arn'] }]),
+      assertChangesQueuesCallbacks,
+    ],
+    [
+      'no GetItem for the changes function',
+      (s) => roleOf(s, 'ChangesRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.5.Action', 'dynamodb:DescribeTable'),
+      assertChangesQueuesCallbacks,
+    ],
+    [
+      'the DLQ alarm on the callbacks queue',
+      (s) => child(s, 'CallbacksDeadLetterAlarm').addPropertyOverride('Dimensions.0.Value', { 'Fn::GetAtt': ['CallbacksQueue', 'QueueName'] }),
+      assertCallbacksAlarms,
+    ],
+    ['the DLQ alarm after 5 minutes', (s) => child(s, 'CallbacksDeadLetterAlarm').addPropertyOverride('EvaluationPeriods', 5), assertCallbacksAlarms],
+    [
+      'the error rate of the changes function',
+      (s) => child(s, 'CallbacksErrorRateAlarm').addPropertyOverride('Metrics.2.MetricStat.Metric.Dimensions.0.Value', { Ref: 'ChangesFunction' }),
+      assertCallbacksAlarms,
+    ],
+    ['an error rate over 10 %', (s) => child(s, 'CallbacksErrorRateAlarm').addPropertyOverride('Threshold', 10), assertCallbacksAlarms],
   ];
 
   test.each<Drift>(drifts)('the check fails on %s (it can fail)', (_what, mutate, check) => {
@@ -1377,8 +1680,8 @@ describe('dashboard', () => {
     }
   });
 
-  test('every worker, the events and the changes functions: invocations, errors, throttles, duration', () => {
-    for (const fn of [...CHANNELS.map((c) => `${c.id}WorkerFunction`), 'EventsFunction', 'ChangesFunction']) {
+  test('every worker, the events, the changes and the callbacks functions: invocations, errors, throttles, duration', () => {
+    for (const fn of [...CHANNELS.map((c) => `${c.id}WorkerFunction`), 'EventsFunction', 'ChangesFunction', 'CallbacksFunction']) {
       for (const name of ['Invocations', 'Errors', 'Throttles', 'Duration']) {
         has('AWS/Lambda', name, { FunctionName: '${' + fn + '}' });
       }
@@ -1398,6 +1701,14 @@ describe('dashboard', () => {
     for (const name of ['Records', 'StatusChanges']) has('${MetricsNamespace}', name, { Function: 'changes' });
     has('AWS/Lambda', 'IteratorAge', { FunctionName: '${ChangesFunction}' });
     has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: '${ChangesDeadLetterQueue.QueueName}' });
+  });
+
+  test("status callbacks: the callbacks function's counts (by Function=callbacks), those the changes function queued, the callbacks queue's age and depth, its DLQ's depth", () => {
+    for (const name of ['Delivered', 'Retried', 'Failed', 'Unreadable']) has('${MetricsNamespace}', name, { Function: 'callbacks' });
+    has('${MetricsNamespace}', 'CallbacksQueued', { Function: 'changes' });
+    has('AWS/SQS', 'ApproximateAgeOfOldestMessage', { QueueName: '${CallbacksQueue.QueueName}' });
+    has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: '${CallbacksQueue.QueueName}' });
+    has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: '${CallbacksDeadLetterQueue.QueueName}' });
   });
 
   test("the SMS delivery status log groups' incoming records", () => {

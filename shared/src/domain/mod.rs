@@ -3,6 +3,7 @@
 #[macro_use]
 mod recipient;
 mod batch;
+pub mod callback;
 mod channel;
 mod notification;
 mod priority;

@@ -3,7 +3,7 @@ use std::{collections::BTreeMap, fmt, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Address, BatchId, Channel, EmailAddress, Priority, Recipient, Status,
+    Address, BatchId, Channel, EmailAddress, Priority, Recipient, Status, WebhookUrl,
     schedule::{self, Due},
     sms::SmsSegments,
     time::Timestamp,
@@ -290,6 +290,9 @@ pub struct Notification {
     /// The client's own reference for it (at most [`MAX_REFERENCE_CHARS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// Where its status callbacks go instead of the tenant's subscriptions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<WebhookUrl>,
     /// When the recipient marked it as spam, as the provider reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complained_at: Option<Timestamp>,
@@ -314,6 +317,7 @@ pub struct Draft {
     pub template: Option<TemplateRef>,
     /// The client's own reference for it, to find it by.
     pub reference: Option<String>,
+    pub callback_url: Option<WebhookUrl>,
 }
 
 impl Notification {
@@ -358,6 +362,7 @@ impl Notification {
             batch_id: draft.batch_id,
             template: draft.template,
             reference: draft.reference,
+            callback_url: draft.callback_url,
             complained_at: None,
             reports: Default::default(),
         }

@@ -20,8 +20,8 @@ pub use memory::ScriptedProvider;
 pub use ses::SesEmailProvider;
 pub use sns::{SmsSettings, SmsType, SnsSmsProvider};
 pub use webhook::{
-    MAX_RESPONSE_EXCERPT_BYTES, WebhookProvider, WebhookSettings, classify_status, excerpt,
-    url_policy,
+    MAX_RESPONSE_EXCERPT_BYTES, WebhookProvider, WebhookSender, WebhookSettings, classify_status,
+    excerpt, url_policy,
 };
 
 use crate::domain::{Address, Channel, Failure, Notification};

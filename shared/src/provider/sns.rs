@@ -272,6 +272,7 @@ mod tests {
             batch_id: None,
             template: None,
             reference: None,
+            callback_url: None,
         };
         Notification::accept(
             crate::domain::NotificationId::generate(),

@@ -23,6 +23,7 @@ use crate::{
     config::{ConfigError, Env},
     domain::{
         Address, Channel, Content, EndpointName, HttpResponse, Notification, Recipient, WebhookUrl,
+        time::Timestamp,
     },
     store::WebhookEndpoints,
     webhook::{self, Disabled, GuardedResolver, Lookup, SigningSecrets, UrlPolicy},
@@ -64,20 +65,16 @@ pub fn url_policy(env: &Env) -> Result<UrlPolicy, ConfigError> {
     }
 }
 
-pub struct WebhookProvider {
+/// A signed POST, as every webhook and status callback is sent: only to addresses the network
+/// guard passed after DNS, no proxies, no redirects, in bounded time, the answer read up to
+/// [`MAX_RESPONSE_READ_BYTES`].
+pub struct WebhookSender {
     http: reqwest::Client,
-    endpoints: Arc<dyn WebhookEndpoints>,
-    clock: Arc<dyn Clock>,
     policy: UrlPolicy,
 }
 
-impl WebhookProvider {
-    pub fn new(
-        settings: &WebhookSettings,
-        lookup: Arc<dyn Lookup>,
-        endpoints: Arc<dyn WebhookEndpoints>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, ProviderError> {
+impl WebhookSender {
+    pub fn new(settings: &WebhookSettings, lookup: Arc<dyn Lookup>) -> Result<Self, ProviderError> {
         let http = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver::new(lookup, settings.policy)))
             .no_proxy()
@@ -89,9 +86,74 @@ impl WebhookProvider {
             .map_err(|e| ProviderError::permanent("ClientSetup", e.to_string()))?;
         Ok(Self {
             http,
+            policy: settings.policy,
+        })
+    }
+
+    /// POSTs the JSON `body` to `url` as the Standard Webhooks message `id`, signed at `now`
+    /// by every secret of `secrets` valid then, with `headers` besides. A 2xx is the answer;
+    /// anything else is judged by [`classify_status`].
+    pub async fn post(
+        &self,
+        url: &WebhookUrl,
+        id: &str,
+        body: &str,
+        secrets: &SigningSecrets,
+        headers: &BTreeMap<String, String>,
+        now: Timestamp,
+    ) -> Result<HttpResponse, ProviderError> {
+        webhook::check_delivery(url, self.policy)
+            .map_err(|r| ProviderError::permanent("refused_address", r.0))?;
+        let timestamp = now.as_seconds();
+        let mut request = self
+            .http
+            .post(url.url())
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header(
+                "webhook-signature",
+                secrets.signature_header(id, timestamp, body, now),
+            );
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request
+            .body(body.to_owned())
+            .send()
+            .await
+            .map_err(|e| classify_request_error(&e))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, now));
+        let excerpt = excerpt(&read_bounded(response).await);
+        if (200..300).contains(&status) {
+            return Ok(HttpResponse { status, excerpt });
+        }
+        Err(classify_status(status, retry_after, &excerpt))
+    }
+}
+
+pub struct WebhookProvider {
+    sender: WebhookSender,
+    endpoints: Arc<dyn WebhookEndpoints>,
+    clock: Arc<dyn Clock>,
+}
+
+impl WebhookProvider {
+    pub fn new(
+        settings: &WebhookSettings,
+        lookup: Arc<dyn Lookup>,
+        endpoints: Arc<dyn WebhookEndpoints>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ProviderError> {
+        Ok(Self {
+            sender: WebhookSender::new(settings, lookup)?,
             endpoints,
             clock,
-            policy: settings.policy,
         })
     }
 
@@ -283,44 +345,16 @@ impl Provider for WebhookProvider {
         };
         let body = payload(n)?;
         let (target, secrets, headers) = self.signing(n, url, endpoint.as_ref()).await?;
-        webhook::check_delivery(&target, self.policy)
-            .map_err(|r| ProviderError::permanent("refused_address", r.0))?;
-
-        let now = self.clock.now();
+        // `webhook-id` is the notification's id: the same on every attempt.
         let id = n.id.as_str();
-        let timestamp = now.as_seconds();
-        let mut request = self
-            .http
-            .post(target.url())
-            .header("content-type", "application/json")
-            .header("webhook-id", id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header(
-                "webhook-signature",
-                secrets.signature_header(id, timestamp, body, now),
-            );
-        for (name, value) in &headers {
-            request = request.header(name, value);
-        }
-        let response = request
-            .body(body.to_owned())
-            .send()
-            .await
-            .map_err(|e| classify_request_error(&e))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, now));
-        let excerpt = excerpt(&read_bounded(response).await);
-        if (200..300).contains(&status) {
-            return Ok(Receipt {
-                message_id: id.to_owned(),
-                response: Some(HttpResponse { status, excerpt }),
-            });
-        }
-        Err(classify_status(status, retry_after, &excerpt))
+        let response = self
+            .sender
+            .post(&target, id, body, &secrets, &headers, self.clock.now())
+            .await?;
+        Ok(Receipt {
+            message_id: id.to_owned(),
+            response: Some(response),
+        })
     }
 
     /// `410 Gone`: the endpoint is disabled, so later sends fail at once until it is enabled

@@ -2,6 +2,7 @@
 //! id and routing; the worker reads everything else from the record, so the record is the one
 //! source of truth and a message can be re-sent (redrive, re-enqueue) without going stale.
 
+mod callbacks;
 // Crate-visible for its test fixtures (SQS messages and events), which the delivery tests use.
 pub(crate) mod consumer;
 mod dead_letters;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use callbacks::{MemorySink, MessageSink, SqsSink};
 pub use consumer::{MessageHandler, SqsConsumer, Verdict, receive_count};
 pub use dead_letters::{
     DeadLetters, MemoryDeadLetters, REDRIVE_BUDGET, RedriveReport, SqsDeadLetters,

@@ -25,6 +25,12 @@ pub fn backoff(receive_count: u32, base: Duration, max: Duration) -> Duration {
     half + rand::rng().random_range(Duration::ZERO..=half)
 }
 
+/// SQS takes whole seconds: a delay is rounded up, so a backoff of 0.7 s is not a retry at
+/// once.
+fn whole_seconds(delay: Duration) -> i32 {
+    delay.as_secs_f64().ceil() as i32
+}
+
 #[async_trait]
 pub trait Redelivery: Send + Sync {
     /// Makes the received message (of the queue `queue_arn`) visible again after `delay`.
@@ -100,7 +106,7 @@ impl Redelivery for SqsRedelivery {
             .change_message_visibility()
             .queue_url(url)
             .receipt_handle(receipt_handle)
-            .visibility_timeout(delay.min(MAX_VISIBILITY).as_secs() as i32)
+            .visibility_timeout(whole_seconds(delay.min(MAX_VISIBILITY)))
             .send()
             .await
             .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;
@@ -118,11 +124,9 @@ impl Redelivery for SqsRedelivery {
             .send_message()
             .queue_url(url)
             .message_body(body)
-            .delay_seconds(
-                delay
-                    .min(crate::domain::schedule::MAX_QUEUE_DELAY)
-                    .as_secs() as i32,
-            )
+            .delay_seconds(whole_seconds(
+                delay.min(crate::domain::schedule::MAX_QUEUE_DELAY),
+            ))
             .send()
             .await
             .map_err(|e| QueueError::Unavailable(DisplayErrorContext(e).to_string()))?;

@@ -69,8 +69,11 @@ impl NotificationQueue for SqsQueue {
                     .collect::<Vec<_>>()
             })
             .collect();
+        let bodies: Vec<(String, Duration)> =
+            messages.iter().map(|(m, d)| (m.to_body(), *d)).collect();
+        let bodies = &bodies;
         let results: Vec<Vec<usize>> = stream::iter(calls)
-            .map(|(url, idx)| async move { self.send_batch(&url, messages, idx).await })
+            .map(|(url, idx)| async move { send_batch(&self.client, &url, bodies, idx).await })
             .buffer_unordered(IN_FLIGHT)
             .collect()
             .await;
@@ -81,69 +84,88 @@ impl NotificationQueue for SqsQueue {
     }
 }
 
-impl SqsQueue {
-    /// Sends the entries `idx` of `messages` to `url`, retrying the failed ones (with
-    /// backoff) unless SQS says the entry itself is at fault. Returns the ones not sent.
-    async fn send_batch(
-        &self,
-        url: &str,
-        messages: &[(QueueMessage, Duration)],
-        mut idx: Vec<usize>,
-    ) -> Vec<usize> {
-        let mut given_up = Vec::new();
-        let mut delay = Duration::from_millis(100);
-        for attempt in 0..ATTEMPTS {
-            if idx.is_empty() {
-                break;
-            }
-            if attempt > 0 {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-            // Entry ids are the message's index: unique within the call, as SQS requires.
-            let entries: Vec<SendMessageBatchRequestEntry> = idx
-                .iter()
-                .filter_map(|&i| {
-                    let (m, d) = &messages[i];
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(m.to_body())
-                        .delay_seconds(d.min(&MAX_DELAY).as_secs() as i32)
-                        .build()
-                        .ok()
-                })
-                .collect();
-            match self
-                .client
-                .send_message_batch()
-                .queue_url(url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                Ok(out) => {
-                    let mut retry = Vec::new();
-                    for f in out.failed() {
-                        let Ok(i) = f.id().parse::<usize>() else {
-                            continue;
-                        };
-                        if f.sender_fault() {
-                            warn!(code = f.code(), "SQS refused a batch entry");
-                            given_up.push(i);
-                        } else {
-                            retry.push(i);
-                        }
+/// Every body (with its delay) to the queue `url`, ten a call, several calls at once, failed
+/// entries retried. Returns the indexes of the bodies not sent.
+pub(super) async fn send_all(
+    client: &Client,
+    url: &str,
+    bodies: &[(String, Duration)],
+) -> Vec<usize> {
+    let calls: Vec<Vec<usize>> = (0..bodies.len())
+        .collect::<Vec<_>>()
+        .chunks(BATCH_ENTRIES)
+        .map(<[usize]>::to_vec)
+        .collect();
+    let results: Vec<Vec<usize>> = stream::iter(calls)
+        .map(|idx| send_batch(client, url, bodies, idx))
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    let mut failed: Vec<usize> = results.into_iter().flatten().collect();
+    failed.sort_unstable();
+    failed
+}
+
+/// Sends the entries `idx` of `bodies` to `url`, retrying the failed ones (with backoff)
+/// unless SQS says the entry itself is at fault. Returns the ones not sent.
+async fn send_batch(
+    client: &Client,
+    url: &str,
+    bodies: &[(String, Duration)],
+    mut idx: Vec<usize>,
+) -> Vec<usize> {
+    let mut given_up = Vec::new();
+    let mut delay = Duration::from_millis(100);
+    for attempt in 0..ATTEMPTS {
+        if idx.is_empty() {
+            break;
+        }
+        if attempt > 0 {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+        // Entry ids are the message's index: unique within the call, as SQS requires.
+        let entries: Vec<SendMessageBatchRequestEntry> = idx
+            .iter()
+            .filter_map(|&i| {
+                let (body, d) = &bodies[i];
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .delay_seconds(d.min(&MAX_DELAY).as_secs() as i32)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        match client
+            .send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let mut retry = Vec::new();
+                for f in out.failed() {
+                    let Ok(i) = f.id().parse::<usize>() else {
+                        continue;
+                    };
+                    if f.sender_fault() {
+                        warn!(code = f.code(), "SQS refused a batch entry");
+                        given_up.push(i);
+                    } else {
+                        retry.push(i);
                     }
-                    idx = retry;
                 }
-                Err(e) => {
-                    warn!(error = %DisplayErrorContext(&e), attempt, "SendMessageBatch failed; retrying");
-                }
+                idx = retry;
+            }
+            Err(e) => {
+                warn!(error = %DisplayErrorContext(&e), attempt, "SendMessageBatch failed; retrying");
             }
         }
-        given_up.extend(idx);
-        given_up
     }
+    given_up.extend(idx);
+    given_up
 }
 
 #[cfg(test)]

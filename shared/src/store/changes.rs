@@ -2,16 +2,22 @@
 //! notification record (`NEW_AND_OLD_IMAGES`), and the stats counters that follow from it.
 //! Every other item kind, and a change that leaves the status as it was (a lease, a
 //! history note), is not a status change.
+//!
+//! The same records, read as the events a client hears of through its status callbacks
+//! ([`notification_events`]): a status entered after the provider got the message, and a
+//! complaint recorded on a delivered email.
 
 use aws_lambda_events::event::dynamodb::EventRecord;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     keys,
     stats::{Additions, BucketKey},
 };
 use crate::domain::{
-    Channel, NotificationId, Status, TenantId,
+    BatchId, Channel, HistoryEntry, NotificationId, Recipient, Status, TemplateRef, TenantId,
+    WebhookUrl,
+    callback::{CallbackEvent, webhook_id},
     stats::{Counted, Granularity},
     time::Timestamp,
 };
@@ -45,15 +51,22 @@ fn image(item: &serde_dynamo::Item) -> Option<Image> {
     serde_dynamo::from_item(item.clone()).ok()
 }
 
-/// The status change a stream record is, if it is one.
-pub fn status_change(record: &EventRecord) -> Option<StatusChange> {
+/// A notification record's images (new, and old unless it was just written), if the stream
+/// record is a notification record written.
+fn record_images(record: &EventRecord) -> Option<(&serde_dynamo::Item, &serde_dynamo::Item)> {
     let sk = record.change.keys.get("SK")?;
     let is_record = matches!(sk, serde_dynamo::AttributeValue::S(s) if s == keys::RECORD_SK);
     if !is_record || record.event_name == "REMOVE" {
         return None;
     }
-    let new = image(&record.change.new_image)?;
-    let old = image(&record.change.old_image);
+    Some((&record.change.new_image, &record.change.old_image))
+}
+
+/// The status change a stream record is, if it is one.
+pub fn status_change(record: &EventRecord) -> Option<StatusChange> {
+    let (new, old) = record_images(record)?;
+    let new = image(new)?;
+    let old = image(old);
     let from = old.map(|o| o.status);
     if from == Some(new.status) {
         return None;
@@ -66,6 +79,154 @@ pub fn status_change(record: &EventRecord) -> Option<StatusChange> {
         to: new.status,
         at: new.updated_at,
     })
+}
+
+/// One event of a notification that a client may hear of: where it goes is the tenant's
+/// subscriptions' business (or the notification's own `callbackUrl`'s).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationEvent {
+    pub tenant: TenantId,
+    pub id: NotificationId,
+    pub channel: Channel,
+    pub event: CallbackEvent,
+    /// The callback's `webhook-id`: one per event, stable across retries.
+    pub webhook_id: String,
+    pub callback_url: Option<WebhookUrl>,
+    /// The callback's JSON body (Standard Webhooks' `type`, `timestamp`, `data`).
+    pub body: String,
+}
+
+/// The attributes of a record image a callback tells (a large content is not in it).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventImage {
+    id: NotificationId,
+    tenant: TenantId,
+    channel: Channel,
+    status: Status,
+    recipient: Recipient,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    #[serde(default)]
+    history: Vec<HistoryEntry>,
+    #[serde(default)]
+    batch_id: Option<BatchId>,
+    #[serde(default)]
+    template: Option<TemplateRef>,
+    #[serde(default)]
+    reference: Option<String>,
+    #[serde(default)]
+    complained_at: Option<Timestamp>,
+    #[serde(default)]
+    callback_url: Option<WebhookUrl>,
+}
+
+/// A callback's `data`. The recipient is masked: the client knows it by `id` and `reference`,
+/// and a full address has no business in a third party's request logs.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CallbackData<'a> {
+    id: &'a NotificationId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<&'a str>,
+    channel: Channel,
+    status: Status,
+    event: CallbackEvent,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    to: String,
+    created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sent_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_id: Option<&'a BatchId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    complained_at: Option<Timestamp>,
+}
+
+fn event_image(item: &serde_dynamo::Item) -> Option<EventImage> {
+    if item.is_empty() {
+        return None;
+    }
+    serde_dynamo::from_item(item.clone()).ok()
+}
+
+/// The events a stream record is for a client: the status it entered (if clients hear of
+/// that status), and a complaint that appeared on it.
+pub fn notification_events(record: &EventRecord) -> Vec<NotificationEvent> {
+    let Some((new, old)) = record_images(record) else {
+        return Vec::new();
+    };
+    let Some(n) = event_image(new) else {
+        return Vec::new();
+    };
+    let old = event_image(old);
+    let mut events = Vec::new();
+    if old.as_ref().map(|o| o.status) != Some(n.status) {
+        if let Some(event) = CallbackEvent::entering(n.status) {
+            events.push(notification_event(&n, event, n.updated_at));
+        }
+    }
+    if let Some(at) = n.complained_at {
+        if old.as_ref().and_then(|o| o.complained_at).is_none() {
+            events.push(notification_event(&n, CallbackEvent::Complained, at));
+        }
+    }
+    events
+}
+
+fn notification_event(n: &EventImage, event: CallbackEvent, at: Timestamp) -> NotificationEvent {
+    let entered = |status: Status| {
+        n.history
+            .iter()
+            .rev()
+            .find(|h| h.status == status && h.event.is_none())
+    };
+    // A complaint leaves the status as it was: the reason it was entered is not the event's.
+    let reason = (event != CallbackEvent::Complained)
+        .then(|| entered(n.status).and_then(|h| h.reason.as_deref()))
+        .flatten();
+    let completed = matches!(
+        n.status,
+        Status::Delivered
+            | Status::Failed
+            | Status::Cancelled
+            | Status::Suppressed
+            | Status::Expired
+    );
+    let data = CallbackData {
+        id: &n.id,
+        reference: n.reference.as_deref(),
+        channel: n.channel,
+        status: n.status,
+        event,
+        reason,
+        to: n.recipient.masked(),
+        created_at: n.created_at,
+        sent_at: entered(Status::Sent).map(|h| h.at),
+        completed_at: completed.then_some(n.updated_at),
+        template: n.template.as_ref().map(|t| t.name.as_str()),
+        batch_id: n.batch_id.as_ref(),
+        complained_at: n.complained_at,
+    };
+    let body = serde_json::json!({
+        "type": format!("notification.{event}"),
+        "timestamp": at,
+        "data": data,
+    });
+    NotificationEvent {
+        tenant: n.tenant.clone(),
+        id: n.id.clone(),
+        channel: n.channel,
+        event,
+        webhook_id: webhook_id(&n.id, event, at),
+        callback_url: n.callback_url.clone(),
+        body: body.to_string(),
+    }
 }
 
 /// The counts a batch of changes adds: per tenant, hour and day, the notifications accepted
@@ -108,7 +269,14 @@ mod tests {
                 "channel": {"S": "email"},
                 "status": {"S": status},
                 "updatedAt": {"S": "2026-12-02T10:15:00.000Z"},
-                "history": {"L": []}
+                "createdAt": {"S": "2026-12-02T10:14:00.000Z"},
+                "recipient": {"M": {"email": {"S": "jane@example.com"}}},
+                "reference": {"S": "order-42"},
+                "history": {"L": [
+                    {"M": {"status": {"S": "queued"}, "at": {"S": "2026-12-02T10:14:00.000Z"}}},
+                    {"M": {"status": {"S": "sent"}, "at": {"S": "2026-12-02T10:14:30.000Z"}}},
+                    {"M": {"status": {"S": "failed"}, "at": {"S": "2026-12-02T10:15:00.000Z"}, "reason": {"S": "bounced"}}}
+                ]}
             })
         };
         let mut dynamodb = serde_json::json!({
@@ -181,5 +349,102 @@ mod tests {
         );
         assert_eq!(status_change(&content), None);
         assert_eq!(status_change(&record("REMOVE", Some("sent"), "sent")), None);
+    }
+
+    fn events_of(record: &EventRecord) -> Vec<(CallbackEvent, Value)> {
+        notification_events(record)
+            .into_iter()
+            .map(|e| (e.event, serde_json::from_str(&e.body).unwrap()))
+            .collect()
+    }
+
+    use serde_json::Value;
+
+    #[test]
+    fn a_client_hears_of_statuses_after_the_provider_once_each() {
+        assert!(events_of(&record("INSERT", None, "queued")).is_empty());
+        assert!(events_of(&record("MODIFY", Some("queued"), "sending")).is_empty());
+        assert!(events_of(&record("MODIFY", Some("sending"), "queued")).is_empty());
+        assert!(
+            events_of(&record("MODIFY", Some("sent"), "sent")).is_empty(),
+            "a note, not a change"
+        );
+        assert!(events_of(&record("REMOVE", Some("sent"), "sent")).is_empty());
+
+        let failed = record("MODIFY", Some("sent"), "failed");
+        let events = notification_events(&failed);
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        assert_eq!(e.event, CallbackEvent::Failed);
+        assert_eq!(e.tenant, TenantId::new("acme"));
+        assert_eq!(
+            e.webhook_id,
+            format!(
+                "0190a5b0-0000-7000-8000-000000000001.failed.{}",
+                "2026-12-02T10:15:00Z"
+                    .parse::<Timestamp>()
+                    .unwrap()
+                    .as_millis()
+            )
+        );
+        let body: Value = serde_json::from_str(&e.body).unwrap();
+        assert_eq!(body["type"], "notification.failed");
+        assert_eq!(body["timestamp"], "2026-12-02T10:15:00.000Z");
+        let data = &body["data"];
+        assert_eq!(data["id"], "0190a5b0-0000-7000-8000-000000000001");
+        assert_eq!(data["status"], "failed");
+        assert_eq!(data["reason"], "bounced");
+        assert_eq!(data["reference"], "order-42");
+        assert_eq!(data["channel"], "email");
+        assert_eq!(data["sentAt"], "2026-12-02T10:14:30.000Z");
+        assert_eq!(data["completedAt"], "2026-12-02T10:15:00.000Z");
+        assert_eq!(data["createdAt"], "2026-12-02T10:14:00.000Z");
+        assert_ne!(data["to"], "jane@example.com", "masked: {}", data["to"]);
+        assert!(data["to"].as_str().unwrap().ends_with("@example.com"));
+
+        let sent = events_of(&record("MODIFY", Some("sending"), "sent"));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, CallbackEvent::Sent);
+        assert_eq!(sent[0].1["data"].get("completedAt"), None, "not final yet");
+        // A notification recorded already refused (a suppressed address) is heard of at once.
+        let suppressed = events_of(&record("INSERT", None, "suppressed"));
+        assert_eq!(suppressed.len(), 1);
+        assert_eq!(suppressed[0].0, CallbackEvent::Suppressed);
+    }
+
+    #[test]
+    fn a_complaint_is_its_own_event_once_and_keeps_the_status() {
+        let mut r = record("MODIFY", Some("delivered"), "delivered");
+        r.change.new_image.insert(
+            "complainedAt".into(),
+            serde_dynamo::AttributeValue::S("2026-12-02T11:00:00.000Z".into()),
+        );
+        let events = events_of(&r);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].0, CallbackEvent::Complained);
+        assert_eq!(events[0].1["data"]["status"], "delivered");
+        assert_eq!(
+            events[0].1["data"]["complainedAt"],
+            "2026-12-02T11:00:00.000Z"
+        );
+        assert_eq!(events[0].1["timestamp"], "2026-12-02T11:00:00.000Z");
+        // The same complaint seen again (a later write keeps it): no new event.
+        let mut again = r.clone();
+        again.change.old_image = again.change.new_image.clone();
+        assert!(events_of(&again).is_empty());
+    }
+
+    #[test]
+    fn a_notifications_own_callback_url_comes_with_its_events() {
+        let mut r = record("MODIFY", Some("sending"), "sent");
+        r.change.new_image.insert(
+            "callbackUrl".into(),
+            serde_dynamo::AttributeValue::S("https://hooks.example.com/status".into()),
+        );
+        let events = notification_events(&r);
+        assert_eq!(
+            events[0].callback_url.as_ref().map(|u| u.as_str()),
+            Some("https://hooks.example.com/status")
+        );
     }
 }

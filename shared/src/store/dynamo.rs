@@ -144,6 +144,83 @@ impl DynamoStore {
     }
 }
 
+/// One page of a partition's items whose sort key starts with `prefix` (all of them when it is
+/// empty), in sort key order (`forward`) or reverse, after the sort key `after`, keeping those
+/// whose attribute `filter.0` equals `filter.1`. A filter that discards most items reads at
+/// most [`MAX_READ_PER_PAGE`] of them per call and answers a shorter page with its `next`.
+pub(super) struct PrefixPage<'a> {
+    pub pk: String,
+    pub prefix: &'a str,
+    pub filter: Option<(&'a str, String)>,
+    pub after: Option<&'a str>,
+    pub limit: usize,
+    pub forward: bool,
+}
+
+/// What a filtered listing reads at most per call.
+const MAX_READ_PER_PAGE: usize = 1_000;
+
+impl DynamoStore {
+    /// The items of a [`PrefixPage`] with their sort keys, and the sort key the next page
+    /// starts after (`None`: this was the last).
+    pub(super) async fn page_prefix(
+        &self,
+        page: PrefixPage<'_>,
+    ) -> Result<(Vec<(String, Item)>, Option<String>), StoreError> {
+        let mut start = page
+            .after
+            .filter(|sk| sk.starts_with(page.prefix))
+            .map(|sk| super::keys::key(page.pk.clone(), sk.to_owned()));
+        let mut items: Vec<(String, Item)> = Vec::new();
+        let mut read = 0;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", AttributeValue::S(page.pk.clone()))
+                .set_exclusive_start_key(start.take())
+                .scan_index_forward(page.forward)
+                // One more than asked: whether there is a next page is then known.
+                .limit((page.limit + 1 - items.len()) as i32);
+            // DynamoDB refuses an empty `begins_with` prefix: then it is the whole partition.
+            query = if page.prefix.is_empty() {
+                query.key_condition_expression("PK = :pk")
+            } else {
+                query
+                    .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                    .expression_attribute_values(":prefix", AttributeValue::S(page.prefix.into()))
+            };
+            if let Some((name, value)) = &page.filter {
+                query = query
+                    // Named: `status` and `reason` are among DynamoDB's reserved words.
+                    .filter_expression("#f = :f")
+                    .expression_attribute_names("#f", *name)
+                    .expression_attribute_values(":f", AttributeValue::S(value.clone()));
+            }
+            let out = query.send().await.map_err(unavailable)?;
+            read += out.scanned_count.max(0) as usize;
+            for item in out.items.unwrap_or_default() {
+                let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned();
+                items.push((sk.unwrap_or_default(), item));
+            }
+            if items.len() > page.limit {
+                items.truncate(page.limit);
+                let next = items.last().map(|(sk, _)| sk.clone());
+                return Ok((items, next));
+            }
+            match out.last_evaluated_key {
+                None => return Ok((items, None)),
+                Some(last) if read >= MAX_READ_PER_PAGE => {
+                    let next = last.get("SK").and_then(|v| v.as_s().ok()).cloned();
+                    return Ok((items, next));
+                }
+                Some(last) => start = Some(last),
+            }
+        }
+    }
+}
+
 /// An item that cannot be written or read; `what` names it.
 pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt {

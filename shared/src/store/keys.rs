@@ -16,6 +16,8 @@
 //! | webhook endpoint | `WEBHOOKS#<tenant>` | `ENDPOINT#<name>` | | | | |
 //! | webhook signing secret (inline URLs) | `WEBHOOKS#<tenant>` | `SIGNING_SECRET` | | | | |
 //! | suppressed address | `SUPPRESSIONS#<tenant>` | `<channel>#<address>` | | | | |
+//! | status callback subscriptions | `CALLBACKS#<tenant>` | `SUBSCRIPTIONS` | | | | |
+//! | status callback not delivered at once | `CALLBACKS#<tenant>` | `D#<webhook-id>#<sha256(url) 8 hex>` | | | | last attempt + 14 days |
 //! | stats counters | `STATS#<tenant>` | `H#<yyyy-mm-ddThh>` / `D#<yyyy-mm-dd>` | | | | |
 //! | purge cursor | `CLEANUP#purge` | `CURSOR` | | | | |
 //!
@@ -415,6 +417,30 @@ pub(super) fn suppression_key(tenant: &TenantId, address: &SuppressedAddress) ->
     key(
         suppressions_pk(tenant),
         format!("{}#{}", address.channel(), address.as_str()),
+    )
+}
+
+// ------------------------------------------------------------------------------ callbacks
+
+pub(super) fn callbacks_pk(tenant: &TenantId) -> String {
+    format!("CALLBACKS#{tenant}")
+}
+
+pub(super) fn callback_subscriptions_key(tenant: &TenantId) -> Item {
+    key(callbacks_pk(tenant), "SUBSCRIPTIONS".to_owned())
+}
+
+/// What the sort key of every callback delivery starts with.
+pub(super) const CALLBACK_DELIVERY_PREFIX: &str = "D#";
+
+/// One event to one URL (an event may go to several subscribed URLs).
+pub(super) fn callback_delivery_key(tenant: &TenantId, webhook_id: &str, url: &str) -> Item {
+    key(
+        callbacks_pk(tenant),
+        format!(
+            "{CALLBACK_DELIVERY_PREFIX}{webhook_id}#{}",
+            sha256_hex(url, 4)
+        ),
     )
 }
 

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 
 use super::{
     batches::{BatchRequest, BatchStore, BatchSummary, Indexes, Outbox},
+    callbacks::{CallbackDeliveries, CallbackDeliveryPage, CallbackSubscriptions},
     devices::{Device, DeviceRegistry, split_excess},
     dynamo::DEFAULT_DEVICE_IDLE,
     error::StoreError,
@@ -31,6 +32,7 @@ use crate::{
     domain::{
         BatchId, DeviceToken, EndpointName, Notification, NotificationId, Platform,
         SuppressedAddress, Suppression, TenantId, UserId,
+        callback::{CallbackDelivery, CallbackDeliveryStatus, Subscriptions},
         schedule::{Due, DueKind},
         stats::Granularity,
         time::Timestamp,
@@ -1041,5 +1043,91 @@ impl StatsStore for MemoryStats {
             })
             .map(|(k, c)| (k.start, c.clone()))
             .collect())
+    }
+}
+
+/// Callback subscriptions and delivery records in memory.
+#[derive(Default)]
+pub struct MemoryCallbacks {
+    subscriptions: Mutex<HashMap<TenantId, Subscriptions>>,
+    /// By tenant, then webhook id and URL (the table's sort key order).
+    deliveries: Mutex<BTreeMap<(TenantId, String), CallbackDelivery>>,
+}
+
+impl MemoryCallbacks {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl CallbackSubscriptions for MemoryCallbacks {
+    async fn subscriptions(&self, tenant: &TenantId) -> Result<Option<Subscriptions>, StoreError> {
+        Ok(self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+            .cloned())
+    }
+
+    async fn put_subscriptions(
+        &self,
+        tenant: &TenantId,
+        subscriptions: &Subscriptions,
+    ) -> Result<(), StoreError> {
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant.clone(), subscriptions.clone());
+        Ok(())
+    }
+
+    async fn delete_subscriptions(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(tenant);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CallbackDeliveries for MemoryCallbacks {
+    async fn record_delivery(&self, delivery: &CallbackDelivery) -> Result<(), StoreError> {
+        let sk = format!("{}#{}", delivery.webhook_id, delivery.url.as_str());
+        self.deliveries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((delivery.tenant.clone(), sk), delivery.clone());
+        Ok(())
+    }
+
+    async fn deliveries(
+        &self,
+        tenant: &TenantId,
+        status: Option<CallbackDeliveryStatus>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<CallbackDeliveryPage, StoreError> {
+        let deliveries = self.deliveries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut matching = deliveries
+            .iter()
+            .rev()
+            .filter(|((t, sk), d)| {
+                t == tenant
+                    && after.is_none_or(|a| sk.as_str() < a)
+                    && status.is_none_or(|s| d.status == s)
+            })
+            .map(|((_, sk), d)| (sk.clone(), d.clone()));
+        let items: Vec<(String, CallbackDelivery)> = matching.by_ref().take(limit).collect();
+        let next = match matching.next() {
+            Some(_) => items.last().map(|(sk, _)| sk.clone()),
+            None => None,
+        };
+        Ok(CallbackDeliveryPage {
+            items: items.into_iter().map(|(_, d)| d).collect(),
+            next,
+        })
     }
 }

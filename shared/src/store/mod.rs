@@ -1,7 +1,7 @@
 //! The record store: where notifications, their history and every other aggregate live.
 //!
 //! One module per aggregate (`notifications`, `devices`, `idempotency`, `batches`,
-//! `templates`, `webhooks`, `suppressions`, `purge`), each with its port (a narrow trait) and its DynamoDB adapter.
+//! `templates`, `webhooks`, `suppressions`, `callbacks`, `purge`), each with its port (a narrow trait) and its DynamoDB adapter.
 //! What they share: `transition` (status changes as data, applied alike by both stores),
 //! `keys` (the table's layout), `dynamo` (the client and item helpers), `bulk` (batched
 //! writes and reads), `error`. `memory` holds the in-memory fakes.
@@ -11,6 +11,7 @@
 
 mod batches;
 mod bulk;
+mod callbacks;
 mod changes;
 mod devices;
 mod dynamo;
@@ -28,7 +29,10 @@ mod transition;
 mod webhooks;
 
 pub use batches::{BatchRequest, BatchStore, BatchSummary, Indexes, Outbox};
-pub use changes::{StatusChange, additions, status_change};
+pub use callbacks::{
+    CALLBACK_DELIVERY_RETENTION, CallbackDeliveries, CallbackDeliveryPage, CallbackSubscriptions,
+};
+pub use changes::{NotificationEvent, StatusChange, additions, notification_events, status_change};
 pub use devices::{Device, DeviceRegistry, MAX_DEVICES_PER_USER};
 pub use dynamo::{DEFAULT_DEVICE_IDLE, DynamoStore, item_size, write_units};
 pub use error::StoreError;
@@ -39,7 +43,8 @@ pub use keys::{
 };
 pub use listing::{ListFilter, ListPage, NotificationSearch};
 pub use memory::{
-    MemoryDevices, MemoryStats, MemoryStore, MemorySuppressions, MemoryTemplates, MemoryWebhooks,
+    MemoryCallbacks, MemoryDevices, MemoryStats, MemoryStore, MemorySuppressions, MemoryTemplates,
+    MemoryWebhooks,
 };
 pub use notifications::NotificationStore;
 pub use purge::{Purge, PurgeReport};
@@ -91,6 +96,7 @@ pub(crate) mod tests {
             batch_id: None,
             template: None,
             reference: None,
+            callback_url: None,
         };
         Notification::accept(
             NotificationId::generate(),

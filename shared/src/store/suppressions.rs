@@ -3,11 +3,10 @@
 //! `GetItem` and a listing is one `Query` per page.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    dynamo::{self, DynamoStore, Item, unavailable},
+    dynamo::{self, DynamoStore, Item, PrefixPage, unavailable},
     error::StoreError,
     keys,
 };
@@ -102,10 +101,6 @@ fn from_item(tenant: &TenantId, item: Item) -> Result<Suppression, StoreError> {
     })
 }
 
-/// A listing reads at most this many items per call when a reason filter discards most of
-/// them, and then returns a shorter page with its `next`.
-const MAX_READ_PER_PAGE: usize = 1_000;
-
 #[async_trait]
 impl SuppressionList for DynamoStore {
     async fn suppression(
@@ -157,66 +152,23 @@ impl SuppressionList for DynamoStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<SuppressionPage, StoreError> {
-        let pk = keys::suppressions_pk(tenant);
         let prefix = keys::suppression_sk_prefix(filter.channel);
-        let mut start = after
-            .filter(|sk| sk.starts_with(&prefix))
-            .map(|sk| keys::key(pk.clone(), sk.to_owned()));
-        let mut items = Vec::new();
-        let mut read = 0;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-                .set_exclusive_start_key(start.take())
-                // One more than asked: whether there is a next page is then known.
-                .limit((limit + 1 - items.len()) as i32);
-            // DynamoDB refuses an empty `begins_with` prefix: all channels is the partition.
-            query = if prefix.is_empty() {
-                query.key_condition_expression("PK = :pk")
-            } else {
-                query
-                    .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                    .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone()))
-            };
-            if let Some(reason) = filter.reason {
-                query = query
-                    // `reason` is one of DynamoDB's reserved words.
-                    .filter_expression("#reason = :reason")
-                    .expression_attribute_names("#reason", "reason")
-                    .expression_attribute_values(
-                        ":reason",
-                        AttributeValue::S(reason.as_str().into()),
-                    );
-            }
-            let page = query.send().await.map_err(unavailable)?;
-            read += page.scanned_count.max(0) as usize;
-            for item in page.items.unwrap_or_default() {
-                let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned();
-                items.push((sk, from_item(tenant, item)?));
-            }
-            if items.len() > limit {
-                items.truncate(limit);
-                let next = items.last().and_then(|(sk, _)| sk.clone());
-                return Ok(page_of(items, next));
-            }
-            match page.last_evaluated_key {
-                None => return Ok(page_of(items, None)),
-                Some(last) if read >= MAX_READ_PER_PAGE => {
-                    let next = last.get("SK").and_then(|v| v.as_s().ok()).cloned();
-                    return Ok(page_of(items, next));
-                }
-                Some(last) => start = Some(last),
-            }
-        }
-    }
-}
-
-fn page_of(items: Vec<(Option<String>, Suppression)>, next: Option<String>) -> SuppressionPage {
-    SuppressionPage {
-        items: items.into_iter().map(|(_, s)| s).collect(),
-        next,
+        let (items, next) = self
+            .page_prefix(PrefixPage {
+                pk: keys::suppressions_pk(tenant),
+                prefix: &prefix,
+                filter: filter.reason.map(|r| ("reason", r.as_str().to_owned())),
+                after,
+                limit,
+                forward: true,
+            })
+            .await?;
+        Ok(SuppressionPage {
+            items: items
+                .into_iter()
+                .map(|(_, item)| from_item(tenant, item))
+                .collect::<Result<_, _>>()?,
+            next,
+        })
     }
 }

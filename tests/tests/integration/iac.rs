@@ -193,8 +193,8 @@ async fn the_local_queues_are_the_deployed_queues() {
         .filter_map(|(id, _)| id.as_str())
         .filter_map(|id| id.strip_suffix("Queue"))
         .filter(|id| !id.ends_with("DeadLetter"))
-        // SES's events have a queue of their own, checked below.
-        .filter(|id| *id != "Events")
+        // SES's events and the status callbacks have queues of their own, checked below.
+        .filter(|id| *id != "Events" && *id != "Callbacks")
         .map(str::to_lowercase)
         .collect();
     let local_pairs: BTreeSet<String> = s
@@ -300,12 +300,16 @@ async fn the_local_queues_are_the_deployed_queues() {
     }
 }
 
-#[tokio::test]
-async fn the_local_events_queue_is_the_deployed_one() {
-    let t = template();
-    let s = TestStack::new().await;
+/// A queue of make dev's (and its dead-letter queue) is `name`Queue as template.yaml deploys
+/// it: retention, redrive target and receives.
+async fn same_queue(
+    t: &Value,
+    s: &TestStack,
+    (url, dlq_url): (&str, &str),
+    name: &str,
+    max_receives: u32,
+) {
     let sqs = aws_sdk_sqs::Client::new(&s.sdk);
-    let (url, dlq_url) = s.events_queues();
     let attrs = |url: &str| {
         let request = sqs
             .get_queue_attributes()
@@ -321,8 +325,8 @@ async fn the_local_events_queue_is_the_deployed_one() {
         }
     };
     let (main, dlq) = (attrs(url).await, attrs(dlq_url).await);
-    let deployed = resource(&t, "EventsQueue");
-    let deployed_dlq = resource(&t, "EventsDeadLetterQueue");
+    let deployed = resource(t, &format!("{name}Queue"));
+    let deployed_dlq = resource(t, &format!("{name}DeadLetterQueue"));
     let retention = |v: &Value| {
         v["MessageRetentionPeriod"]
             .as_u64()
@@ -347,17 +351,47 @@ async fn the_local_events_queue_is_the_deployed_one() {
             .or_else(|| redrive["maxReceiveCount"]
                 .as_str()
                 .and_then(|n| n.parse().ok())),
-        Some(resources::EVENTS_MAX_RECEIVES)
+        Some(max_receives)
     );
     assert_eq!(
         deployed["RedrivePolicy"]["maxReceiveCount"].as_u64(),
-        Some(u64::from(resources::EVENTS_MAX_RECEIVES)),
-        "EventsQueue maxReceiveCount"
+        Some(u64::from(max_receives)),
+        "{name}Queue maxReceiveCount"
     );
     assert_eq!(
         get_att(&deployed["RedrivePolicy"]["deadLetterTargetArn"]),
-        Some("EventsDeadLetterQueue.Arn".to_owned())
+        Some(format!("{name}DeadLetterQueue.Arn"))
     );
+}
+
+#[tokio::test]
+async fn the_local_callbacks_queue_is_the_deployed_one() {
+    let t = template();
+    let s = TestStack::new().await;
+    let c = &s.stack.callbacks;
+    same_queue(
+        &t,
+        &s,
+        (&c.url, &c.dlq_url),
+        "Callbacks",
+        resources::CALLBACKS_MAX_RECEIVES,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_local_events_queue_is_the_deployed_one() {
+    let t = template();
+    let s = TestStack::new().await;
+    let (url, dlq_url) = s.events_queues();
+    same_queue(
+        &t,
+        &s,
+        (url, dlq_url),
+        "Events",
+        resources::EVENTS_MAX_RECEIVES,
+    )
+    .await;
     // The configuration set publishes (at least) what make dev's publishes; opens and clicks
     // may be added by a parameter, so the list may sit inside an `!If`.
     let types = json_of(

@@ -4,6 +4,7 @@
 
 mod api;
 mod batch;
+mod callbacks;
 mod compat;
 mod cost;
 mod email;

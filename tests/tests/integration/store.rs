@@ -50,6 +50,7 @@ fn queued() -> Notification {
             builtin: false,
         }),
         reference: Some("order-42/shipped".into()),
+        callback_url: None,
     };
     Notification::accept(
         NotificationId::generate(),

@@ -36,7 +36,7 @@ fn event(endpoint: &str, n: u32) -> Value {
 
 /// Verifies each delivery with the reference library (`standardwebhooks` from PyPI, installed
 /// by scripts/tools.sh) and the given secret; `Err` names the first that it refused.
-fn reference_verify(secret: &str, deliveries: &[ReceivedWebhook]) -> Result<(), String> {
+pub(crate) fn reference_verify(secret: &str, deliveries: &[ReceivedWebhook]) -> Result<(), String> {
     let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../.dev/venv/bin/python");
     let script = r#"
 import json, sys

@@ -95,7 +95,7 @@ pub async fn batch(
     planned: Planned,
 ) -> Result<BatchAccepted, ApiError> {
     let now = app.clock.now();
-    let request = request::parse_batch(body, now, &planned)?;
+    let request = request::parse_batch(body, now, app.config.channel.url_policy, &planned)?;
     let template = render::resolve_batch(app, tenant, &request).await?;
     let mut rendered = render::batch(app, tenant, &request, &template, &planned, now);
     recipients::check_batch(app, tenant, &mut rendered).await?;

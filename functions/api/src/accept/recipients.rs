@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use notify_shared::{
-    domain::{EndpointName, Notification, Recipient, TenantId},
+    domain::{EndpointName, Notification, Recipient, TenantId, WebhookUrl},
     validate::FieldError,
 };
 use tracing::error;
@@ -72,19 +72,7 @@ async fn check_one(
             }))
         }
         Recipient::Url(_) => {
-            let exists = match known.signing_secret {
-                Some(e) => e,
-                None => {
-                    let e = app
-                        .webhooks
-                        .signing_secrets(tenant)
-                        .await
-                        .map_err(unavailable)?
-                        .is_some();
-                    known.signing_secret = Some(e);
-                    e
-                }
-            };
+            let exists = has_signing_secret(app, tenant, known).await?;
             Ok((!exists).then(|| {
                 FieldError::new(
                     field(index, "url"),
@@ -96,11 +84,56 @@ async fn check_one(
     }
 }
 
-/// A single notification's recipient: a `400` naming the field when it cannot be accepted.
+async fn has_signing_secret(
+    app: &App,
+    tenant: &TenantId,
+    known: &mut Known,
+) -> Result<bool, ApiError> {
+    if let Some(e) = known.signing_secret {
+        return Ok(e);
+    }
+    let e = app
+        .webhooks
+        .signing_secrets(tenant)
+        .await
+        .map_err(unavailable)?
+        .is_some();
+    known.signing_secret = Some(e);
+    Ok(e)
+}
+
+/// A `callbackUrl`'s callbacks are signed with the tenant's signing secret: it must exist.
+async fn check_callback_url(
+    app: &App,
+    tenant: &TenantId,
+    callback_url: Option<&WebhookUrl>,
+    known: &mut Known,
+) -> Result<Option<FieldError>, ApiError> {
+    if callback_url.is_none() || has_signing_secret(app, tenant, known).await? {
+        return Ok(None);
+    }
+    Ok(Some(FieldError::new(
+        "callbackUrl",
+        "signing_secret_missing",
+        "status callbacks are signed with the tenant's signing secret: create it with POST /v1/webhooks/signing-secret (PUT /v1/callbacks creates it too)",
+    )))
+}
+
+/// A single notification's recipient and callback URL: a `400` naming each field that cannot
+/// be accepted.
 pub async fn check(app: &App, tenant: &TenantId, n: &Notification) -> Result<(), ApiError> {
-    match check_one(app, tenant, &n.recipient, None, &mut Known::default()).await? {
-        None => Ok(()),
-        Some(e) => Err(ApiError::Validation(vec![e])),
+    let mut known = Known::default();
+    let errors: Vec<FieldError> = [
+        check_one(app, tenant, &n.recipient, None, &mut known).await?,
+        check_callback_url(app, tenant, n.callback_url.as_ref(), &mut known).await?,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
     }
 }
 
@@ -111,6 +144,13 @@ pub async fn check_batch(
     batch: &mut RenderedBatch,
 ) -> Result<(), ApiError> {
     let mut known = Known::default();
+    let callback_url = batch
+        .notifications
+        .first()
+        .and_then(|n| n.callback_url.as_ref());
+    if let Some(e) = check_callback_url(app, tenant, callback_url, &mut known).await? {
+        return Err(ApiError::Validation(vec![e]));
+    }
     // The notifications are in request order, one per recipient that has an id.
     let indices: Vec<usize> = (0..batch.ids.len())
         .filter(|&i| batch.ids[i].is_some())

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use notify_shared::{
     domain::{
         BatchId, Channel, Content, Draft, MAX_REFERENCE_CHARS, Priority, Recipient, TemplateRef,
-        schedule, time::Timestamp,
+        WebhookUrl, schedule, time::Timestamp,
     },
     template::{Locale, TemplateName},
     validate::{self, FieldError, Fields},
+    webhook::UrlPolicy,
 };
 use serde_json::{Map, Value};
 
@@ -33,14 +34,17 @@ pub struct Common {
     pub category: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub scheduled_at: Option<Timestamp>,
+    /// Where this notification's status callbacks go instead of the tenant's subscriptions.
+    pub callback_url: Option<WebhookUrl>,
 }
 
 impl Common {
-    pub fn read(f: &mut Fields<'_>, now: Timestamp) -> Self {
+    pub fn read(f: &mut Fields<'_>, now: Timestamp, policy: UrlPolicy) -> Self {
         let priority = f.optional_enum::<Priority>("priority");
         let category = f.optional_label("category", validate::MAX_CATEGORY_CHARS);
         let metadata = f.string_map("metadata", validate::METADATA_LIMITS);
         let scheduled_at = f.optional_timestamp("scheduledAt");
+        let callback_url = f.optional_webhook_url("callbackUrl", policy);
         if let Some(at) = scheduled_at {
             if at <= now {
                 f.error("scheduledAt", "future", "must be in the future");
@@ -53,6 +57,7 @@ impl Common {
             category,
             metadata,
             scheduled_at,
+            callback_url,
         }
     }
 
@@ -77,6 +82,7 @@ impl Common {
             batch_id,
             template,
             reference,
+            callback_url: self.callback_url.clone(),
         }
     }
 }
@@ -101,7 +107,7 @@ fn client_reference(f: &mut Fields<'_>) -> Option<String> {
 pub fn parse_request(body: &Value, limits: DraftLimits) -> Result<NotificationRequest, ApiError> {
     let mut f = Fields::of(body, "").map_err(|e| ApiError::Validation(vec![e]))?;
     let channel = f.required_enum::<Channel>("channel");
-    let common = Common::read(&mut f, limits.now);
+    let common = Common::read(&mut f, limits.now, limits.channel.url_policy);
     let reference = client_reference(&mut f);
     let parts = match channel {
         Some(channel) => {
@@ -159,11 +165,12 @@ pub struct BatchRequest<'a> {
 pub fn parse_batch<'a>(
     body: &'a Value,
     now: Timestamp,
+    policy: UrlPolicy,
     planned: &Planned,
 ) -> Result<BatchRequest<'a>, ApiError> {
     let mut f = Fields::of(body, "").map_err(|e| ApiError::Validation(vec![e]))?;
     let channel = f.required_enum::<Channel>("channel");
-    let common = Common::read(&mut f, now);
+    let common = Common::read(&mut f, now, policy);
     let batch_id = match f.optional_str("batchId").map(BatchId::parse) {
         // The first notification's id: a retried request (same Idempotency-Key) names the
         // same batch.

@@ -2,9 +2,9 @@
 //! `payload` POSTed as it is, signed (Standard Webhooks).
 
 use notify_shared::{
-    domain::{Channel, Content, EndpointName, Recipient, WebhookContent, WebhookUrl},
+    domain::{Channel, Content, EndpointName, Recipient, WebhookContent},
     validate::{FieldError, Fields, OneOf},
-    webhook::{UrlPolicy, check_static},
+    webhook::UrlPolicy,
 };
 use serde_json::{Value, json};
 
@@ -35,23 +35,7 @@ pub fn recipient(f: &mut Fields<'_>, policy: UrlPolicy) -> Option<Recipient> {
                 }
             }
         }
-        OneOf::Second => {
-            let raw = f.required_str("url")?;
-            let url = match WebhookUrl::parse(raw) {
-                Ok(url) => url,
-                Err(e) => {
-                    f.error("url", "url", e);
-                    return None;
-                }
-            };
-            match check_static(&url, policy) {
-                Ok(()) => Some(Recipient::Url(url)),
-                Err(refused) => {
-                    f.error("url", "refused_address", refused.0);
-                    None
-                }
-            }
-        }
+        OneOf::Second => f.required_webhook_url("url", policy).map(Recipient::Url),
     }
 }
 
