@@ -313,6 +313,8 @@ mod tests;
 #[cfg(test)]
 mod tests_batch;
 #[cfg(test)]
+mod tests_callbacks;
+#[cfg(test)]
 mod tests_listing;
 #[cfg(test)]
 mod tests_suppressions;

@@ -58,12 +58,14 @@ pub enum ChangesError {
 /// How long a tenant's subscriptions are used as read: a change to them applies within this.
 pub const SUBSCRIPTIONS_CACHE: Duration = Duration::from_secs(30);
 
+/// A tenant's subscriptions (none: it has none), and when they were read.
+type Cached = (Instant, Option<Arc<Subscriptions>>);
+
 /// Turns a batch's events into callbacks queue messages.
 pub struct Fanout {
     subscriptions: Arc<dyn CallbackSubscriptions>,
     queue: Arc<dyn MessageSink>,
-    /// Each tenant's subscriptions (none: it has none), and when they were read.
-    cache: Mutex<HashMap<TenantId, (Instant, Option<Arc<Subscriptions>>)>>,
+    cache: Mutex<HashMap<TenantId, Cached>>,
 }
 
 impl Fanout {
@@ -84,10 +86,9 @@ impl Fanout {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(tenant)
+            && at.elapsed() < SUBSCRIPTIONS_CACHE
         {
-            if at.elapsed() < SUBSCRIPTIONS_CACHE {
-                return Ok(subs.clone());
-            }
+            return Ok(subs.clone());
         }
         let subs = self
             .subscriptions

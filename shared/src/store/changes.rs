@@ -166,15 +166,15 @@ pub fn notification_events(record: &EventRecord) -> Vec<NotificationEvent> {
     };
     let old = event_image(old);
     let mut events = Vec::new();
-    if old.as_ref().map(|o| o.status) != Some(n.status) {
-        if let Some(event) = CallbackEvent::entering(n.status) {
-            events.push(notification_event(&n, event, n.updated_at));
-        }
+    if old.as_ref().map(|o| o.status) != Some(n.status)
+        && let Some(event) = CallbackEvent::entering(n.status)
+    {
+        events.push(notification_event(&n, event, n.updated_at));
     }
-    if let Some(at) = n.complained_at {
-        if old.as_ref().and_then(|o| o.complained_at).is_none() {
-            events.push(notification_event(&n, CallbackEvent::Complained, at));
-        }
+    if let Some(at) = n.complained_at
+        && old.as_ref().and_then(|o| o.complained_at).is_none()
+    {
+        events.push(notification_event(&n, CallbackEvent::Complained, at));
     }
     events
 }

@@ -170,7 +170,12 @@ impl DynamoStore {
         let mut start = page
             .after
             .filter(|sk| sk.starts_with(page.prefix))
-            .map(|sk| super::keys::key(page.pk.clone(), sk.to_owned()));
+            .map(|sk| {
+                HashMap::from([
+                    ("PK".to_owned(), AttributeValue::S(page.pk.clone())),
+                    ("SK".to_owned(), AttributeValue::S(sk.to_owned())),
+                ])
+            });
         let mut items: Vec<(String, Item)> = Vec::new();
         let mut read = 0;
         loop {
