@@ -169,6 +169,13 @@ cat <<BANNER
            "recipients":[{"to":"alice@example.com","data":{"name":"Alice"}},{"to":"bob@example.com","data":{"name":"Bob"}}]}'
     curl -sS "$NOTIFY_API_URL/v1/batches/demo" -H "Authorization: Bearer $NOTIFY_API_KEY"
 
+  Status callbacks: subscribe the local receiver to every event (the answer shows the
+  signing secret if this created it); each send then calls it back (make outbox):
+
+    curl -sS -X PUT "$NOTIFY_API_URL/v1/callbacks" \\
+      -H "Authorization: Bearer $NOTIFY_API_KEY" -H "Content-Type: application/json" \\
+      -d '{"subscriptions":[{"url":"$receiver/callbacks"}]}'
+
   Delivered, bounced, suppressed: SES's mailbox simulator works here as on SES (success@,
   bounce@, complaint@, suppressionlist@simulator.amazonses.com; SMS to +33755512501 is
   delivered, +33755512502 fails), then the list, the suppressions and the stats:

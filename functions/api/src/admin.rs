@@ -15,7 +15,7 @@ use tracing::{error, info};
 use crate::{ApiError, App, response};
 
 /// `POST /v1/admin/redrive` `{"channel"?, "priority"?}`: moves the messages of the matching
-/// dead-letter queues (all nine by default) back to their queues. The workers retry the
+/// dead-letter queues (all twelve by default) back to their queues. The workers retry the
 /// notifications whose retries had run out.
 pub async fn redrive(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let body = if req.body().is_empty() {

@@ -2,14 +2,16 @@
 //! signed by Standard Webhooks with the tenant's signing secret (read at send time, never
 //! queued), through the same sender and network guard as the webhook channel.
 //!
-//! - A 2xx is done. A callback that needed more than one attempt is recorded `delivered`.
-//! - 408, 429, 5xx, a timeout or a network error is retried: after the receiver's
-//!   `Retry-After`, else an exponential backoff with jitter, for as long as the retry window
+//! - A 2xx is done. A callback that needed more than one attempt (or was redriven) is
+//!   recorded `delivered`.
+//! - 408, 429, 5xx, a timeout or a network error is retried after an exponential backoff with
+//!   jitter, or the receiver's `Retry-After` when that is longer (never sooner than asked,
+//!   never so soon that the queue's receives run out first), for as long as the retry window
 //!   (`NOTIFY_CALLBACK_RETRY_HOURS`) since the callback was queued; each retry is recorded
 //!   `retrying`, with its next attempt.
 //! - Any other answer (a 4xx, a redirect, a refused address, no signing secret), or the window
 //!   running out, is recorded `failed` and the message goes to the dead-letter queue, from
-//!   where an operator's redrive queues it again (with a new window).
+//!   where a redrive (SQS's own, to the callbacks queue) queues it again.
 //!
 //! Nothing here touches the notification: a callback never delays or changes it.
 
@@ -188,7 +190,7 @@ impl Callbacks {
             url = %callback.url.masked(),
             attempt = receives,
         );
-        self.attempt(&callback, body, receives, queued_at, now)
+        self.attempt(&callback, receives, queued_at, now)
             .instrument(span)
             .await
     }
@@ -196,7 +198,6 @@ impl Callbacks {
     async fn attempt(
         &self,
         callback: &CallbackMessage,
-        body: &str,
         receives: u32,
         queued_at: Timestamp,
         now: Timestamp,
@@ -208,9 +209,7 @@ impl Callbacks {
                     "signing_secret_missing",
                     "the tenant has no webhook signing secret (POST /v1/webhooks/signing-secret)",
                 );
-                return self
-                    .give_up(callback, body, receives, queued_at, now, &e)
-                    .await;
+                return self.give_up(callback, receives, queued_at, now, &e).await;
             }
             Err(e) => {
                 warn!(error = %e, "the signing secret could not be read: retrying");
@@ -232,7 +231,7 @@ impl Callbacks {
             Ok(response) => {
                 info!(status = response.status, "callback delivered");
                 // A first attempt that succeeds leaves no record (most never need one).
-                if receives > 1 {
+                if receives > 1 || callback.recorded {
                     let mut d = delivery(callback, receives, queued_at, now);
                     d.status = CallbackDeliveryStatus::Delivered;
                     d.response = Some(response);
@@ -242,10 +241,10 @@ impl Callbacks {
             }
             Err(e) => {
                 let retry_after = match e.kind {
-                    ErrorKind::Transient { retry_after } => Some(
-                        retry_after
-                            .unwrap_or_else(|| backoff(receives, self.retry_base, self.retry_max)),
-                    ),
+                    ErrorKind::Transient { retry_after } => {
+                        let backoff = backoff(receives, self.retry_base, self.retry_max);
+                        Some(retry_after.map_or(backoff, |asked| asked.max(backoff)))
+                    }
                     ErrorKind::Permanent | ErrorKind::TargetGone | ErrorKind::OptedOut => None,
                 };
                 let deadline = queued_at.plus(self.retry_window);
@@ -261,10 +260,7 @@ impl Callbacks {
                             Some(Outcome::Retried),
                         )
                     }
-                    _ => {
-                        self.give_up(callback, body, receives, queued_at, now, &e)
-                            .await
-                    }
+                    _ => self.give_up(callback, receives, queued_at, now, &e).await,
                 }
             }
         }
@@ -275,7 +271,6 @@ impl Callbacks {
     async fn give_up(
         &self,
         callback: &CallbackMessage,
-        body: &str,
         receives: u32,
         queued_at: Timestamp,
         now: Timestamp,
@@ -288,7 +283,14 @@ impl Callbacks {
         if !self.record(&d).await {
             return (Verdict::Retry { after: None }, None);
         }
-        (self.dead_letter(body).await, Some(Outcome::Failed))
+        let parked = CallbackMessage {
+            recorded: true,
+            ..callback.clone()
+        };
+        (
+            self.dead_letter(&parked.to_body()).await,
+            Some(Outcome::Failed),
+        )
     }
 
     async fn dead_letter(&self, body: &str) -> Verdict {
@@ -360,3 +362,6 @@ impl MessageHandler for Batch<'_> {
         verdict
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -126,6 +126,7 @@ impl Fanout {
                     url: url.clone(),
                     webhook_id: e.webhook_id.clone(),
                     body: e.body.clone(),
+                    recorded: false,
                 };
                 bodies.push(message.to_body());
             }

@@ -232,6 +232,8 @@ export const CHANGES_MAX_ITERATOR_AGE_MS = 300000;
 export const CALLBACKS_VISIBILITY_TIMEOUT = 6 * CALLBACKS_TIMEOUT;
 /** CallbacksQueue's retention: 4 days (the SQS default, as make dev), longer than the retries' window (CallbackRetryHours, at most 24). */
 export const CALLBACKS_RETENTION = 345600;
+/** CallbacksMapping's MaximumConcurrency: callbacks never take the workers' concurrency. */
+export const CALLBACKS_MAX_CONCURRENCY = 10;
 /**
  * CallbacksQueue's maxReceiveCount, not MaxReceives: a callback is retried with a backoff (30 s
  * doubling to 1 h), about 30 receives in 24 hours, and the function dead-letters it itself; 50 is
@@ -937,6 +939,8 @@ export class NotifyStack extends cdk.Stack {
       functionName: functions.Callbacks.functionName,
       batchSize: BATCH_SIZE,
       functionResponseTypes: ['ReportBatchItemFailures'],
+      // A burst of callbacks must not take the account's concurrency from the workers.
+      scalingConfig: { maximumConcurrency: CALLBACKS_MAX_CONCURRENCY },
     });
     callbacksMapping.overrideLogicalId('CallbacksMapping');
 

@@ -1400,6 +1400,7 @@ export function assertCallbacksMapping(tmpl: Json): void {
     FunctionName: { Ref: 'CallbacksFunction' },
     BatchSize: 10,
     FunctionResponseTypes: ['ReportBatchItemFailures'],
+    ScalingConfig: { MaximumConcurrency: 10 },
   });
 }
 

@@ -136,6 +136,10 @@ pub struct CallbackMessage {
     /// `webhook-id`: the same on every attempt, so a receiver can drop repeats.
     pub webhook_id: String,
     pub body: String,
+    /// Set on the copy put on the dead-letter queue: the callback has a `failed` record,
+    /// which its first attempt after a redrive must update.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recorded: bool,
 }
 
 impl CallbackMessage {
@@ -297,6 +301,7 @@ mod tests {
             url: WebhookUrl::parse("https://a.example/cb").unwrap(),
             webhook_id: "x".into(),
             body: "{}".into(),
+            recorded: false,
         };
         assert_eq!(CallbackMessage::from_body(&m.to_body()), Ok(m.clone()));
         let other = m.to_body().replace("\"v\":1", "\"v\":2");
