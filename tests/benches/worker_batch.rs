@@ -13,8 +13,12 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use http::StatusCode;
 use lambda_http::Body;
 use notify_shared::{
-    clock::SystemClock, config::DeliverySettings, delivery::DeliveryWorker, domain::Channel,
-    provider::ScriptedProvider, queue::MemoryRedelivery,
+    clock::SystemClock,
+    config::DeliverySettings,
+    delivery::DeliveryWorker,
+    domain::Channel,
+    provider::ScriptedProvider,
+    queue::{MemoryRedelivery, MessageBody},
 };
 use notify_tests::{API_KEY, memory_app};
 use serde_json::json;

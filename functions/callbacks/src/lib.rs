@@ -23,14 +23,14 @@ use notify_shared::{
     clock::{Clock, SystemClock},
     config::{ConfigError, Env, StoreSettings},
     domain::{
-        callback::{CallbackDelivery, CallbackDeliveryStatus, CallbackMessage},
+        callback::{CallbackDelivery, CallbackDeliveryStatus},
         time::Timestamp,
     },
     metrics::Metrics,
     provider::{ErrorKind, ProviderError, WebhookSender, WebhookSettings, url_policy},
     queue::{
-        MessageHandler, MessageSink, Redelivery, SqsConsumer, SqsRedelivery, SqsSink, Verdict,
-        backoff, receive_count,
+        CallbackMessage, MessageBody, MessageHandler, MessageSink, Redelivery, SqsConsumer,
+        SqsRedelivery, SqsSink, Verdict, backoff, receive_count,
     },
     store::{CallbackDeliveries, DynamoStore, WebhookEndpoints},
     webhook::{Lookup, SystemLookup},

@@ -16,12 +16,9 @@ use std::{
 use aws_lambda_events::event::dynamodb::Event;
 use notify_shared::{
     config::{ConfigError, Env, StoreSettings},
-    domain::{
-        TenantId,
-        callback::{CallbackMessage, Subscriptions},
-    },
+    domain::{TenantId, callback::Subscriptions},
     metrics::Metrics,
-    queue::{MessageSink, QueueError, SqsSink},
+    queue::{CallbackMessage, MessageBody, MessageSink, QueueError, SqsSink},
     store::{
         CallbackSubscriptions, DynamoStore, NotificationEvent, StatsStore, StoreError, additions,
         notification_events, status_change,

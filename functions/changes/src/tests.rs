@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 use notify_shared::{
     domain::{
         Channel, TenantId, WebhookUrl,
-        callback::{CallbackEvent, CallbackMessage, Subscription, Subscriptions},
+        callback::{CallbackEvent, Subscription, Subscriptions},
         stats::{Counted, Granularity},
         time::Timestamp,
     },
-    queue::MemorySink,
+    queue::{CallbackMessage, MemorySink, MessageBody},
     store::{MemoryCallbacks, MemoryStats},
 };
 

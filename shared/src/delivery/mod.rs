@@ -34,7 +34,7 @@ use crate::{
     config::DeliverySettings,
     provider::Provider,
     queue::{
-        MessageHandler, QueueMessage, Redelivery, SqsConsumer, SqsRedelivery, Verdict,
+        MessageBody, MessageHandler, QueueMessage, Redelivery, SqsConsumer, SqsRedelivery, Verdict,
         receive_count,
     },
     store::NotificationStore,

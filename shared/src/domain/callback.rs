@@ -122,43 +122,6 @@ impl Subscriptions {
     }
 }
 
-/// A callbacks queue message: one event for one URL. The body is fixed when it is queued, so
-/// every attempt sends (and signs) the very same bytes; the secret is read at send time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CallbackMessage {
-    /// Format version, so the function can refuse (and dead-letter) a body it does not know.
-    pub v: u32,
-    pub tenant: TenantId,
-    pub notification_id: NotificationId,
-    pub event: CallbackEvent,
-    pub url: WebhookUrl,
-    /// `webhook-id`: the same on every attempt, so a receiver can drop repeats.
-    pub webhook_id: String,
-    pub body: String,
-    /// Set on the copy put on the dead-letter queue: the callback has a `failed` record,
-    /// which its first attempt after a redrive must update.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub recorded: bool,
-}
-
-impl CallbackMessage {
-    pub const VERSION: u32 = 1;
-
-    pub fn to_body(&self) -> String {
-        // Serialising this struct cannot fail: every field is a string or a number.
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    pub fn from_body(body: &str) -> Result<Self, String> {
-        let msg: Self = serde_json::from_str(body).map_err(|e| e.to_string())?;
-        if msg.v != Self::VERSION {
-            return Err(format!("unsupported message version {}", msg.v));
-        }
-        Ok(msg)
-    }
-}
-
 /// The `webhook-id` of an event: the notification, the event and when it happened, so one
 /// event is one id across retries (and across a stream batch handed twice), and a status
 /// entered again later (a redriven notification failing again) is a new one.
@@ -289,22 +252,5 @@ mod tests {
         for e in CallbackEvent::ALL {
             assert_eq!(e.as_str().parse::<CallbackEvent>(), Ok(e));
         }
-    }
-
-    #[test]
-    fn a_message_round_trips_and_another_version_is_refused() {
-        let m = CallbackMessage {
-            v: CallbackMessage::VERSION,
-            tenant: TenantId::new("acme"),
-            notification_id: NotificationId::generate(),
-            event: CallbackEvent::Sent,
-            url: WebhookUrl::parse("https://a.example/cb").unwrap(),
-            webhook_id: "x".into(),
-            body: "{}".into(),
-            recorded: false,
-        };
-        assert_eq!(CallbackMessage::from_body(&m.to_body()), Ok(m.clone()));
-        let other = m.to_body().replace("\"v\":1", "\"v\":2");
-        assert!(CallbackMessage::from_body(&other).is_err());
     }
 }

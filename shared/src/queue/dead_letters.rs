@@ -14,7 +14,7 @@ use aws_sdk_sqs::{
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::{QueueError, QueueMessage};
+use super::{MessageBody, QueueError, QueueMessage};
 use crate::{
     config::QueueUrls,
     domain::{Channel, Priority},

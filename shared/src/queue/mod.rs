@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use callbacks::{MemorySink, MessageSink, SqsSink};
+pub use callbacks::{CallbackMessage, MemorySink, MessageSink, SqsSink};
 pub use consumer::{MessageHandler, SqsConsumer, Verdict, receive_count};
 pub use dead_letters::{
     DeadLetters, MemoryDeadLetters, REDRIVE_BUDGET, RedriveReport, SqsDeadLetters,
@@ -38,9 +38,36 @@ pub struct QueueMessage {
     pub priority: Priority,
 }
 
-impl QueueMessage {
-    pub const VERSION: u32 = 1;
+/// A queue message's body: JSON with a format version `v`, so a reader can refuse (and
+/// dead-letter) a body it does not understand.
+pub trait MessageBody: Serialize + serde::de::DeserializeOwned {
+    const VERSION: u32;
 
+    fn version(&self) -> u32;
+
+    fn to_body(&self) -> String {
+        // Serialising a message cannot fail: every field is a string or a number.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn from_body(body: &str) -> Result<Self, String> {
+        let msg: Self = serde_json::from_str(body).map_err(|e| e.to_string())?;
+        if msg.version() != Self::VERSION {
+            return Err(format!("unsupported message version {}", msg.version()));
+        }
+        Ok(msg)
+    }
+}
+
+impl MessageBody for QueueMessage {
+    const VERSION: u32 = 1;
+
+    fn version(&self) -> u32 {
+        self.v
+    }
+}
+
+impl QueueMessage {
     pub fn new(id: NotificationId, tenant: TenantId, channel: Channel, priority: Priority) -> Self {
         Self {
             v: Self::VERSION,
@@ -49,19 +76,6 @@ impl QueueMessage {
             channel,
             priority,
         }
-    }
-
-    pub fn to_body(&self) -> String {
-        // Serialising this struct cannot fail: every field is a string or a number.
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    pub fn from_body(body: &str) -> Result<Self, String> {
-        let msg: Self = serde_json::from_str(body).map_err(|e| e.to_string())?;
-        if msg.v != Self::VERSION {
-            return Err(format!("unsupported message version {}", msg.v));
-        }
-        Ok(msg)
     }
 }
 

@@ -5,7 +5,7 @@ use aws_sdk_sqs::{Client, error::DisplayErrorContext, types::SendMessageBatchReq
 use futures::{StreamExt, stream};
 use tracing::warn;
 
-use super::{NotificationQueue, QueueError, QueueMessage};
+use super::{MessageBody, NotificationQueue, QueueError, QueueMessage};
 use crate::config::QueueUrls;
 
 /// SQS: <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html>

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use notify_shared::{
     domain::{Channel, NotificationId, Priority, TenantId},
-    queue::QueueMessage,
+    queue::{MessageBody, QueueMessage},
 };
 use notify_tests::{StackOptions, TestStack, VISIBILITY_TIMEOUT, statuses, unique_recipient};
 use serde_json::{Value, json};
