@@ -25,7 +25,9 @@ state="${NOTIFY_DEV_DIR:-.dev}"
 logs="$state/logs"
 mkdir -p "$logs"
 
-# One make dev at a time: a second one says so instead of half-starting.
+# One make dev at a time: a second one says so instead of half-starting. Only this script
+# holds the lock: every process it starts gets `9>&-`, so none that is still exiting after a
+# stop (the emulator, a function) keeps the next start out.
 exec 9>"$state/dev.lock"
 if ! flock -n 9; then
   echo "error: make dev is already running here (pid $(cat "$state/dev.pid" 2>/dev/null || echo '?')); stop it first (Ctrl-C)" >&2
@@ -65,7 +67,7 @@ for port in "$api_port" "$fcm_port" "$receiver_port"; do
   fi
 done
 
-started="$(scripts/emulator.sh "$emulator_port" "$logs/emulator.log")"
+started="$(scripts/emulator.sh "$emulator_port" "$logs/emulator.log" 9>&-)"
 [ -n "$started" ] && groups+=("$started")
 echo "emulator:  $emulator (log $logs/emulator.log)"
 
@@ -77,23 +79,23 @@ cargo build --workspace --bins --quiet
 # $state/env appears once the API answers, so a script that waits for it can start at once.
 mv "$state/env" "$state/env.pending"
 
-setsid ./target/debug/notify-local fcm --fcm-url "$fcm" --dir "$state" >"$logs/fcm.log" 2>&1 &
+setsid ./target/debug/notify-local fcm --fcm-url "$fcm" --dir "$state" >"$logs/fcm.log" 2>&1 9>&- &
 groups+=("$!")
 echo "FCM:       $fcm (stand-in, log $logs/fcm.log)"
 
 setsid ./target/debug/notify-local receiver --receiver-url "$receiver" --endpoint "$emulator" \
-  >"$logs/receiver.log" 2>&1 &
+  >"$logs/receiver.log" 2>&1 9>&- &
 groups+=("$!")
 echo "webhooks:  $receiver (a receiver that verifies signatures, log $logs/receiver.log)"
 
 # The API behind a Lambda function URL, up to 8 requests at once (AWS_LAMBDA_MAX_CONCURRENCY).
 setsid ./target/debug/notify-local api --listen "127.0.0.1:$api_port" --dir "$state" \
-  --bin-dir target/debug >"$logs/functions.log" 2>&1 &
+  --bin-dir target/debug >"$logs/functions.log" 2>&1 9>&- &
 groups+=("$!")
 # The queues' event source mappings and the schedules, with the workers and the cleanup they
 # invoke; and the rebuild of every function when the code changes.
 setsid ./target/debug/notify-local poll --endpoint "$emulator" --fcm-url "$fcm" --dir "$state" \
-  --bin-dir target/debug --watch . >"$logs/poller.log" 2>&1 &
+  --bin-dir target/debug --watch . >"$logs/poller.log" 2>&1 9>&- &
 groups+=("$!")
 
 echo -n "starting:  functions on $invoke "
@@ -200,6 +202,6 @@ cat <<BANNER
 
 BANNER
 # In the background with `wait`, so Ctrl-C (or a TERM) runs the cleanup at once.
-setsid tail -n 0 -f "$logs/functions.log" "$logs/poller.log" "$logs/fcm.log" "$logs/receiver.log" &
+setsid tail -n 0 -f "$logs/functions.log" "$logs/poller.log" "$logs/fcm.log" "$logs/receiver.log" 9>&- &
 groups+=("$!")
 wait "$!"

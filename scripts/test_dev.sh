@@ -43,6 +43,8 @@ os.execvp("make", ["make", "dev"])' >"$NOTIFY_DEV_DIR/make-$1.log" 2>&1 </dev/nu
 
 ready() {
   for _ in $(seq 1 900); do
+    # A make dev that gave up (it says why in its log) will never answer.
+    kill -0 "$group" 2>/dev/null || return 1
     if [ -f "$NOTIFY_DEV_DIR/env" ]; then
       # shellcheck disable=SC1091
       . "$NOTIFY_DEV_DIR/env"

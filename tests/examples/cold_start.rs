@@ -8,7 +8,8 @@
 //! run's, appended to the system's CAs in `SSL_CERT_FILE`: a function connects as it does to
 //! AWS, handshake and certificate check included. Workers get one real message each (sent
 //! through the API, received from its queue); the API `GET /health` and a `POST
-//! /v1/notifications`; the cleanup a scheduled sweep.
+//! /v1/notifications`; the cleanup a scheduled sweep; the callbacks function one callback to a
+//! receiver on loopback.
 //!
 //! An example rather than a bench: benches are built with unwinding, which would compile every
 //! dependency a second time beside the release binaries' (`panic = "abort"`). `make bench`
@@ -46,6 +47,8 @@ enum Kind {
     Receipt,
     /// One new record from the table's stream.
     StreamRecord,
+    /// One status callback from the callbacks queue, to a receiver on loopback.
+    Callback,
 }
 
 struct Row {
@@ -93,6 +96,7 @@ async fn main() {
         row("cleanup, scheduled sweep", "cleanup", Kind::Cleanup),
         row("events, 1 SES delivery event", "events", Kind::Receipt),
         row("changes, 1 stream record", "changes", Kind::StreamRecord),
+        row("callbacks, 1 callback", "callbacks", Kind::Callback),
     ];
     for r in &rows {
         let path = bin_dir.join(r.binary);
@@ -219,6 +223,7 @@ impl Bench {
             Kind::Worker(channel) => self.message(channel).await,
             Kind::Receipt => self.receipt().await,
             Kind::StreamRecord => stream_record(),
+            Kind::Callback => self.callback(),
             Kind::Cleanup => json!({
                 "version": "0", "id": uuid::Uuid::new_v4().to_string(),
                 "detail-type": "Scheduled Event", "source": "aws.events",
@@ -295,6 +300,40 @@ impl Bench {
         message.receipt_handle = Some("cold-start".into());
         message.body = Some(body);
         message.event_source_arn = self.stack.stack.events.as_ref().map(|e| e.arn.clone());
+        message
+            .attributes
+            .insert("ApproximateReceiveCount".into(), "1".into());
+        let mut batch = aws_lambda_events::event::sqs::SqsEvent::default();
+        batch.records = vec![message];
+        serde_json::to_value(batch).expect("event")
+    }
+}
+
+impl Bench {
+    /// An SQS batch of one status callback, as the changes function queues it, to the stack's
+    /// receiver (signed with the tenant's secret, made in `new`).
+    fn callback(&self) -> Value {
+        use notify_shared::{
+            domain::{NotificationId, TenantId, WebhookUrl, callback::CallbackEvent},
+            queue::{CallbackMessage, MessageBody},
+        };
+        let id = NotificationId::generate();
+        let callback = CallbackMessage {
+            v: CallbackMessage::VERSION,
+            tenant: TenantId::new("test"),
+            notification_id: id.clone(),
+            event: CallbackEvent::Sent,
+            url: WebhookUrl::parse(&format!("{}/cold-start-callbacks", self.stack.receiver_url))
+                .expect("the receiver's URL"),
+            webhook_id: format!("{id}.sent.1"),
+            body: json!({"type": "notification.sent", "data": {"id": id}}).to_string(),
+            recorded: false,
+        };
+        let mut message = aws_lambda_events::event::sqs::SqsMessage::default();
+        message.message_id = Some(uuid::Uuid::new_v4().to_string());
+        message.receipt_handle = Some("cold-start".into());
+        message.body = Some(callback.to_body());
+        message.event_source_arn = Some(self.stack.stack.callbacks.arn.clone());
         message
             .attributes
             .insert("ApproximateReceiveCount".into(), "1".into());
