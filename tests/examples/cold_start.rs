@@ -391,7 +391,7 @@ fn check(kind: Kind, answer: &Result<Value, String>) -> Result<(), String> {
         Kind::Hello => answer["hello"] == "world",
         Kind::Health => answer["statusCode"] == 200,
         Kind::Send => answer["statusCode"] == 202,
-        Kind::Worker(_) | Kind::Receipt => answer["batchItemFailures"]
+        Kind::Worker(_) | Kind::Receipt | Kind::Callback => answer["batchItemFailures"]
             .as_array()
             .is_some_and(Vec::is_empty),
         Kind::StreamRecord => answer.is_null(),
