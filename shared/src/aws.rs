@@ -1,12 +1,36 @@
 //! The AWS SDK configuration, loaded once per cold start.
 //!
-//! Region and credentials come from the standard chain; `AWS_ENDPOINT_URL` (set by `make dev`
-//! and the tests) points every client at the local emulator instead of AWS.
+//! Lambda hands a function its role's credentials and its region in environment variables
+//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`:
+//! <https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime>),
+//! and that is all the SDK is given. The rest of the default chain (profile files, web identity
+//! through STS, SSO, the ECS and EC2 metadata endpoints) never answers in Lambda; leaving it out
+//! leaves its code out of every binary. `AWS_ENDPOINT_URL` (set by `make dev` and the tests)
+//! points every client at the local emulator instead of AWS.
 
-use aws_config::SdkConfig;
+use aws_config::{
+    BehaviorVersion, Region, SdkConfig, environment::EnvironmentVariableCredentialsProvider,
+};
+use aws_credential_types::provider::SharedCredentialsProvider;
 
 pub async fn load() -> SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    from_env(|var| std::env::var(var).ok())
+}
+
+/// The configuration `var` describes (a stand-in for the process environment in tests).
+fn from_env(var: impl Fn(&str) -> Option<String>) -> SdkConfig {
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ));
+    if let Some(region) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
+        config = config.region(Region::new(region));
+    }
+    if let Some(url) = var("AWS_ENDPOINT_URL").filter(|u| !u.is_empty()) {
+        config = config.endpoint_url(url);
+    }
+    config.build()
 }
 
 /// A function's cold start, the same for every function: the JSON logs, its configuration
@@ -31,4 +55,35 @@ where
     init.step("clients");
     init.done();
     Ok(built)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> SdkConfig {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        from_env(|k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn the_region_endpoint_and_credentials_come_from_lambdas_variables() {
+        let c = config(&[
+            ("AWS_REGION", "eu-west-3"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+        ]);
+        assert_eq!(c.region().map(|r| r.as_ref()), Some("eu-west-3"));
+        assert_eq!(c.endpoint_url(), Some("http://127.0.0.1:4566"));
+        assert!(c.credentials_provider().is_some());
+        assert_eq!(c.behavior_version(), Some(BehaviorVersion::latest()));
+
+        let deployed = config(&[("AWS_DEFAULT_REGION", "us-east-1")]);
+        assert_eq!(deployed.region().map(|r| r.as_ref()), Some("us-east-1"));
+        assert_eq!(deployed.endpoint_url(), None, "AWS's own endpoints");
+    }
 }
