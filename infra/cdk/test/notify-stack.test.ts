@@ -1280,6 +1280,23 @@ export function assertChangesAlarms(tmpl: Json): void {
   });
 }
 
+// ------------------------------------------------------------------------------------ drift checks
+
+/** A deliberate breakage of the synthesised stack, and the check that must then throw. */
+type Drift = [string, (stack: cdk.Stack) => void, (tmpl: Json) => void];
+const child = (stack: cdk.Stack, id: string) => stack.node.findChild(id) as cdk.CfnResource;
+const roleOf = (stack: cdk.Stack, id: string) => (stack.node.findChild(id) as iam.Role).node.defaultChild as iam.CfnRole;
+const functionOf = (stack: cdk.Stack, id: string) =>
+  (stack.node.findChild(id) as lambda.Function).node.defaultChild as lambda.CfnFunction;
+
+/** Each check fails on its breakage: a check that cannot fail proves nothing. */
+function eachCheckCanFail(drifts: Drift[]): void {
+  test.each<Drift>(drifts)('the check fails on %s (it can fail)', (_what, mutate, check) => {
+    const tmpl = synthStack(mutate).template.toJSON();
+    expect(() => check(tmpl)).toThrow();
+  });
+}
+
 describe('stats counters (the table stream and the changes function)', () => {
   test('the table streams every change with its old and new images', () => {
     assertTableStream(t);
@@ -1297,9 +1314,6 @@ describe('stats counters (the table stream and the changes function)', () => {
     assertChangesAlarms(t);
   });
 
-  type Drift = [string, (stack: cdk.Stack) => void, (tmpl: Json) => void];
-  const child = (stack: cdk.Stack, id: string) => stack.node.findChild(id) as cdk.CfnResource;
-  const changesRole = (stack: cdk.Stack) => (stack.node.findChild('ChangesRole') as iam.Role).node.defaultChild as iam.CfnRole;
   // ChangesRole's statements: 0 logs, 1 stream read, 2 ListStreams, 3 UpdateItem, 4 the DLQ,
   // 5 GetItem (the callback subscriptions), 6 the callbacks queue.
   const drifts: Drift[] = [
@@ -1317,18 +1331,18 @@ describe('stats counters (the table stream and the changes function)', () => {
     ['no failure destination', (s) => child(s, 'ChangesMapping').addPropertyDeletionOverride('DestinationConfig'), assertChangesMapping],
     [
       'the stream read on the table',
-      (s) => changesRole(s).addPropertyOverride('Policies.0.PolicyDocument.Statement.1.Resource', { 'Fn::GetAtt': ['NotificationsTable', 'Arn'] }),
+      (s) => roleOf(s, 'ChangesRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.1.Resource', { 'Fn::GetAtt': ['NotificationsTable', 'Arn'] }),
       assertChangesRoleLeastPrivilege,
     ],
     [
       'Query besides UpdateItem',
-      (s) => changesRole(s).addPropertyOverride('Policies.0.PolicyDocument.Statement.3.Action', ['dynamodb:UpdateItem', 'dynamodb:Query']),
+      (s) => roleOf(s, 'ChangesRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.3.Action', ['dynamodb:UpdateItem', 'dynamodb:Query']),
       assertChangesRoleLeastPrivilege,
     ],
     [
       'UpdateItem on the indexes too',
       (s) =>
-        changesRole(s).addPropertyOverride('Policies.0.PolicyDocument.Statement.3.Resource', [
+        roleOf(s, 'ChangesRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.3.Resource', [
           { 'Fn::GetAtt': ['NotificationsTable', 'Arn'] },
           { 'Fn::Sub': '${NotificationsTable.Arn}/index/*' },
         ]),
@@ -1337,14 +1351,14 @@ describe('stats counters (the table stream and the changes function)', () => {
     [
       'PutItem in another statement',
       (s) =>
-        changesRole(s).addPropertyOverride('Policies.0.PolicyDocument.Statement.7', {
+        roleOf(s, 'ChangesRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.7', {
           Effect: 'Allow',
           Action: ['dynamodb:PutItem'],
           Resource: [{ 'Fn::GetAtt': ['NotificationsTable', 'Arn'] }],
         }),
       assertChangesRoleLeastPrivilege,
     ],
-    ['no DLQ send', (s) => changesRole(s).addPropertyOverride('Policies.0.PolicyDocument.Statement.4.Action', 'sqs:ReceiveMessage'), assertChangesRoleLeastPrivilege],
+    ['no DLQ send', (s) => roleOf(s, 'ChangesRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.4.Action', 'sqs:ReceiveMessage'), assertChangesRoleLeastPrivilege],
     ['an iterator age of 10 minutes', (s) => child(s, 'ChangesIteratorAgeAlarm').addPropertyOverride('Threshold', 600000), assertChangesAlarms],
     ['the iterator age over 1 period', (s) => child(s, 'ChangesIteratorAgeAlarm').addPropertyOverride('EvaluationPeriods', 1), assertChangesAlarms],
     [
@@ -1360,10 +1374,7 @@ describe('stats counters (the table stream and the changes function)', () => {
     ],
   ];
 
-  test.each<Drift>(drifts)('the check fails on %s (it can fail)', (_what, mutate, check) => {
-    const tmpl = synthStack(mutate).template.toJSON();
-    expect(() => check(tmpl)).toThrow();
-  });
+  eachCheckCanFail(drifts);
 });
 
 // ------------------------------------------------------------------------------------ status callbacks
@@ -1372,7 +1383,7 @@ const CALLBACKS_QUEUE = '${CallbacksQueue.Arn}';
 
 /**
  * Throws unless CallbacksQueue is a standard queue (SSE like the others) whose messages stay
- * invisible 6 × the callbacks function's timeout, are kept 2 days (longer than the retries' 24 h at
+ * invisible 6 × the callbacks function's timeout, are kept 4 days (longer than the retries' 24 h at
  * most) and go to CallbacksDeadLetterQueue after 50 receives (not MaxReceives); the DLQ like the
  * others.
  */
@@ -1510,7 +1521,7 @@ export function assertCallbacksAlarms(tmpl: Json): void {
 }
 
 describe('status callbacks (the callbacks queue and function)', () => {
-  test('CallbacksQueue: standard, visibility 6 x the function timeout, 2 days, SSE, 50 receives to CallbacksDeadLetterQueue (14 days)', () => {
+  test('CallbacksQueue: standard, visibility 6 x the function timeout, 4 days, SSE, 50 receives to CallbacksDeadLetterQueue (14 days)', () => {
     assertCallbacksQueues(t);
   });
 
@@ -1534,11 +1545,6 @@ describe('status callbacks (the callbacks queue and function)', () => {
     assertCallbacksAlarms(t);
   });
 
-  type Drift = [string, (stack: cdk.Stack) => void, (tmpl: Json) => void];
-  const child = (stack: cdk.Stack, id: string) => stack.node.findChild(id) as cdk.CfnResource;
-  const roleOf = (stack: cdk.Stack, id: string) => (stack.node.findChild(id) as iam.Role).node.defaultChild as iam.CfnRole;
-  const functionOf = (stack: cdk.Stack, id: string) =>
-    (stack.node.findChild(id) as lambda.Function).node.defaultChild as lambda.CfnFunction;
   // CallbacksRole's statements: 0 logs, 1 the table, 2 its queue, 3 its DLQ.
   // ChangesRole's: 0 logs, 1 stream read, 2 ListStreams, 3 UpdateItem, 4 its DLQ, 5 GetItem, 6 CallbacksQueue.
   const drifts: Drift[] = [
@@ -1646,10 +1652,7 @@ describe('status callbacks (the callbacks queue and function)', () => {
     ['an error rate over 10 %', (s) => child(s, 'CallbacksErrorRateAlarm').addPropertyOverride('Threshold', 10), assertCallbacksAlarms],
   ];
 
-  test.each<Drift>(drifts)('the check fails on %s (it can fail)', (_what, mutate, check) => {
-    const tmpl = synthStack(mutate).template.toJSON();
-    expect(() => check(tmpl)).toThrow();
-  });
+  eachCheckCanFail(drifts);
 });
 
 describe('dashboard', () => {
