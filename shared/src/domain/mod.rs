@@ -6,7 +6,9 @@ mod batch;
 pub mod callback;
 mod channel;
 mod notification;
+pub mod preferences;
 mod priority;
+mod profile;
 pub mod schedule;
 pub mod sms;
 pub mod stats;
@@ -23,6 +25,7 @@ pub use notification::{
     TenantId, WebhookContent,
 };
 pub use priority::Priority;
+pub use profile::{MAX_NAME_CHARS, MAX_PROFILE_DATA_BYTES, Profile};
 pub use recipient::{
     Address, DeviceToken, EmailAddress, PhoneNumber, PhoneNumberError, Platform, Recipient, UserId,
     search_form,

@@ -1,8 +1,19 @@
 //! Points in time as the service stores and shows them.
 
-use std::{fmt, str::FromStr, time::Duration};
+use std::{fmt, str::FromStr, sync::LazyLock, time::Duration};
+
+use jiff::tz::{TimeZone, TimeZoneDatabase};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The IANA time zones, bundled in the binary (Lambda's image has no `/usr/share/zoneinfo`
+/// to rely on, and a bundled copy answers the same everywhere).
+static TIME_ZONES: LazyLock<TimeZoneDatabase> = LazyLock::new(TimeZoneDatabase::bundled);
+
+/// The IANA time zone named `name` (`Europe/Paris`), if there is one.
+pub fn zone(name: &str) -> Option<TimeZone> {
+    TIME_ZONES.get(name).ok()
+}
 
 /// A UTC instant with millisecond precision. It always renders with exactly three fractional
 /// digits (`2026-11-21T09:30:00.000Z`), so the strings sort in time order wherever they are

@@ -14,7 +14,7 @@ use handlebars::{
     Context, Handlebars, Helper, HelperDef, HelperResult, JsonRender, Output, PathAndJson,
     RenderContext, RenderError, RenderErrorReason, ScopedJson,
 };
-use jiff::tz::{TimeZone, TimeZoneDatabase};
+use jiff::tz::TimeZone;
 use serde_json::Value;
 
 /// Helpers this module adds, with the number of positional arguments each takes (checked when
@@ -239,8 +239,6 @@ impl HelperDef for DefaultValue {
     }
 }
 
-static TIME_ZONES: LazyLock<TimeZoneDatabase> = LazyLock::new(TimeZoneDatabase::bundled);
-
 /// `{{formatDate value [format] [tz]}}`: `value` is an RFC 3339 date-time, a `YYYY-MM-DD` date
 /// (or a date-time without offset, taken in `tz`) or epoch milliseconds; `format` is strftime
 /// (jiff's) or a preset; `tz` an IANA name, UTC by default.
@@ -275,9 +273,8 @@ impl HelperDef for FormatDate {
         };
         let tz = match argument(h, r, 2)? {
             None | Some(Value::Null) => TimeZone::UTC,
-            Some(Value::String(name)) => TIME_ZONES
-                .get(name)
-                .map_err(|_| failure(format!("formatDate: unknown time zone `{name}`")))?,
+            Some(Value::String(name)) => crate::domain::time::zone(name)
+                .ok_or_else(|| failure(format!("formatDate: unknown time zone `{name}`")))?,
             Some(other) => {
                 return Err(failure(format!(
                     "formatDate: the time zone must be an IANA name like Europe/Paris, not {other}"
