@@ -863,6 +863,7 @@ fn ports(
     Ports {
         store: store.clone(),
         devices: store.clone(),
+        users: store.clone(),
         idempotency: store.clone(),
         templates: store.clone(),
         batches: store.clone(),
@@ -970,6 +971,7 @@ pub fn memory_app() -> (
         Ports {
             store: store.clone(),
             devices: Arc::new(notify_shared::store::MemoryDevices::new()),
+            users: Arc::new(notify_shared::store::MemoryUsers::new()),
             idempotency: store.clone(),
             templates: Arc::new(notify_shared::store::MemoryTemplates::new()),
             batches: store.clone(),

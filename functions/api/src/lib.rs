@@ -22,6 +22,7 @@ mod router;
 mod stats;
 mod suppressions;
 mod templates;
+mod users;
 mod webhooks;
 
 use std::{sync::Arc, time::Instant};
@@ -35,7 +36,7 @@ use notify_shared::{
     store::{
         BatchStore, CallbackDeliveries, CallbackSubscriptions, DeviceRegistry, DynamoStore,
         IdempotencyStore, NotificationSearch, NotificationStore, StatsStore, SuppressionList,
-        TemplateStore, WebhookEndpoints,
+        TemplateStore, UserStore, WebhookEndpoints,
     },
 };
 use tracing::{Instrument, info, info_span};
@@ -54,6 +55,7 @@ pub const CHANNELS: [Channel; Channel::ALL.len()] = Channel::ALL;
 pub struct Ports {
     pub store: Arc<dyn NotificationStore>,
     pub devices: Arc<dyn DeviceRegistry>,
+    pub users: Arc<dyn UserStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub templates: Arc<dyn TemplateStore>,
     pub batches: Arc<dyn BatchStore>,
@@ -74,6 +76,7 @@ pub struct Ports {
 pub struct App {
     store: Arc<dyn NotificationStore>,
     devices: Arc<dyn DeviceRegistry>,
+    users: Arc<dyn UserStore>,
     idempotency: Arc<dyn IdempotencyStore>,
     templates: Arc<dyn TemplateStore>,
     catalog: catalog::Catalog,
@@ -99,6 +102,7 @@ impl App {
         Self {
             store: ports.store,
             devices: ports.devices,
+            users: ports.users,
             idempotency: ports.idempotency,
             catalog: catalog::Catalog::new(ports.templates.clone()),
             templates: ports.templates,
@@ -129,6 +133,7 @@ impl App {
         let ports = Ports {
             store: store.clone(),
             devices: store.clone(),
+            users: store.clone(),
             idempotency: store.clone(),
             templates: store.clone(),
             batches: store.clone(),
@@ -250,6 +255,16 @@ impl App {
             Route::UnregisterDevice { user, token } => {
                 devices::unregister(self, &tenant, &user, &token).await
             }
+            Route::PutUser(user) => users::put(self, &tenant, &user, &body()?).await,
+            Route::GetUser(user) => users::get(self, &tenant, &user).await,
+            Route::PatchUser(user) => users::patch(self, &tenant, &user, &body()?).await,
+            Route::DeleteUser(user) => users::delete(self, &tenant, &user).await,
+            Route::GetPreferences(user) => users::get_preferences(self, &tenant, &user).await,
+            Route::PutPreferences(user) => {
+                users::put_preferences(self, &tenant, &user, &body()?).await
+            }
+            Route::GetPreferenceDefaults => users::get_defaults(self, &tenant).await,
+            Route::PutPreferenceDefaults => users::put_defaults(self, &tenant, &body()?).await,
             Route::CompatEmail | Route::CompatSms => {
                 let channel = if route == Route::CompatEmail {
                     "email"
@@ -318,5 +333,7 @@ mod tests_callbacks;
 mod tests_listing;
 #[cfg(test)]
 mod tests_suppressions;
+#[cfg(test)]
+mod tests_users;
 #[cfg(test)]
 mod tests_webhooks;

@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, Response};
 use notify_shared::{
     domain::{
         BatchId, Channel, DeliveryStatus, Failure, HistoryEntry, HttpResponse, MAX_REFERENCE_CHARS,
-        Notification, NotificationId, Platform, Priority, Status, TemplateRef, TenantId,
+        Notification, NotificationId, Platform, Priority, Status, TemplateRef, TenantId, UserId,
         WebhookUrl, time::Timestamp,
     },
     store::{ListFilter, StoreError, Transition, TransitionOutcome},
@@ -36,6 +36,11 @@ struct Accepted<'a> {
     template: Option<&'a TemplateRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reference: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a UserId>,
+    /// Why it will not be sent (preferences, a frequency cap), when it was settled at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a Failure>,
 }
 
 impl<'a> Accepted<'a> {
@@ -50,6 +55,8 @@ impl<'a> Accepted<'a> {
             content: Summary::of(&n.content),
             template: n.template.as_ref(),
             reference: n.reference.as_deref(),
+            user_id: n.user_id.as_ref(),
+            error: n.error.as_ref(),
         }
     }
 }
@@ -129,6 +136,8 @@ struct View<'a> {
     priority: Priority,
     status: Status,
     to: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a UserId>,
     #[serde(flatten)]
     content: Summary<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,6 +195,7 @@ impl<'a> View<'a> {
             priority: n.priority,
             status: n.status,
             to: n.recipient.as_str(),
+            user_id: n.user_id.as_ref(),
             content: Summary::of(&n.content),
             category: n.category.as_deref(),
             metadata: &n.metadata,

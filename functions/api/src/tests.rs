@@ -61,9 +61,13 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
             url_policy: notify_shared::webhook::UrlPolicy::AllowLoopback,
         },
     };
+    let devices = Arc::new(MemoryDevices::new());
     let ports = Ports {
         store: store.clone(),
-        devices: Arc::new(MemoryDevices::new()),
+        users: Arc::new(notify_shared::store::MemoryUsers::with_devices(
+            devices.clone(),
+        )),
+        devices,
         idempotency: store.clone(),
         templates: Arc::new(MemoryTemplates::new()),
         batches: store.clone(),

@@ -539,6 +539,7 @@ mod tests {
             template: None,
             reference: None,
             callback_url: None,
+            user_id: None,
         }
     }
 

@@ -31,6 +31,7 @@ pub fn worker(sdk: &aws_config::SdkConfig, config: EmailWorkerConfig) -> Deliver
     let store = DynamoStore::from_sdk(sdk, config.store.table);
     let provider = SesEmailProvider::new(aws_sdk_sesv2::Client::new(sdk), config.email);
     // The tenant's suppression list is read before each send: a listed address costs no call.
-    let provider = Suppressing::new(Arc::new(provider), Arc::new(store.clone()));
-    DeliveryWorker::on_aws(sdk, Arc::new(store), Arc::new(provider), config.delivery)
+    let store = Arc::new(store);
+    let provider = Suppressing::new(Arc::new(provider), Some(store.clone()), Some(store.clone()));
+    DeliveryWorker::on_aws(sdk, store, Arc::new(provider), config.delivery)
 }

@@ -38,6 +38,7 @@ fn email(to: &str) -> Notification {
         template: None,
         reference: None,
         callback_url: None,
+        user_id: None,
     };
     Notification::accept(
         NotificationId::generate(),

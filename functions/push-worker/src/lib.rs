@@ -6,7 +6,7 @@ use std::sync::Arc;
 use notify_shared::{
     clock::SystemClock,
     config::{ConfigError, DeliverySettings, Env, StoreSettings},
-    delivery::DeliveryWorker,
+    delivery::{DeliveryWorker, Suppressing},
     provider::{FcmConfig, FcmPushProvider, FcmSettings},
     store::DynamoStore,
 };
@@ -45,6 +45,9 @@ pub async fn worker(
         Arc::new(SystemClock),
     )
     .map_err(|e| Env::malformed(config.fcm.credentials.var(), e))?;
+    // The user's preferences are read again before the push goes (no suppression list:
+    // a device token is not an address a bounce lists).
+    let provider = Suppressing::new(Arc::new(provider), None, Some(store.clone()));
     Ok(DeliveryWorker::on_aws(
         sdk,
         store,

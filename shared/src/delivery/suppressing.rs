@@ -1,25 +1,57 @@
-//! The suppression list in front of a provider: a target on the tenant's list is refused as
-//! opted out before the provider hears of it, so the send loop records it `suppressed` (with
-//! the list's reason as its code) exactly as it records an SMS opt-out.
+//! The suppression list and the recipient's preferences in front of a provider: a target on
+//! the tenant's list, or a notification to a user whose preferences now decline it (they may
+//! have changed since it was accepted), is refused as opted out before the provider hears of
+//! it, so the send loop records it `suppressed` (with the list's reason, or `preference`, as
+//! its code) exactly as it records an SMS opt-out.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::{
-    domain::{Address, Channel, Notification, SuppressedAddress},
+    domain::{Address, Channel, Notification, SuppressedAddress, preferences::PREFERENCE},
     provider::{ErrorKind, Provider, ProviderError, Receipt},
-    store::SuppressionList,
+    store::{SuppressionList, UserStore},
 };
 
 pub struct Suppressing {
     provider: Arc<dyn Provider>,
-    list: Arc<dyn SuppressionList>,
+    list: Option<Arc<dyn SuppressionList>>,
+    users: Option<Arc<dyn UserStore>>,
 }
 
 impl Suppressing {
-    pub fn new(provider: Arc<dyn Provider>, list: Arc<dyn SuppressionList>) -> Self {
-        Self { provider, list }
+    /// In front of `provider`, the tenant's suppression list (`list`) and the preferences of
+    /// a notification's user (`users`), either optional.
+    pub fn new(
+        provider: Arc<dyn Provider>,
+        list: Option<Arc<dyn SuppressionList>>,
+        users: Option<Arc<dyn UserStore>>,
+    ) -> Self {
+        Self {
+            provider,
+            list,
+            users,
+        }
+    }
+
+    /// Why the user's preferences decline `n` now, if they do.
+    async fn declined(&self, n: &Notification) -> Result<Option<String>, ProviderError> {
+        let (Some(users), Some(user)) = (&self.users, n.user()) else {
+            return Ok(None);
+        };
+        // Unreadable: retry later rather than send what the user may have turned off.
+        let unreadable = |e: crate::store::StoreError| {
+            ProviderError::transient("PreferencesUnavailable", e.to_string())
+        };
+        let (record, defaults) =
+            tokio::join!(users.user(&n.tenant, user), users.defaults(&n.tenant));
+        let preferences = record.map_err(unreadable)?.preferences.unwrap_or_default();
+        let defaults = defaults.map_err(unreadable)?.unwrap_or_default();
+        Ok(defaults
+            .decide(&preferences, n.channel, n.category.as_deref())
+            .err()
+            .map(|d| d.0))
     }
 }
 
@@ -38,15 +70,18 @@ impl Provider for Suppressing {
     }
 
     async fn send(&self, n: &Notification, to: &Address) -> Result<Receipt, ProviderError> {
-        if let Some(address) = SuppressedAddress::of(to) {
+        if let Some(why) = self.declined(n).await? {
+            return Err(ProviderError {
+                kind: ErrorKind::OptedOut,
+                code: PREFERENCE.to_owned(),
+                message: why,
+            });
+        }
+        if let (Some(list), Some(address)) = (&self.list, SuppressedAddress::of(to)) {
             // The list unreadable: retry later rather than send to an address that may be on it.
-            let listed = self
-                .list
-                .suppression(&n.tenant, &address)
-                .await
-                .map_err(|e| {
-                    ProviderError::transient("SuppressionListUnavailable", e.to_string())
-                })?;
+            let listed = list.suppression(&n.tenant, &address).await.map_err(|e| {
+                ProviderError::transient("SuppressionListUnavailable", e.to_string())
+            })?;
             if let Some(entry) = listed {
                 return Err(ProviderError {
                     kind: ErrorKind::OptedOut,
@@ -93,7 +128,7 @@ mod tests {
         };
         list.suppress(&entry, false).await.unwrap();
         let inner = Arc::new(ScriptedProvider::new(Channel::Email));
-        (Suppressing::new(inner.clone(), list), inner)
+        (Suppressing::new(inner.clone(), Some(list), None), inner)
     }
 
     #[tokio::test]

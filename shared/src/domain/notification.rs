@@ -3,7 +3,7 @@ use std::{collections::BTreeMap, fmt, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Address, BatchId, Channel, EmailAddress, Priority, Recipient, Status, WebhookUrl,
+    Address, BatchId, Channel, EmailAddress, Priority, Recipient, Status, UserId, WebhookUrl,
     schedule::{self, Due},
     sms::SmsSegments,
     time::Timestamp,
@@ -293,6 +293,10 @@ pub struct Notification {
     /// Where its status callbacks go instead of the tenant's subscriptions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<WebhookUrl>,
+    /// The user it was sent to, when the request named one (`userId`): whose preferences
+    /// apply when it is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
     /// When the recipient marked it as spam, as the provider reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complained_at: Option<Timestamp>,
@@ -318,6 +322,8 @@ pub struct Draft {
     /// The client's own reference for it, to find it by.
     pub reference: Option<String>,
     pub callback_url: Option<WebhookUrl>,
+    /// The user the request named, if any.
+    pub user_id: Option<UserId>,
 }
 
 impl Notification {
@@ -363,6 +369,7 @@ impl Notification {
             template: draft.template,
             reference: draft.reference,
             callback_url: draft.callback_url,
+            user_id: draft.user_id,
             complained_at: None,
             reports: Default::default(),
         }
@@ -370,6 +377,31 @@ impl Notification {
 
     /// Compared in whole seconds, the unit of the DynamoDB TTL attribute, so every store
     /// agrees on the boundary.
+    /// Settles a notification as it is accepted, before any queue: it will not be sent
+    /// (`suppressed` by preferences or a frequency cap), `reason` saying why.
+    pub fn refuse(&mut self, status: Status, reason: &str, message: String) {
+        self.status = status;
+        self.due = None;
+        self.history = vec![HistoryEntry {
+            status,
+            at: self.created_at,
+            reason: Some(reason.to_owned()),
+            event: None,
+        }];
+        self.error = Some(Failure {
+            code: reason.to_owned(),
+            message,
+        });
+    }
+
+    /// The user whose preferences apply: the one the request named, or a push's user.
+    pub fn user(&self) -> Option<&UserId> {
+        match &self.recipient {
+            Recipient::User(u) => Some(u),
+            _ => self.user_id.as_ref(),
+        }
+    }
+
     pub fn is_expired(&self, now: Timestamp) -> bool {
         self.expires_at.as_seconds() <= now.as_seconds()
     }

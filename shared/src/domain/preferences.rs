@@ -152,6 +152,14 @@ impl Defaults {
         user.quiet_hours.as_ref().or(self.quiet_hours.as_ref())
     }
 
+    /// Where quiet hours are counted: the profile's time zone, else the tenant's, else UTC.
+    pub fn zone(&self, profile: Option<&str>) -> TimeZone {
+        profile
+            .or(self.time_zone.as_deref())
+            .and_then(super::time::zone)
+            .unwrap_or(TimeZone::UTC)
+    }
+
     pub fn cap(&self, category: Option<&str>) -> Option<FrequencyCap> {
         self.frequency_caps.get(category?).copied()
     }

@@ -273,6 +273,7 @@ mod tests {
             template: None,
             reference: None,
             callback_url: None,
+            user_id: None,
         };
         Notification::accept(
             crate::domain::NotificationId::generate(),

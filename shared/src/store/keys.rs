@@ -8,6 +8,10 @@
 //! | … and for listing, each with its `id` as the index's sort key | | | | | | `GSI5PK`: `L#<tenant>#<0-f>`; `GSI6PK`: `R#<tenant>#<hash of the recipient>`; `GSI7PK` (with a reference): `F#<tenant>#<hash of the reference>` |
 //! | notification content (when large) | `NOTIFICATION#<id>` | `CONTENT` | | | | as its record |
 //! | device | `USER#<tenant>#<user>` | `DEVICE#<token>` | `TOKEN#<tenant>#<token>` / `USER#<user>` | | | `expiresAt`: last registration + idle limit |
+//! | user profile | `USER#<tenant>#<user>` | `PROFILE` | | | | |
+//! | user preferences | `USER#<tenant>#<user>` | `PREFERENCES` | | | | |
+//! | frequency-cap counter | `USER#<tenant>#<user>` | `CAP#<category>` | | | | last count + the cap's window |
+//! | tenant preference defaults | `PREFERENCES#<tenant>` | `DEFAULTS` | | | | |
 //! | idempotency key | `IDEMPOTENCY#<tenant>#<sha256(key) hex>` | `IDEMPOTENCY` | | | | claim + `keep` (24 h) |
 //! | batch header | `BATCH#<tenant>#<batch>` | `BATCH` | | | | its last record's `expiresAt` |
 //! | bulk request outbox | `OUTBOX#<request>` | `OUTBOX` | | `DUE#OUTBOX` / `<due at>#<request>` | | its records' `expiresAt` |
@@ -343,6 +347,28 @@ pub(super) fn token_keys(tenant: &TenantId, user: &UserId, token: &DeviceToken) 
         token_pk(tenant, token),
         format!("USER#{}", user.as_str()),
     )
+}
+
+// ------------------------------------------------------------------------------ users
+
+/// The sort keys of a user's profile and preferences: adjacent, so one Query reads both.
+pub(super) const PROFILE_SK: &str = "PROFILE";
+pub(super) const PREFERENCES_SK: &str = "PREFERENCES";
+
+pub(super) fn profile_key(tenant: &TenantId, user: &UserId) -> Item {
+    key(user_pk(tenant, user), PROFILE_SK.to_owned())
+}
+
+pub(super) fn preferences_key(tenant: &TenantId, user: &UserId) -> Item {
+    key(user_pk(tenant, user), PREFERENCES_SK.to_owned())
+}
+
+pub(super) fn cap_key(tenant: &TenantId, user: &UserId, category: &str) -> Item {
+    key(user_pk(tenant, user), format!("CAP#{category}"))
+}
+
+pub(super) fn defaults_key(tenant: &TenantId) -> Item {
+    key(format!("PREFERENCES#{tenant}"), "DEFAULTS".to_owned())
 }
 
 // ------------------------------------------------------------------------------ idempotency

@@ -26,13 +26,15 @@ use super::{
     suppressions::{SuppressionFilter, SuppressionList, SuppressionPage},
     templates::{StoredTemplate, TemplateStore, TemplateSummary},
     transition::{Annotation, Transition, TransitionOutcome},
+    users::{CapCounter, UserRecord, UserStore},
     webhooks::WebhookEndpoints,
 };
 use crate::{
     domain::{
-        BatchId, DeviceToken, EndpointName, Notification, NotificationId, Platform,
+        BatchId, DeviceToken, EndpointName, Notification, NotificationId, Platform, Profile,
         SuppressedAddress, Suppression, TenantId, UserId,
         callback::{CallbackDelivery, CallbackDeliveryStatus, Subscriptions},
+        preferences::{Defaults, FrequencyCap, Preferences},
         schedule::{Due, DueKind},
         stats::Granularity,
         time::Timestamp,
@@ -459,6 +461,107 @@ impl MemoryDevices {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TenantId, UserId), Vec<Device>>> {
         self.devices.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Removes every device of the user (erasure); returns how many went.
+    fn forget_user(&self, tenant: &TenantId, user: &UserId) -> usize {
+        self.lock()
+            .remove(&(tenant.clone(), user.clone()))
+            .map_or(0, |d| d.len())
+    }
+}
+
+/// Profiles, preferences and caps in memory; erasing a user also empties its devices.
+#[derive(Default)]
+pub struct MemoryUsers {
+    profiles: Mutex<HashMap<(TenantId, UserId), Profile>>,
+    preferences: Mutex<HashMap<(TenantId, UserId), Preferences>>,
+    defaults: Mutex<HashMap<TenantId, Defaults>>,
+    caps: Mutex<HashMap<(TenantId, UserId, String), CapCounter>>,
+    devices: Option<std::sync::Arc<MemoryDevices>>,
+}
+
+impl MemoryUsers {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Users whose devices are in `devices`.
+    pub fn with_devices(devices: std::sync::Arc<MemoryDevices>) -> Self {
+        Self {
+            devices: Some(devices),
+            ..Self::default()
+        }
+    }
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[async_trait]
+impl UserStore for MemoryUsers {
+    async fn user(&self, tenant: &TenantId, user: &UserId) -> Result<UserRecord, StoreError> {
+        let k = (tenant.clone(), user.clone());
+        Ok(UserRecord {
+            profile: locked(&self.profiles).get(&k).cloned(),
+            preferences: locked(&self.preferences).get(&k).cloned(),
+        })
+    }
+
+    async fn put_profile(&self, tenant: &TenantId, profile: &Profile) -> Result<(), StoreError> {
+        locked(&self.profiles).insert((tenant.clone(), profile.user_id.clone()), profile.clone());
+        Ok(())
+    }
+
+    async fn erase(&self, tenant: &TenantId, user: &UserId) -> Result<usize, StoreError> {
+        let k = (tenant.clone(), user.clone());
+        let mut n = usize::from(locked(&self.profiles).remove(&k).is_some())
+            + usize::from(locked(&self.preferences).remove(&k).is_some());
+        let mut caps = locked(&self.caps);
+        let before = caps.len();
+        caps.retain(|(t, u, _), _| !(t == tenant && u == user));
+        n += before - caps.len();
+        n += self
+            .devices
+            .as_ref()
+            .map_or(0, |d| d.forget_user(tenant, user));
+        Ok(n)
+    }
+
+    async fn put_preferences(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        preferences: &Preferences,
+    ) -> Result<(), StoreError> {
+        locked(&self.preferences).insert((tenant.clone(), user.clone()), preferences.clone());
+        Ok(())
+    }
+
+    async fn defaults(&self, tenant: &TenantId) -> Result<Option<Defaults>, StoreError> {
+        Ok(locked(&self.defaults).get(tenant).cloned())
+    }
+
+    async fn put_defaults(&self, tenant: &TenantId, defaults: &Defaults) -> Result<(), StoreError> {
+        locked(&self.defaults).insert(tenant.clone(), defaults.clone());
+        Ok(())
+    }
+
+    async fn take_cap_slot(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        category: &str,
+        cap: FrequencyCap,
+        id: &NotificationId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut caps = locked(&self.caps);
+        let counter = caps
+            .entry((tenant.clone(), user.clone(), category.to_owned()))
+            .or_default();
+        Ok(counter.take(cap, id, now).unwrap_or(true))
     }
 }
 

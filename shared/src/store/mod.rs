@@ -1,7 +1,7 @@
 //! The record store: where notifications, their history and every other aggregate live.
 //!
 //! One module per aggregate (`notifications`, `devices`, `idempotency`, `batches`,
-//! `templates`, `webhooks`, `suppressions`, `callbacks`, `purge`), each with its port (a narrow trait) and its DynamoDB adapter.
+//! `templates`, `webhooks`, `suppressions`, `callbacks`, `users`, `purge`), each with its port (a narrow trait) and its DynamoDB adapter.
 //! What they share: `transition` (status changes as data, applied alike by both stores),
 //! `keys` (the table's layout), `dynamo` (the client and item helpers), `bulk` (batched
 //! writes and reads), `error`. `memory` holds the in-memory fakes.
@@ -26,6 +26,7 @@ mod stats;
 mod suppressions;
 mod templates;
 mod transition;
+mod users;
 mod webhooks;
 
 pub use batches::{BatchRequest, BatchStore, BatchSummary, Indexes, Outbox};
@@ -44,7 +45,7 @@ pub use keys::{
 pub use listing::{ListFilter, ListPage, NotificationSearch};
 pub use memory::{
     MemoryCallbacks, MemoryDevices, MemoryStats, MemoryStore, MemorySuppressions, MemoryTemplates,
-    MemoryWebhooks,
+    MemoryUsers, MemoryWebhooks,
 };
 pub use notifications::NotificationStore;
 pub use purge::{Purge, PurgeReport};
@@ -55,6 +56,7 @@ pub use transition::{
     Annotation, DEAD_LETTERED, DueChange, FailureChange, LeaseChange, ProviderRef, REDRIVABLE,
     RETRIES_EXHAUSTED, Transition, TransitionOutcome,
 };
+pub use users::{UserRecord, UserStore};
 pub use webhooks::WebhookEndpoints;
 
 /// Fixtures the unit tests of the store and of its users share.
@@ -97,6 +99,7 @@ pub(crate) mod tests {
             template: None,
             reference: None,
             callback_url: None,
+            user_id: None,
         };
         Notification::accept(
             NotificationId::generate(),

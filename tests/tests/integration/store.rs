@@ -51,6 +51,7 @@ fn queued() -> Notification {
         }),
         reference: Some("order-42/shipped".into()),
         callback_url: None,
+        user_id: None,
     };
     Notification::accept(
         NotificationId::generate(),

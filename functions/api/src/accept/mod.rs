@@ -8,7 +8,9 @@
 //! 3. **render** ([`render`]): per recipient, checked exactly as inline content is, into the
 //!    notification to record;
 //! 4. **resolve recipients** ([`recipients`]): what a recipient names must exist (a webhook
-//!    endpoint; the signing secret of an inline webhook URL);
+//!    endpoint; the signing secret of an inline webhook URL); for a `userId`, the
+//!    [`policy`]: the profile's address, preferences, quiet hours and frequency caps (read
+//!    before rendering, so templates see `user.*`; applied once the record is built);
 //! 5. **record** ([`record::record_one`], [`record::record_many`]): the record is written
 //!    *before* its queue message, so a worker always finds the record of a message;
 //! 6. **enqueue** ([`record::enqueue_one`], [`record::enqueue_batch`]): the queue message of
@@ -23,6 +25,7 @@
 //! `503` after a half-done request will be sent. A record that could not be written is not
 //! accepted (`503` for a single notification, `recipients[i]` `unavailable` in a batch).
 
+pub mod policy;
 pub mod recipients;
 pub mod record;
 pub mod render;
@@ -69,9 +72,13 @@ pub async fn one(
     id: NotificationId,
 ) -> Result<Notification, ApiError> {
     let now = app.clock.now();
-    let request = request::parse_request(body, app.config.draft_limits(now))?;
-    let fresh = render::one(app, tenant, request, id, now).await?;
+    let mut request = request::parse_request(body, app.config.draft_limits(now))?;
+    let user = policy::resolve(app, tenant, &mut request, now).await?;
+    let mut fresh = render::one(app, tenant, request, id, now).await?;
     recipients::check(app, tenant, &fresh).await?;
+    if let Some(user) = &user {
+        policy::apply(app, tenant, &mut fresh, user).await?;
+    }
     tracing::Span::current().record("notification_id", fresh.id.as_str());
     let notification = record::record_one(app, tenant, fresh, now).await?;
     record::enqueue_one(app, &notification, now).await;

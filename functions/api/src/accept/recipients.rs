@@ -1,12 +1,12 @@
 //! The accept service's *resolve recipient* step: a recipient that names something the tenant
 //! keeps must exist when the notification is accepted (a webhook endpoint), and an inline
-//! webhook URL needs the tenant's signing secret. (Preferences and suppressions will apply
-//! here.)
+//! webhook URL needs the tenant's signing secret; a `userId` for email or SMS is for single
+//! sends (the [`super::policy`] step resolves it).
 
 use std::collections::HashMap;
 
 use notify_shared::{
-    domain::{EndpointName, Notification, Recipient, TenantId, WebhookUrl},
+    domain::{Channel, EndpointName, Notification, Recipient, TenantId, WebhookUrl},
     validate::FieldError,
 };
 use tracing::error;
@@ -37,11 +37,25 @@ struct Known {
 async fn check_one(
     app: &App,
     tenant: &TenantId,
-    recipient: &Recipient,
+    n: &Notification,
     index: Option<usize>,
     known: &mut Known,
 ) -> Result<Option<FieldError>, ApiError> {
-    match recipient {
+    match &n.recipient {
+        // A single send's `userId` became the profile's address before this step; a batch
+        // names addresses.
+        Recipient::User(_) if n.channel != Channel::Push => Ok(Some(FieldError::new(
+            field(index, "userId"),
+            "single_send_only",
+            format!(
+                "a batch names each recipient's {}; userId is taken on POST /v1/notifications",
+                if n.channel == Channel::Sms {
+                    "phone number (to)"
+                } else {
+                    "address (to)"
+                }
+            ),
+        ))),
         Recipient::Email(_) | Recipient::Phone(_) | Recipient::User(_) | Recipient::Device(_) => {
             Ok(None)
         }
@@ -124,7 +138,7 @@ async fn check_callback_url(
 pub async fn check(app: &App, tenant: &TenantId, n: &Notification) -> Result<(), ApiError> {
     let mut known = Known::default();
     let errors: Vec<FieldError> = [
-        check_one(app, tenant, &n.recipient, None, &mut known).await?,
+        check_one(app, tenant, n, None, &mut known).await?,
         check_callback_url(app, tenant, n.callback_url.as_ref(), &mut known).await?,
     ]
     .into_iter()
@@ -160,7 +174,7 @@ pub async fn check_batch(
         .into_iter()
         .zip(std::mem::take(&mut batch.notifications))
     {
-        match check_one(app, tenant, &n.recipient, Some(index), &mut known).await? {
+        match check_one(app, tenant, &n, Some(index), &mut known).await? {
             None => kept.push(n),
             Some(e) => {
                 batch.ids[index] = None;

@@ -83,6 +83,7 @@ impl Common {
             template,
             reference,
             callback_url: self.callback_url.clone(),
+            user_id: None,
         }
     }
 }

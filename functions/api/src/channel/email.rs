@@ -19,8 +19,11 @@ pub struct Options {
     pub from_name: Option<String>,
 }
 
+/// `to`, or `userId` (the address in the user's profile).
 pub fn recipient(f: &mut Fields<'_>) -> Option<Recipient> {
-    f.required_email("to").map(Recipient::Email)
+    super::to_or_user(f, "an email address", |f| {
+        f.required_email("to").map(Recipient::Email)
+    })
 }
 
 pub fn subject_override(f: &mut Fields<'_>) -> Option<String> {

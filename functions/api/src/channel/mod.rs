@@ -11,8 +11,8 @@ mod sms;
 mod webhook;
 
 use notify_shared::{
-    domain::{Channel, Content, Recipient, sms::SmsEncoding},
-    validate::{FieldError, Fields},
+    domain::{Channel, Content, Recipient, UserId, sms::SmsEncoding},
+    validate::{FieldError, Fields, OneOf},
     webhook::UrlPolicy,
 };
 use serde::Serialize;
@@ -40,8 +40,8 @@ pub enum Options {
     Webhook,
 }
 
-/// The recipient fields of `channel` (`to`; for push `userId` or `token`; for webhooks
-/// `endpoint` or `url`).
+/// The recipient fields of `channel` (`to` or `userId`; for push `userId` or `token`; for
+/// webhooks `endpoint` or `url`).
 pub fn recipient(f: &mut Fields<'_>, channel: Channel, limits: &Limits) -> Option<Recipient> {
     match channel {
         Channel::Email => email::recipient(f),
@@ -184,6 +184,31 @@ impl<'a> Summary<'a> {
             Content::Push(p) => push::summary(p),
             Content::Webhook(w) => webhook::summary(w),
         }
+    }
+}
+
+/// `userId`: a user of the tenant (their profile's address, or their devices for push).
+fn user_id(f: &mut Fields<'_>) -> Option<Recipient> {
+    let raw = f.required_str("userId")?;
+    match UserId::parse(raw) {
+        Ok(u) => Some(Recipient::User(u)),
+        Err(e) => {
+            f.error("userId", "pattern", e);
+            None
+        }
+    }
+}
+
+/// `to` (read by `to`), or `userId`, not both.
+fn to_or_user(
+    f: &mut Fields<'_>,
+    what: &str,
+    to: impl FnOnce(&mut Fields<'_>) -> Option<Recipient>,
+) -> Option<Recipient> {
+    let required = format!("to ({what}) or userId (the one in the user's profile) is required");
+    match f.one_of("to", "userId", &required)? {
+        OneOf::First => to(f),
+        OneOf::Second => user_id(f),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use notify_shared::{
-    domain::{Channel, Content, DeviceToken, PushContent, Recipient, UserId},
+    domain::{Channel, Content, DeviceToken, PushContent, Recipient},
     provider::{MAX_PAYLOAD_BYTES, is_reserved_data_key, payload_size},
     validate::{FieldError, Fields, MapLimits, OneOf},
 };
@@ -46,16 +46,7 @@ pub fn recipient(f: &mut Fields<'_>) -> Option<Recipient> {
         "userId (all of the user's devices) or token (one device) is required",
     )?;
     match which {
-        OneOf::First => {
-            let raw = f.required_str("userId")?;
-            match UserId::parse(raw) {
-                Ok(u) => Some(Recipient::User(u)),
-                Err(e) => {
-                    f.error("userId", "pattern", e);
-                    None
-                }
-            }
-        }
+        OneOf::First => super::user_id(f),
         OneOf::Second => {
             let raw = f.required_str("token")?;
             match DeviceToken::parse(raw) {

@@ -11,8 +11,11 @@ use super::{Summary, Texts, mismatch};
 
 pub const INLINE_FIELDS: &[&str] = &["message"];
 
+/// `to`, or `userId` (the phone number in the user's profile).
 pub fn recipient(f: &mut Fields<'_>) -> Option<Recipient> {
-    f.required_phone("to").map(Recipient::Phone)
+    super::to_or_user(f, "a phone number", |f| {
+        f.required_phone("to").map(Recipient::Phone)
+    })
 }
 
 pub fn texts(f: &mut Fields<'_>, max_chars: usize) -> Option<Texts> {

@@ -1,0 +1,166 @@
+//! The accept service's *recipient policy* step, for a request that names a `userId`: the
+//! address from the user's profile, `user.*` and the profile's locale for its template, and
+//! the user's preferences over the tenant's defaults:
+//!
+//! - declined (a channel, category or pair the user turned off): recorded `suppressed` with
+//!   reason `preference`, never queued; the answer says so;
+//! - inside the recipient's quiet hours: `scheduled` until they end (the scheduling path),
+//!   unless its priority is high or its category required, or the tenant exempts the category;
+//! - over the category's frequency cap: recorded `suppressed` with reason `frequency_cap`.
+//!
+//! The worker checks the preferences again just before sending, for changes in between.
+
+use notify_shared::{
+    domain::{
+        Channel, Notification, Profile, Recipient, Status, TenantId, UserId,
+        preferences::{self, Declined, Defaults},
+        time::Timestamp,
+    },
+    store::StoreError,
+    template::Locale,
+    validate::FieldError,
+};
+use tracing::{error, info};
+
+use super::request::NotificationRequest;
+use crate::{ApiError, App, content::Source};
+
+fn unavailable(e: StoreError) -> ApiError {
+    error!(error = %e, "the user store is unavailable");
+    ApiError::Unavailable("the user store is unavailable; nothing was accepted; retry".into())
+}
+
+/// What is known of the user a request names.
+pub struct UserContext {
+    pub user: UserId,
+    pub defaults: Defaults,
+    /// Why preferences decline the notification, if they do.
+    pub declined: Option<Declined>,
+    /// When the recipient's quiet hours end, if the notification would arrive inside them.
+    pub deferred_until: Option<Timestamp>,
+}
+
+/// Reads the user a request names and decides on it; fills in the address, the template's
+/// `user` and locale, and the deferral. `None` for a request to an address.
+pub async fn resolve(
+    app: &App,
+    tenant: &TenantId,
+    request: &mut NotificationRequest,
+    now: Timestamp,
+) -> Result<Option<UserContext>, ApiError> {
+    let Recipient::User(user) = &request.recipient else {
+        return Ok(None);
+    };
+    let user = user.clone();
+    let (record, defaults) =
+        tokio::join!(app.users.user(tenant, &user), app.users.defaults(tenant));
+    let record = record.map_err(unavailable)?;
+    let defaults = defaults.map_err(unavailable)?.unwrap_or_default();
+    let profile = record.profile;
+
+    request.recipient = address(&user, profile.as_ref(), request.channel)?;
+    if let (Source::Template { data, locale, .. }, Some(p)) =
+        (&mut request.content.source, profile.as_ref())
+    {
+        // The request's own `user` (or locale) wins: it is the more specific.
+        data.entry("user").or_insert_with(|| p.template_view());
+        if locale.is_none() {
+            *locale = p.locale.as_deref().and_then(|l| Locale::parse(l).ok());
+        }
+    }
+
+    let preferences = record.preferences.unwrap_or_default();
+    let category = request.common.category.as_deref();
+    let declined = defaults
+        .decide(&preferences, request.channel, category)
+        .err();
+    let mut deferred_until = None;
+    if declined.is_none()
+        && defaults.quiet_hours_apply(request.common.priority, category)
+        && let Some(quiet) = defaults.quiet_hours(&preferences)
+    {
+        let zone = defaults.zone(profile.as_ref().and_then(|p| p.time_zone.as_deref()));
+        let arrives = request.common.scheduled_at.unwrap_or(now);
+        deferred_until = quiet.ends_after(arrives, &zone);
+        if let Some(until) = deferred_until {
+            request.common.scheduled_at = Some(until);
+        }
+    }
+    Ok(Some(UserContext {
+        user,
+        defaults,
+        declined,
+        deferred_until,
+    }))
+}
+
+/// The address of `channel` in the profile: a `400` on `userId` when there is none.
+fn address(
+    user: &UserId,
+    profile: Option<&Profile>,
+    channel: Channel,
+) -> Result<Recipient, ApiError> {
+    // Push goes to the user's devices, which need no profile.
+    if channel == Channel::Push {
+        return Ok(Recipient::User(user.clone()));
+    }
+    let what = match channel {
+        Channel::Sms => "phone number",
+        _ => "email address",
+    };
+    let Some(profile) = profile else {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "userId",
+            "no_profile",
+            format!(
+                "user {} has no profile to take the {what} from (PUT /v1/users/{})",
+                user.as_str(),
+                user.as_str()
+            ),
+        )]));
+    };
+    profile.address(channel).ok_or_else(|| {
+        ApiError::Validation(vec![FieldError::new(
+            "userId",
+            "no_address",
+            format!("the profile of user {} has no {what}", user.as_str()),
+        )])
+    })
+}
+
+/// Applies the decision to the notification about to be recorded: the user it went to, and
+/// `suppressed` when preferences decline it or its frequency cap is reached.
+pub async fn apply(
+    app: &App,
+    tenant: &TenantId,
+    n: &mut Notification,
+    ctx: &UserContext,
+) -> Result<(), ApiError> {
+    n.user_id = Some(ctx.user.clone());
+    if let Some(Declined(why)) = &ctx.declined {
+        info!(notification_id = %n.id, "declined by the recipient's preferences");
+        n.refuse(Status::Suppressed, preferences::PREFERENCE, why.clone());
+        return Ok(());
+    }
+    if let Some(until) = ctx.deferred_until
+        && let Some(first) = n.history.first_mut()
+    {
+        first.reason = Some(format!("{}: until {until}", preferences::QUIET_HOURS));
+    }
+    let category = n.category.as_deref();
+    if let (Some(category), Some(cap)) = (category, ctx.defaults.cap(category)) {
+        let taken = app
+            .users
+            .take_cap_slot(tenant, &ctx.user, category, cap, &n.id, n.created_at)
+            .await
+            .map_err(unavailable)?;
+        if !taken {
+            let why = format!(
+                "the recipient already had {} {category} notifications in {} hours",
+                cap.limit, cap.window_hours
+            );
+            n.refuse(Status::Suppressed, preferences::FREQUENCY_CAP, why);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! Recipients: a user's profile, preferences and frequency-cap counters live in the user's
+//! partition beside their devices, so erasing a user is one Query and its deletes; a tenant's
+//! preference defaults are one item of their own.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    dynamo::{self, DynamoStore, Item, unavailable},
+    error::StoreError,
+    keys,
+};
+use crate::domain::{
+    NotificationId, Profile, TenantId, UserId,
+    preferences::{Defaults, FrequencyCap, Preferences},
+    time::Timestamp,
+};
+
+/// How many times a frequency-cap slot is tried when other sends take the counter in
+/// between (50 at once settle in a few rounds: after the cap is reached, reads refuse).
+const CAP_ATTEMPTS: usize = 100;
+
+/// What one read of a user's partition gives the accept path.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserRecord {
+    pub profile: Option<Profile>,
+    pub preferences: Option<Preferences>,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// The user's profile and preferences, in one read.
+    async fn user(&self, tenant: &TenantId, user: &UserId) -> Result<UserRecord, StoreError>;
+
+    async fn put_profile(&self, tenant: &TenantId, profile: &Profile) -> Result<(), StoreError>;
+
+    /// Removes everything kept of the user: profile, preferences, devices, frequency-cap
+    /// counters. Returns how many items went (0: nothing was kept).
+    async fn erase(&self, tenant: &TenantId, user: &UserId) -> Result<usize, StoreError>;
+
+    async fn put_preferences(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        preferences: &Preferences,
+    ) -> Result<(), StoreError>;
+
+    async fn defaults(&self, tenant: &TenantId) -> Result<Option<Defaults>, StoreError>;
+
+    async fn put_defaults(&self, tenant: &TenantId, defaults: &Defaults) -> Result<(), StoreError>;
+
+    /// Takes one of the `cap.limit` slots the user has for `category` in the window ending at
+    /// `now`, for notification `id`; false when all are taken. Atomic under concurrency, and
+    /// idempotent: the same `id` again takes no second slot.
+    async fn take_cap_slot(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        category: &str,
+        cap: FrequencyCap,
+        id: &NotificationId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+}
+
+/// A frequency-cap counter: the notifications counted in the window, by id, with when.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct CapCounter {
+    #[serde(default)]
+    pub sent: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl CapCounter {
+    /// Whether `id` may go: already counted, or a slot is free (then it is counted here).
+    pub(crate) fn take(
+        &mut self,
+        cap: FrequencyCap,
+        id: &NotificationId,
+        now: Timestamp,
+    ) -> Option<bool> {
+        if self.sent.contains_key(id.as_str()) {
+            return Some(true);
+        }
+        let since = now.as_millis() - i64::try_from(cap.window().as_millis()).unwrap_or(i64::MAX);
+        self.sent.retain(|_, at| *at > since);
+        if self.sent.len() >= cap.limit as usize {
+            return Some(false);
+        }
+        self.sent.insert(id.as_str().to_owned(), now.as_millis());
+        None
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    async fn user(&self, tenant: &TenantId, user: &UserId) -> Result<UserRecord, StoreError> {
+        // PREFERENCES and PROFILE sort next to each other: one Query reads both.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND SK BETWEEN :first AND :last")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::user_pk(tenant, user)))
+            .expression_attribute_values(
+                ":first",
+                AttributeValue::S(keys::PREFERENCES_SK.to_owned()),
+            )
+            .expression_attribute_values(":last", AttributeValue::S(keys::PROFILE_SK.to_owned()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut record = UserRecord::default();
+        for item in out.items.unwrap_or_default() {
+            match item
+                .get("SK")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+            {
+                Some(keys::PROFILE_SK) => {
+                    record.profile = Some(dynamo::from_item(keys::strip(item), "profile")?);
+                }
+                Some(keys::PREFERENCES_SK) => {
+                    record.preferences = Some(dynamo::from_item(keys::strip(item), "preferences")?);
+                }
+                _ => {}
+            }
+        }
+        Ok(record)
+    }
+
+    async fn put_profile(&self, tenant: &TenantId, profile: &Profile) -> Result<(), StoreError> {
+        let mut item = dynamo::to_item(profile, "profile")?;
+        item.extend(keys::profile_key(tenant, &profile.user_id));
+        self.put(item).await
+    }
+
+    async fn erase(&self, tenant: &TenantId, user: &UserId) -> Result<usize, StoreError> {
+        let items = self.query_prefix(keys::user_pk(tenant, user), "").await?;
+        let n = items.len();
+        for item in items {
+            let Some(key) = keys::primary_key(item) else {
+                continue;
+            };
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(n)
+    }
+
+    async fn put_preferences(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        preferences: &Preferences,
+    ) -> Result<(), StoreError> {
+        let mut item = dynamo::to_item(preferences, "preferences")?;
+        item.extend(keys::preferences_key(tenant, user));
+        self.put(item).await
+    }
+
+    async fn defaults(&self, tenant: &TenantId) -> Result<Option<Defaults>, StoreError> {
+        self.read_settled(keys::defaults_key(tenant))
+            .await?
+            .map(|item| dynamo::from_item(keys::strip(item), "preference defaults"))
+            .transpose()
+    }
+
+    async fn put_defaults(&self, tenant: &TenantId, defaults: &Defaults) -> Result<(), StoreError> {
+        let mut item = dynamo::to_item(defaults, "preference defaults")?;
+        item.extend(keys::defaults_key(tenant));
+        self.put(item).await
+    }
+
+    async fn take_cap_slot(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        category: &str,
+        cap: FrequencyCap,
+        id: &NotificationId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let key = keys::cap_key(tenant, user, category);
+        for attempt in 0..CAP_ATTEMPTS {
+            let mut counter: CapCounter = match self.read(key.clone()).await? {
+                Some(item) => dynamo::from_item(keys::strip(item), "frequency cap")?,
+                None => CapCounter::default(),
+            };
+            let read_version = counter.version;
+            if let Some(decided) = counter.take(cap, id, now) {
+                return Ok(decided);
+            }
+            counter.version += 1;
+            let mut item = dynamo::to_item(&counter, "frequency cap")?;
+            item.extend(key.clone());
+            // Gone once no entry can count any more.
+            let ttl = now.plus(cap.window()).as_seconds();
+            item.insert("ttl".into(), AttributeValue::N(ttl.to_string()));
+            let condition = if read_version == 0 {
+                "attribute_not_exists(PK)"
+            } else {
+                "version = :read"
+            };
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(condition);
+            if read_version != 0 {
+                put = put.expression_attribute_values(
+                    ":read",
+                    AttributeValue::N(read_version.to_string()),
+                );
+            }
+            if dynamo::applied(put.send().await)? {
+                return Ok(true);
+            }
+            // Another send took the counter first: read it again, after a short jittered
+            // pause so the contenders spread out.
+            let pause = rand::random_range(1..=10u64) * (1 + attempt.min(5) as u64);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+        Err(StoreError::Unavailable(
+            "the frequency-cap counter is too contended; retry".into(),
+        ))
+    }
+}
+
+impl DynamoStore {
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
