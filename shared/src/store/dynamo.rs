@@ -114,7 +114,8 @@ impl DynamoStore {
             .unwrap_or_default())
     }
 
-    /// Every item of partition `pk` whose sort key starts with `sk_prefix`, read consistently.
+    /// Every item of partition `pk` whose sort key starts with `sk_prefix` (all of them when
+    /// it is empty: DynamoDB refuses an empty `begins_with`), read consistently.
     pub(super) async fn query_prefix(
         &self,
         pk: String,
@@ -123,13 +124,19 @@ impl DynamoStore {
         let mut all = Vec::new();
         let mut start = None;
         loop {
-            let page = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-                .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()));
+            query = if sk_prefix.is_empty() {
+                query.key_condition_expression("PK = :pk")
+            } else {
+                query
+                    .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                    .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+            };
+            let page = query
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()

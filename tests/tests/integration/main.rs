@@ -17,4 +17,5 @@ mod receipts;
 mod sms;
 mod store;
 mod templates;
+mod users;
 mod webhook;
