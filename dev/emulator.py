@@ -129,6 +129,10 @@ def backends(backend_dict):
         yield from dict.values(account)
 
 
+# (SES message id) -> the Content.Simple.Headers of its SendEmail request.
+email_headers = {}
+
+
 def sent_emails(to):
     for backend in backends(ses_backends):
         for m in backend.sent_messages:
@@ -143,6 +147,8 @@ def sent_emails(to):
                     "to": recipients,
                     "subject": m.subject,
                     "body": m.body,
+                    # Moto keeps no headers: the SendEmail request's own, as SES would add them.
+                    "headers": email_headers.get(m.id, []),
                 }
 
 
@@ -325,6 +331,10 @@ class Serialized:
             return start_response(s, headers, exc_info)
 
         body = list(self.app(environ, capture))
+        if status and status[0].startswith("200"):
+            message_id = json.loads(b"".join(body) or b"{}").get("MessageId", "")
+            headers = request.get("Content", {}).get("Simple", {}).get("Headers", [])
+            email_headers[message_id] = [{"name": h.get("Name"), "value": h.get("Value")} for h in headers]
         if status and status[0].startswith("200") and request.get("ConfigurationSetName") in event_destinations:
             message_id = json.loads(b"".join(body) or b"{}").get("MessageId", "")
             sent_at = datetime.now(timezone.utc)

@@ -12,6 +12,25 @@ pub struct SentEmail {
     pub to: Vec<String>,
     pub subject: String,
     pub body: String,
+    /// The headers the SendEmail request added (`List-Unsubscribe`, …).
+    #[serde(default)]
+    pub headers: Vec<SentHeader>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentHeader {
+    pub name: String,
+    pub value: String,
+}
+
+impl SentEmail {
+    /// The value of header `name` (case-insensitive), if the email has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
 }
 
 async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {

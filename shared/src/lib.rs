@@ -19,5 +19,6 @@ pub mod telemetry;
 pub mod template;
 #[cfg(test)]
 mod test_support;
+pub mod unsubscribe;
 pub mod validate;
 pub mod webhook;

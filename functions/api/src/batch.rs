@@ -64,8 +64,9 @@ pub async fn create(
     tenant: &TenantId,
     body: &Value,
     planned: Planned,
+    base: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
-    let accepted = accept::batch(app, tenant, body, planned).await?;
+    let accepted = accept::batch(app, tenant, body, planned, base).await?;
     let mut resp = response::json(StatusCode::ACCEPTED, &Answer::of(&accepted));
     if let Ok(location) = format!("/v1/batches/{}", accepted.batch_id).parse() {
         resp.headers_mut().insert(http::header::LOCATION, location);

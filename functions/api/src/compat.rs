@@ -184,6 +184,7 @@ pub async fn send(
     body: &Value,
     channel: &'static str,
     planned: Planned,
+    base: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
     let allowed = [
         "priority",
@@ -221,7 +222,7 @@ pub async fn send(
             }
         }
     }
-    let accepted = accept::one(app, tenant, &Value::Object(fields), planned.id)
+    let accepted = accept::one(app, tenant, &Value::Object(fields), planned.id, base)
         .await
         .map_err(|e| renamed(e, &from_options, |_| None))?;
     let message = if channel == "email" {
@@ -243,6 +244,7 @@ pub async fn bulk_email(
     tenant: &TenantId,
     body: &Value,
     planned: Planned,
+    base: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
     let (mut fields, from_options) =
         canonical(body, "email", (BULK_FIELDS, OPTIONS), app.clock.now())?;
@@ -293,7 +295,7 @@ pub async fn bulk_email(
         (head.starts_with("recipients[") && (rest == "to" || rest.starts_with("to.")))
             .then(|| format!("{head}].email{}", &rest[2..]))
     };
-    let a = accept::batch(app, tenant, &Value::Object(fields), planned)
+    let a = accept::batch(app, tenant, &Value::Object(fields), planned, base)
         .await
         .map_err(|e| renamed(e, &from_options, rename))?;
     let notifications: Vec<Value> = a

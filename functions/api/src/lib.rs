@@ -22,15 +22,17 @@ mod router;
 mod stats;
 mod suppressions;
 mod templates;
+mod unsubscribe;
 mod users;
 mod webhooks;
 
 use std::{sync::Arc, time::Instant};
 
 use lambda_http::{Body, Request, RequestExt, Response};
+use notify_shared::unsubscribe::UnsubscribeKey;
 use notify_shared::{
     clock::{Clock, SystemClock},
-    domain::Channel,
+    domain::{Channel, TenantId},
     health::{QueueHealth, SqsQueueHealth, TableHealth},
     queue::{DeadLetters, NotificationQueue, SqsDeadLetters, SqsQueue},
     store::{
@@ -95,6 +97,9 @@ pub struct App {
     config: ApiConfig,
     /// Cold start, for `uptime` in the health answers.
     started: Instant,
+    /// Each tenant's unsubscribe-link key once read: it never changes, so a warm function
+    /// reads it once.
+    unsubscribe_keys: std::sync::Mutex<std::collections::HashMap<TenantId, UnsubscribeKey>>,
 }
 
 impl App {
@@ -120,7 +125,34 @@ impl App {
             clock: ports.clock,
             config,
             started: Instant::now(),
+            unsubscribe_keys: Default::default(),
         }
+    }
+
+    /// The tenant's unsubscribe-link key, from this function's memory or the store.
+    async fn unsubscribe_key(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<UnsubscribeKey, notify_shared::store::StoreError> {
+        let cached = self
+            .unsubscribe_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+            .cloned();
+        if let Some(key) = cached {
+            return Ok(key);
+        }
+        let key = self
+            .users
+            .unsubscribe_key(tenant, true)
+            .await?
+            .ok_or_else(|| notify_shared::store::StoreError::Unavailable("no key".into()))?;
+        self.unsubscribe_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant.clone(), key.clone());
+        Ok(key)
     }
 
     /// The production wiring: DynamoDB and SQS clients from one SDK configuration.
@@ -208,28 +240,37 @@ impl App {
                 self.config.admin_keys.authenticate(req)?;
                 return admin::redrive(self, req).await;
             }
+            // The link's signed token is the authority: no API key.
+            Route::UnsubscribePage(token) => return Ok(unsubscribe::page(self, &token, req).await),
+            Route::Unsubscribe(token) => return Ok(unsubscribe::confirm(self, &token, req).await),
             _ => {}
         }
         let tenant = self.config.keys.authenticate(req)?;
         tracing::Span::current().record("tenant", tenant.as_str());
         let body = || response::json_body(req, self.config.max_body_bytes);
+        let public = response::public_base(req);
+        let base = public.as_deref();
         // A batch of 10,000 recipients is larger than a notification: its own limit.
         let batch_body = || response::json_body(req, self.config.max_batch_body_bytes);
         match route {
-            Route::Health | Route::HealthDetailed | Route::Redrive => {
+            Route::Health
+            | Route::HealthDetailed
+            | Route::Redrive
+            | Route::UnsubscribePage(_)
+            | Route::Unsubscribe(_) => {
                 unreachable!("answered above")
             }
             Route::CreateNotification => {
                 let body = body()?;
                 idempotency::run(self, &tenant, req, |planned| {
-                    notifications::create(self, &tenant, &body, planned.id)
+                    notifications::create(self, &tenant, &body, planned.id, base)
                 })
                 .await
             }
             Route::CreateBatch => {
                 let body = batch_body()?;
                 idempotency::run(self, &tenant, req, |planned| {
-                    batch::create(self, &tenant, &body, planned)
+                    batch::create(self, &tenant, &body, planned, base)
                 })
                 .await
             }
@@ -273,14 +314,14 @@ impl App {
                 };
                 let body = body()?;
                 idempotency::run(self, &tenant, req, |planned| {
-                    compat::send(self, &tenant, &body, channel, planned)
+                    compat::send(self, &tenant, &body, channel, planned, base)
                 })
                 .await
             }
             Route::CompatBulkEmail => {
                 let body = batch_body()?;
                 idempotency::run(self, &tenant, req, |planned| {
-                    compat::bulk_email(self, &tenant, &body, planned)
+                    compat::bulk_email(self, &tenant, &body, planned, base)
                 })
                 .await
             }

@@ -67,8 +67,9 @@ pub async fn create(
     tenant: &TenantId,
     body: &Value,
     id: NotificationId,
+    base: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
-    let notification = accept::one(app, tenant, body, id).await?;
+    let notification = accept::one(app, tenant, body, id, base).await?;
     let mut resp = response::json(StatusCode::ACCEPTED, &Accepted::of(&notification));
     if let Ok(location) = format!("/v1/notifications/{}", notification.id).parse() {
         resp.headers_mut().insert(http::header::LOCATION, location);

@@ -57,3 +57,28 @@ pub fn json_body(req: &Request, max_bytes: usize) -> Result<Value, ApiError> {
     }
     serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))
 }
+
+/// The public origin the request came in on (`https://<API Gateway or custom domain>`), for
+/// links the service puts in messages (one-click unsubscribe). `x-forwarded-proto` when a
+/// proxy says; otherwise https, but http on loopback (`make dev`).
+pub fn public_base(req: &Request) -> Option<String> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let host = header("host")?.trim();
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if !host_ok {
+        return None;
+    }
+    let loopback = ["127.", "localhost", "[::1]"]
+        .iter()
+        .any(|p| host.starts_with(p));
+    let scheme = match header("x-forwarded-proto") {
+        Some("http") => "http",
+        Some(_) => "https",
+        None if loopback => "http",
+        None => "https",
+    };
+    Some(format!("{scheme}://{host}"))
+}

@@ -497,3 +497,142 @@ async fn fifty_concurrent_sends_over_a_cap_of_three_send_exactly_three() {
         "the window moved on"
     );
 }
+
+/// A send with the `Host` API Gateway passes, so the API knows its public origin.
+async fn post_via(rig: &Rig, host: &str, body: &Value) -> Value {
+    let mut req = request(
+        "POST",
+        "/v1/notifications",
+        Some(KEY),
+        Some(&body.to_string()),
+    );
+    req.headers_mut().insert("host", host.parse().unwrap());
+    let (status, answer, _) = call(rig, req).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    answer
+}
+
+fn unsubscribe_url(rig: &Rig, answer: &Value) -> Option<String> {
+    let id = notify_shared::domain::NotificationId::parse(answer["id"].as_str()?)?;
+    match rig.store.record(&id)?.content {
+        notify_shared::domain::Content::Email(e) => e.unsubscribe_url,
+        _ => None,
+    }
+}
+
+async fn unsubscribe(rig: &Rig, method: &str, path: &str, accept: &str) -> (StatusCode, String) {
+    let mut req = request(method, path, None, Some("List-Unsubscribe=One-Click"));
+    req.headers_mut().insert(
+        "content-type",
+        "application/x-www-form-urlencoded".parse().unwrap(),
+    );
+    req.headers_mut().insert("accept", accept.parse().unwrap());
+    let resp = rig.app.handle(req).await;
+    let body = String::from_utf8(resp.body().as_ref().to_vec()).unwrap();
+    (resp.status(), body)
+}
+
+#[tokio::test]
+async fn an_email_in_a_category_carries_a_one_click_link_that_opts_the_user_out() {
+    let rig = rig();
+    put_profile(&rig, "u-1", jane()).await;
+    put_defaults(&rig, json!({"required": ["security"]})).await;
+    let mut news = to_user("email", "u-1");
+    news["category"] = json!("news");
+    let answer = post_via(&rig, "api.example.com", &news).await;
+    let url = unsubscribe_url(&rig, &answer).expect("a link");
+    let path = url
+        .strip_prefix("https://api.example.com")
+        .expect("on the API's own origin");
+    assert!(path.starts_with("/v1/unsubscribe/"), "{url}");
+
+    let mut security = to_user("email", "u-1");
+    security["category"] = json!("security");
+    let answer = post_via(&rig, "api.example.com", &security).await;
+    assert_eq!(unsubscribe_url(&rig, &answer), None, "a required category");
+    let answer = post_via(&rig, "api.example.com", &to_user("email", "u-1")).await;
+    assert_eq!(unsubscribe_url(&rig, &answer), None, "no category");
+
+    // The page does not unsubscribe; the POST does, and again is harmless.
+    let (status, page) = unsubscribe(&rig, "GET", path, "text/html").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("news") && page.contains("method=\"post\""),
+        "{page}"
+    );
+    let (_, prefs) = send(&rig, "GET", "/v1/users/u-1/preferences", KEY, None).await;
+    assert_eq!(prefs["categories"], json!({}));
+    for _ in 0..2 {
+        let (status, body) = unsubscribe(&rig, "POST", path, "*/*").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["unsubscribed"], true);
+    }
+    let (_, prefs) = send(&rig, "GET", "/v1/users/u-1/preferences", KEY, None).await;
+    assert_eq!(prefs["categories"], json!({"news": {"email": false}}));
+    let answer = post_via(&rig, "api.example.com", &news).await;
+    assert_eq!(answer["status"], "suppressed");
+    assert_eq!(answer["error"]["code"], "preference");
+    let (status, page) = unsubscribe(&rig, "POST", path, "text/html").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("no longer receive"), "{page}");
+}
+
+#[tokio::test]
+async fn an_unsubscribe_link_that_expired_was_altered_or_names_another_tenant_is_refused() {
+    let rig = rig();
+    put_profile(&rig, "u-1", jane()).await;
+    let mut news = to_user("email", "u-1");
+    news["category"] = json!("news");
+    let answer = post_via(&rig, "api.example.com", &news).await;
+    let url = unsubscribe_url(&rig, &answer).unwrap();
+    let path = url
+        .strip_prefix("https://api.example.com")
+        .unwrap()
+        .to_owned();
+    let token = path.strip_prefix("/v1/unsubscribe/").unwrap();
+    let (payload, tag) = token.split_once('.').unwrap();
+
+    // Another tenant's link, signed with its own key: valid for it, not for acme's.
+    let mut req = request("POST", "/v1/notifications", Some(OTHER_KEY), Some(&json!({
+        "channel": "email", "to": "x@example.com", "category": "news", "subject": "s", "text": "t"
+    }).to_string()));
+    req.headers_mut()
+        .insert("host", "api.example.com".parse().unwrap());
+    let (_, other, _) = call(&rig, req).await;
+    let other_url = unsubscribe_url(&rig, &other).unwrap();
+    let other_token = other_url.rsplit('/').next().unwrap();
+    let (_, other_tag) = other_token.split_once('.').unwrap();
+
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: Value = serde_json::from_slice(&b64.decode(payload).unwrap()).unwrap();
+    claims["c"] = json!("billing");
+    let altered = format!("{}.{tag}", b64.encode(claims.to_string()));
+    let mut moved: Value = serde_json::from_slice(&b64.decode(payload).unwrap()).unwrap();
+    moved["t"] = json!("globex");
+    let moved = format!("{}.{other_tag}", b64.encode(moved.to_string()));
+
+    for bad in [
+        altered,
+        moved,
+        "garbage".to_owned(),
+        format!("{payload}.{other_tag}"),
+    ] {
+        let (status, body) =
+            unsubscribe(&rig, "POST", &format!("/v1/unsubscribe/{bad}"), "*/*").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body.contains("invalid_link"), "{body}");
+    }
+    let (_, prefs) = send(&rig, "GET", "/v1/users/u-1/preferences", KEY, None).await;
+    assert_eq!(prefs["categories"], json!({}), "nothing changed");
+
+    rig.clock
+        .advance(notify_shared::unsubscribe::TOKEN_LIFETIME);
+    let (status, body) = unsubscribe(&rig, "POST", &path, "*/*").await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(body.contains("link_expired"), "{body}");
+    let (status, page) = unsubscribe(&rig, "GET", &path, "text/html").await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(page.contains("expired"), "{page}");
+}

@@ -18,6 +18,7 @@ use notify_shared::{
         time::{self, Timestamp},
     },
     store::StoreError,
+    unsubscribe::Subscriber,
     validate::{self, FieldError, Fields},
 };
 use serde_json::{Map, Value, json};
@@ -540,7 +541,7 @@ pub async fn put_preferences(
     let user = user_id(raw_user)?;
     let preferences = parse_preferences(body)?;
     app.users
-        .put_preferences(tenant, &user, &preferences)
+        .put_preferences(tenant, &Subscriber::User(user.clone()), &preferences)
         .await
         .map_err(unavailable)?;
     let defaults = app

@@ -531,6 +531,7 @@ mod tests {
                 html: None,
                 reply_to: None,
                 from_name: None,
+                unsubscribe_url: None,
             }),
             category: None,
             metadata: Default::default(),

@@ -30,6 +30,7 @@ fn email(to: &str) -> Notification {
             html: None,
             reply_to: None,
             from_name: None,
+            unsubscribe_url: None,
         }),
         category: None,
         metadata: BTreeMap::new(),

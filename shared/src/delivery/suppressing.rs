@@ -9,9 +9,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    domain::{Address, Channel, Notification, SuppressedAddress, preferences::PREFERENCE},
+    domain::{
+        Address, Channel, Notification, Recipient, SuppressedAddress, preferences::PREFERENCE,
+    },
     provider::{ErrorKind, Provider, ProviderError, Receipt},
     store::{SuppressionList, UserStore},
+    unsubscribe::Subscriber,
 };
 
 pub struct Suppressing {
@@ -35,18 +38,28 @@ impl Suppressing {
         }
     }
 
-    /// Why the user's preferences decline `n` now, if they do.
+    /// Why the preferences of `n`'s user decline it now, if they do; for an email in a
+    /// category sent to an address without a user, the address's (set by unsubscribing).
     async fn declined(&self, n: &Notification) -> Result<Option<String>, ProviderError> {
-        let (Some(users), Some(user)) = (&self.users, n.user()) else {
+        let Some(users) = &self.users else {
             return Ok(None);
+        };
+        let subscriber = match (n.user(), &n.recipient) {
+            (Some(user), _) => Subscriber::User(user.clone()),
+            (None, Recipient::Email(address)) if n.category.is_some() => {
+                Subscriber::Address(address.clone())
+            }
+            _ => return Ok(None),
         };
         // Unreadable: retry later rather than send what the user may have turned off.
         let unreadable = |e: crate::store::StoreError| {
             ProviderError::transient("PreferencesUnavailable", e.to_string())
         };
-        let (record, defaults) =
-            tokio::join!(users.user(&n.tenant, user), users.defaults(&n.tenant));
-        let preferences = record.map_err(unreadable)?.preferences.unwrap_or_default();
+        let (preferences, defaults) = tokio::join!(
+            users.preferences(&n.tenant, &subscriber),
+            users.defaults(&n.tenant)
+        );
+        let preferences = preferences.map_err(unreadable)?.unwrap_or_default();
         let defaults = defaults.map_err(unreadable)?.unwrap_or_default();
         Ok(defaults
             .decide(&preferences, n.channel, n.category.as_deref())

@@ -132,6 +132,10 @@ pub struct EmailContent {
     /// The display name in the From header (the address is the deployment's sender).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_name: Option<String>,
+    /// The one-click unsubscribe URL (RFC 8058) of an email in a category the recipient may
+    /// leave: sent as `List-Unsubscribe` with `List-Unsubscribe-Post`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

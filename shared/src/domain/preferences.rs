@@ -50,6 +50,25 @@ pub struct Preferences {
     pub quiet_hours: Option<QuietHours>,
 }
 
+impl Preferences {
+    /// Turns `category` off on `channel` (one-click unsubscribe), keeping the rest.
+    pub fn opt_out(&mut self, category: &str, channel: Channel) {
+        let setting = self
+            .categories
+            .entry(category.to_owned())
+            .or_insert_with(|| CategorySetting::Channels(BTreeMap::new()));
+        match setting {
+            CategorySetting::All(false) => {}
+            CategorySetting::All(true) => {
+                *setting = CategorySetting::Channels(BTreeMap::from([(channel, false)]));
+            }
+            CategorySetting::Channels(channels) => {
+                channels.insert(channel, false);
+            }
+        }
+    }
+}
+
 /// At most `limit` notifications of a category to a user in any `window_hours` hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -177,7 +196,8 @@ impl ClockTime {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let bad = || format!("`{raw}` is not a time of day as HH:MM (00:00 to 23:59)");
         let (h, m) = raw.split_once(':').ok_or_else(bad)?;
-        if h.len() != 2 || m.len() != 2 {
+        let digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(h) || !digits(m) {
             return Err(bad());
         }
         let hour: i8 = h.parse().map_err(|_| bad())?;
@@ -433,9 +453,32 @@ mod tests {
     }
 
     #[test]
+    fn opting_out_turns_one_channel_of_a_category_off_and_keeps_the_rest() {
+        let tenant = Defaults::default();
+        let mut p =
+            prefs(json!({"categories": {"news": true, "billing": {"sms": false}, "off": false}}));
+        for c in ["news", "billing", "off", "new"] {
+            p.opt_out(c, Channel::Email);
+        }
+        assert_eq!(
+            serde_json::to_value(&p.categories).unwrap(),
+            json!({
+                "news": {"email": false},
+                "billing": {"sms": false, "email": false},
+                "off": false,
+                "new": {"email": false}
+            })
+        );
+        assert!(tenant.decide(&p, Channel::Push, Some("news")).is_ok());
+        assert!(tenant.decide(&p, Channel::Email, Some("new")).is_err());
+    }
+
+    #[test]
     fn clock_times_are_hh_mm() {
         assert!(ClockTime::parse("07:30").is_ok());
-        for bad in ["7:30", "24:00", "12:60", "12-30", "noon", "12:3a"] {
+        for bad in [
+            "7:30", "24:00", "12:60", "12-30", "noon", "12:3a", "+1:00", "-0:05",
+        ] {
             assert!(ClockTime::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(String::from(ClockTime::parse("09:05").unwrap()), "09:05");

@@ -4,7 +4,7 @@ use aws_sdk_sesv2::{
     operation::send_email::SendEmailError,
     types::{
         Body, Content as SesContent, Destination, EmailContent as SesEmailContent, Message,
-        MessageTag,
+        MessageHeader, MessageTag,
     },
 };
 
@@ -93,11 +93,27 @@ fn email_content(c: &EmailContent) -> Result<SesEmailContent, ProviderError> {
     if let Some(html) = &c.html {
         body = body.html(utf8(html)?);
     }
-    let message = Message::builder()
+    let mut message = Message::builder()
         .subject(utf8(&c.subject)?)
-        .body(body.build())
-        .build();
-    Ok(SesEmailContent::builder().simple(message).build())
+        .body(body.build());
+    if let Some(url) = &c.unsubscribe_url {
+        // RFC 8058 one-click: mailbox providers POST `List-Unsubscribe=One-Click` to the URL.
+        for (name, value) in [
+            ("List-Unsubscribe", format!("<{url}>")),
+            (
+                "List-Unsubscribe-Post",
+                "List-Unsubscribe=One-Click".to_owned(),
+            ),
+        ] {
+            let header = MessageHeader::builder()
+                .name(name)
+                .value(value)
+                .build()
+                .map_err(|e| ProviderError::permanent("InvalidHeader", e.to_string()))?;
+            message = message.headers(header);
+        }
+    }
+    Ok(SesEmailContent::builder().simple(message.build()).build())
 }
 
 /// Transient or permanent, from the SES v2 error model

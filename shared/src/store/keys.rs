@@ -11,7 +11,9 @@
 //! | user profile | `USER#<tenant>#<user>` | `PROFILE` | | | | |
 //! | user preferences | `USER#<tenant>#<user>` | `PREFERENCES` | | | | |
 //! | frequency-cap counter | `USER#<tenant>#<user>` | `CAP#<category>` | | | | last count + the cap's window |
+//! | preferences of an address (unsubscribed from a send without a user) | `ADDRESS#<tenant>#<address, lower case>` | `PREFERENCES` | | | | |
 //! | tenant preference defaults | `PREFERENCES#<tenant>` | `DEFAULTS` | | | | |
+//! | tenant unsubscribe-link key | `PREFERENCES#<tenant>` | `UNSUBSCRIBE_KEY` | | | | |
 //! | idempotency key | `IDEMPOTENCY#<tenant>#<sha256(key) hex>` | `IDEMPOTENCY` | | | | claim + `keep` (24 h) |
 //! | batch header | `BATCH#<tenant>#<batch>` | `BATCH` | | | | its last record's `expiresAt` |
 //! | bulk request outbox | `OUTBOX#<request>` | `OUTBOX` | | `DUE#OUTBOX` / `<due at>#<request>` | | its records' `expiresAt` |
@@ -51,6 +53,7 @@ use crate::{
         UserId, schedule::Due, stats::Granularity,
     },
     template::TemplateName,
+    unsubscribe::Subscriber,
 };
 
 /// The index that finds every registration of a device token.
@@ -359,8 +362,23 @@ pub(super) fn profile_key(tenant: &TenantId, user: &UserId) -> Item {
     key(user_pk(tenant, user), PROFILE_SK.to_owned())
 }
 
-pub(super) fn preferences_key(tenant: &TenantId, user: &UserId) -> Item {
-    key(user_pk(tenant, user), PREFERENCES_SK.to_owned())
+/// A user's preferences, or those of an address sends named without a user (one-click
+/// unsubscribe from such a send), in a partition of its own.
+pub(super) fn preferences_key(tenant: &TenantId, subscriber: &Subscriber) -> Item {
+    let pk = match subscriber {
+        Subscriber::User(user) => user_pk(tenant, user),
+        Subscriber::Address(address) => {
+            format!("ADDRESS#{tenant}#{}", address.as_str().to_lowercase())
+        }
+    };
+    key(pk, PREFERENCES_SK.to_owned())
+}
+
+pub(super) fn unsubscribe_key(tenant: &TenantId) -> Item {
+    key(
+        format!("PREFERENCES#{tenant}"),
+        "UNSUBSCRIBE_KEY".to_owned(),
+    )
 }
 
 pub(super) fn cap_key(tenant: &TenantId, user: &UserId, category: &str) -> Item {

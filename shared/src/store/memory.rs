@@ -40,6 +40,7 @@ use crate::{
         time::Timestamp,
     },
     template::{TemplateName, TemplateSource},
+    unsubscribe::{Subscriber, UnsubscribeKey},
     webhook::{Disabled, Endpoint, SigningSecrets},
 };
 
@@ -475,7 +476,8 @@ impl MemoryDevices {
 #[derive(Default)]
 pub struct MemoryUsers {
     profiles: Mutex<HashMap<(TenantId, UserId), Profile>>,
-    preferences: Mutex<HashMap<(TenantId, UserId), Preferences>>,
+    preferences: Mutex<HashMap<(TenantId, Subscriber), Preferences>>,
+    unsubscribe_keys: Mutex<HashMap<TenantId, UnsubscribeKey>>,
     defaults: Mutex<HashMap<TenantId, Defaults>>,
     caps: Mutex<HashMap<(TenantId, UserId, String), CapCounter>>,
     devices: Option<std::sync::Arc<MemoryDevices>>,
@@ -505,7 +507,9 @@ impl UserStore for MemoryUsers {
         let k = (tenant.clone(), user.clone());
         Ok(UserRecord {
             profile: locked(&self.profiles).get(&k).cloned(),
-            preferences: locked(&self.preferences).get(&k).cloned(),
+            preferences: locked(&self.preferences)
+                .get(&(tenant.clone(), Subscriber::User(user.clone())))
+                .cloned(),
         })
     }
 
@@ -517,7 +521,11 @@ impl UserStore for MemoryUsers {
     async fn erase(&self, tenant: &TenantId, user: &UserId) -> Result<usize, StoreError> {
         let k = (tenant.clone(), user.clone());
         let mut n = usize::from(locked(&self.profiles).remove(&k).is_some())
-            + usize::from(locked(&self.preferences).remove(&k).is_some());
+            + usize::from(
+                locked(&self.preferences)
+                    .remove(&(tenant.clone(), Subscriber::User(user.clone())))
+                    .is_some(),
+            );
         let mut caps = locked(&self.caps);
         let before = caps.len();
         caps.retain(|(t, u, _), _| !(t == tenant && u == user));
@@ -529,14 +537,41 @@ impl UserStore for MemoryUsers {
         Ok(n)
     }
 
+    async fn preferences(
+        &self,
+        tenant: &TenantId,
+        subscriber: &Subscriber,
+    ) -> Result<Option<Preferences>, StoreError> {
+        Ok(locked(&self.preferences)
+            .get(&(tenant.clone(), subscriber.clone()))
+            .cloned())
+    }
+
     async fn put_preferences(
         &self,
         tenant: &TenantId,
-        user: &UserId,
+        subscriber: &Subscriber,
         preferences: &Preferences,
     ) -> Result<(), StoreError> {
-        locked(&self.preferences).insert((tenant.clone(), user.clone()), preferences.clone());
+        locked(&self.preferences).insert((tenant.clone(), subscriber.clone()), preferences.clone());
         Ok(())
+    }
+
+    async fn unsubscribe_key(
+        &self,
+        tenant: &TenantId,
+        create: bool,
+    ) -> Result<Option<UnsubscribeKey>, StoreError> {
+        let mut keys = locked(&self.unsubscribe_keys);
+        if let Some(k) = keys.get(tenant) {
+            return Ok(Some(k.clone()));
+        }
+        if !create {
+            return Ok(None);
+        }
+        let k = UnsubscribeKey::generate().map_err(StoreError::Unavailable)?;
+        keys.insert(tenant.clone(), k.clone());
+        Ok(Some(k))
     }
 
     async fn defaults(&self, tenant: &TenantId) -> Result<Option<Defaults>, StoreError> {

@@ -91,6 +91,7 @@ pub(crate) mod tests {
                 html: None,
                 reply_to: None,
                 from_name: None,
+                unsubscribe_url: None,
             }),
             category: None,
             metadata: BTreeMap::new(),

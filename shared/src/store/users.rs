@@ -13,10 +13,13 @@ use super::{
     error::StoreError,
     keys,
 };
-use crate::domain::{
-    NotificationId, Profile, TenantId, UserId,
-    preferences::{Defaults, FrequencyCap, Preferences},
-    time::Timestamp,
+use crate::{
+    domain::{
+        NotificationId, Profile, TenantId, UserId,
+        preferences::{Defaults, FrequencyCap, Preferences},
+        time::Timestamp,
+    },
+    unsubscribe::{Subscriber, UnsubscribeKey},
 };
 
 /// How many times a frequency-cap slot is tried when other sends take the counter in
@@ -41,12 +44,27 @@ pub trait UserStore: Send + Sync {
     /// counters. Returns how many items went (0: nothing was kept).
     async fn erase(&self, tenant: &TenantId, user: &UserId) -> Result<usize, StoreError>;
 
+    /// The preferences of a user, or of the address of sends that named no user.
+    async fn preferences(
+        &self,
+        tenant: &TenantId,
+        subscriber: &Subscriber,
+    ) -> Result<Option<Preferences>, StoreError>;
+
     async fn put_preferences(
         &self,
         tenant: &TenantId,
-        user: &UserId,
+        subscriber: &Subscriber,
         preferences: &Preferences,
     ) -> Result<(), StoreError>;
+
+    /// The tenant's key for unsubscribe links; created on first use when `create` (sending),
+    /// never when only checking a link (`None` then: the tenant has signed none).
+    async fn unsubscribe_key(
+        &self,
+        tenant: &TenantId,
+        create: bool,
+    ) -> Result<Option<UnsubscribeKey>, StoreError>;
 
     async fn defaults(&self, tenant: &TenantId) -> Result<Option<Defaults>, StoreError>;
 
@@ -157,15 +175,68 @@ impl UserStore for DynamoStore {
         Ok(n)
     }
 
+    async fn preferences(
+        &self,
+        tenant: &TenantId,
+        subscriber: &Subscriber,
+    ) -> Result<Option<Preferences>, StoreError> {
+        self.read(keys::preferences_key(tenant, subscriber))
+            .await?
+            .map(|item| dynamo::from_item(keys::strip(item), "preferences"))
+            .transpose()
+    }
+
     async fn put_preferences(
         &self,
         tenant: &TenantId,
-        user: &UserId,
+        subscriber: &Subscriber,
         preferences: &Preferences,
     ) -> Result<(), StoreError> {
         let mut item = dynamo::to_item(preferences, "preferences")?;
-        item.extend(keys::preferences_key(tenant, user));
+        item.extend(keys::preferences_key(tenant, subscriber));
         self.put(item).await
+    }
+
+    async fn unsubscribe_key(
+        &self,
+        tenant: &TenantId,
+        create: bool,
+    ) -> Result<Option<UnsubscribeKey>, StoreError> {
+        let key = keys::unsubscribe_key(tenant);
+        let stored = |item: Item| {
+            item.get("key")
+                .and_then(|v| v.as_s().ok())
+                .ok_or_else(|| dynamo::corrupt("unsubscribe key", "no key"))
+                .and_then(|s| {
+                    UnsubscribeKey::decode(s).map_err(|e| dynamo::corrupt("unsubscribe key", e))
+                })
+        };
+        if let Some(item) = self.read_settled(key.clone()).await? {
+            return stored(item).map(Some);
+        }
+        if !create {
+            return Ok(None);
+        }
+        let fresh = UnsubscribeKey::generate().map_err(StoreError::Unavailable)?;
+        let mut item = key.clone();
+        item.insert("key".into(), AttributeValue::S(fresh.encode()));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        if dynamo::applied(put)? {
+            return Ok(Some(fresh));
+        }
+        // Another request created it first: that one is the key.
+        let item = self
+            .read(key)
+            .await?
+            .ok_or_else(|| StoreError::Unavailable("the unsubscribe key vanished".into()))?;
+        stored(item).map(Some)
     }
 
     async fn defaults(&self, tenant: &TenantId) -> Result<Option<Defaults>, StoreError> {

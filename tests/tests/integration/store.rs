@@ -38,6 +38,7 @@ fn queued() -> Notification {
             html: Some("<p>html</p>".into()),
             reply_to: Some(EmailAddress::parse("help@example.com").unwrap()),
             from_name: Some("Acme Events".into()),
+            unsubscribe_url: Some("https://api.example.com/v1/unsubscribe/t".into()),
         }),
         category: Some("orders".into()),
         metadata: BTreeMap::from([("order".into(), "42".into())]),

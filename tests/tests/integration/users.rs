@@ -170,3 +170,71 @@ async fn an_email_to_a_user_goes_to_their_address_unless_they_opt_out_before_it_
     assert_eq!(answer["status"], "suppressed");
     assert_eq!(answer["error"]["code"], "preference");
 }
+
+/// `POST /v1/notifications` as API Gateway passes it, with the API's public host.
+async fn send_via(t: &TestStack, host: &str, body: &Value) -> String {
+    let (status, answer) = TestStack::call_app(
+        &t.api,
+        "POST",
+        "/v1/notifications",
+        Some(&body.to_string()),
+        Some(notify_tests::API_KEY),
+        &[("host", host)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    answer["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_sent_email_carries_one_click_unsubscribe_headers_whose_post_opts_the_address_out() {
+    let t = TestStack::new().await;
+    let address = unique_recipient();
+    let news = json!({"channel": "email", "to": address, "category": "news", "subject": "News", "text": "Hi"});
+    let id = send_via(&t, "notify.example.com", &news).await;
+    let sent = t.deliver_until_settled(&id, Duration::from_secs(10)).await;
+    assert_eq!(sent["status"], "sent", "{sent}");
+
+    // As SES was asked to send it.
+    let emails = t.emails_to(&address).await;
+    assert_eq!(emails.len(), 1);
+    assert_eq!(
+        emails[0].header("List-Unsubscribe-Post"),
+        Some("List-Unsubscribe=One-Click")
+    );
+    let link = emails[0]
+        .header("List-Unsubscribe")
+        .expect("List-Unsubscribe");
+    let url = link
+        .strip_prefix('<')
+        .and_then(|l| l.strip_suffix('>'))
+        .expect("an angle-bracketed URI (RFC 2369)");
+    let path = url
+        .strip_prefix("https://notify.example.com")
+        .expect("an HTTPS URL on the API's host");
+
+    // What Gmail does: a form POST, no API key.
+    let (status, answer) = TestStack::call_app(
+        &t.api,
+        "POST",
+        path,
+        Some("List-Unsubscribe=One-Click"),
+        None,
+        &[("content-type", "application/x-www-form-urlencoded")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["unsubscribed"], true);
+
+    // The next news to the address is suppressed by the worker; other categories still go.
+    let id = send_via(&t, "notify.example.com", &news).await;
+    let view = t.deliver_until_settled(&id, Duration::from_secs(10)).await;
+    assert_eq!(view["status"], "suppressed", "{view}");
+    assert_eq!(view["error"]["code"], "preference");
+    let mut billing = news.clone();
+    billing["category"] = json!("billing");
+    let id = send_via(&t, "notify.example.com", &billing).await;
+    let view = t.deliver_until_settled(&id, Duration::from_secs(10)).await;
+    assert_eq!(view["status"], "sent", "{view}");
+    assert_eq!(t.emails_to(&address).await.len(), 2);
+}

@@ -70,6 +70,7 @@ pub async fn one(
     tenant: &TenantId,
     body: &Value,
     id: NotificationId,
+    base: Option<&str>,
 ) -> Result<Notification, ApiError> {
     let now = app.clock.now();
     let mut request = request::parse_request(body, app.config.draft_limits(now))?;
@@ -78,6 +79,17 @@ pub async fn one(
     recipients::check(app, tenant, &fresh).await?;
     if let Some(user) = &user {
         policy::apply(app, tenant, &mut fresh, user).await?;
+    }
+    if let Some(links) = policy::unsubscribing(
+        app,
+        tenant,
+        base,
+        std::slice::from_ref(&fresh),
+        user.as_ref().map(|u| &u.defaults),
+    )
+    .await?
+    {
+        links.link(&mut fresh, now);
     }
     tracing::Span::current().record("notification_id", fresh.id.as_str());
     let notification = record::record_one(app, tenant, fresh, now).await?;
@@ -100,6 +112,7 @@ pub async fn batch(
     tenant: &TenantId,
     body: &Value,
     planned: Planned,
+    base: Option<&str>,
 ) -> Result<BatchAccepted, ApiError> {
     let now = app.clock.now();
     let request = request::parse_batch(body, now, app.config.channel.url_policy, &planned)?;
@@ -109,6 +122,13 @@ pub async fn batch(
     let mut errors = rendered.errors;
     if rendered.notifications.is_empty() {
         return Err(ApiError::Validation(errors));
+    }
+    if let Some(links) =
+        policy::unsubscribing(app, tenant, base, &rendered.notifications, None).await?
+    {
+        for n in &mut rendered.notifications {
+            links.link(n, now);
+        }
     }
     let recorded = record::record_many(app, tenant, &planned, rendered.notifications, now).await?;
     let mut ids = rendered.ids;

@@ -12,12 +12,13 @@
 
 use notify_shared::{
     domain::{
-        Channel, Notification, Profile, Recipient, Status, TenantId, UserId,
+        Channel, Content, Notification, Profile, Recipient, Status, TenantId, UserId,
         preferences::{self, Declined, Defaults},
         time::Timestamp,
     },
     store::StoreError,
     template::Locale,
+    unsubscribe::{Subscriber, Unsubscribe, UnsubscribeKey},
     validate::FieldError,
 };
 use tracing::{error, info};
@@ -163,4 +164,69 @@ pub async fn apply(
         }
     }
     Ok(())
+}
+
+/// What signs the one-click unsubscribe links of a request's emails.
+pub struct Unsubscribing {
+    key: UnsubscribeKey,
+    required: std::collections::BTreeSet<String>,
+    base: String,
+}
+
+/// The signer for `notifications` when any of them is an email in a category and the
+/// request's public origin is known (`base`); `None` otherwise, without reading anything.
+/// `defaults` when the caller has read them already.
+pub async fn unsubscribing(
+    app: &App,
+    tenant: &TenantId,
+    base: Option<&str>,
+    notifications: &[Notification],
+    defaults: Option<&Defaults>,
+) -> Result<Option<Unsubscribing>, ApiError> {
+    let wanted = notifications
+        .iter()
+        .any(|n| n.channel == Channel::Email && n.category.is_some());
+    let Some(base) = base.filter(|_| wanted) else {
+        return Ok(None);
+    };
+    let required = match defaults {
+        Some(d) => d.required.clone(),
+        None => {
+            app.users
+                .defaults(tenant)
+                .await
+                .map_err(unavailable)?
+                .unwrap_or_default()
+                .required
+        }
+    };
+    let key = app.unsubscribe_key(tenant).await.map_err(unavailable)?;
+    Ok(Some(Unsubscribing {
+        key,
+        required,
+        base: base.to_owned(),
+    }))
+}
+
+impl Unsubscribing {
+    /// Gives an email in a category the recipient may leave its unsubscribe URL, bound to
+    /// its user (or its address when the send named none) and category.
+    pub fn link(&self, n: &mut Notification, now: Timestamp) {
+        let Some(category) = n.category.clone() else {
+            return;
+        };
+        if self.required.contains(&category) || n.status == Status::Suppressed {
+            return;
+        }
+        let subscriber = match (&n.user_id, &n.recipient) {
+            (Some(user), _) => Subscriber::User(user.clone()),
+            (None, Recipient::Email(address)) => Subscriber::Address(address.clone()),
+            _ => return,
+        };
+        let Content::Email(email) = &mut n.content else {
+            return;
+        };
+        let token = Unsubscribe::new(n.tenant.clone(), subscriber, category, now).sign(&self.key);
+        email.unsubscribe_url = Some(format!("{}/v1/unsubscribe/{token}", self.base));
+    }
 }

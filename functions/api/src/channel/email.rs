@@ -68,6 +68,7 @@ pub fn assemble(texts: Texts, options: &Options, prefix: &str) -> Result<Content
         html,
         reply_to: options.reply_to.clone(),
         from_name: options.from_name.clone(),
+        unsubscribe_url: None,
     }))
 }
 
