@@ -205,8 +205,12 @@ impl FcmSettings {
     }
 }
 
-/// The parts of a message FCM counts towards its payload limit.
-fn payload(c: &PushContent) -> Map<String, Value> {
+/// The data key carrying the notification's id, so an app can acknowledge an open
+/// (`POST /v1/notifications/{id}/read`).
+pub const NOTIFICATION_ID_KEY: &str = "notificationId";
+
+/// The parts of a message FCM counts towards its payload limit; `id` joins the data.
+fn payload(c: &PushContent, id: &str) -> Map<String, Value> {
     let mut message = Map::new();
     let mut notification = Map::new();
     if let Some(t) = &c.title {
@@ -221,21 +225,32 @@ fn payload(c: &PushContent) -> Map<String, Value> {
     if !notification.is_empty() {
         message.insert("notification".into(), Value::Object(notification));
     }
-    if !c.data.is_empty() {
-        message.insert("data".into(), json!(c.data));
+    let mut data = Map::new();
+    for (k, v) in &c.data {
+        data.insert(k.clone(), json!(v));
     }
+    data.insert(NOTIFICATION_ID_KEY.into(), json!(id));
+    message.insert("data".into(), Value::Object(data));
     message
 }
 
 /// Bytes of the payload FCM limits to [`MAX_PAYLOAD_BYTES`].
 pub fn payload_size(c: &PushContent) -> usize {
-    serde_json::to_vec(&Value::Object(payload(c))).map_or(usize::MAX, |v| v.len())
+    // Counted with an id of the length every notification id has (a UUID).
+    let id = "00000000-0000-0000-0000-000000000000";
+    serde_json::to_vec(&Value::Object(payload(c, id))).map_or(usize::MAX, |v| v.len())
 }
 
 /// The `messages:send` body for one device: the payload, and the Android, APNs and web push
 /// blocks carrying priority, time to live, collapse key, badge and sound.
-pub fn fcm_message(c: &PushContent, priority: Priority, token: &str, now_secs: i64) -> Value {
-    let mut message = payload(c);
+pub fn fcm_message(
+    c: &PushContent,
+    id: &str,
+    priority: Priority,
+    token: &str,
+    now_secs: i64,
+) -> Value {
+    let mut message = payload(c, id);
     message.insert("token".into(), json!(token));
     let high = priority == Priority::High;
     let alert = c.title.is_some() || c.body.is_some();
@@ -507,6 +522,7 @@ impl Provider for FcmPushProvider {
         };
         let message = fcm_message(
             content,
+            n.id.as_str(),
             n.priority,
             token.as_str(),
             self.clock.now().as_seconds(),
@@ -589,8 +605,9 @@ mod tests {
 
     #[test]
     fn a_message_carries_the_android_apns_and_webpush_blocks() {
-        let m = fcm_message(&content(), Priority::High, "tok", 1_000);
+        let m = fcm_message(&content(), "n-1", Priority::High, "tok", 1_000);
         let msg = &m["message"];
+        assert_eq!(msg["data"]["notificationId"], "n-1", "for the app's read acknowledgement");
         assert_eq!(msg["token"], "tok");
         assert_eq!(msg["notification"]["title"], "Your order");
         assert_eq!(msg["notification"]["image"], "https://example.com/p.png");
@@ -617,7 +634,7 @@ mod tests {
             data: BTreeMap::from([("sync".into(), "1".into())]),
             ..Default::default()
         };
-        let m = fcm_message(&c, Priority::High, "tok", 0);
+        let m = fcm_message(&c, "n-1", Priority::High, "tok", 0);
         let apns = &m["message"]["apns"];
         assert_eq!(apns["headers"]["apns-push-type"], "background");
         assert_eq!(apns["headers"]["apns-priority"], "5");
