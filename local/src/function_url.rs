@@ -52,11 +52,18 @@ async fn handle(State(front): State<Front>, req: Request) -> Response {
     let Ok(body) = to_bytes(body, MAX_BODY_BYTES).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response();
     };
+    // As a reverse proxy says where it serves the function, so links the function makes
+    // (one-click unsubscribe) come back here.
+    let mut headers = parts.headers.clone();
+    if let Ok(prefix) = HeaderValue::from_str(&front.prefix) {
+        headers.insert("x-forwarded-prefix", prefix);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
     let event = event(
         parts.method.as_str(),
         path,
         parts.uri.query().unwrap_or(""),
-        &parts.headers,
+        &headers,
         &body,
     );
     match front.function.invoke_json(&event).await {

@@ -60,7 +60,8 @@ pub fn json_body(req: &Request, max_bytes: usize) -> Result<Value, ApiError> {
 
 /// The public origin the request came in on (`https://<API Gateway or custom domain>`), for
 /// links the service puts in messages (one-click unsubscribe). `x-forwarded-proto` when a
-/// proxy says; otherwise https, but http on loopback (`make dev`).
+/// proxy says; otherwise https, but http on loopback (`make dev`); and the path a proxy
+/// serves the API under (`x-forwarded-prefix`).
 pub fn public_base(req: &Request) -> Option<String> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let host = header("host")?.trim();
@@ -80,5 +81,14 @@ pub fn public_base(req: &Request) -> Option<String> {
         None if loopback => "http",
         None => "https",
     };
-    Some(format!("{scheme}://{host}"))
+    // A proxy serving the API under a path (`make dev`'s function URL stand-in) says which.
+    let prefix = header("x-forwarded-prefix")
+        .map(|p| p.trim_end_matches('/'))
+        .filter(|p| {
+            p.starts_with('/')
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'))
+        })
+        .unwrap_or("");
+    Some(format!("{scheme}://{host}{prefix}"))
 }

@@ -169,13 +169,13 @@ async fn opt_out(app: &App, grant: &Unsubscribe) -> Result<(), Refusal> {
         error!(error = %e, "the user store is unavailable");
         Refusal::Unavailable
     };
-    let mut preferences = app
-        .users
-        .preferences(&grant.tenant, &grant.subscriber)
-        .await
-        .map_err(unavailable)?
-        .unwrap_or_default();
-    preferences.opt_out(&grant.category, Channel::Email);
+    let (preferences, defaults) = tokio::join!(
+        app.users.preferences(&grant.tenant, &grant.subscriber),
+        app.users.defaults(&grant.tenant)
+    );
+    let mut preferences = preferences.map_err(unavailable)?.unwrap_or_default();
+    let defaults = defaults.map_err(unavailable)?.unwrap_or_default();
+    preferences.opt_out(&grant.category, Channel::Email, &defaults);
     app.users
         .put_preferences(&grant.tenant, &grant.subscriber, &preferences)
         .await

@@ -51,12 +51,20 @@ pub struct Preferences {
 }
 
 impl Preferences {
-    /// Turns `category` off on `channel` (one-click unsubscribe), keeping the rest.
-    pub fn opt_out(&mut self, category: &str, channel: Channel) {
+    /// Turns `category` off on `channel` (one-click unsubscribe), keeping the rest; a category
+    /// the user never set starts from the tenant's default (`tenant`), which the user's own
+    /// setting replaces whole.
+    pub fn opt_out(&mut self, category: &str, channel: Channel, tenant: &Defaults) {
         let setting = self
             .categories
             .entry(category.to_owned())
-            .or_insert_with(|| CategorySetting::Channels(BTreeMap::new()));
+            .or_insert_with(|| {
+                tenant
+                    .categories
+                    .get(category)
+                    .cloned()
+                    .unwrap_or_else(|| CategorySetting::Channels(BTreeMap::new()))
+            });
         match setting {
             CategorySetting::All(false) => {}
             CategorySetting::All(true) => {
@@ -454,11 +462,11 @@ mod tests {
 
     #[test]
     fn opting_out_turns_one_channel_of_a_category_off_and_keeps_the_rest() {
-        let tenant = Defaults::default();
+        let tenant = defaults(json!({"categories": {"promo": {"sms": false}}}));
         let mut p =
             prefs(json!({"categories": {"news": true, "billing": {"sms": false}, "off": false}}));
-        for c in ["news", "billing", "off", "new"] {
-            p.opt_out(c, Channel::Email);
+        for c in ["news", "billing", "off", "new", "promo"] {
+            p.opt_out(c, Channel::Email, &tenant);
         }
         assert_eq!(
             serde_json::to_value(&p.categories).unwrap(),
@@ -466,11 +474,16 @@ mod tests {
                 "news": {"email": false},
                 "billing": {"sms": false, "email": false},
                 "off": false,
-                "new": {"email": false}
+                "new": {"email": false},
+                "promo": {"sms": false, "email": false}
             })
         );
         assert!(tenant.decide(&p, Channel::Push, Some("news")).is_ok());
         assert!(tenant.decide(&p, Channel::Email, Some("new")).is_err());
+        assert!(
+            tenant.decide(&p, Channel::Sms, Some("promo")).is_err(),
+            "the tenant's default still holds"
+        );
     }
 
     #[test]
