@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod provider;
 pub mod queue;
 pub mod receipts;
+pub mod routing;
 pub mod store;
 pub mod telemetry;
 pub mod template;

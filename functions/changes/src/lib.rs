@@ -19,9 +19,10 @@ use notify_shared::{
     domain::{TenantId, callback::Subscriptions},
     metrics::Metrics,
     queue::{CallbackMessage, MessageBody, MessageSink, QueueError, SqsSink},
+    routing::{self, Advanced},
     store::{
-        CallbackSubscriptions, DynamoStore, NotificationEvent, StatsStore, StoreError, additions,
-        notification_events, status_change,
+        CallbackSubscriptions, DynamoStore, NotificationEvent, NotificationStore, StatsStore,
+        StoreError, additions, notification_events, status_change,
     },
 };
 use tracing::info;
@@ -138,11 +139,21 @@ impl Fanout {
 pub struct Changes {
     stats: Arc<dyn StatsStore>,
     callbacks: Option<Fanout>,
+    /// Where routed sends' next steps are released or cancelled.
+    routes: Arc<dyn NotificationStore>,
 }
 
 impl Changes {
-    pub fn new(stats: Arc<dyn StatsStore>, callbacks: Option<Fanout>) -> Self {
-        Self { stats, callbacks }
+    pub fn new(
+        stats: Arc<dyn StatsStore>,
+        callbacks: Option<Fanout>,
+        routes: Arc<dyn NotificationStore>,
+    ) -> Self {
+        Self {
+            stats,
+            callbacks,
+            routes,
+        }
     }
 
     pub fn on_aws(sdk: &aws_config::SdkConfig, config: ChangesConfig) -> Self {
@@ -151,7 +162,7 @@ impl Changes {
             let queue = SqsSink::new(aws_sdk_sqs::Client::new(sdk), url);
             Fanout::new(store.clone(), Arc::new(queue))
         });
-        Self::new(store, callbacks)
+        Self::new(store.clone(), callbacks, store)
     }
 
     /// Counts one stream batch and queues its callbacks. An error fails the batch, to be
@@ -167,6 +178,16 @@ impl Changes {
             Some(_) | None => 0,
         };
         let changes: Vec<_> = event.records.iter().filter_map(status_change).collect();
+        // Routes before the counts, for the same reason as the callbacks: a retried batch
+        // advances them again, which changes nothing the second time.
+        let mut advanced = Advanced::default();
+        for change in &changes {
+            if let Some(link) = &change.route {
+                let a = routing::advance(self.routes.as_ref(), link, change.to, change.at).await?;
+                advanced.released += a.released;
+                advanced.cancelled += a.cancelled;
+            }
+        }
         let additions = additions(&changes);
         if !additions.is_empty() {
             let first = event
@@ -188,6 +209,8 @@ impl Changes {
             changes = changes.len(),
             buckets = additions.len(),
             callbacks = queued,
+            route_steps_released = advanced.released,
+            route_steps_cancelled = advanced.cancelled,
             "stream batch counted"
         );
         Metrics::new()

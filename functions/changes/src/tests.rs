@@ -10,7 +10,7 @@ use notify_shared::{
         time::Timestamp,
     },
     queue::{CallbackMessage, MemorySink, MessageBody},
-    store::{MemoryCallbacks, MemoryStats},
+    store::{MemoryCallbacks, MemoryStats, MemoryStore},
 };
 
 use super::*;
@@ -48,7 +48,7 @@ fn batch(statuses: &[(&str, Option<&str>, &str)]) -> Event {
 #[tokio::test]
 async fn a_batch_handed_twice_counts_once() {
     let stats = Arc::new(MemoryStats::new());
-    let changes = Changes::new(stats.clone(), None);
+    let changes = Changes::new(stats.clone(), None, Arc::new(MemoryStore::new()));
     let event = batch(&[
         ("INSERT", None, "queued"),
         ("INSERT", None, "queued"),
@@ -99,6 +99,7 @@ async fn each_subscribed_event_is_queued_once_per_url_and_others_are_not() {
     let changes = Changes::new(
         Arc::new(MemoryStats::new()),
         Some(Fanout::new(subs, sink.clone())),
+        Arc::new(MemoryStore::new()),
     );
     changes
         .handle(&batch(&[
@@ -127,6 +128,7 @@ async fn a_subscription_to_other_channels_hears_nothing_and_a_callback_url_overr
     let changes = Changes::new(
         Arc::new(MemoryStats::new()),
         Some(Fanout::new(subs, sink.clone())),
+        Arc::new(MemoryStore::new()),
     );
     let mut event = batch(&[("MODIFY", Some("sent"), "delivered")]);
     changes.handle(&event).await.unwrap();
@@ -150,7 +152,11 @@ async fn a_queue_failure_fails_the_batch_before_it_is_counted() {
     let sink = Arc::new(MemorySink::new());
     let stats = Arc::new(MemoryStats::new());
     let subs = subscribed(&CallbackEvent::ALL, None).await;
-    let changes = Changes::new(stats.clone(), Some(Fanout::new(subs, sink.clone())));
+    let changes = Changes::new(
+        stats.clone(),
+        Some(Fanout::new(subs, sink.clone())),
+        Arc::new(MemoryStore::new()),
+    );
     let event = batch(&[("MODIFY", Some("sending"), "sent")]);
     sink.refuse(true);
     assert!(changes.handle(&event).await.is_err());
@@ -171,6 +177,7 @@ async fn a_batch_handed_twice_queues_callbacks_with_the_same_webhook_ids() {
     let changes = Changes::new(
         Arc::new(MemoryStats::new()),
         Some(Fanout::new(subs, sink.clone())),
+        Arc::new(MemoryStore::new()),
     );
     let event = batch(&[
         ("MODIFY", Some("sending"), "sent"),

@@ -9,6 +9,7 @@ mod notification;
 pub mod preferences;
 mod priority;
 mod profile;
+pub mod route;
 pub mod schedule;
 pub mod sms;
 pub mod stats;

@@ -301,6 +301,12 @@ pub struct Notification {
     /// apply when it is sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<UserId>,
+    /// Its place in a routed send (`routing`): what follows when it settles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<super::route::RouteLink>,
+    /// When the recipient read it (`POST /v1/notifications/{id}/read`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<Timestamp>,
     /// When the recipient marked it as spam, as the provider reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complained_at: Option<Timestamp>,
@@ -374,6 +380,8 @@ impl Notification {
             reference: draft.reference,
             callback_url: draft.callback_url,
             user_id: draft.user_id,
+            route: None,
+            read_at: None,
             complained_at: None,
             reports: Default::default(),
         }

@@ -607,7 +607,10 @@ mod tests {
     fn a_message_carries_the_android_apns_and_webpush_blocks() {
         let m = fcm_message(&content(), "n-1", Priority::High, "tok", 1_000);
         let msg = &m["message"];
-        assert_eq!(msg["data"]["notificationId"], "n-1", "for the app's read acknowledgement");
+        assert_eq!(
+            msg["data"]["notificationId"], "n-1",
+            "for the app's read acknowledgement"
+        );
         assert_eq!(msg["token"], "tok");
         assert_eq!(msg["notification"]["title"], "Your order");
         assert_eq!(msg["notification"]["image"], "https://example.com/p.png");

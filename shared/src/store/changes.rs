@@ -18,6 +18,7 @@ use crate::domain::{
     BatchId, Channel, HistoryEntry, NotificationId, Recipient, Status, TemplateRef, TenantId,
     WebhookUrl,
     callback::{CallbackEvent, webhook_id},
+    route::RouteLink,
     stats::{Counted, Granularity},
     time::Timestamp,
 };
@@ -31,6 +32,8 @@ pub struct StatusChange {
     pub from: Option<Status>,
     pub to: Status,
     pub at: Timestamp,
+    /// The child's place in a routed send, if it is one.
+    pub route: Option<RouteLink>,
 }
 
 /// The attributes of a record image the changes need (a large content is not in it).
@@ -42,6 +45,8 @@ struct Image {
     channel: Channel,
     status: Status,
     updated_at: Timestamp,
+    #[serde(default)]
+    route: Option<RouteLink>,
 }
 
 fn image(item: &serde_dynamo::Item) -> Option<Image> {
@@ -78,6 +83,7 @@ pub fn status_change(record: &EventRecord) -> Option<StatusChange> {
         from,
         to: new.status,
         at: new.updated_at,
+        route: new.route,
     })
 }
 

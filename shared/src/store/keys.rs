@@ -6,6 +6,7 @@
 //! | notification | `NOTIFICATION#<id>` | `NOTIFICATION` | | `DUE#<0-63>` / `<due at>#<id>` (while due) | `BATCH#<tenant>#<batch>` / `<id>` (in a batch) | `expiresAt`: creation + retention |
 //! | … and, once sent by a provider whose receipts name only its message id (SMS) | | | | | | `GSI4PK` / `GSI4SK`: `MSG#<provider>#<message id>` / `MSG` |
 //! | … and for listing, each with its `id` as the index's sort key | | | | | | `GSI5PK`: `L#<tenant>#<0-f>`; `GSI6PK`: `R#<tenant>#<hash of the recipient>`; `GSI7PK` (with a reference): `F#<tenant>#<hash of the reference>` |
+//! | route (the parent of a routed send) | `NOTIFICATION#<route id>` | `ROUTE` | | | | `expiresAt` |
 //! | notification content (when large) | `NOTIFICATION#<id>` | `CONTENT` | | | | as its record |
 //! | device | `USER#<tenant>#<user>` | `DEVICE#<token>` | `TOKEN#<tenant>#<token>` / `USER#<user>` | | | `expiresAt`: last registration + idle limit |
 //! | user profile | `USER#<tenant>#<user>` | `PROFILE` | | | | |
@@ -154,6 +155,12 @@ pub(super) fn kind(pk: &str, sk: &str) -> Kind {
 
 pub(super) fn notification_key(id: &NotificationId) -> Item {
     key(notification_pk(id), RECORD_SK.to_owned())
+}
+
+/// A routed send's parent, in the partition its id would have as a notification (the id is
+/// one: a client reads either at `/v1/notifications/{id}`).
+pub(super) fn route_key(id: &NotificationId) -> Item {
+    key(notification_pk(id), "ROUTE".to_owned())
 }
 
 /// The sort key of a notification's record (status, history), and of its content when that

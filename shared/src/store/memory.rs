@@ -22,6 +22,7 @@ use super::{
     listing::{ListFilter, ListPage, NotificationSearch},
     notifications::NotificationStore,
     purge::{Purge, PurgeReport},
+    routes::RouteStore,
     stats::{Additions, BucketKey, Counts, StatsStore},
     suppressions::{SuppressionFilter, SuppressionList, SuppressionPage},
     templates::{StoredTemplate, TemplateStore, TemplateSummary},
@@ -35,6 +36,7 @@ use crate::{
         SuppressedAddress, Suppression, TenantId, UserId,
         callback::{CallbackDelivery, CallbackDeliveryStatus, Subscriptions},
         preferences::{Defaults, FrequencyCap, Preferences},
+        route::Route,
         schedule::{Due, DueKind},
         stats::Granularity,
         time::Timestamp,
@@ -57,6 +59,7 @@ pub struct MemoryStore {
     unavailable: AtomicBool,
     /// How many more records `insert_many` leaves unwritten (an injected partial failure).
     refuse_inserts: AtomicUsize,
+    routes: Mutex<HashMap<NotificationId, Route>>,
 }
 
 impl MemoryStore {
@@ -119,6 +122,60 @@ impl MemoryStore {
             return Err(StoreError::Unavailable("injected outage".into()));
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl RouteStore for MemoryStore {
+    async fn insert_route(&self, route: &Route) -> Result<(), StoreError> {
+        self.check_up()?;
+        let mut routes = locked(&self.routes);
+        if routes.contains_key(&route.id) {
+            return Err(StoreError::AlreadyExists(route.id.clone()));
+        }
+        routes.insert(route.id.clone(), route.clone());
+        Ok(())
+    }
+
+    async fn route(
+        &self,
+        id: &NotificationId,
+        now: Timestamp,
+    ) -> Result<Option<Route>, StoreError> {
+        self.check_up()?;
+        Ok(locked(&self.routes)
+            .get(id)
+            .filter(|r| r.expires_at > now)
+            .cloned())
+    }
+
+    async fn mark_route(
+        &self,
+        id: &NotificationId,
+        read: bool,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.check_up()?;
+        if let Some(r) = locked(&self.routes).get_mut(id) {
+            let field = if read {
+                &mut r.read_at
+            } else {
+                &mut r.cancelled_at
+            };
+            field.get_or_insert(at);
+        }
+        Ok(())
+    }
+
+    async fn mark_read(&self, id: &NotificationId, at: Timestamp) -> Result<bool, StoreError> {
+        self.check_up()?;
+        Ok(self
+            .lock()
+            .get_mut(id)
+            .map(|n| {
+                n.read_at.get_or_insert(at);
+            })
+            .is_some())
     }
 }
 

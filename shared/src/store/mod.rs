@@ -22,6 +22,7 @@ mod listing;
 mod memory;
 mod notifications;
 mod purge;
+mod routes;
 mod stats;
 mod suppressions;
 mod templates;
@@ -49,6 +50,7 @@ pub use memory::{
 };
 pub use notifications::NotificationStore;
 pub use purge::{Purge, PurgeReport};
+pub use routes::RouteStore;
 pub use stats::{Additions, BucketKey, Counts, StatsStore};
 pub use suppressions::{SuppressionFilter, SuppressionList, SuppressionPage};
 pub use templates::{StoredTemplate, TemplateStore, TemplateSummary};

@@ -202,6 +202,15 @@ impl Transition {
         }
     }
 
+    /// A held step of a route no longer needed (an earlier step was sent): only while it
+    /// still waits.
+    pub fn superseded(reason: String, at: Timestamp) -> Self {
+        Self {
+            reason: Some(reason),
+            ..Self::new(vec![Status::Scheduled], Status::Cancelled, at)
+        }
+    }
+
     /// A scheduled notification's time has come: it goes to its queue.
     pub fn released(due: Due, at: Timestamp) -> Self {
         Self {
