@@ -19,6 +19,7 @@ mod notifications;
 mod paging;
 mod response;
 mod router;
+mod routes;
 mod stats;
 mod suppressions;
 mod templates;
@@ -37,8 +38,8 @@ use notify_shared::{
     queue::{DeadLetters, NotificationQueue, SqsDeadLetters, SqsQueue},
     store::{
         BatchStore, CallbackDeliveries, CallbackSubscriptions, DeviceRegistry, DynamoStore,
-        IdempotencyStore, NotificationSearch, NotificationStore, StatsStore, SuppressionList,
-        TemplateStore, UserStore, WebhookEndpoints,
+        IdempotencyStore, NotificationSearch, NotificationStore, RouteStore, StatsStore,
+        SuppressionList, TemplateStore, UserStore, WebhookEndpoints,
     },
 };
 use tracing::{Instrument, info, info_span};
@@ -58,6 +59,7 @@ pub struct Ports {
     pub store: Arc<dyn NotificationStore>,
     pub devices: Arc<dyn DeviceRegistry>,
     pub users: Arc<dyn UserStore>,
+    pub routes: Arc<dyn RouteStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub templates: Arc<dyn TemplateStore>,
     pub batches: Arc<dyn BatchStore>,
@@ -79,6 +81,7 @@ pub struct App {
     store: Arc<dyn NotificationStore>,
     devices: Arc<dyn DeviceRegistry>,
     users: Arc<dyn UserStore>,
+    routes: Arc<dyn RouteStore>,
     idempotency: Arc<dyn IdempotencyStore>,
     templates: Arc<dyn TemplateStore>,
     catalog: catalog::Catalog,
@@ -108,6 +111,7 @@ impl App {
             store: ports.store,
             devices: ports.devices,
             users: ports.users,
+            routes: ports.routes,
             idempotency: ports.idempotency,
             catalog: catalog::Catalog::new(ports.templates.clone()),
             templates: ports.templates,
@@ -166,6 +170,7 @@ impl App {
             store: store.clone(),
             devices: store.clone(),
             users: store.clone(),
+            routes: store.clone(),
             idempotency: store.clone(),
             templates: store.clone(),
             batches: store.clone(),
@@ -281,6 +286,7 @@ impl App {
                 .await
             }
             Route::GetNotification(id) => notifications::get(self, &tenant, &id).await,
+            Route::ReadNotification(id) => routes::read(self, &tenant, &id).await,
             Route::ListNotifications => notifications::list(self, &tenant, req).await,
             Route::GetStats => stats::get(self, &tenant, req).await,
             Route::GetBatch(id) => batch::get(self, &tenant, &id).await,
@@ -372,6 +378,8 @@ mod tests_batch;
 mod tests_callbacks;
 #[cfg(test)]
 mod tests_listing;
+#[cfg(test)]
+mod tests_routes;
 #[cfg(test)]
 mod tests_suppressions;
 #[cfg(test)]

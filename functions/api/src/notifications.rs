@@ -69,6 +69,9 @@ pub async fn create(
     id: NotificationId,
     base: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
+    if accept::route::is_routed(body) {
+        return crate::routes::create(app, tenant, body, id, base).await;
+    }
     let notification = accept::one(app, tenant, body, id, base).await?;
     let mut resp = response::json(StatusCode::ACCEPTED, &Accepted::of(&notification));
     if let Ok(location) = format!("/v1/notifications/{}", notification.id).parse() {
@@ -84,7 +87,15 @@ pub async fn cancel(
     tenant: &TenantId,
     raw_id: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let notification = find(app, tenant, raw_id).await?;
+    let notification = match find(app, tenant, raw_id).await {
+        Err(ApiError::NotFound(m)) => {
+            return match route_of(app, tenant, raw_id).await? {
+                Some(route) => crate::routes::cancel(app, &route).await,
+                None => Err(ApiError::NotFound(m)),
+            };
+        }
+        other => other?,
+    };
     match app
         .store
         .transition(&notification.id, &Transition::cancelled(app.clock.now()))
@@ -110,6 +121,18 @@ pub async fn cancel(
 fn store_unavailable(e: StoreError) -> ApiError {
     error!(error = %e, "the notification store is unavailable");
     ApiError::Unavailable("the notification store is unavailable; retry the request".into())
+}
+
+/// The tenant's route `raw_id` (asked when no notification has the id).
+async fn route_of(
+    app: &App,
+    tenant: &TenantId,
+    raw_id: &str,
+) -> Result<Option<notify_shared::domain::route::Route>, ApiError> {
+    let Some(id) = NotificationId::parse(raw_id) else {
+        return Ok(None);
+    };
+    crate::routes::find(app, tenant, &id).await
 }
 
 /// The tenant's notification `raw_id`; another tenant's is indistinguishable from a missing one.
@@ -139,6 +162,12 @@ struct View<'a> {
     to: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_id: Option<&'a UserId>,
+    /// The routed send it is a step of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    route: Option<RouteRef<'a>>,
+    /// When the recipient read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_at: Option<Timestamp>,
     #[serde(flatten)]
     content: Summary<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -175,6 +204,12 @@ struct View<'a> {
 }
 
 #[derive(Serialize)]
+struct RouteRef<'a> {
+    id: &'a NotificationId,
+    step: u32,
+}
+
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct DeliveryView<'a> {
     to: &'a str,
@@ -197,6 +232,11 @@ impl<'a> View<'a> {
             status: n.status,
             to: n.recipient.as_str(),
             user_id: n.user_id.as_ref(),
+            route: n.route.as_ref().map(|r| RouteRef {
+                id: &r.id,
+                step: r.step,
+            }),
+            read_at: n.read_at,
             content: Summary::of(&n.content),
             category: n.category.as_deref(),
             metadata: &n.metadata,
@@ -236,7 +276,18 @@ impl<'a> View<'a> {
 }
 
 pub async fn get(app: &App, tenant: &TenantId, raw_id: &str) -> Result<Response<Body>, ApiError> {
-    let notification = find(app, tenant, raw_id).await?;
+    let notification = match find(app, tenant, raw_id).await {
+        Err(ApiError::NotFound(m)) => {
+            return match route_of(app, tenant, raw_id).await? {
+                Some(route) => Ok(response::json(
+                    StatusCode::OK,
+                    &crate::routes::view(app, &route).await?,
+                )),
+                None => Err(ApiError::NotFound(m)),
+            };
+        }
+        other => other?,
+    };
     Ok(response::json(StatusCode::OK, &View::of(&notification)))
 }
 

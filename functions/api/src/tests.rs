@@ -67,6 +67,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         users: Arc::new(notify_shared::store::MemoryUsers::with_devices(
             devices.clone(),
         )),
+        routes: store.clone(),
         devices,
         idempotency: store.clone(),
         templates: Arc::new(MemoryTemplates::new()),

@@ -211,6 +211,19 @@ impl Transition {
         }
     }
 
+    /// An escalation step dropped because the recipient read an earlier one: only while it
+    /// has not gone.
+    pub fn superseded_by_read(at: Timestamp) -> Self {
+        Self {
+            reason: Some("not needed: the recipient read an earlier step".into()),
+            ..Self::new(
+                vec![Status::Scheduled, Status::Queued],
+                Status::Cancelled,
+                at,
+            )
+        }
+    }
+
     /// A scheduled notification's time has come: it goes to its queue.
     pub fn released(due: Due, at: Timestamp) -> Self {
         Self {

@@ -30,6 +30,7 @@ pub mod recipients;
 pub mod record;
 pub mod render;
 pub mod request;
+pub mod route;
 
 use notify_shared::{
     domain::{
@@ -78,7 +79,7 @@ pub async fn one(
     let mut fresh = render::one(app, tenant, request, id, now).await?;
     recipients::check(app, tenant, &fresh).await?;
     if let Some(user) = &user {
-        policy::apply(app, tenant, &mut fresh, user).await?;
+        policy::apply(app, tenant, &mut fresh, user, true).await?;
     }
     if let Some(links) = policy::unsubscribing(
         app,

@@ -136,6 +136,7 @@ pub async fn apply(
     tenant: &TenantId,
     n: &mut Notification,
     ctx: &UserContext,
+    count_cap: bool,
 ) -> Result<(), ApiError> {
     n.user_id = Some(ctx.user.clone());
     if let Some(Declined(why)) = &ctx.declined {
@@ -149,7 +150,7 @@ pub async fn apply(
         first.reason = Some(format!("{}: until {until}", preferences::QUIET_HOURS));
     }
     let category = n.category.as_deref();
-    if let (Some(category), Some(cap)) = (category, ctx.defaults.cap(category)) {
+    if let (true, Some(category), Some(cap)) = (count_cap, category, ctx.defaults.cap(category)) {
         let taken = app
             .users
             .take_cap_slot(tenant, &ctx.user, category, cap, &n.id, n.created_at)
