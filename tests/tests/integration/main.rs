@@ -14,6 +14,7 @@ mod listing;
 mod priority;
 mod push;
 mod receipts;
+mod routing;
 mod sms;
 mod store;
 mod templates;
