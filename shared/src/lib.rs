@@ -21,5 +21,6 @@ pub mod template;
 #[cfg(test)]
 mod test_support;
 pub mod unsubscribe;
+pub mod user_token;
 pub mod validate;
 pub mod webhook;

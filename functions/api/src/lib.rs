@@ -250,6 +250,14 @@ impl App {
             Route::Unsubscribe(token) => return Ok(unsubscribe::confirm(self, &token, req).await),
             _ => {}
         }
+        // An app acknowledges a read with a user token its tenant's backend signed.
+        if let Route::ReadNotification(id) = &route
+            && self.config.keys.authenticate(req).is_err()
+        {
+            let token = users::user_token(self, req).await?;
+            tracing::Span::current().record("tenant", token.tenant.as_str());
+            return routes::read(self, &token.tenant, id, Some(&token.user)).await;
+        }
         let tenant = self.config.keys.authenticate(req)?;
         tracing::Span::current().record("tenant", tenant.as_str());
         let body = || response::json_body(req, self.config.max_body_bytes);
@@ -286,7 +294,7 @@ impl App {
                 .await
             }
             Route::GetNotification(id) => notifications::get(self, &tenant, &id).await,
-            Route::ReadNotification(id) => routes::read(self, &tenant, &id).await,
+            Route::ReadNotification(id) => routes::read(self, &tenant, &id, None).await,
             Route::ListNotifications => notifications::list(self, &tenant, req).await,
             Route::GetStats => stats::get(self, &tenant, req).await,
             Route::GetBatch(id) => batch::get(self, &tenant, &id).await,
@@ -311,6 +319,8 @@ impl App {
                 users::put_preferences(self, &tenant, &user, &body()?).await
             }
             Route::GetPreferenceDefaults => users::get_defaults(self, &tenant).await,
+            // Not behind Idempotency-Key: a replayed answer would show a secret again.
+            Route::RotateUserTokenSecret => users::rotate_user_token_secret(self, &tenant).await,
             Route::PutPreferenceDefaults => users::put_defaults(self, &tenant, &body()?).await,
             Route::CompatEmail | Route::CompatSms => {
                 let channel = if route == Route::CompatEmail {

@@ -6,7 +6,7 @@ use http::StatusCode;
 use lambda_http::{Body, Response};
 use notify_shared::{
     domain::{
-        Notification, NotificationId, Status, TenantId,
+        Notification, NotificationId, Status, TenantId, UserId,
         route::{Route, RouteStep},
         time::Timestamp,
     },
@@ -213,12 +213,19 @@ async fn drop_steps(
 
 /// `POST /v1/notifications/{id}/read`: the recipient read the notification (or the route):
 /// recorded once, and the escalations that wait on it (`unless: read`) are dropped.
-pub async fn read(app: &App, tenant: &TenantId, raw_id: &str) -> Result<Response<Body>, ApiError> {
+/// With a user token (`as_user`), only that user's notifications are found.
+pub async fn read(
+    app: &App,
+    tenant: &TenantId,
+    raw_id: &str,
+    as_user: Option<&UserId>,
+) -> Result<Response<Body>, ApiError> {
     let not_found = || ApiError::NotFound(format!("no notification {raw_id}"));
     let id = NotificationId::parse(raw_id).ok_or_else(not_found)?;
     let now = app.clock.now();
+    let theirs = |owner: Option<&UserId>| as_user.is_none_or(|u| owner == Some(u));
     let (route, from) = match app.store.get(&id, now).await.map_err(unavailable)? {
-        Some(n) if &n.tenant == tenant => {
+        Some(n) if &n.tenant == tenant && theirs(n.user()) => {
             app.routes.mark_read(&id, now).await.map_err(unavailable)?;
             match &n.route {
                 Some(link) => (find(app, tenant, &link.id).await?, link.step as usize + 1),
@@ -226,10 +233,13 @@ pub async fn read(app: &App, tenant: &TenantId, raw_id: &str) -> Result<Response
             }
         }
         Some(_) => return Err(not_found()),
-        None => (
-            Some(find(app, tenant, &id).await?.ok_or_else(not_found)?),
-            0,
-        ),
+        None => {
+            let route = find(app, tenant, &id)
+                .await?
+                .filter(|r| theirs(Some(&r.user_id)))
+                .ok_or_else(not_found)?;
+            (Some(route), 0)
+        }
     };
     let dropped = match &route {
         Some(r) => {

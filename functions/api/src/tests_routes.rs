@@ -349,3 +349,73 @@ async fn every_bad_part_of_a_routed_request_is_named() {
         ["content.email.text required"]
     );
 }
+
+#[tokio::test]
+async fn an_app_acknowledges_a_read_with_a_user_token_its_backend_signed() {
+    use notify_shared::{
+        domain::{TenantId, UserId},
+        user_token::{UserToken, UserTokenSecret},
+    };
+    let rig = rig();
+    user(&rig, "u-7", json!({"phone": "+33612345678"}), true).await;
+    let channels = json!(["push", {"channel": "sms", "after": "PT10M", "unless": "read"}]);
+    let (_, route) = send(
+        &rig,
+        "POST",
+        "/v1/notifications",
+        Some(routed("u-7", "first", channels)),
+    )
+    .await;
+    let push = child(&rig, &route, 0);
+    let path = format!("/v1/notifications/{}/read", push.id);
+    let now = notify_shared::clock::Clock::now(&rig.clock).as_seconds();
+    let token = |user: &str, secret: &UserTokenSecret, expires: i64| {
+        UserToken {
+            tenant: TenantId::new("acme"),
+            user: UserId::parse(user).unwrap(),
+            expires,
+        }
+        .sign(secret)
+    };
+    let read_with = |t: String| {
+        let path = path.clone();
+        let rig = &rig;
+        async move {
+            let (status, answer, _) = call(rig, request("POST", &path, Some(&t), None)).await;
+            (status, answer)
+        }
+    };
+
+    // No secret yet: nothing verifies.
+    let unknown = UserTokenSecret::generate().unwrap();
+    assert_eq!(
+        read_with(token("u-7", &unknown, now + 60)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let (status, created) = send(&rig, "POST", "/v1/user-token-secret", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret: UserTokenSecret = serde_json::from_value(created["secret"].clone()).unwrap();
+    assert!(secret.expose().starts_with("uts_"));
+
+    assert_eq!(
+        read_with(token("u-7", &secret, now - 1)).await.0,
+        StatusCode::UNAUTHORIZED,
+        "expired"
+    );
+    assert_eq!(
+        read_with(token("u-7", &unknown, now + 60)).await.0,
+        StatusCode::UNAUTHORIZED,
+        "another secret"
+    );
+    assert_eq!(
+        read_with(token("u-8", &secret, now + 60)).await.0,
+        StatusCode::NOT_FOUND,
+        "another user's"
+    );
+    assert_eq!(child(&rig, &route, 1).status, Status::Queued);
+    let (status, answer) = read_with(token("u-7", &secret, now + 3600)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["escalationsCancelled"], 1);
+    assert_eq!(child(&rig, &route, 1).status, Status::Cancelled);
+}

@@ -19,6 +19,7 @@ use notify_shared::{
     },
     store::StoreError,
     unsubscribe::Subscriber,
+    user_token::{UserToken, UserTokenSecret},
     validate::{self, FieldError, Fields},
 };
 use serde_json::{Map, Value, json};
@@ -595,4 +596,47 @@ mod tests {
             json!({"email": "j@example.com", "phone": "+33612345678", "data": {"b": 2, "c": 3}})
         );
     }
+}
+
+// ------------------------------------------------------------------------------ user tokens
+
+/// `POST /v1/user-token-secret`: a new secret for signing user tokens, shown this once; the
+/// old one's tokens stop working.
+pub async fn rotate_user_token_secret(
+    app: &App,
+    tenant: &TenantId,
+) -> Result<Response<Body>, ApiError> {
+    let secret = UserTokenSecret::generate().map_err(ApiError::Unavailable)?;
+    app.users
+        .put_user_token_secret(tenant, &secret)
+        .await
+        .map_err(unavailable)?;
+    info!("user-token secret rotated");
+    Ok(response::json(
+        StatusCode::CREATED,
+        &json!({"secret": secret.expose(), "createdAt": app.clock.now()}),
+    ))
+}
+
+/// The user token a request carries (`Authorization: Bearer <token>`), verified with its
+/// tenant's secret; `401` otherwise.
+pub async fn user_token(app: &App, req: &lambda_http::Request) -> Result<UserToken, ApiError> {
+    let presented = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(ApiError::Unauthorized)?;
+    let tenant = UserToken::claimed_tenant(presented).map_err(|_| ApiError::Unauthorized)?;
+    let secret = app
+        .users
+        .user_token_secret(&tenant)
+        .await
+        .map_err(unavailable)?
+        .ok_or(ApiError::Unauthorized)?;
+    UserToken::verify(presented, &secret, app.clock.now()).map_err(|e| {
+        info!(reason = %e, "user token refused");
+        ApiError::Unauthorized
+    })
 }

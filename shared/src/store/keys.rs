@@ -15,6 +15,7 @@
 //! | preferences of an address (unsubscribed from a send without a user) | `ADDRESS#<tenant>#<address, lower case>` | `PREFERENCES` | | | | |
 //! | tenant preference defaults | `PREFERENCES#<tenant>` | `DEFAULTS` | | | | |
 //! | tenant unsubscribe-link key | `PREFERENCES#<tenant>` | `UNSUBSCRIBE_KEY` | | | | |
+//! | tenant user-token secret | `PREFERENCES#<tenant>` | `USER_TOKEN_SECRET` | | | | |
 //! | idempotency key | `IDEMPOTENCY#<tenant>#<sha256(key) hex>` | `IDEMPOTENCY` | | | | claim + `keep` (24 h) |
 //! | batch header | `BATCH#<tenant>#<batch>` | `BATCH` | | | | its last record's `expiresAt` |
 //! | bulk request outbox | `OUTBOX#<request>` | `OUTBOX` | | `DUE#OUTBOX` / `<due at>#<request>` | | its records' `expiresAt` |
@@ -379,6 +380,13 @@ pub(super) fn preferences_key(tenant: &TenantId, subscriber: &Subscriber) -> Ite
         }
     };
     key(pk, PREFERENCES_SK.to_owned())
+}
+
+pub(super) fn user_token_secret_key(tenant: &TenantId) -> Item {
+    key(
+        format!("PREFERENCES#{tenant}"),
+        "USER_TOKEN_SECRET".to_owned(),
+    )
 }
 
 pub(super) fn unsubscribe_key(tenant: &TenantId) -> Item {

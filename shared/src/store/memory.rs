@@ -43,6 +43,7 @@ use crate::{
     },
     template::{TemplateName, TemplateSource},
     unsubscribe::{Subscriber, UnsubscribeKey},
+    user_token::UserTokenSecret,
     webhook::{Disabled, Endpoint, SigningSecrets},
 };
 
@@ -535,6 +536,7 @@ pub struct MemoryUsers {
     profiles: Mutex<HashMap<(TenantId, UserId), Profile>>,
     preferences: Mutex<HashMap<(TenantId, Subscriber), Preferences>>,
     unsubscribe_keys: Mutex<HashMap<TenantId, UnsubscribeKey>>,
+    user_token_secrets: Mutex<HashMap<TenantId, UserTokenSecret>>,
     defaults: Mutex<HashMap<TenantId, Defaults>>,
     caps: Mutex<HashMap<(TenantId, UserId, String), CapCounter>>,
     devices: Option<std::sync::Arc<MemoryDevices>>,
@@ -637,6 +639,22 @@ impl UserStore for MemoryUsers {
 
     async fn put_defaults(&self, tenant: &TenantId, defaults: &Defaults) -> Result<(), StoreError> {
         locked(&self.defaults).insert(tenant.clone(), defaults.clone());
+        Ok(())
+    }
+
+    async fn user_token_secret(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<UserTokenSecret>, StoreError> {
+        Ok(locked(&self.user_token_secrets).get(tenant).cloned())
+    }
+
+    async fn put_user_token_secret(
+        &self,
+        tenant: &TenantId,
+        secret: &UserTokenSecret,
+    ) -> Result<(), StoreError> {
+        locked(&self.user_token_secrets).insert(tenant.clone(), secret.clone());
         Ok(())
     }
 

@@ -20,6 +20,7 @@ use crate::{
         time::Timestamp,
     },
     unsubscribe::{Subscriber, UnsubscribeKey},
+    user_token::UserTokenSecret,
 };
 
 /// How many times a frequency-cap slot is tried when other sends take the counter in
@@ -67,6 +68,19 @@ pub trait UserStore: Send + Sync {
     ) -> Result<Option<UnsubscribeKey>, StoreError>;
 
     async fn defaults(&self, tenant: &TenantId) -> Result<Option<Defaults>, StoreError>;
+
+    /// The secret the tenant signs user tokens with, if it made one.
+    async fn user_token_secret(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<UserTokenSecret>, StoreError>;
+
+    /// Replaces it (tokens signed with the old one stop working).
+    async fn put_user_token_secret(
+        &self,
+        tenant: &TenantId,
+        secret: &UserTokenSecret,
+    ) -> Result<(), StoreError>;
 
     async fn put_defaults(&self, tenant: &TenantId, defaults: &Defaults) -> Result<(), StoreError>;
 
@@ -249,6 +263,36 @@ impl UserStore for DynamoStore {
     async fn put_defaults(&self, tenant: &TenantId, defaults: &Defaults) -> Result<(), StoreError> {
         let mut item = dynamo::to_item(defaults, "preference defaults")?;
         item.extend(keys::defaults_key(tenant));
+        self.put(item).await
+    }
+
+    async fn user_token_secret(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<UserTokenSecret>, StoreError> {
+        let Some(item) = self.read(keys::user_token_secret_key(tenant)).await? else {
+            return Ok(None);
+        };
+        let secret = item
+            .get("secret")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| dynamo::corrupt("user-token secret", "no secret"))?;
+        Ok(Some(
+            serde_json::from_value(serde_json::Value::String(secret.clone()))
+                .map_err(|e| dynamo::corrupt("user-token secret", e))?,
+        ))
+    }
+
+    async fn put_user_token_secret(
+        &self,
+        tenant: &TenantId,
+        secret: &UserTokenSecret,
+    ) -> Result<(), StoreError> {
+        let mut item = keys::user_token_secret_key(tenant);
+        item.insert(
+            "secret".into(),
+            AttributeValue::S(secret.expose().to_owned()),
+        );
         self.put(item).await
     }
 

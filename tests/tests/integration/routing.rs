@@ -35,7 +35,8 @@ async fn push_falls_over_to_sms_when_the_device_is_unregistered() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    t.register_device(&u, "unregistered-route-1", "android").await;
+    t.register_device(&u, "unregistered-route-1", "android")
+        .await;
 
     let r = route(
         &t,
@@ -67,7 +68,9 @@ async fn push_falls_over_to_sms_when_the_device_is_unregistered() {
         .unwrap();
     assert_eq!(sweep.released, 1, "{sweep:?}");
     t.deliver_all().await;
-    let (_, parent) = t.call("GET", &format!("/v1/notifications/{id}"), None).await;
+    let (_, parent) = t
+        .call("GET", &format!("/v1/notifications/{id}"), None)
+        .await;
     assert_eq!(parent["status"], "sent", "{parent}");
     assert_eq!(parent["steps"][0]["status"], "failed");
     assert_eq!(parent["steps"][1]["status"], "sent");
@@ -114,11 +117,19 @@ async fn an_escalation_goes_only_if_the_first_step_was_not_read() {
     t.deliver_all().await;
 
     let (_, read) = t
-        .call("GET", &format!("/v1/notifications/{}", read["id"].as_str().unwrap()), None)
+        .call(
+            "GET",
+            &format!("/v1/notifications/{}", read["id"].as_str().unwrap()),
+            None,
+        )
         .await;
     assert_eq!(read["steps"][1]["status"], "cancelled", "{read}");
     let (_, unread) = t
-        .call("GET", &format!("/v1/notifications/{}", unread["id"].as_str().unwrap()), None)
+        .call(
+            "GET",
+            &format!("/v1/notifications/{}", unread["id"].as_str().unwrap()),
+            None,
+        )
         .await;
     assert_eq!(unread["steps"][1]["status"], "sent", "{unread}");
     assert_eq!(t.sms_to(&phone).await.len(), 1);
