@@ -580,24 +580,6 @@ pub async fn put_defaults(
     Ok(response::json(StatusCode::OK, &defaults))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_merge_patch_replaces_merges_and_removes() {
-        let mut v = json!({"name": "Jane", "email": "j@example.com", "data": {"a": 1, "b": 2}});
-        merge_patch(
-            &mut v,
-            &json!({"name": null, "phone": "+33612345678", "data": {"a": null, "c": 3}}),
-        );
-        assert_eq!(
-            v,
-            json!({"email": "j@example.com", "phone": "+33612345678", "data": {"b": 2, "c": 3}})
-        );
-    }
-}
-
 // ------------------------------------------------------------------------------ user tokens
 
 /// `POST /v1/user-token-secret`: a new secret for signing user tokens, shown this once; the
@@ -639,4 +621,22 @@ pub async fn user_token(app: &App, req: &lambda_http::Request) -> Result<UserTok
         info!(reason = %e, "user token refused");
         ApiError::Unauthorized
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_merge_patch_replaces_merges_and_removes() {
+        let mut v = json!({"name": "Jane", "email": "j@example.com", "data": {"a": 1, "b": 2}});
+        merge_patch(
+            &mut v,
+            &json!({"name": null, "phone": "+33612345678", "data": {"a": null, "c": 3}}),
+        );
+        assert_eq!(
+            v,
+            json!({"email": "j@example.com", "phone": "+33612345678", "data": {"b": 2, "c": 3}})
+        );
+    }
 }
