@@ -115,18 +115,30 @@ async fn first_skips_a_user_without_a_device_and_holds_the_fallback() {
     let failed = Transition::expired("gone".into(), now);
     rig.store.transition(&sms.id, &failed).await.unwrap();
     let link = sms.route.clone().unwrap();
-    let a = routing::advance(rig.store.as_ref(), &link, Status::Expired, now)
-        .await
-        .unwrap();
+    let a = routing::advance(
+        rig.store.as_ref(),
+        &link,
+        Some(Status::Queued),
+        Status::Expired,
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(a.released, 1);
     let email = child(&rig, &route, 2);
     assert_eq!(
         email.due.map(|d| (d.kind, d.at)),
         Some((DueKind::Release, now))
     );
-    let again = routing::advance(rig.store.as_ref(), &link, Status::Expired, now)
-        .await
-        .unwrap();
+    let again = routing::advance(
+        rig.store.as_ref(),
+        &link,
+        Some(Status::Queued),
+        Status::Expired,
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(again.released, 0);
 }
 
@@ -173,9 +185,15 @@ async fn a_sent_step_cancels_its_held_fallbacks_and_an_opted_out_channel_is_skip
         Some(child(&rig, &route, 2).id),
         "the skipped SMS is passed over"
     );
-    let a = routing::advance(rig.store.as_ref(), &link, Status::Sent, now)
-        .await
-        .unwrap();
+    let a = routing::advance(
+        rig.store.as_ref(),
+        &link,
+        Some(Status::Sending),
+        Status::Sent,
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(a.cancelled, 1);
     assert_eq!(child(&rig, &route, 2).status, Status::Cancelled);
 }
@@ -418,4 +436,33 @@ async fn an_app_acknowledges_a_read_with_a_user_token_its_backend_signed() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["escalationsCancelled"], 1);
     assert_eq!(child(&rig, &route, 1).status, Status::Cancelled);
+}
+
+#[tokio::test]
+async fn a_route_counts_once_against_a_frequency_cap_and_over_it_no_step_goes() {
+    let rig = rig();
+    user(&rig, "u-9", json!({"email": "jane@example.com"}), true).await;
+    let (status, _) = send(
+        &rig,
+        "PUT",
+        "/v1/preferences/defaults",
+        Some(json!({"frequencyCaps": {"alerts": {"limit": 1, "windowHours": 1}}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let body = routed("u-9", "first", json!(["push", "email"]));
+    let (_, first) = send(&rig, "POST", "/v1/notifications", Some(body.clone())).await;
+    assert_eq!(first["status"], "pending", "{first}");
+    let (_, second) = send(&rig, "POST", "/v1/notifications", Some(body)).await;
+    assert_eq!(second["status"], "failed", "{second}");
+    for i in 0..2 {
+        assert_eq!(step(&second, i)["status"], "suppressed");
+        assert!(
+            step(&second, i)["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("frequency_cap")
+        );
+    }
+    assert_eq!(rig.queue.messages().len(), 1, "the first route's push only");
 }

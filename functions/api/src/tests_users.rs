@@ -636,3 +636,51 @@ async fn an_unsubscribe_link_that_expired_was_altered_or_names_another_tenant_is
     assert_eq!(status, StatusCode::GONE);
     assert!(page.contains("expired"), "{page}");
 }
+
+#[tokio::test]
+async fn erasing_a_user_masks_the_records_sent_to_them_and_cancels_what_has_not_gone() {
+    let rig = rig();
+    put_profile(&rig, "u-1", jane()).await;
+    let (_, sent, _) = post(&rig, &to_user("email", "u-1")).await;
+    let mut later = to_user("sms", "u-1");
+    later["scheduledAt"] = json!("2027-02-01T00:00:00Z");
+    let (_, scheduled, _) = post(&rig, &later).await;
+    assert_eq!(scheduled["status"], "scheduled", "{scheduled}");
+    let mut other = crate::tests::email();
+    other["to"] = json!("someone@example.com");
+    let (_, unrelated, _) = post(&rig, &other).await;
+
+    let (status, _) = send(&rig, "DELETE", "/v1/users/u-1", KEY, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for (answer, status) in [(&sent, "cancelled"), (&scheduled, "cancelled")] {
+        let id = answer["id"].as_str().unwrap();
+        let (_, view) = send(&rig, "GET", &format!("/v1/notifications/{id}"), KEY, None).await;
+        assert_eq!(view["status"], status, "{view}");
+        let to = view["to"].as_str().unwrap();
+        assert!(
+            !to.contains("jane@") && !to.contains("12345678"),
+            "masked: {to}"
+        );
+        assert!(view.get("userId").is_none(), "{view}");
+        assert_eq!(view["history"][1]["reason"], "the user was erased");
+    }
+    let (_, listed) = send(
+        &rig,
+        "GET",
+        "/v1/notifications?recipient=jane@example.com",
+        KEY,
+        None,
+    )
+    .await;
+    assert_eq!(
+        listed["notifications"],
+        json!([]),
+        "no longer found by the address"
+    );
+    let id = unrelated["id"].as_str().unwrap();
+    let (_, view) = send(&rig, "GET", &format!("/v1/notifications/{id}"), KEY, None).await;
+    assert_eq!(
+        view["to"], "someone@example.com",
+        "another recipient's record is untouched"
+    );
+}

@@ -11,13 +11,14 @@ use http::StatusCode;
 use lambda_http::{Body, Response};
 use notify_shared::{
     domain::{
-        Channel, MAX_NAME_CHARS, MAX_PROFILE_DATA_BYTES, PhoneNumber, Profile, TenantId, UserId,
+        Channel, MAX_NAME_CHARS, MAX_PROFILE_DATA_BYTES, PhoneNumber, Profile, Recipient, TenantId,
+        UserId,
         preferences::{
             CategorySetting, ClockTime, Defaults, FrequencyCap, Preferences, QuietHours, Weekday,
         },
         time::{self, Timestamp},
     },
-    store::StoreError,
+    store::{StoreError, Transition},
     unsubscribe::Subscriber,
     user_token::{UserToken, UserTokenSecret},
     validate::{self, FieldError, Fields},
@@ -222,22 +223,101 @@ pub async fn patch(
     Ok(profile_answer(StatusCode::OK, &profile))
 }
 
-/// `DELETE /v1/users/{userId}`: erasure of everything kept of the user; 404 if nothing was.
+/// How many past records one erasure masks; the rest wait for another `DELETE`.
+const MAX_ERASED_RECORDS: usize = 5_000;
+
+/// `DELETE /v1/users/{userId}`: erasure of everything kept of the user (profile,
+/// preferences, devices, caps), and of their addresses in the records of what was sent to
+/// them, which keep only the masked recipient; what has not gone yet is cancelled. `204`
+/// when done, `202` when more records are left to mask (call again); `404` if nothing was
+/// kept.
 pub async fn delete(
     app: &App,
     tenant: &TenantId,
     raw_user: &str,
 ) -> Result<Response<Body>, ApiError> {
     let user = user_id(raw_user)?;
+    let profile = app
+        .users
+        .user(tenant, &user)
+        .await
+        .map_err(unavailable)?
+        .profile;
     let erased = app.users.erase(tenant, &user).await.map_err(unavailable)?;
-    if erased == 0 {
+    let mut forms = vec![user.as_str().to_owned()];
+    if let Some(p) = &profile {
+        forms.extend(p.email.as_ref().map(|e| e.as_str().to_owned()));
+        forms.extend(p.phone.as_ref().map(|p| p.as_str().to_owned()));
+    }
+    let (masked, complete) = erase_history(app, tenant, &forms).await?;
+    if erased == 0 && masked == 0 {
         return Err(ApiError::NotFound(format!(
             "nothing is kept of user {}",
             user.as_str()
         )));
     }
-    info!(user_id = %user.as_str(), items = erased, "user erased");
-    Ok(response::no_content())
+    info!(user_id = %user.as_str(), items = erased, records_masked = masked, complete, "user erased");
+    if complete {
+        Ok(response::no_content())
+    } else {
+        Ok(response::json(
+            StatusCode::ACCEPTED,
+            &json!({"recordsMasked": masked, "complete": false}),
+        ))
+    }
+}
+
+/// Masks the recipient of the tenant's records to each of `recipients` (cancelling what has
+/// not gone); returns how many, and whether none is left.
+async fn erase_history(
+    app: &App,
+    tenant: &TenantId,
+    recipients: &[String],
+) -> Result<(usize, bool), ApiError> {
+    let now = app.clock.now();
+    let mut masked = 0;
+    for r in recipients {
+        let filter = notify_shared::store::ListFilter {
+            recipient: Some(r.clone()),
+            ..Default::default()
+        };
+        let mut before = None;
+        loop {
+            let page = app
+                .search
+                .list(tenant, &filter, before.as_ref(), 100, now)
+                .await
+                .map_err(unavailable)?;
+            for n in &page.items {
+                if matches!(n.recipient, Recipient::Erased(_)) {
+                    continue;
+                }
+                if !n.status.is_settled() {
+                    let cancel = Transition {
+                        reason: Some("the user was erased".into()),
+                        ..Transition::cancelled(now)
+                    };
+                    app.store
+                        .transition(&n.id, &cancel)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                app.routes
+                    .erase_recipient(&n.id, &n.recipient.masked())
+                    .await
+                    .map_err(unavailable)?;
+                masked += 1;
+                if masked >= MAX_ERASED_RECORDS {
+                    return Ok((masked, false));
+                }
+            }
+            match page.next {
+                Some(next) => before = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok((masked, true))
 }
 
 // ------------------------------------------------------------------------------ preferences

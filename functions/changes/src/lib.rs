@@ -183,7 +183,14 @@ impl Changes {
         let mut advanced = Advanced::default();
         for change in &changes {
             if let Some(link) = &change.route {
-                let a = routing::advance(self.routes.as_ref(), link, change.to, change.at).await?;
+                let a = routing::advance(
+                    self.routes.as_ref(),
+                    link,
+                    change.from,
+                    change.to,
+                    change.at,
+                )
+                .await?;
                 advanced.released += a.released;
                 advanced.cancelled += a.cancelled;
             }

@@ -804,8 +804,12 @@ export class NotifyStack extends cdk.Stack {
     // The table's stream, read by the mapping (ListStreams names a table, not a stream: the
     // table's streams, as SAM's DynamoDBStreamReadPolicy grants it); the counters, added with
     // TransactWriteItems, which IAM authorises as the actions in it (UpdateItem: no put or delete,
-    // no index); a batch given up, sent to the DLQ by Lambda with this role; status callbacks: a
-    // tenant's subscriptions, read by key (its only read of the table), each callback queued.
+    // no index), and with the same UpdateItem routed sends moved on (a held step's due marker
+    // replaced so the sweep releases it, or the step cancelled: conditional writes on notification
+    // records); a batch given up, sent to the DLQ by Lambda with this role; status callbacks: a
+    // tenant's subscriptions, read by key, each callback queued (the same GetItem reads, by key,
+    // a route step's content item when cancelling the step answers with a record whose content
+    // is kept apart).
     roles.Changes = role('Changes', [
       statement(STREAM_READ_ACTIONS, [table.attrStreamArn]),
       statement(['dynamodb:ListStreams'], [cdk.Fn.sub('${NotificationsTable.Arn}/stream/*')]),

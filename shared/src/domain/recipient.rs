@@ -282,6 +282,8 @@ pub enum Recipient {
     Endpoint(EndpointName),
     /// A webhook URL given inline.
     Url(WebhookUrl),
+    /// The recipient of a notification whose user was erased: only its masked form is kept.
+    Erased(String),
 }
 
 /// The form a recipient is searched by (`GET /v1/notifications?recipient=`): an email
@@ -314,6 +316,7 @@ impl Recipient {
             Recipient::Device(t) => t.as_str(),
             Recipient::Endpoint(e) => e.as_str(),
             Recipient::Url(u) => u.as_str(),
+            Recipient::Erased(m) => m,
         }
     }
 
@@ -325,6 +328,7 @@ impl Recipient {
             Recipient::Device(t) => t.masked(),
             Recipient::Endpoint(e) => format!("endpoint {}", e.as_str()),
             Recipient::Url(u) => u.masked(),
+            Recipient::Erased(m) => m.clone(),
         }
     }
 
@@ -343,6 +347,7 @@ impl Recipient {
             }),
             // Resolved by the provider: a user to devices, an endpoint to its URL.
             Recipient::User(_) | Recipient::Endpoint(_) => None,
+            Recipient::Erased(_) => None,
         }
     }
 }

@@ -139,7 +139,11 @@ pub fn plan(
         let (on_failure, on_success) = match method {
             RouteMethod::All => (None, Vec::new()),
             RouteMethod::First => {
-                let next = available.get(k + 1).and_then(|&j| ids[j].clone());
+                // Only a held step waits for this one to fail; an escalation has its own time.
+                let next = available
+                    .get(k + 1)
+                    .filter(|&&j| steps[j].after_seconds.is_none())
+                    .and_then(|&j| ids[j].clone());
                 // The held steps right behind this one: its fallbacks only.
                 let held: Vec<NotificationId> = available[k + 1..]
                     .iter()
@@ -262,7 +266,7 @@ mod tests {
         );
         let (start, link) = plan[2].clone().unwrap();
         assert_eq!(start, Start::Held);
-        assert_eq!(link.on_failure, Some(c.clone()));
+        assert_eq!(link.on_failure, None, "the escalation goes at its own time");
         assert!(
             link.on_success.is_empty(),
             "the escalation is not its fallback"
@@ -270,6 +274,7 @@ mod tests {
         let (start, link) = plan[3].clone().unwrap();
         assert_eq!(start, Start::At(now.plus(Duration::from_secs(300))));
         assert_eq!(link.on_success, vec![d.clone()]);
+        assert_eq!(link.on_failure, Some(d.clone()));
         assert_eq!(plan[4].clone().unwrap().0, Start::Held);
         assert_eq!(plan[4].clone().unwrap().1.on_failure, None, "the last step");
 

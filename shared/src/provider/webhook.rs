@@ -329,7 +329,8 @@ impl Provider for WebhookProvider {
             Recipient::Email(_)
             | Recipient::Phone(_)
             | Recipient::User(_)
-            | Recipient::Device(_) => Err(ProviderError::permanent(
+            | Recipient::Device(_)
+            | Recipient::Erased(_) => Err(ProviderError::permanent(
                 "UnsupportedRecipient",
                 format!("webhooks cannot deliver to {}", n.recipient.masked()),
             )),

@@ -168,6 +168,16 @@ impl RouteStore for MemoryStore {
         Ok(())
     }
 
+    async fn erase_recipient(&self, id: &NotificationId, masked: &str) -> Result<(), StoreError> {
+        self.check_up()?;
+        if let Some(n) = self.lock().get_mut(id) {
+            n.recipient = crate::domain::Recipient::Erased(masked.to_owned());
+            n.deliveries.clear();
+            n.user_id = None;
+        }
+        Ok(())
+    }
+
     async fn mark_read(&self, id: &NotificationId, at: Timestamp) -> Result<bool, StoreError> {
         self.check_up()?;
         Ok(self

@@ -1,6 +1,7 @@
-//! Routed sends: the parent of each (its steps, and whether it was read or cancelled), kept
-//! beside the notification records under the route's id, and the read acknowledgement of a
-//! notification.
+//! What the recipient's side changes on the records: routed sends' parents (their steps,
+//! and whether they were read or cancelled), kept beside the notification records under the
+//! route's id; the read acknowledgement of a notification; and the erasure of a user's
+//! address from the records of what was sent to them.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -10,7 +11,7 @@ use super::{
     error::StoreError,
     keys,
 };
-use crate::domain::{NotificationId, route::Route, time::Timestamp};
+use crate::domain::{NotificationId, Recipient, route::Route, time::Timestamp};
 
 #[async_trait]
 pub trait RouteStore: Send + Sync {
@@ -32,6 +33,10 @@ pub trait RouteStore: Send + Sync {
     /// Records that the notification was read, the first time only; false if there is no
     /// such notification.
     async fn mark_read(&self, id: &NotificationId, at: Timestamp) -> Result<bool, StoreError>;
+
+    /// Keeps only `masked` of the record's recipient: its address, its per-target
+    /// deliveries (addresses, device tokens), its user and its recipient-index entry go.
+    async fn erase_recipient(&self, id: &NotificationId, masked: &str) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -103,5 +108,22 @@ impl RouteStore for DynamoStore {
             .send()
             .await;
         dynamo::applied(update)
+    }
+
+    async fn erase_recipient(&self, id: &NotificationId, masked: &str) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::notification_key(id)))
+            .update_expression("SET recipient = :r REMOVE deliveries, userId, GSI6PK")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(
+                ":r",
+                dynamo::value(&Recipient::Erased(masked.to_owned()))?,
+            )
+            .send()
+            .await;
+        dynamo::applied(update).map(|_| ())
     }
 }

@@ -169,6 +169,23 @@ async fn an_email_to_a_user_goes_to_their_address_unless_they_opt_out_before_it_
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(answer["status"], "suppressed");
     assert_eq!(answer["error"]["code"], "preference");
+
+    // Erased: the records keep only the masked address, and the address no longer finds them.
+    let (status, _) = call(&t, "DELETE", &format!("/v1/users/{u}"), Value::Null).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let erased = t.notification(&id).await;
+    assert_eq!(erased["status"], "suppressed", "{erased}");
+    assert_ne!(erased["to"], address.as_str());
+    assert!(erased["to"].as_str().unwrap().contains("***"), "{erased}");
+    assert_eq!(erased["deliveries"], json!([]));
+    let (_, listed) = call(
+        &t,
+        "GET",
+        &format!("/v1/notifications?recipient={address}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(listed["notifications"], json!([]), "{listed}");
 }
 
 /// `POST /v1/notifications` as API Gateway passes it, with the API's public host.

@@ -56,9 +56,11 @@ async fn check_one(
                 }
             ),
         ))),
-        Recipient::Email(_) | Recipient::Phone(_) | Recipient::User(_) | Recipient::Device(_) => {
-            Ok(None)
-        }
+        Recipient::Email(_)
+        | Recipient::Phone(_)
+        | Recipient::User(_)
+        | Recipient::Device(_)
+        | Recipient::Erased(_) => Ok(None),
         Recipient::Endpoint(name) => {
             let exists = match known.endpoints.get(name) {
                 Some(e) => *e,

@@ -7,7 +7,7 @@
 
 use notify_shared::{
     domain::{
-        Channel, HistoryEntry, Notification, NotificationId, Status, TenantId, UserId,
+        Channel, HistoryEntry, Notification, NotificationId, Status, TenantId, UserId, preferences,
         route::{self, MAX_AFTER, MAX_STEPS, Route, RouteMethod, RouteStep, Start},
         schedule,
         time::Timestamp,
@@ -391,6 +391,7 @@ pub async fn accept(
     let plan = route::plan(method, &steps, &id, now);
     let mut children: Vec<Notification> = Vec::new();
     let mut first = true;
+    let mut capped: Option<String> = None;
     for (i, mut r, ctx) in requests {
         let Some((start, link)) = plan[i].clone() else {
             continue;
@@ -408,9 +409,19 @@ pub async fn accept(
                 other => other,
             })?;
         recipients::check(app, tenant, &n).await?;
-        // The route counts once against a frequency cap: on the step that starts it.
+        // The route counts once against a frequency cap, on its first step; over the cap,
+        // every step is.
         policy::apply(app, tenant, &mut n, &ctx, first).await?;
         first = false;
+        if let Some(why) = &capped {
+            n.refuse(Status::Suppressed, preferences::FREQUENCY_CAP, why.clone());
+        } else if n
+            .error
+            .as_ref()
+            .is_some_and(|e| e.code == preferences::FREQUENCY_CAP)
+        {
+            capped = n.error.as_ref().map(|e| e.message.clone());
+        }
         if start == Start::Held && n.status != Status::Suppressed {
             hold(&mut n, link.step, app.config.store.lifetime, now);
         }
@@ -472,8 +483,8 @@ pub async fn accept(
 /// (the changes function makes it due now when it is needed).
 fn hold(n: &mut Notification, step: u32, lifetime: std::time::Duration, now: Timestamp) {
     n.status = Status::Scheduled;
-    n.scheduled_at = None;
-    n.due = Some(schedule::expiry(now, None, lifetime));
+    // Its own time (quiet hours, `scheduledAt`) still holds once it is released.
+    n.due = Some(schedule::expiry(now, n.scheduled_at, lifetime));
     n.history = vec![HistoryEntry {
         status: Status::Scheduled,
         at: now,
