@@ -179,15 +179,19 @@ pub async fn put(
     Ok(profile_answer(status, &profile))
 }
 
-pub async fn get(app: &App, tenant: &TenantId, raw_user: &str) -> Result<Response<Body>, ApiError> {
-    let user = user_id(raw_user)?;
-    let profile = app
-        .users
-        .user(tenant, &user)
+/// The user's profile, or a `404` saying how to create it.
+async fn existing(app: &App, tenant: &TenantId, user: &UserId) -> Result<Profile, ApiError> {
+    app.users
+        .user(tenant, user)
         .await
         .map_err(unavailable)?
         .profile
-        .ok_or_else(|| no_profile(&user))?;
+        .ok_or_else(|| no_profile(user))
+}
+
+pub async fn get(app: &App, tenant: &TenantId, raw_user: &str) -> Result<Response<Body>, ApiError> {
+    let user = user_id(raw_user)?;
+    let profile = existing(app, tenant, &user).await?;
     Ok(profile_answer(StatusCode::OK, &profile))
 }
 
@@ -206,13 +210,7 @@ pub async fn patch(
             "must be a JSON object (a merge patch of the profile)",
         )]));
     }
-    let existing = app
-        .users
-        .user(tenant, &user)
-        .await
-        .map_err(unavailable)?
-        .profile
-        .ok_or_else(|| no_profile(&user))?;
+    let existing = existing(app, tenant, &user).await?;
     let mut merged = as_body(&existing);
     merge_patch(&mut merged, body);
     let profile = parse_profile(&merged, user, existing.created_at, app.clock.now())?;
