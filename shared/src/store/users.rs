@@ -153,9 +153,7 @@ impl UserStore for DynamoStore {
                 .and_then(|v| v.as_s().ok())
                 .map(String::as_str)
             {
-                Some(keys::PROFILE_SK) => {
-                    record.profile = Some(dynamo::from_item(keys::strip(item), "profile")?);
-                }
+                Some(keys::PROFILE_SK) => record.profile = Some(profile_from_item(item)?),
                 Some(keys::PREFERENCES_SK) => {
                     record.preferences = Some(dynamo::from_item(keys::strip(item), "preferences")?);
                 }
@@ -166,7 +164,7 @@ impl UserStore for DynamoStore {
     }
 
     async fn put_profile(&self, tenant: &TenantId, profile: &Profile) -> Result<(), StoreError> {
-        let mut item = dynamo::to_item(profile, "profile")?;
+        let mut item = profile_item(profile)?;
         item.extend(keys::profile_key(tenant, &profile.user_id));
         self.put(item).await
     }
@@ -350,6 +348,30 @@ impl UserStore for DynamoStore {
             "the frequency-cap counter is too contended; retry".into(),
         ))
     }
+}
+
+/// A profile's `data` is any JSON, and DynamoDB's numbers are narrower than JSON's (38
+/// digits, magnitudes 1e-130 to 1e126): it is kept as its JSON text.
+const DATA_JSON: &str = "dataJson";
+
+fn profile_item(profile: &Profile) -> Result<Item, StoreError> {
+    let mut bare = profile.clone();
+    let data = std::mem::take(&mut bare.data);
+    let mut item = dynamo::to_item(&bare, "profile")?;
+    if !data.is_empty() {
+        let text = serde_json::to_string(&data).map_err(|e| dynamo::corrupt("profile", e))?;
+        item.insert(DATA_JSON.into(), AttributeValue::S(text));
+    }
+    Ok(item)
+}
+
+fn profile_from_item(mut item: Item) -> Result<Profile, StoreError> {
+    let data = item.remove(DATA_JSON);
+    let mut profile: Profile = dynamo::from_item(keys::strip(item), "profile")?;
+    if let Some(AttributeValue::S(text)) = data {
+        profile.data = serde_json::from_str(&text).map_err(|e| dynamo::corrupt("profile", e))?;
+    }
+    Ok(profile)
 }
 
 impl DynamoStore {

@@ -26,10 +26,15 @@ async fn a_profile_preferences_and_devices_are_kept_in_dynamodb_and_erased_toget
         &t,
         "PUT",
         &format!("/v1/users/{u}"),
-        json!({"email": "jane@example.com", "timeZone": "Europe/Paris", "data": {"plan": "pro"}}),
+        json!({"email": "jane@example.com", "timeZone": "Europe/Paris",
+               "data": {"plan": "pro", "tiny": -2.1560064612912914e-136, "big": 1e300, "list": [1, [], {}], "": "empty key"}}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{profile}");
+    // Any JSON in `data`, numbers beyond DynamoDB's range included, reads back as it was.
+    let (_, read) = call(&t, "GET", &format!("/v1/users/{u}"), Value::Null).await;
+    assert_eq!(read["data"], profile["data"], "{read}");
+    assert_eq!(read["data"]["tiny"], json!(-2.1560064612912914e-136));
     let (status, patched) = call(
         &t,
         "PATCH",
@@ -41,7 +46,8 @@ async fn a_profile_preferences_and_devices_are_kept_in_dynamodb_and_erased_toget
     let (_, read) = call(&t, "GET", &format!("/v1/users/{u}"), Value::Null).await;
     assert_eq!(read, patched);
     assert_eq!(read["name"], "Jane");
-    assert!(read.get("data").is_none(), "{read}");
+    assert!(read["data"].get("plan").is_none(), "{read}");
+    assert_eq!(read["data"]["big"], json!(1e300), "the rest of data kept");
 
     let prefs = json!({"categories": {"billing": {"sms": false}}, "quietHours": {"start": "22:00", "end": "08:00"}});
     let (status, _) = call(
