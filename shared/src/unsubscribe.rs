@@ -65,6 +65,15 @@ pub enum Subscriber {
     Address(EmailAddress),
 }
 
+impl Subscriber {
+    /// An address's opt-outs, whatever the case it was written in (mailboxes are compared
+    /// in lower case, as the suppression list does).
+    pub fn address(address: &EmailAddress) -> Self {
+        let lower = EmailAddress::parse(&address.as_str().to_lowercase());
+        Subscriber::Address(lower.unwrap_or_else(|_| address.clone()))
+    }
+}
+
 /// What a token grants: opting `subscriber` out of `category` by email, until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unsubscribe {

@@ -314,9 +314,20 @@ impl App {
             Route::GetUser(user) => users::get(self, &tenant, &user).await,
             Route::PatchUser(user) => users::patch(self, &tenant, &user, &body()?).await,
             Route::DeleteUser(user) => users::delete(self, &tenant, &user).await,
-            Route::GetPreferences(user) => users::get_preferences(self, &tenant, &user).await,
+            Route::GetPreferences(user) => {
+                users::get_preferences(self, &tenant, users::user_subscriber(&user)?).await
+            }
             Route::PutPreferences(user) => {
-                users::put_preferences(self, &tenant, &user, &body()?).await
+                let who = users::user_subscriber(&user)?;
+                users::put_preferences(self, &tenant, who, &body()?).await
+            }
+            Route::GetAddressPreferences(address) => {
+                let who = users::address_subscriber(&address)?;
+                users::get_preferences(self, &tenant, who).await
+            }
+            Route::PutAddressPreferences(address) => {
+                let who = users::address_subscriber(&address)?;
+                users::put_preferences(self, &tenant, who, &body()?).await
             }
             Route::GetPreferenceDefaults => users::get_defaults(self, &tenant).await,
             // Not behind Idempotency-Key: a replayed answer would show a secret again.

@@ -684,3 +684,74 @@ async fn erasing_a_user_masks_the_records_sent_to_them_and_cancels_what_has_not_
         "another recipient's record is untouched"
     );
 }
+
+#[tokio::test]
+async fn an_address_unsubscribed_from_a_send_without_a_user_is_read_and_resubscribed() {
+    let rig = rig();
+    let news = json!({"channel": "email", "to": "Ann@Example.com", "category": "news", "subject": "s", "text": "t"});
+    let answer = post_via(&rig, "api.example.com", &news).await;
+    let url = unsubscribe_url(&rig, &answer).unwrap();
+    let path = url
+        .strip_prefix("https://api.example.com")
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        unsubscribe(&rig, "POST", &path, "*/*").await.0,
+        StatusCode::OK
+    );
+
+    let (status, read) = send(
+        &rig,
+        "GET",
+        "/v1/preferences/addresses/ann%40example.com",
+        KEY,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["address"], "ann@example.com");
+    assert_eq!(read["categories"], json!({"news": {"email": false}}));
+    let (_, other) = send(
+        &rig,
+        "GET",
+        "/v1/preferences/addresses/ann%40example.com",
+        OTHER_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(other["categories"], json!({}), "another tenant's");
+
+    let (status, _) = send(
+        &rig,
+        "PUT",
+        "/v1/preferences/addresses/ANN%40example.com",
+        KEY,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, read) = send(
+        &rig,
+        "GET",
+        "/v1/preferences/addresses/ann%40example.com",
+        KEY,
+        None,
+    )
+    .await;
+    assert_eq!(
+        read["categories"],
+        json!({}),
+        "resubscribed, whatever the case of the address"
+    );
+
+    let (status, answer) = send(
+        &rig,
+        "GET",
+        "/v1/preferences/addresses/not-an-address",
+        KEY,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(field_rules(&answer, "details"), ["address email"]);
+}

@@ -11,8 +11,8 @@ use http::StatusCode;
 use lambda_http::{Body, Response};
 use notify_shared::{
     domain::{
-        Channel, MAX_NAME_CHARS, MAX_PROFILE_DATA_BYTES, PhoneNumber, Profile, Recipient, TenantId,
-        UserId,
+        Channel, EmailAddress, MAX_NAME_CHARS, MAX_PROFILE_DATA_BYTES, PhoneNumber, Profile,
+        Recipient, TenantId, UserId,
         preferences::{
             CategorySetting, ClockTime, Defaults, FrequencyCap, Preferences, QuietHours, Weekday,
         },
@@ -590,37 +590,61 @@ fn parse_defaults(body: &Value) -> Result<Defaults, ApiError> {
 
 /// `GET /v1/users/{userId}/preferences`: what the user set (empty when nothing), beside the
 /// tenant's required categories (which no setting changes).
+/// A user (`/v1/users/{userId}/preferences`) whose preferences a route reads or writes.
+pub fn user_subscriber(raw_user: &str) -> Result<Subscriber, ApiError> {
+    user_id(raw_user).map(Subscriber::User)
+}
+
+/// An email address (`/v1/preferences/addresses/{address}`): the opt-outs of sends that
+/// named an address rather than a user (one-click unsubscribe from such a send).
+pub fn address_subscriber(raw: &str) -> Result<Subscriber, ApiError> {
+    EmailAddress::parse(raw)
+        .map(|a| Subscriber::address(&a))
+        .map_err(|e| {
+            ApiError::Validation(vec![FieldError::new(
+                "address",
+                "email",
+                format!("is not a valid email address: {e}"),
+            )])
+        })
+}
+
+/// `GET /v1/users/{userId}/preferences`, `GET /v1/preferences/addresses/{address}`.
 pub async fn get_preferences(
     app: &App,
     tenant: &TenantId,
-    raw_user: &str,
+    who: Subscriber,
 ) -> Result<Response<Body>, ApiError> {
-    let user = user_id(raw_user)?;
-    let (record, defaults) =
-        tokio::join!(app.users.user(tenant, &user), app.users.defaults(tenant));
-    let preferences = record.map_err(unavailable)?.preferences.unwrap_or_default();
+    let (preferences, defaults) = tokio::join!(
+        app.users.preferences(tenant, &who),
+        app.users.defaults(tenant)
+    );
+    let preferences = preferences.map_err(unavailable)?.unwrap_or_default();
     let defaults = defaults.map_err(unavailable)?.unwrap_or_default();
-    Ok(preferences_answer(&user, &preferences, &defaults))
+    Ok(preferences_answer(&who, &preferences, &defaults))
 }
 
-fn preferences_answer(user: &UserId, p: &Preferences, d: &Defaults) -> Response<Body> {
+fn preferences_answer(who: &Subscriber, p: &Preferences, d: &Defaults) -> Response<Body> {
     let mut body = serde_json::to_value(p).unwrap_or_else(|_| json!({}));
-    body["userId"] = json!(user.as_str());
+    match who {
+        Subscriber::User(u) => body["userId"] = json!(u.as_str()),
+        Subscriber::Address(a) => body["address"] = json!(a.as_str()),
+    }
     body["required"] = json!(d.required);
     response::json(StatusCode::OK, &body)
 }
 
-/// `PUT /v1/users/{userId}/preferences`: replaces them whole.
+/// `PUT /v1/users/{userId}/preferences`, `PUT /v1/preferences/addresses/{address}`:
+/// replaces them whole.
 pub async fn put_preferences(
     app: &App,
     tenant: &TenantId,
-    raw_user: &str,
+    who: Subscriber,
     body: &Value,
 ) -> Result<Response<Body>, ApiError> {
-    let user = user_id(raw_user)?;
     let preferences = parse_preferences(body)?;
     app.users
-        .put_preferences(tenant, &Subscriber::User(user.clone()), &preferences)
+        .put_preferences(tenant, &who, &preferences)
         .await
         .map_err(unavailable)?;
     let defaults = app
@@ -629,8 +653,8 @@ pub async fn put_preferences(
         .await
         .map_err(unavailable)?
         .unwrap_or_default();
-    info!(user_id = %user.as_str(), "preferences saved");
-    Ok(preferences_answer(&user, &preferences, &defaults))
+    info!("preferences saved");
+    Ok(preferences_answer(&who, &preferences, &defaults))
 }
 
 pub async fn get_defaults(app: &App, tenant: &TenantId) -> Result<Response<Body>, ApiError> {

@@ -47,7 +47,7 @@ impl Suppressing {
         let subscriber = match (n.user(), &n.recipient) {
             (Some(user), _) => Subscriber::User(user.clone()),
             (None, Recipient::Email(address)) if n.category.is_some() => {
-                Subscriber::Address(address.clone())
+                Subscriber::address(address)
             }
             _ => return Ok(None),
         };

@@ -221,7 +221,7 @@ impl Unsubscribing {
         }
         let subscriber = match (&n.user_id, &n.recipient) {
             (Some(user), _) => Subscriber::User(user.clone()),
-            (None, Recipient::Email(address)) => Subscriber::Address(address.clone()),
+            (None, Recipient::Email(address)) => Subscriber::address(address),
             _ => return,
         };
         let Content::Email(email) = &mut n.content else {
