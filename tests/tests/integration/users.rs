@@ -260,4 +260,18 @@ async fn a_sent_email_carries_one_click_unsubscribe_headers_whose_post_opts_the_
     let view = t.deliver_until_settled(&id, Duration::from_secs(10)).await;
     assert_eq!(view["status"], "sent", "{view}");
     assert_eq!(t.emails_to(&address).await.len(), 2);
+
+    // The tenant reads the address's opt-out, and undoes it: news goes again.
+    let path = format!("/v1/preferences/addresses/{address}");
+    let (_, read) = call(&t, "GET", &path, Value::Null).await;
+    assert_eq!(
+        read["categories"],
+        json!({"news": {"email": false}}),
+        "{read}"
+    );
+    let (status, _) = call(&t, "PUT", &path, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let id = send_via(&t, "notify.example.com", &news).await;
+    let view = t.deliver_until_settled(&id, Duration::from_secs(10)).await;
+    assert_eq!(view["status"], "sent", "{view}");
 }
