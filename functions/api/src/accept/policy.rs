@@ -13,7 +13,7 @@
 use notify_shared::{
     domain::{
         Channel, Content, Notification, Profile, Recipient, Status, TenantId, UserId,
-        preferences::{self, Declined, Defaults},
+        preferences::{self, Declined, Defaults, Preferences},
         time::Timestamp,
     },
     store::StoreError,
@@ -41,8 +41,28 @@ pub struct UserContext {
     pub deferred_until: Option<Timestamp>,
 }
 
-/// Reads the user a request names and decides on it; fills in the address, the template's
-/// `user` and locale, and the deferral. `None` for a request to an address.
+/// What the store keeps of a user and their tenant's defaults: read once per request (a
+/// routed send decides every step on one read).
+pub struct Known {
+    user: UserId,
+    profile: Option<Profile>,
+    preferences: Preferences,
+    defaults: Defaults,
+}
+
+pub async fn read(app: &App, tenant: &TenantId, user: &UserId) -> Result<Known, ApiError> {
+    let (record, defaults) = tokio::join!(app.users.user(tenant, user), app.users.defaults(tenant));
+    let record = record.map_err(unavailable)?;
+    Ok(Known {
+        user: user.clone(),
+        profile: record.profile,
+        preferences: record.preferences.unwrap_or_default(),
+        defaults: defaults.map_err(unavailable)?.unwrap_or_default(),
+    })
+}
+
+/// Reads the user a request names and decides on it ([`decide`]). `None` for a request to
+/// an address.
 pub async fn resolve(
     app: &App,
     tenant: &TenantId,
@@ -52,16 +72,23 @@ pub async fn resolve(
     let Recipient::User(user) = &request.recipient else {
         return Ok(None);
     };
-    let user = user.clone();
-    let (record, defaults) =
-        tokio::join!(app.users.user(tenant, &user), app.users.defaults(tenant));
-    let record = record.map_err(unavailable)?;
-    let defaults = defaults.map_err(unavailable)?.unwrap_or_default();
-    let profile = record.profile;
+    let known = read(app, tenant, user).await?;
+    decide(&known, request, now).map(Some)
+}
 
-    request.recipient = address(&user, profile.as_ref(), request.channel)?;
-    if let (Source::Template { data, locale, .. }, Some(p)) =
-        (&mut request.content.source, profile.as_ref())
+/// Decides on a request to `known`'s user: fills in the address, the template's `user` and
+/// locale, and the deferral.
+pub fn decide(
+    known: &Known,
+    request: &mut NotificationRequest,
+    now: Timestamp,
+) -> Result<UserContext, ApiError> {
+    let user = known.user.clone();
+    let profile = known.profile.as_ref();
+    let defaults = known.defaults.clone();
+
+    request.recipient = address(&user, profile, request.channel)?;
+    if let (Source::Template { data, locale, .. }, Some(p)) = (&mut request.content.source, profile)
     {
         // The request's own `user` (or locale) wins: it is the more specific.
         data.entry("user").or_insert_with(|| p.template_view());
@@ -70,29 +97,29 @@ pub async fn resolve(
         }
     }
 
-    let preferences = record.preferences.unwrap_or_default();
+    let preferences = &known.preferences;
     let category = request.common.category.as_deref();
     let declined = defaults
-        .decide(&preferences, request.channel, category)
+        .decide(preferences, request.channel, category)
         .err();
     let mut deferred_until = None;
     if declined.is_none()
         && defaults.quiet_hours_apply(request.common.priority, category)
-        && let Some(quiet) = defaults.quiet_hours(&preferences)
+        && let Some(quiet) = defaults.quiet_hours(preferences)
     {
-        let zone = defaults.zone(profile.as_ref().and_then(|p| p.time_zone.as_deref()));
+        let zone = defaults.zone(profile.and_then(|p| p.time_zone.as_deref()));
         let arrives = request.common.scheduled_at.unwrap_or(now);
         deferred_until = quiet.ends_after(arrives, &zone);
         if let Some(until) = deferred_until {
             request.common.scheduled_at = Some(until);
         }
     }
-    Ok(Some(UserContext {
+    Ok(UserContext {
         user,
         defaults,
         declined,
         deferred_until,
-    }))
+    })
 }
 
 /// The address of `channel` in the profile: a `400` on `userId` when there is none.

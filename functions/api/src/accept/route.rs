@@ -332,7 +332,10 @@ pub async fn accept(
         return Err(ApiError::Validation(errors));
     };
 
-    // Each step's request, checked as a single send; a user it cannot reach is a skip.
+    // Each step's request, checked as a single send; a user it cannot reach is a skip. The
+    // user, the tenant's defaults and the devices are read once for every step.
+    let known = policy::read(app, tenant, &user).await?;
+    let mut devices = None;
     let mut requests = Vec::new();
     let mut steps: Vec<RouteStep> = Vec::new();
     for (i, a) in asked.iter().enumerate() {
@@ -358,25 +361,21 @@ pub async fn accept(
             }
             Err(other) => return Err(other),
         };
-        match policy::resolve(app, tenant, &mut r, now).await {
-            Ok(Some(ctx)) => {
+        match policy::decide(&known, &mut r, now) {
+            Ok(ctx) => {
+                if a.channel == Channel::Push && devices.is_none() {
+                    let live = app.devices.devices(tenant, &user, now).await;
+                    devices = Some(!live.map_err(unavailable)?.is_empty());
+                }
                 if let Some(declined) = &ctx.declined {
                     step.skipped = Some(format!("preference: {}", declined.0));
-                } else if a.channel == Channel::Push
-                    && app
-                        .devices
-                        .devices(tenant, &user, now)
-                        .await
-                        .map_err(unavailable)?
-                        .is_empty()
-                {
+                } else if a.channel == Channel::Push && devices == Some(false) {
                     step.skipped = Some("no_device: the user has no registered device".into());
                 } else {
                     step.notification_id = Some(id.nth(i as u32 + 1));
                     requests.push((i, r, ctx));
                 }
             }
-            Ok(None) => {}
             Err(ApiError::Validation(e)) if e.iter().all(|e| e.field == "userId") => {
                 step.skipped = e.first().map(|e| format!("{}: {}", e.rule, e.message));
             }
