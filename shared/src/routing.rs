@@ -47,7 +47,8 @@ pub async fn advance(
                 done.released += 1;
             }
         }
-        _ => {}
+        // Still on its way: nothing follows yet.
+        Status::Scheduled | Status::Queued | Status::Sending => {}
     }
     Ok(done)
 }

@@ -516,7 +516,9 @@ fn unsubscribe_url(rig: &Rig, answer: &Value) -> Option<String> {
     let id = notify_shared::domain::NotificationId::parse(answer["id"].as_str()?)?;
     match rig.store.record(&id)?.content {
         notify_shared::domain::Content::Email(e) => e.unsubscribe_url,
-        _ => None,
+        notify_shared::domain::Content::Sms(_)
+        | notify_shared::domain::Content::Push(_)
+        | notify_shared::domain::Content::Webhook(_) => None,
     }
 }
 

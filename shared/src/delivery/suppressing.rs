@@ -49,7 +49,18 @@ impl Suppressing {
             (None, Recipient::Email(address)) if n.category.is_some() => {
                 Subscriber::address(address)
             }
-            _ => return Ok(None),
+            // An address without a user is checked only for an email in a category (what an
+            // unsubscribe link can have turned off).
+            (None, Recipient::Email(_))
+            | (
+                None,
+                Recipient::Phone(_)
+                | Recipient::User(_)
+                | Recipient::Device(_)
+                | Recipient::Endpoint(_)
+                | Recipient::Url(_)
+                | Recipient::Erased(_),
+            ) => return Ok(None),
         };
         // Unreadable: retry later rather than send what the user may have turned off.
         let unreadable = |e: crate::store::StoreError| {

@@ -410,7 +410,12 @@ impl Notification {
     pub fn user(&self) -> Option<&UserId> {
         match &self.recipient {
             Recipient::User(u) => Some(u),
-            _ => self.user_id.as_ref(),
+            Recipient::Email(_)
+            | Recipient::Phone(_)
+            | Recipient::Device(_)
+            | Recipient::Endpoint(_)
+            | Recipient::Url(_)
+            | Recipient::Erased(_) => self.user_id.as_ref(),
         }
     }
 

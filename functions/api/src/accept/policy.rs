@@ -128,13 +128,12 @@ fn address(
     profile: Option<&Profile>,
     channel: Channel,
 ) -> Result<Recipient, ApiError> {
-    // Push goes to the user's devices, which need no profile.
-    if channel == Channel::Push {
-        return Ok(Recipient::User(user.clone()));
-    }
     let what = match channel {
+        // Push goes to the user's devices, which need no profile.
+        Channel::Push => return Ok(Recipient::User(user.clone())),
         Channel::Sms => "phone number",
-        _ => "email address",
+        Channel::Email => "email address",
+        Channel::Webhook => "webhook",
     };
     let Some(profile) = profile else {
         return Err(ApiError::Validation(vec![FieldError::new(
@@ -249,7 +248,16 @@ impl Unsubscribing {
         let subscriber = match (&n.user_id, &n.recipient) {
             (Some(user), _) => Subscriber::User(user.clone()),
             (None, Recipient::Email(address)) => Subscriber::address(address),
-            _ => return,
+            // Only an email to an address has someone to unsubscribe without a user.
+            (
+                None,
+                Recipient::Phone(_)
+                | Recipient::User(_)
+                | Recipient::Device(_)
+                | Recipient::Endpoint(_)
+                | Recipient::Url(_)
+                | Recipient::Erased(_),
+            ) => return,
         };
         let Content::Email(email) = &mut n.content else {
             return;
