@@ -8,7 +8,8 @@
 //!   their timeout), starting them again when they die, and [`function_url`] puts a Lambda
 //!   function URL in front of the API;
 //! - [`outbox`] lists what the emulated providers were asked to send;
-//! - [`fcm`] and [`receiver`] stand in for FCM and for the receivers of webhooks;
+//! - [`fcm`] and [`receiver`] stand in for FCM and for the receivers of webhooks, and
+//!   [`websocket`] for API Gateway's WebSocket API in front of the realtime function;
 //! - [`coldstart`] times one cold start of a function's binary (`make bench`).
 
 pub mod coldstart;
@@ -22,6 +23,7 @@ pub mod outbox;
 pub mod receiver;
 pub mod resources;
 pub mod stream;
+pub mod websocket;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;

@@ -6,6 +6,7 @@
 //! notify-local fcm    [--fcm-url URL] [--dir .dev]
 //! notify-local poll   [--endpoint URL] [--prefix P] [--fcm-url URL] [--dir .dev] [--bin-dir target/debug] [--watch DIR]
 //! notify-local receiver [--receiver-url URL] [--endpoint URL] [--prefix P]
+//! notify-local websocket [--websocket-url ws://127.0.0.1:9001] [--dir .dev] [--bin-dir target/debug]
 //! notify-local outbox [--endpoint URL] [--fcm-url URL] [--receiver-url URL] [--json]
 //! ```
 
@@ -29,11 +30,12 @@ use notify_local::{
 use notify_shared::domain::Channel;
 use rand::Rng;
 
-const USAGE: &str = "usage: notify-local <setup|api|fcm|poll|receiver|outbox> [--endpoint URL] [--prefix P] \
+const USAGE: &str = "usage: notify-local <setup|api|fcm|poll|receiver|websocket|outbox> [--endpoint URL] [--prefix P] \
                      [--api-url URL] [--fcm-url URL] [--receiver-url URL] [--dir DIR] [--bin-dir DIR] [--watch DIR] [--listen ADDR] [--json]";
 const DEFAULT_EMULATOR: &str = "http://127.0.0.1:4566";
 const DEFAULT_FCM: &str = "http://127.0.0.1:4580";
 const DEFAULT_RECEIVER: &str = "http://127.0.0.1:4590";
+const DEFAULT_WEBSOCKET: &str = "ws://127.0.0.1:9001";
 /// Batches a channel's mapping delivers at once: the worker's process runs as many
 /// invocations at a time.
 const POLLERS_PER_CHANNEL: usize = 4;
@@ -182,6 +184,13 @@ async fn setup(args: &Args) -> Result<(), String> {
             "only".to_owned(),
         ),
     ];
+    // The in-app worker posts to live connections through the WebSocket stand-in's
+    // management API, as it would through API Gateway's.
+    let websocket_url = args.get("websocket-url", DEFAULT_WEBSOCKET);
+    env.push((
+        "NOTIFY_WEBSOCKET_ENDPOINT".to_owned(),
+        websocket_url.replacen("ws://", "http://", 1),
+    ));
     env.extend(stack.function_env());
     let functions_env: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     write(&dir.join("functions.env"), &functions_env)?;
@@ -193,7 +202,8 @@ async fn setup(args: &Args) -> Result<(), String> {
         &dir.join("env"),
         &format!(
             "NOTIFY_API_URL={api_url}\nNOTIFY_API_KEY={key}\nNOTIFY_ADMIN_KEY={admin_key}\n\
-             NOTIFY_EMULATOR_URL={endpoint}\nNOTIFY_FCM_URL={fcm_url}\nNOTIFY_RECEIVER_URL={receiver_url}\n"
+             NOTIFY_EMULATOR_URL={endpoint}\nNOTIFY_FCM_URL={fcm_url}\nNOTIFY_RECEIVER_URL={receiver_url}\n\
+             NOTIFY_WEBSOCKET_URL={websocket_url}\n"
         ),
     )?;
     println!(
@@ -258,6 +268,34 @@ async fn api(args: &Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("{listen}: {e}"))?;
     println!("the API on http://{bound}{API_PREFIX} (a function URL in front of the api function)");
+    task.await.map_err(|e| e.to_string())
+}
+
+/// API Gateway's WebSocket API: the realtime function run by the local Lambda, behind the
+/// stand-in ([`notify_local::websocket`]).
+async fn websocket(args: &Args) -> Result<(), String> {
+    let url = args.get("websocket-url", DEFAULT_WEBSOCKET);
+    let addr: SocketAddr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .parse()
+        .map_err(|e| format!("--websocket-url must be ws://<ip>:<port>: {e}"))?;
+    let env = notify_local::lambda::read_env_file(&args.dir().join("functions.env"))?;
+    let function = LocalFunction::start(FunctionSpec {
+        name: "realtime".into(),
+        binary: PathBuf::from(args.get("bin-dir", "target/debug")).join("realtime"),
+        env,
+        timeout: WORKER_TIMEOUT,
+        concurrency: API_CONCURRENCY,
+        memory_mb: 256,
+    });
+    let (bound, task) = notify_local::websocket::WebSocketStandIn::new(Arc::new(function))
+        .serve(addr)
+        .await
+        .map_err(|e| format!("{addr}: {e}"))?;
+    println!(
+        "the WebSocket API on ws://{bound} (a stand-in for API Gateway's, in front of the realtime function)"
+    );
     task.await.map_err(|e| e.to_string())
 }
 
@@ -408,6 +446,7 @@ async fn poll(args: &Args) -> Result<(), String> {
             "callbacks".into(),
             "cleanup".into(),
             "api".into(),
+            "realtime".into(),
         ]);
         println!(
             "rebuilding {} when a source under {root} changes",
@@ -501,6 +540,7 @@ async fn main() -> ExitCode {
             "fcm" => fcm(&args).await,
             "poll" => poll(&args).await,
             "receiver" => receiver(&args).await,
+            "websocket" => websocket(&args).await,
             "outbox" => show_outbox(&args).await,
             other => Err(format!("unknown command `{other}`\n{USAGE}")),
         },

@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod dispatch;
 pub mod domain;
 pub mod health;
+pub mod inbox;
 pub mod metrics;
 pub mod provider;
 pub mod queue;

@@ -208,3 +208,69 @@ mod tests {
         }
     }
 }
+
+/// What reading a notification (or a route) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOutcome {
+    pub read_at: Timestamp,
+    /// The `unless: read` escalations dropped.
+    pub dropped: usize,
+}
+
+/// The recipient read notification or route `id` of `tenant` (only `as_user`'s, when given):
+/// recorded once, and the escalations that wait on it (`unless: read`) are dropped. `None`
+/// when there is no such notification for them.
+pub async fn read(
+    store: &dyn NotificationStore,
+    routes: &dyn crate::store::RouteStore,
+    tenant: &crate::domain::TenantId,
+    id: &crate::domain::NotificationId,
+    as_user: Option<&crate::domain::UserId>,
+    now: Timestamp,
+) -> Result<Option<ReadOutcome>, StoreError> {
+    use crate::domain::UserId;
+    let theirs = |owner: Option<&UserId>| as_user.is_none_or(|u| owner == Some(u));
+    let route_of = async |route_id| {
+        Ok::<_, StoreError>(
+            routes
+                .route(route_id, now)
+                .await?
+                .filter(|r| &r.tenant == tenant),
+        )
+    };
+    let (route, from) = match store.get(id, now).await? {
+        Some(n) if &n.tenant == tenant && theirs(n.user()) => {
+            routes.mark_read(id, now).await?;
+            match &n.route {
+                Some(link) => (route_of(&link.id).await?, link.step as usize + 1),
+                None => (None, 0),
+            }
+        }
+        Some(_) => return Ok(None),
+        None => match route_of(id).await?.filter(|r| theirs(Some(&r.user_id))) {
+            Some(route) => (Some(route), 0),
+            None => return Ok(None),
+        },
+    };
+    let mut dropped = 0;
+    if let Some(r) = &route {
+        routes.mark_route(&r.id, true, now).await?;
+        for step in r.steps.iter().skip(from).filter(|s| s.unless_read) {
+            let Some(child) = &step.notification_id else {
+                continue;
+            };
+            let change = Transition::superseded_by_read(now);
+            if let TransitionOutcome::Applied(_) = store.transition(child, &change).await? {
+                dropped += 1;
+            }
+        }
+    }
+    let read_at = match store.get(id, now).await? {
+        Some(n) => n.read_at,
+        None => routes.route(id, now).await?.and_then(|r| r.read_at),
+    };
+    Ok(Some(ReadOutcome {
+        read_at: read_at.unwrap_or(now),
+        dropped,
+    }))
+}

@@ -248,6 +248,9 @@ impl Bench {
             Channel::Webhook => {
                 json!({"channel": "webhook", "url": format!("{}/cold-start", self.stack.receiver_url), "payload": {"a": 1}})
             }
+            Channel::InApp => {
+                json!({"channel": "in_app", "userId": "cold-start-user", "title": "Hi", "body": "Hello"})
+            }
         };
         self.stack.send(&body).await;
         for source in self.stack.stack.sources(channel) {

@@ -212,6 +212,10 @@ pub struct TestStack {
     pub receiver: WebhookReceiver,
     /// `http://127.0.0.1:<port>`.
     pub receiver_url: String,
+    /// API Gateway's WebSocket API, on loopback, in front of the realtime function.
+    pub websocket: notify_local::websocket::WebSocketStandIn,
+    /// `ws://127.0.0.1:<port>`.
+    pub websocket_url: String,
     pub dns: TestDns,
     /// With [`StackOptions::metered`]: what the stack's AWS requests cost.
     pub meter: Option<meter::Meter>,
@@ -237,6 +241,16 @@ impl notify_local::esm::Invoke for CallbacksFunction {
         &self,
         event: aws_lambda_events::event::sqs::SqsEvent,
     ) -> Result<aws_lambda_events::event::sqs::SqsBatchResponse, String> {
+        Ok(self.0.handle(event).await)
+    }
+}
+
+/// The realtime function in-process, as the WebSocket stand-in invokes it.
+struct RealtimeFunction(notify_realtime::Realtime);
+
+#[async_trait::async_trait]
+impl notify_local::websocket::InvokeJson for RealtimeFunction {
+    async fn invoke_json(&self, event: &Value) -> Result<Value, String> {
         Ok(self.0.handle(event).await)
     }
 }
@@ -379,11 +393,36 @@ impl TestStack {
         )
         .expect("the webhook worker starts");
 
+        // The WebSocket API's stand-in in front of the realtime function, and the in-app
+        // worker posting to its connections through the management API.
+        let realtime = Arc::new(RealtimeFunction(notify_realtime::Realtime::on_aws(
+            &sdk,
+            notify_realtime::RealtimeConfig {
+                store: store_settings.clone(),
+            },
+        )));
+        let websocket = notify_local::websocket::WebSocketStandIn::new(realtime);
+        let (websocket_addr, _) = websocket
+            .clone()
+            .serve("127.0.0.1:0".parse().expect("an address"))
+            .await
+            .expect("start the WebSocket stand-in");
+        let in_app = notify_in_app_worker::worker(
+            &sdk,
+            notify_in_app_worker::InAppWorkerConfig {
+                store: store_settings.clone(),
+                delivery: delivery_settings(&options),
+                websocket_endpoint: format!("http://{websocket_addr}"),
+            },
+        )
+        .expect("the in-app worker starts");
+
         let workers: Vec<(Channel, DeliveryWorker)> = vec![
             (Channel::Email, email),
             (Channel::Sms, sms),
             (Channel::Push, push),
             (Channel::Webhook, webhook),
+            (Channel::InApp, in_app),
         ];
         // A channel without its worker here would fail its tests with a missing mapping.
         assert!(
@@ -478,6 +517,8 @@ impl TestStack {
             fcm,
             receiver,
             receiver_url: format!("http://{receiver_addr}"),
+            websocket,
+            websocket_url: format!("ws://{websocket_addr}"),
             dns,
             meter,
             mappings,
@@ -865,6 +906,7 @@ fn ports(
         devices: store.clone(),
         users: store.clone(),
         routes: store.clone(),
+        inbox: store.clone(),
         idempotency: store.clone(),
         templates: store.clone(),
         batches: store.clone(),
@@ -974,6 +1016,7 @@ pub fn memory_app() -> (
             devices: Arc::new(notify_shared::store::MemoryDevices::new()),
             users: Arc::new(notify_shared::store::MemoryUsers::new()),
             routes: store.clone(),
+            inbox: Arc::new(notify_shared::store::MemoryInbox::new()),
             idempotency: store.clone(),
             templates: Arc::new(notify_shared::store::MemoryTemplates::new()),
             batches: store.clone(),

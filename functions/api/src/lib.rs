@@ -15,6 +15,7 @@ mod devices;
 mod error;
 mod health;
 mod idempotency;
+mod inbox;
 mod notifications;
 mod paging;
 mod response;
@@ -38,8 +39,8 @@ use notify_shared::{
     queue::{DeadLetters, NotificationQueue, SqsDeadLetters, SqsQueue},
     store::{
         BatchStore, CallbackDeliveries, CallbackSubscriptions, DeviceRegistry, DynamoStore,
-        IdempotencyStore, NotificationSearch, NotificationStore, RouteStore, StatsStore,
-        SuppressionList, TemplateStore, UserStore, WebhookEndpoints,
+        IdempotencyStore, InboxStore, NotificationSearch, NotificationStore, RouteStore,
+        StatsStore, SuppressionList, TemplateStore, UserStore, WebhookEndpoints,
     },
 };
 use tracing::{Instrument, info, info_span};
@@ -60,6 +61,7 @@ pub struct Ports {
     pub devices: Arc<dyn DeviceRegistry>,
     pub users: Arc<dyn UserStore>,
     pub routes: Arc<dyn RouteStore>,
+    pub inbox: Arc<dyn InboxStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub templates: Arc<dyn TemplateStore>,
     pub batches: Arc<dyn BatchStore>,
@@ -82,6 +84,7 @@ pub struct App {
     devices: Arc<dyn DeviceRegistry>,
     users: Arc<dyn UserStore>,
     routes: Arc<dyn RouteStore>,
+    inbox: Arc<dyn InboxStore>,
     idempotency: Arc<dyn IdempotencyStore>,
     templates: Arc<dyn TemplateStore>,
     catalog: catalog::Catalog,
@@ -112,6 +115,7 @@ impl App {
             devices: ports.devices,
             users: ports.users,
             routes: ports.routes,
+            inbox: ports.inbox,
             idempotency: ports.idempotency,
             catalog: catalog::Catalog::new(ports.templates.clone()),
             templates: ports.templates,
@@ -171,6 +175,7 @@ impl App {
             devices: store.clone(),
             users: store.clone(),
             routes: store.clone(),
+            inbox: store.clone(),
             idempotency: store.clone(),
             templates: store.clone(),
             batches: store.clone(),
@@ -236,6 +241,28 @@ impl App {
         .await
     }
 
+    /// The feed's routes, for the tenant's key or the user's token alike.
+    async fn inbox_route(
+        &self,
+        req: &Request,
+        tenant: &TenantId,
+        route: Route,
+    ) -> Result<Response<Body>, ApiError> {
+        match route {
+            Route::Inbox(user) => inbox::feed(self, tenant, &user, req).await,
+            Route::InboxMark { user, id, mark } => {
+                inbox::mark(self, tenant, &user, &id, mark).await
+            }
+            Route::InboxMarkAll(user) => {
+                let body = response::json_body(req, self.config.max_body_bytes)?;
+                inbox::mark_all(self, tenant, &user, &body).await
+            }
+            other => Err(ApiError::NotFound(format!(
+                "{other:?} is not an inbox route"
+            ))),
+        }
+    }
+
     async fn route(&self, req: &Request) -> Result<Response<Body>, ApiError> {
         let route = router::route(req.method(), req.uri().path())?;
         match route {
@@ -257,6 +284,19 @@ impl App {
             let token = users::user_token(self, req).await?;
             tracing::Span::current().record("tenant", token.tenant.as_str());
             return routes::read(self, &token.tenant, id, Some(&token.user)).await;
+        }
+        // The user's app reads and marks its own inbox with a user token.
+        if let Some(user) = route.inbox_user()
+            && self.config.keys.authenticate(req).is_err()
+        {
+            let token = users::user_token(self, req).await?;
+            tracing::Span::current().record("tenant", token.tenant.as_str());
+            if token.user.as_str() != user {
+                return Err(ApiError::Forbidden(
+                    "the user token is for another user".into(),
+                ));
+            }
+            return self.inbox_route(req, &token.tenant, route).await;
         }
         let tenant = self.config.keys.authenticate(req)?;
         tracing::Span::current().record("tenant", tenant.as_str());
@@ -316,6 +356,9 @@ impl App {
             Route::DeleteUser(user) => users::delete(self, &tenant, &user).await,
             Route::GetPreferences(user) => {
                 users::get_preferences(self, &tenant, users::user_subscriber(&user)?).await
+            }
+            route @ (Route::Inbox(_) | Route::InboxMark { .. } | Route::InboxMarkAll(_)) => {
+                self.inbox_route(req, &tenant, route).await
             }
             Route::PutPreferences(user) => {
                 let who = users::user_subscriber(&user)?;
@@ -397,6 +440,8 @@ mod tests;
 mod tests_batch;
 #[cfg(test)]
 mod tests_callbacks;
+#[cfg(test)]
+mod tests_inbox;
 #[cfg(test)]
 mod tests_listing;
 #[cfg(test)]

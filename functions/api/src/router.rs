@@ -2,6 +2,7 @@
 //! method are 405 with an `Allow` header.
 
 use http::Method;
+use notify_shared::domain::inbox::Mark;
 
 use crate::ApiError;
 
@@ -27,15 +28,30 @@ pub enum Route {
     CancelNotification(String),
     ReadNotification(String),
     Redrive,
-    ListDevices { user: String },
-    RegisterDevice { user: String, token: String },
-    UnregisterDevice { user: String, token: String },
+    ListDevices {
+        user: String,
+    },
+    RegisterDevice {
+        user: String,
+        token: String,
+    },
+    UnregisterDevice {
+        user: String,
+        token: String,
+    },
     PutUser(String),
     GetUser(String),
     PatchUser(String),
     DeleteUser(String),
     GetPreferences(String),
     PutPreferences(String),
+    Inbox(String),
+    InboxMark {
+        user: String,
+        id: String,
+        mark: Mark,
+    },
+    InboxMarkAll(String),
     GetPreferenceDefaults,
     GetAddressPreferences(String),
     PutAddressPreferences(String),
@@ -50,13 +66,34 @@ pub enum Route {
     RotateWebhookSecret(String),
     RotateSigningSecret,
     ListSuppressions,
-    GetSuppression { channel: String, address: String },
-    PutSuppression { channel: String, address: String },
-    DeleteSuppression { channel: String, address: String },
+    GetSuppression {
+        channel: String,
+        address: String,
+    },
+    PutSuppression {
+        channel: String,
+        address: String,
+    },
+    DeleteSuppression {
+        channel: String,
+        address: String,
+    },
     GetCallbacks,
     PutCallbacks,
     DeleteCallbacks,
     ListCallbackDeliveries,
+}
+
+impl Route {
+    /// The user whose inbox the route is about (a user token may call these).
+    pub fn inbox_user(&self) -> Option<&str> {
+        match self {
+            Route::Inbox(user) | Route::InboxMarkAll(user) | Route::InboxMark { user, .. } => {
+                Some(user)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Every route: method, path pattern (`{x}` is one segment). `openapi.yaml` lists the same.
@@ -89,6 +126,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/users/{userId}"),
     ("GET", "/v1/users/{userId}/preferences"),
     ("PUT", "/v1/users/{userId}/preferences"),
+    ("GET", "/v1/users/{userId}/inbox"),
+    ("POST", "/v1/users/{userId}/inbox/mark-all"),
+    ("POST", "/v1/users/{userId}/inbox/{id}/seen"),
+    ("POST", "/v1/users/{userId}/inbox/{id}/read"),
+    ("POST", "/v1/users/{userId}/inbox/{id}/unread"),
+    ("POST", "/v1/users/{userId}/inbox/{id}/archive"),
+    ("POST", "/v1/users/{userId}/inbox/{id}/unarchive"),
     ("GET", "/v1/preferences/defaults"),
     ("PUT", "/v1/preferences/defaults"),
     ("GET", "/v1/preferences/addresses/{address}"),
@@ -215,6 +259,33 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             ("DELETE", "/v1/users/{userId}") => Route::DeleteUser(next()),
             ("GET", "/v1/users/{userId}/preferences") => Route::GetPreferences(next()),
             ("PUT", "/v1/users/{userId}/preferences") => Route::PutPreferences(next()),
+            ("GET", "/v1/users/{userId}/inbox") => Route::Inbox(next()),
+            ("POST", "/v1/users/{userId}/inbox/mark-all") => Route::InboxMarkAll(next()),
+            ("POST", "/v1/users/{userId}/inbox/{id}/seen") => Route::InboxMark {
+                user: next(),
+                id: next(),
+                mark: Mark::Seen,
+            },
+            ("POST", "/v1/users/{userId}/inbox/{id}/read") => Route::InboxMark {
+                user: next(),
+                id: next(),
+                mark: Mark::Read,
+            },
+            ("POST", "/v1/users/{userId}/inbox/{id}/unread") => Route::InboxMark {
+                user: next(),
+                id: next(),
+                mark: Mark::Unread,
+            },
+            ("POST", "/v1/users/{userId}/inbox/{id}/archive") => Route::InboxMark {
+                user: next(),
+                id: next(),
+                mark: Mark::Archive,
+            },
+            ("POST", "/v1/users/{userId}/inbox/{id}/unarchive") => Route::InboxMark {
+                user: next(),
+                id: next(),
+                mark: Mark::Unarchive,
+            },
             ("GET", "/v1/preferences/defaults") => Route::GetPreferenceDefaults,
             ("PUT", "/v1/preferences/defaults") => Route::PutPreferenceDefaults,
             ("GET", "/v1/preferences/addresses/{address}") => Route::GetAddressPreferences(next()),

@@ -222,47 +222,20 @@ pub async fn read(
 ) -> Result<Response<Body>, ApiError> {
     let not_found = || ApiError::NotFound(format!("no notification {raw_id}"));
     let id = NotificationId::parse(raw_id).ok_or_else(not_found)?;
-    let now = app.clock.now();
-    let theirs = |owner: Option<&UserId>| as_user.is_none_or(|u| owner == Some(u));
-    let (route, from) = match app.store.get(&id, now).await.map_err(unavailable)? {
-        Some(n) if &n.tenant == tenant && theirs(n.user()) => {
-            app.routes.mark_read(&id, now).await.map_err(unavailable)?;
-            match &n.route {
-                Some(link) => (find(app, tenant, &link.id).await?, link.step as usize + 1),
-                None => (None, 0),
-            }
-        }
-        Some(_) => return Err(not_found()),
-        None => {
-            let route = find(app, tenant, &id)
-                .await?
-                .filter(|r| theirs(Some(&r.user_id)))
-                .ok_or_else(not_found)?;
-            (Some(route), 0)
-        }
-    };
-    let dropped = match &route {
-        Some(r) => {
-            app.routes
-                .mark_route(&r.id, true, now)
-                .await
-                .map_err(unavailable)?;
-            drop_steps(app, r, from, true, now).await?
-        }
-        None => 0,
-    };
-    info!(notification_id = %id, escalations_dropped = dropped, "read");
-    let read_at = match app.store.get(&id, now).await.map_err(unavailable)? {
-        Some(n) => n.read_at,
-        None => app
-            .routes
-            .route(&id, now)
-            .await
-            .map_err(unavailable)?
-            .and_then(|r| r.read_at),
-    };
+    let read = notify_shared::routing::read(
+        app.store.as_ref(),
+        app.routes.as_ref(),
+        tenant,
+        &id,
+        as_user,
+        app.clock.now(),
+    )
+    .await
+    .map_err(unavailable)?
+    .ok_or_else(not_found)?;
+    info!(notification_id = %id, escalations_dropped = read.dropped, "read");
     Ok(response::json(
         StatusCode::OK,
-        &json!({"id": id, "readAt": read_at.unwrap_or(now), "escalationsCancelled": dropped}),
+        &json!({"id": id, "readAt": read.read_at, "escalationsCancelled": read.dropped}),
     ))
 }

@@ -28,6 +28,7 @@ pub(crate) struct Rig {
     pub(crate) queue: Arc<MemoryQueue>,
     pub(crate) webhooks: Arc<MemoryWebhooks>,
     dead_letters: Arc<MemoryDeadLetters>,
+    pub(crate) inbox: Arc<notify_shared::store::MemoryInbox>,
     pub(crate) clock: ManualClock,
 }
 
@@ -62,12 +63,14 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         },
     };
     let devices = Arc::new(MemoryDevices::new());
+    let inbox = Arc::new(notify_shared::store::MemoryInbox::new());
     let ports = Ports {
         store: store.clone(),
         users: Arc::new(notify_shared::store::MemoryUsers::with_devices(
             devices.clone(),
         )),
         routes: store.clone(),
+        inbox: inbox.clone(),
         devices,
         idempotency: store.clone(),
         templates: Arc::new(MemoryTemplates::new()),
@@ -91,6 +94,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         queue,
         webhooks,
         dead_letters,
+        inbox,
         clock,
     }
 }

@@ -518,7 +518,8 @@ fn unsubscribe_url(rig: &Rig, answer: &Value) -> Option<String> {
         notify_shared::domain::Content::Email(e) => e.unsubscribe_url,
         notify_shared::domain::Content::Sms(_)
         | notify_shared::domain::Content::Push(_)
-        | notify_shared::domain::Content::Webhook(_) => None,
+        | notify_shared::domain::Content::Webhook(_)
+        | notify_shared::domain::Content::InApp(_) => None,
     }
 }
 

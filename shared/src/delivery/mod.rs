@@ -32,12 +32,13 @@ use crate::{
     breaker::CircuitBreaker,
     clock::Clock,
     config::DeliverySettings,
+    domain::Status,
     provider::Provider,
     queue::{
         MessageBody, MessageHandler, QueueMessage, Redelivery, SqsConsumer, SqsRedelivery, Verdict,
         receive_count,
     },
-    store::NotificationStore,
+    store::{NotificationStore, Transition},
 };
 
 pub struct DeliveryWorker {
@@ -183,7 +184,16 @@ impl DeliveryWorker {
             |took| tally.latency(msg.priority, took),
         )
         .await;
-        attempt.conclude(transient, deliveries).await
+        let delivered = self.provider.delivered(&deliveries);
+        let outcome = attempt.conclude(transient, deliveries).await;
+        if delivered && matches!(outcome, Outcome::Sent) {
+            // Already in the recipient's hands (an in-app item pushed to a live connection).
+            let change = Transition::reported(Status::Delivered, None, self.clock.now());
+            if let Err(e) = self.store.transition(&n.id, &change).await {
+                warn!(error = %e, "could not record the delivery; the record stays `sent`");
+            }
+        }
+        outcome
     }
 
     /// The message, if this worker can act on it. A body it cannot read is kept, not dropped:

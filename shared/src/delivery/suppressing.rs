@@ -124,6 +124,10 @@ impl Provider for Suppressing {
         self.provider.reports_by_message_id()
     }
 
+    fn delivered(&self, deliveries: &[crate::domain::Delivery]) -> bool {
+        self.provider.delivered(deliveries)
+    }
+
     async fn forget(&self, n: &Notification, to: &Address) {
         self.provider.forget(n, to).await
     }

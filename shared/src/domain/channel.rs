@@ -12,14 +12,18 @@ pub enum Channel {
     Sms,
     Push,
     Webhook,
+    /// The user's in-app inbox (the feed API), and their app's live connections.
+    #[serde(rename = "in_app")]
+    InApp,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 4] = [
+    pub const ALL: [Channel; 5] = [
         Channel::Email,
         Channel::Sms,
         Channel::Push,
         Channel::Webhook,
+        Channel::InApp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -28,6 +32,7 @@ impl Channel {
             Channel::Sms => "sms",
             Channel::Push => "push",
             Channel::Webhook => "webhook",
+            Channel::InApp => "in_app",
         }
     }
 
@@ -38,6 +43,7 @@ impl Channel {
             Channel::Sms => "sns",
             Channel::Push => "fcm",
             Channel::Webhook => "webhook",
+            Channel::InApp => "inbox",
         }
     }
 
@@ -48,6 +54,7 @@ impl Channel {
             Channel::Sms => "sms-worker",
             Channel::Push => "push-worker",
             Channel::Webhook => "webhook-worker",
+            Channel::InApp => "in-app-worker",
         }
     }
 }
@@ -67,7 +74,7 @@ impl FromStr for Channel {
             .find(|c| c.as_str() == s)
             .ok_or_else(|| UnknownName {
                 value: s.to_owned(),
-                allowed: "email, sms, push, webhook",
+                allowed: "email, sms, push, webhook, in_app",
             })
     }
 }

@@ -5,6 +5,7 @@ mod recipient;
 mod batch;
 pub mod callback;
 mod channel;
+pub mod inbox;
 mod notification;
 pub mod preferences;
 mod priority;
@@ -22,8 +23,8 @@ pub use batch::BatchId;
 pub use channel::Channel;
 pub use notification::{
     Content, Delivery, DeliveryStatus, Draft, EmailContent, Failure, HistoryEntry, HttpResponse,
-    Lease, MAX_REFERENCE_CHARS, Notification, NotificationId, PushContent, SmsContent, TemplateRef,
-    TenantId, WebhookContent,
+    InAppContent, Lease, MAX_REFERENCE_CHARS, Notification, NotificationId, PushContent,
+    SmsContent, TemplateRef, TenantId, WebhookContent,
 };
 pub use priority::Priority;
 pub use profile::{MAX_NAME_CHARS, MAX_PROFILE_DATA_BYTES, Profile};

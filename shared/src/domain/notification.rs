@@ -101,6 +101,22 @@ pub enum Content {
     Sms(SmsContent),
     Push(PushContent),
     Webhook(WebhookContent),
+    InApp(InAppContent),
+}
+
+/// An in-app inbox item's content: what the user's app shows. Its category is the
+/// notification's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InAppContent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub body: String,
+    /// Where the app takes the user when the item is opened (an https URL or an app path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_url: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
 }
 
 /// A webhook's body: compact JSON text, kept as text so every attempt sends (and signs) the

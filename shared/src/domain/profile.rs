@@ -35,12 +35,13 @@ pub struct Profile {
 
 impl Profile {
     /// Where a notification on `channel` to this user goes, if the profile has it. Push and
-    /// webhooks are not addresses of a profile: push goes to the user's devices.
+    /// webhooks are not addresses of a profile: push goes to the user's devices, in-app to
+    /// the user's inbox.
     pub fn address(&self, channel: Channel) -> Option<Recipient> {
         match channel {
             Channel::Email => self.email.clone().map(Recipient::Email),
             Channel::Sms => self.phone.clone().map(Recipient::Phone),
-            Channel::Push => Some(Recipient::User(self.user_id.clone())),
+            Channel::Push | Channel::InApp => Some(Recipient::User(self.user_id.clone())),
             Channel::Webhook => None,
         }
     }

@@ -371,6 +371,10 @@ pub enum Address {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         endpoint: Option<EndpointName>,
     },
+    /// The user's in-app inbox.
+    Inbox(UserId),
+    /// One live WebSocket connection of the user's app (API Gateway's connection id).
+    Connection(String),
 }
 
 impl Address {
@@ -378,7 +382,11 @@ impl Address {
     pub fn platform(&self) -> Option<Platform> {
         match self {
             Address::Device { platform, .. } => *platform,
-            Address::Email(_) | Address::Phone(_) | Address::Webhook { .. } => None,
+            Address::Email(_)
+            | Address::Phone(_)
+            | Address::Webhook { .. }
+            | Address::Inbox(_)
+            | Address::Connection(_) => None,
         }
     }
 
@@ -388,6 +396,8 @@ impl Address {
             Address::Phone(p) => p.as_str(),
             Address::Device { token, .. } => token.as_str(),
             Address::Webhook { url, .. } => url.as_str(),
+            Address::Inbox(user) => user.as_str(),
+            Address::Connection(id) => id,
         }
     }
 
@@ -397,6 +407,8 @@ impl Address {
             Address::Phone(p) => p.masked(),
             Address::Device { token, .. } => token.masked(),
             Address::Webhook { url, .. } => url.masked(),
+            Address::Inbox(user) => format!("inbox of user {}", user.as_str()),
+            Address::Connection(id) => format!("connection {id}"),
         }
     }
 }

@@ -60,12 +60,15 @@ pub struct SuppressedAddress {
 impl SuppressedAddress {
     /// The list's form of a delivery target; `None` for targets the list does not cover
     /// (device tokens are forgotten when FCM says they are gone; webhook endpoints disable
-    /// themselves on `410 Gone`).
+    /// themselves on `410 Gone`; an inbox is the user's own).
     pub fn of(address: &Address) -> Option<Self> {
         match address {
             Address::Email(email) => Some(Self::email(email)),
             Address::Phone(phone) => Some(Self::phone(phone)),
-            Address::Device { .. } | Address::Webhook { .. } => None,
+            Address::Device { .. }
+            | Address::Webhook { .. }
+            | Address::Inbox(_)
+            | Address::Connection(_) => None,
         }
     }
 
@@ -87,7 +90,7 @@ impl SuppressedAddress {
     pub fn covers(channel: Channel) -> bool {
         match channel {
             Channel::Email | Channel::Sms => true,
-            Channel::Push | Channel::Webhook => false,
+            Channel::Push | Channel::Webhook | Channel::InApp => false,
         }
     }
 
@@ -107,6 +110,9 @@ impl SuppressedAddress {
             Channel::Webhook => Err(
                 "webhooks have no suppression list: an endpoint that answers 410 Gone is disabled"
                     .into(),
+            ),
+            Channel::InApp => Err(
+                "in_app has no suppression list: the user's preferences turn the inbox off".into(),
             ),
         }
     }
@@ -129,7 +135,7 @@ impl SuppressedAddress {
         match self.channel {
             Channel::Email => crate::telemetry::mask_email(&self.address),
             Channel::Sms => crate::telemetry::mask_phone(&self.address),
-            Channel::Push | Channel::Webhook => "***".into(),
+            Channel::Push | Channel::Webhook | Channel::InApp => "***".into(),
         }
     }
 }

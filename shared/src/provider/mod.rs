@@ -3,6 +3,7 @@
 //! record and whether to retry from the error's [`ErrorKind`] alone.
 
 mod fcm;
+mod in_app;
 mod memory;
 mod ses;
 mod sns;
@@ -16,6 +17,7 @@ pub use fcm::{
     CredentialsSource, FcmConfig, FcmPushProvider, FcmSettings, MAX_PAYLOAD_BYTES, ServiceAccount,
     fcm_message, is_reserved_data_key, payload_size,
 };
+pub use in_app::{ApiGatewayPoster, ConnectionPoster, InAppProvider, MemoryPoster, item_message};
 pub use memory::ScriptedProvider;
 pub use ses::SesEmailProvider;
 pub use sns::{SmsSettings, SmsType, SnsSmsProvider};
@@ -24,7 +26,7 @@ pub use webhook::{
     excerpt, url_policy,
 };
 
-use crate::domain::{Address, Channel, Failure, Notification};
+use crate::domain::{Address, Channel, Delivery, Failure, Notification};
 
 /// What the provider gave back for an accepted message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +210,12 @@ pub trait Provider: Send + Sync {
     /// Whether the provider's receipts name a message by its id alone (SNS's SMS delivery
     /// status logs), so the record must be found by it.
     fn reports_by_message_id(&self) -> bool {
+        false
+    }
+
+    /// Whether the deliveries of a notification that went show it reached the recipient
+    /// already (an in-app item pushed to a live connection): it is then `delivered` at once.
+    fn delivered(&self, _deliveries: &[Delivery]) -> bool {
         false
     }
 

@@ -223,10 +223,9 @@ impl WebhookProvider {
 fn payload(n: &Notification) -> Result<&str, ProviderError> {
     match &n.content {
         Content::Webhook(w) => Ok(&w.payload),
-        Content::Email(_) | Content::Sms(_) | Content::Push(_) => Err(ProviderError::permanent(
-            "WrongChannel",
-            "not a webhook notification",
-        )),
+        Content::Email(_) | Content::Sms(_) | Content::Push(_) | Content::InApp(_) => Err(
+            ProviderError::permanent("WrongChannel", "not a webhook notification"),
+        ),
     }
 }
 

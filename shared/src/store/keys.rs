@@ -11,6 +11,11 @@
 //! | device | `USER#<tenant>#<user>` | `DEVICE#<token>` | `TOKEN#<tenant>#<token>` / `USER#<user>` | | | `expiresAt`: last registration + idle limit |
 //! | user profile | `USER#<tenant>#<user>` | `PROFILE` | | | | |
 //! | user preferences | `USER#<tenant>#<user>` | `PREFERENCES` | | | | |
+//! | in-app inbox item | `USER#<tenant>#<user>` | `INBOX#I#<notification id>` | | | | its notification's `expiresAt` |
+//! | in-app inbox change (the delta's log) | `USER#<tenant>#<user>` | `INBOX#L#<changed at, ms, 13 digits>#<id>` | | | | change + 7 days |
+//! | in-app inbox counters | `USER#<tenant>#<user>` | `INBOX#COUNTS` | | | | |
+//! | live WebSocket connection of a user | `USER#<tenant>#<user>` | `CONN#<connection id>` | | | | connected + 2 h |
+//! | … and by its id alone (`$disconnect` names only that) | `CONNECTION#<connection id>` | `CONNECTION` | | | | connected + 2 h |
 //! | frequency-cap counter | `USER#<tenant>#<user>` | `CAP#<category>` | | | | last count + the cap's window |
 //! | preferences of an address (unsubscribed from a send without a user) | `ADDRESS#<tenant>#<address, lower case>` | `PREFERENCES` | | | | |
 //! | tenant preference defaults | `PREFERENCES#<tenant>` | `DEFAULTS` | | | | |
@@ -147,7 +152,7 @@ pub(super) fn kind(pk: &str, sk: &str) -> Kind {
         "NOTIFICATION" if sk == CONTENT_SK => Kind::Other,
         "NOTIFICATION" => Kind::Notification,
         "IDEMPOTENCY" => Kind::IdempotencyKey,
-        "USER" => Kind::Device,
+        "USER" if sk.starts_with(DEVICE_SK_PREFIX) => Kind::Device,
         _ => Kind::Other,
     }
 }
@@ -334,6 +339,56 @@ pub(super) fn batch_member_keys(tenant: &TenantId, batch: &BatchId, id: &Notific
 /// The partition of a user's devices.
 pub(super) fn user_pk(tenant: &TenantId, user: &UserId) -> String {
     format!("USER#{tenant}#{}", user.as_str())
+}
+
+// ------------------------------------------------------------------------------ inbox
+
+pub(super) const INBOX_ITEM_PREFIX: &str = "INBOX#I#";
+pub(super) const INBOX_LOG_PREFIX: &str = "INBOX#L#";
+
+pub(super) fn inbox_item_key(tenant: &TenantId, user: &UserId, id: &NotificationId) -> Item {
+    key(
+        user_pk(tenant, user),
+        format!("{INBOX_ITEM_PREFIX}{}", id.as_str()),
+    )
+}
+
+/// The change log's entry: sorted by when the item changed, so a delta is one range read.
+pub(super) fn inbox_log_key(
+    tenant: &TenantId,
+    user: &UserId,
+    changed_ms: i64,
+    id: &NotificationId,
+) -> Item {
+    key(user_pk(tenant, user), inbox_log_sk(changed_ms, Some(id)))
+}
+
+/// The log's sort key at `changed_ms` (without an id: the first key at that time).
+pub(super) fn inbox_log_sk(changed_ms: i64, id: Option<&NotificationId>) -> String {
+    let ms = changed_ms.max(0);
+    match id {
+        Some(id) => format!("{INBOX_LOG_PREFIX}{ms:013}#{}", id.as_str()),
+        None => format!("{INBOX_LOG_PREFIX}{ms:013}"),
+    }
+}
+
+pub(super) fn inbox_counts_key(tenant: &TenantId, user: &UserId) -> Item {
+    key(user_pk(tenant, user), "INBOX#COUNTS".to_owned())
+}
+
+/// A user's live connection, in their partition (the worker reads them all with one Query).
+pub(super) const CONNECTION_SK_PREFIX: &str = "CONN#";
+
+pub(super) fn user_connection_key(tenant: &TenantId, user: &UserId, connection: &str) -> Item {
+    key(
+        user_pk(tenant, user),
+        format!("{CONNECTION_SK_PREFIX}{connection}"),
+    )
+}
+
+/// A connection by its id alone, which is all `$disconnect` and a client's message name.
+pub(super) fn connection_key(connection: &str) -> Item {
+    key(format!("CONNECTION#{connection}"), "CONNECTION".to_owned())
 }
 
 /// What every device's `SK` begins with.

@@ -15,10 +15,12 @@ use async_trait::async_trait;
 use super::{
     batches::{BatchRequest, BatchStore, BatchSummary, Indexes, Outbox},
     callbacks::{CallbackDeliveries, CallbackDeliveryPage, CallbackSubscriptions},
+    connections::{Connection, Connections, MAX_CONNECTION_LIFE},
     devices::{Device, DeviceRegistry, split_excess},
     dynamo::DEFAULT_DEVICE_IDLE,
     error::StoreError,
     idempotency::{Begin, IdempotencyStore, KeyState, StoredResponse},
+    inbox::{InboxDelta, InboxPage, InboxStore, MAX_CHANGES_PER_WRITE},
     listing::{ListFilter, ListPage, NotificationSearch},
     notifications::NotificationStore,
     purge::{Purge, PurgeReport},
@@ -35,6 +37,7 @@ use crate::{
         BatchId, DeviceToken, EndpointName, Notification, NotificationId, Platform, Profile,
         SuppressedAddress, Suppression, TenantId, UserId,
         callback::{CallbackDelivery, CallbackDeliveryStatus, Subscriptions},
+        inbox::{InboxChange, InboxCounts, InboxFilter, InboxItem},
         preferences::{Defaults, FrequencyCap, Preferences},
         route::Route,
         schedule::{Due, DueKind},
@@ -1352,5 +1355,249 @@ impl CallbackDeliveries for MemoryCallbacks {
             items: items.into_iter().map(|(_, d)| d).collect(),
             next,
         })
+    }
+}
+
+/// The inbox in memory: items, counters and the change log of each user.
+#[derive(Default)]
+pub struct MemoryInbox {
+    users: Mutex<HashMap<(TenantId, UserId), MemoryUserInbox>>,
+}
+
+#[derive(Default)]
+struct MemoryUserInbox {
+    /// By id, with whether the app has it.
+    items: BTreeMap<String, (InboxItem, bool)>,
+    counts: InboxCounts,
+    /// (changed at ms, id) → ()
+    log: BTreeSet<(i64, String)>,
+    uncounted: HashSet<String>,
+}
+
+impl MemoryInbox {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl InboxStore for MemoryInbox {
+    async fn add(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        item: &InboxItem,
+        _expires: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut users = locked(&self.users);
+        let inbox = users.entry((tenant.clone(), user.clone())).or_default();
+        if inbox.items.contains_key(item.id.as_str()) {
+            return Ok(false);
+        }
+        inbox
+            .items
+            .insert(item.id.as_str().to_owned(), (item.clone(), false));
+        inbox.counts = inbox.counts.plus(item.counts());
+        inbox
+            .log
+            .insert((item.changed_at.as_millis(), item.id.as_str().to_owned()));
+        Ok(true)
+    }
+
+    async fn item(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        id: &NotificationId,
+        _now: Timestamp,
+    ) -> Result<Option<InboxItem>, StoreError> {
+        Ok(locked(&self.users)
+            .get(&(tenant.clone(), user.clone()))
+            .and_then(|i| i.items.get(id.as_str()))
+            .map(|(item, _)| item.clone()))
+    }
+
+    async fn items(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        filter: &InboxFilter,
+        after: Option<&NotificationId>,
+        limit: usize,
+        _now: Timestamp,
+    ) -> Result<InboxPage, StoreError> {
+        let users = locked(&self.users);
+        let Some(inbox) = users.get(&(tenant.clone(), user.clone())) else {
+            return Ok(InboxPage::default());
+        };
+        let mut items: Vec<InboxItem> = inbox
+            .items
+            .iter()
+            .rev()
+            .filter(|(id, _)| after.is_none_or(|a| id.as_str() < a.as_str()))
+            .map(|(_, (item, _))| item)
+            .filter(|item| item.matches(filter))
+            .take(limit + 1)
+            .cloned()
+            .collect();
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|i| i.id.clone())
+        } else {
+            None
+        };
+        Ok(InboxPage { items, next })
+    }
+
+    async fn counts(&self, tenant: &TenantId, user: &UserId) -> Result<InboxCounts, StoreError> {
+        Ok(locked(&self.users)
+            .get(&(tenant.clone(), user.clone()))
+            .map(|i| i.counts)
+            .unwrap_or_default())
+    }
+
+    async fn apply(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        changes: &[InboxChange],
+    ) -> Result<bool, StoreError> {
+        let mut users = locked(&self.users);
+        let inbox = users.entry((tenant.clone(), user.clone())).or_default();
+        let current = |c: &InboxChange| {
+            inbox
+                .items
+                .get(c.item.id.as_str())
+                .is_some_and(|(item, _)| item.changed_at == c.before)
+        };
+        if !changes.iter().take(MAX_CHANGES_PER_WRITE).all(current) {
+            return Ok(false);
+        }
+        for c in changes.iter().take(MAX_CHANGES_PER_WRITE) {
+            let delivered = inbox.items.get(c.item.id.as_str()).is_some_and(|(_, d)| *d);
+            inbox
+                .items
+                .insert(c.item.id.as_str().to_owned(), (c.item.clone(), delivered));
+            inbox.counts = inbox.counts.plus(c.delta);
+            inbox
+                .log
+                .insert((c.item.changed_at.as_millis(), c.item.id.as_str().to_owned()));
+        }
+        Ok(true)
+    }
+
+    async fn changed_since(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        since: Timestamp,
+        limit: usize,
+        _now: Timestamp,
+    ) -> Result<InboxDelta, StoreError> {
+        let users = locked(&self.users);
+        let Some(inbox) = users.get(&(tenant.clone(), user.clone())) else {
+            return Ok(InboxDelta::default());
+        };
+        let entries: Vec<&(i64, String)> = inbox
+            .log
+            .range((since.as_millis(), String::new())..)
+            .take(limit + 1)
+            .collect();
+        let cut = entries.len() > limit;
+        let mut ids: Vec<(String, i64)> = Vec::new();
+        for (ms, id) in entries.into_iter().take(limit) {
+            ids.retain(|(seen, _)| seen != id);
+            ids.push((id.clone(), *ms));
+        }
+        let more_after = if cut {
+            ids.last().and_then(|(_, ms)| Timestamp::from_millis(*ms))
+        } else {
+            None
+        };
+        let items = ids
+            .iter()
+            .filter_map(|(id, _)| inbox.items.get(id).map(|(item, _)| item.clone()))
+            .collect();
+        Ok(InboxDelta { items, more_after })
+    }
+
+    async fn mark_delivered(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        id: &NotificationId,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut users = locked(&self.users);
+        let Some((_, delivered)) = users
+            .get_mut(&(tenant.clone(), user.clone()))
+            .and_then(|i| i.items.get_mut(id.as_str()))
+        else {
+            return Ok(false);
+        };
+        Ok(!std::mem::replace(delivered, true))
+    }
+
+    async fn uncount(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        id: &NotificationId,
+        counts: InboxCounts,
+    ) -> Result<(), StoreError> {
+        let mut users = locked(&self.users);
+        if let Some(inbox) = users.get_mut(&(tenant.clone(), user.clone()))
+            && inbox.uncounted.insert(id.as_str().to_owned())
+        {
+            inbox.items.remove(id.as_str());
+            inbox.counts = inbox.counts.minus(counts);
+        }
+        Ok(())
+    }
+}
+
+/// Live connections in memory.
+#[derive(Default)]
+pub struct MemoryConnections {
+    connections: Mutex<BTreeMap<String, Connection>>,
+}
+
+impl MemoryConnections {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl Connections for MemoryConnections {
+    async fn connect(&self, connection: &Connection) -> Result<(), StoreError> {
+        locked(&self.connections).insert(connection.id.clone(), connection.clone());
+        Ok(())
+    }
+
+    async fn connection(&self, id: &str, now: Timestamp) -> Result<Option<Connection>, StoreError> {
+        Ok(locked(&self.connections)
+            .get(id)
+            .filter(|c| c.connected_at.plus(MAX_CONNECTION_LIFE) > now)
+            .cloned())
+    }
+
+    async fn disconnect(&self, id: &str) -> Result<(), StoreError> {
+        locked(&self.connections).remove(id);
+        Ok(())
+    }
+
+    async fn of_user(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<Connection>, StoreError> {
+        Ok(locked(&self.connections)
+            .values()
+            .filter(|c| &c.tenant == tenant && &c.user == user)
+            .filter(|c| c.connected_at.plus(MAX_CONNECTION_LIFE) > now)
+            .cloned()
+            .collect())
     }
 }

@@ -13,10 +13,12 @@ mod batches;
 mod bulk;
 mod callbacks;
 mod changes;
+mod connections;
 mod devices;
 mod dynamo;
 mod error;
 mod idempotency;
+mod inbox;
 mod keys;
 mod listing;
 mod memory;
@@ -35,18 +37,20 @@ pub use callbacks::{
     CALLBACK_DELIVERY_RETENTION, CallbackDeliveries, CallbackDeliveryPage, CallbackSubscriptions,
 };
 pub use changes::{NotificationEvent, StatusChange, additions, notification_events, status_change};
+pub use connections::{Connection, Connections, MAX_CONNECTION_LIFE};
 pub use devices::{Device, DeviceRegistry, MAX_DEVICES_PER_USER};
 pub use dynamo::{DEFAULT_DEVICE_IDLE, DynamoStore, item_size, write_units};
 pub use error::StoreError;
 pub use idempotency::{Begin, IdempotencyStore, StoredResponse};
+pub use inbox::{INBOX_LOG_RETENTION, InboxDelta, InboxPage, InboxStore, MAX_CHANGES_PER_WRITE};
 pub use keys::{
     BATCH_INDEX, DUE_INDEX, LIST_INDEX, LIST_SHARDS, PROVIDER_INDEX, RECIPIENT_INDEX,
     REFERENCE_INDEX, TOKEN_INDEX,
 };
 pub use listing::{ListFilter, ListPage, NotificationSearch};
 pub use memory::{
-    MemoryCallbacks, MemoryDevices, MemoryStats, MemoryStore, MemorySuppressions, MemoryTemplates,
-    MemoryUsers, MemoryWebhooks,
+    MemoryCallbacks, MemoryConnections, MemoryDevices, MemoryInbox, MemoryStats, MemoryStore,
+    MemorySuppressions, MemoryTemplates, MemoryUsers, MemoryWebhooks,
 };
 pub use notifications::NotificationStore;
 pub use purge::{Purge, PurgeReport};

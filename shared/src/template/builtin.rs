@@ -157,6 +157,16 @@ mod tests {
                                 .unwrap_or_else(|e| panic!("{name} {locale}: {e}: {payload}"));
                             vec![payload]
                         }
+                        RenderedContent::InApp {
+                            title,
+                            body,
+                            action_url,
+                            data,
+                        } => [title, Some(body), action_url]
+                            .into_iter()
+                            .flatten()
+                            .chain(data.into_values())
+                            .collect(),
                     };
                     for text in texts {
                         assert!(!text.trim().is_empty(), "{name} {locale} {channel}");

@@ -43,6 +43,12 @@ pub enum RenderedContent {
     Webhook {
         payload: String,
     },
+    InApp {
+        title: Option<String>,
+        body: String,
+        action_url: Option<String>,
+        data: BTreeMap<String, String>,
+    },
 }
 
 /// Why a template could not be rendered with some data. `part` names the part, like

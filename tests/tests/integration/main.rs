@@ -10,6 +10,7 @@ mod cost;
 mod email;
 mod guarantees;
 mod iac;
+mod in_app;
 mod listing;
 mod priority;
 mod push;

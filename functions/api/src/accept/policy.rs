@@ -129,8 +129,8 @@ fn address(
     channel: Channel,
 ) -> Result<Recipient, ApiError> {
     let what = match channel {
-        // Push goes to the user's devices, which need no profile.
-        Channel::Push => return Ok(Recipient::User(user.clone())),
+        // Push goes to the user's devices, in-app to their inbox: neither needs a profile.
+        Channel::Push | Channel::InApp => return Ok(Recipient::User(user.clone())),
         Channel::Sms => "phone number",
         Channel::Email => "email address",
         Channel::Webhook => "webhook",

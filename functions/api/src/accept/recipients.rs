@@ -34,6 +34,15 @@ struct Known {
     signing_secret: Option<bool>,
 }
 
+/// Whether a user is where the channel delivers (their devices, their inbox) rather than a
+/// name for an address in their profile.
+fn user_is_a_target(channel: Channel) -> bool {
+    match channel {
+        Channel::Push | Channel::InApp => true,
+        Channel::Email | Channel::Sms | Channel::Webhook => false,
+    }
+}
+
 async fn check_one(
     app: &App,
     tenant: &TenantId,
@@ -44,7 +53,7 @@ async fn check_one(
     match &n.recipient {
         // A single send's `userId` became the profile's address before this step; a batch
         // names addresses.
-        Recipient::User(_) if n.channel != Channel::Push => Ok(Some(FieldError::new(
+        Recipient::User(_) if !user_is_a_target(n.channel) => Ok(Some(FieldError::new(
             field(index, "userId"),
             "single_send_only",
             format!(

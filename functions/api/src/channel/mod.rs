@@ -6,6 +6,7 @@
 //! them has its arm.
 
 mod email;
+mod in_app;
 mod push;
 mod sms;
 mod webhook;
@@ -38,6 +39,7 @@ pub enum Options {
     Sms,
     Push(push::Options),
     Webhook,
+    InApp,
 }
 
 /// The recipient fields of `channel` (`to` or `userId`; for push `userId` or `token`; for
@@ -48,6 +50,7 @@ pub fn recipient(f: &mut Fields<'_>, channel: Channel, limits: &Limits) -> Optio
         Channel::Sms => sms::recipient(f),
         Channel::Push => push::recipient(f),
         Channel::Webhook => webhook::recipient(f, limits.url_policy),
+        Channel::InApp => in_app::recipient(f),
     }
 }
 
@@ -60,13 +63,14 @@ pub fn inline_fields(channel: Channel) -> &'static [&'static str] {
         Channel::Sms => sms::INLINE_FIELDS,
         Channel::Push => push::INLINE_FIELDS,
         Channel::Webhook => webhook::INLINE_FIELDS,
+        Channel::InApp => in_app::INLINE_FIELDS,
     }
 }
 
 /// A batch's inline fields as the template part they are compiled into.
 pub fn template_part(channel: Channel, inline: serde_json::Map<String, Value>) -> Value {
     match channel {
-        Channel::Email | Channel::Sms | Channel::Push => Value::Object(inline),
+        Channel::Email | Channel::Sms | Channel::Push | Channel::InApp => Value::Object(inline),
         Channel::Webhook => webhook::template_part(inline.get("payload").unwrap_or(&Value::Null)),
     }
 }
@@ -76,7 +80,7 @@ pub fn template_part(channel: Channel, inline: serde_json::Map<String, Value>) -
 pub fn template_override(f: &mut Fields<'_>, channel: Channel) -> (Option<String>, &'static str) {
     match channel {
         Channel::Email => (email::subject_override(f), "subject"),
-        Channel::Sms | Channel::Push | Channel::Webhook => (None, ""),
+        Channel::Sms | Channel::Push | Channel::Webhook | Channel::InApp => (None, ""),
     }
 }
 
@@ -92,6 +96,7 @@ pub fn texts(
         Channel::Sms => sms::texts(f, limits.sms_max_chars),
         Channel::Push => push::texts(f),
         Channel::Webhook => webhook::texts(f),
+        Channel::InApp => in_app::texts(f),
     }
 }
 
@@ -101,6 +106,7 @@ pub fn options(f: &mut Fields<'_>, channel: Channel) -> Options {
         Channel::Sms => Options::Sms,
         Channel::Push => Options::Push(push::options(f)),
         Channel::Webhook => Options::Webhook,
+        Channel::InApp => Options::InApp,
     }
 }
 
@@ -112,6 +118,7 @@ pub fn assemble(texts: Texts, options: &Options, prefix: &str) -> Result<Content
         Options::Sms => sms::assemble(texts, prefix),
         Options::Push(o) => push::assemble(texts, o, prefix),
         Options::Webhook => webhook::assemble(texts, prefix),
+        Options::InApp => in_app::assemble(texts, prefix),
     }
 }
 
@@ -132,6 +139,12 @@ pub fn as_inline(
         Texts::Sms { message } => sms::as_inline(message),
         Texts::Push { title, body, data } => push::as_inline(title, body, data),
         Texts::Webhook { payload } => webhook::as_inline(payload, prefix)?,
+        Texts::InApp {
+            title,
+            body,
+            action_url,
+            data,
+        } => in_app::as_inline(title, body, action_url, data),
     };
     // Checked as a request's inline fields are, where a part the template lacks is no field
     // (a null would be refused).
@@ -157,6 +170,12 @@ pub fn preview(rendered: Texts) -> Value {
         Texts::Sms { message } => sms::preview(message),
         Texts::Push { title, body, data } => push::as_inline(title, body, data),
         Texts::Webhook { payload } => webhook::preview(payload),
+        Texts::InApp {
+            title,
+            body,
+            action_url,
+            data,
+        } => in_app::as_inline(title, body, action_url, data),
     }
 }
 
@@ -183,6 +202,7 @@ impl<'a> Summary<'a> {
             Content::Sms(m) => sms::summary(m),
             Content::Push(p) => push::summary(p),
             Content::Webhook(w) => webhook::summary(w),
+            Content::InApp(c) => in_app::summary(c),
         }
     }
 }

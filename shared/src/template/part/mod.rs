@@ -5,6 +5,7 @@
 //! shared reader (`object`) and renderer (`render`), never on this file or on each other.
 
 mod email;
+mod in_app;
 mod push;
 mod sms;
 mod webhook;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use self::email::CompiledEmail;
+use self::in_app::CompiledInApp;
 use self::push::CompiledPush;
 use self::sms::CompiledSms;
 use self::webhook::CompiledWebhook;
@@ -22,6 +24,9 @@ use crate::domain::Channel;
 use crate::validate::FieldError;
 
 pub use self::email::{EmailPart, MAX_RENDERED_HTML_BYTES, MAX_RENDERED_TEXT_BYTES, html_to_text};
+pub use self::in_app::{
+    InAppPart, MAX_IN_APP_ACTION_URL_BYTES, MAX_IN_APP_BODY_BYTES, MAX_IN_APP_TITLE_BYTES,
+};
 pub use self::push::PushPart;
 pub use self::sms::SmsPart;
 pub use self::webhook::WebhookPart;
@@ -37,6 +42,8 @@ pub struct Variant {
     pub push: Option<PushPart>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookPart>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_app: Option<InAppPart>,
 }
 
 impl Variant {
@@ -46,6 +53,7 @@ impl Variant {
             Channel::Sms => self.sms.is_some(),
             Channel::Push => self.push.is_some(),
             Channel::Webhook => self.webhook.is_some(),
+            Channel::InApp => self.in_app.is_some(),
         }
     }
 }
@@ -57,6 +65,7 @@ pub(super) struct CompiledVariant {
     sms: Option<CompiledSms>,
     push: Option<CompiledPush>,
     webhook: Option<CompiledWebhook>,
+    in_app: Option<CompiledInApp>,
 }
 
 impl CompiledVariant {
@@ -66,6 +75,7 @@ impl CompiledVariant {
             Channel::Sms => self.sms.is_some(),
             Channel::Push => self.push.is_some(),
             Channel::Webhook => self.webhook.is_some(),
+            Channel::InApp => self.in_app.is_some(),
         }
     }
 
@@ -80,6 +90,7 @@ impl CompiledVariant {
             Channel::Sms => self.sms.as_ref().map(|c| c.render(part)),
             Channel::Push => self.push.as_ref().map(|c| c.render(part)),
             Channel::Webhook => self.webhook.as_ref().map(|c| c.render(part)),
+            Channel::InApp => self.in_app.as_ref().map(|c| c.render(part)),
         }
     }
 }
@@ -125,6 +136,10 @@ pub(super) fn read_variant(
             Channel::Webhook => webhook::read(value, &path, &mut nested).map(|(part, c)| {
                 variant.webhook = Some(part);
                 compiled.webhook = Some(c);
+            }),
+            Channel::InApp => in_app::read(value, &path, &mut nested).map(|(part, c)| {
+                variant.in_app = Some(part);
+                compiled.in_app = Some(c);
             }),
         };
         valid &= read.is_ok();

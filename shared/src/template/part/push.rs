@@ -77,7 +77,7 @@ pub(super) fn read(
     ))
 }
 
-fn read_data(
+pub(super) fn read_data(
     value: &Value,
     path: &str,
     errors: &mut Vec<FieldError>,
