@@ -187,6 +187,11 @@ impl Bench {
             ("NOTIFY_API_KEYS".into(), format!("bench:{API_KEY}")),
             ("NOTIFY_ADMIN_KEYS".into(), ADMIN_KEY.into()),
             ("NOTIFY_WEBHOOK_ALLOW_LOOPBACK".into(), "only".into()),
+            // The in-app worker's pushes, to the stack's WebSocket stand-in.
+            (
+                "NOTIFY_WEBSOCKET_ENDPOINT".into(),
+                stack.websocket_url.replacen("ws://", "http://", 1),
+            ),
             ("RUST_LOG".into(), "info".into()),
         ];
         for (name, value) in stack.stack.function_env() {

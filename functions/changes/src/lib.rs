@@ -1,6 +1,7 @@
 //! The changes function: reads the table's stream (DynamoDB Streams, new and old images) and
 //! keeps the stats counters from the status changes in it, one transaction per batch; and
-//! queues the status callbacks of the events in it, one message per event and URL.
+//! queues the status callbacks of the events in it, one message per event and URL; and takes
+//! inbox items that left the table (expired, purged) out of their user's counters.
 //!
 //! A batch either succeeds whole or fails whole: on an error Lambda hands the same batch
 //! again (the stream keeps its order). The stats transaction's token, derived from the
@@ -21,8 +22,8 @@ use notify_shared::{
     queue::{CallbackMessage, MessageBody, MessageSink, QueueError, SqsSink},
     routing::{self, Advanced},
     store::{
-        CallbackSubscriptions, DynamoStore, NotificationEvent, NotificationStore, StatsStore,
-        StoreError, additions, notification_events, status_change,
+        CallbackSubscriptions, DynamoStore, InboxStore, NotificationEvent, NotificationStore,
+        StatsStore, StoreError, additions, inbox_removal, notification_events, status_change,
     },
 };
 use tracing::info;
@@ -141,6 +142,8 @@ pub struct Changes {
     callbacks: Option<Fanout>,
     /// Where routed sends' next steps are released or cancelled.
     routes: Arc<dyn NotificationStore>,
+    /// Whose counters an inbox item that left the table comes out of.
+    inbox: Option<Arc<dyn InboxStore>>,
 }
 
 impl Changes {
@@ -153,7 +156,14 @@ impl Changes {
             stats,
             callbacks,
             routes,
+            inbox: None,
         }
+    }
+
+    /// Also keeps the inbox counters right when items leave the table.
+    pub fn with_inbox(mut self, inbox: Arc<dyn InboxStore>) -> Self {
+        self.inbox = Some(inbox);
+        self
     }
 
     pub fn on_aws(sdk: &aws_config::SdkConfig, config: ChangesConfig) -> Self {
@@ -162,7 +172,7 @@ impl Changes {
             let queue = SqsSink::new(aws_sdk_sqs::Client::new(sdk), url);
             Fanout::new(store.clone(), Arc::new(queue))
         });
-        Self::new(store.clone(), callbacks, store)
+        Self::new(store.clone(), callbacks, store.clone()).with_inbox(store)
     }
 
     /// Counts one stream batch and queues its callbacks. An error fails the batch, to be
@@ -195,6 +205,16 @@ impl Changes {
                 advanced.cancelled += a.cancelled;
             }
         }
+        // Inbox items gone: out of the counters, once (the uncount's transaction token).
+        let mut uncounted = 0;
+        if let Some(inbox) = &self.inbox {
+            for gone in event.records.iter().filter_map(inbox_removal) {
+                inbox
+                    .uncount(&gone.tenant, &gone.user, &gone.id, gone.counts)
+                    .await?;
+                uncounted += 1;
+            }
+        }
         let additions = additions(&changes);
         if !additions.is_empty() {
             let first = event
@@ -218,6 +238,7 @@ impl Changes {
             callbacks = queued,
             route_steps_released = advanced.released,
             route_steps_cancelled = advanced.cancelled,
+            inbox_items_uncounted = uncounted,
             "stream batch counted"
         );
         Metrics::new()

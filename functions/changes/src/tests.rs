@@ -194,3 +194,51 @@ async fn a_batch_handed_twice_queues_callbacks_with_the_same_webhook_ids() {
     );
     assert_ne!(ids[0], ids[1]);
 }
+
+#[tokio::test]
+async fn an_inbox_item_that_expired_leaves_the_counters_once() {
+    use notify_shared::{
+        domain::{InAppContent, NotificationId, UserId, inbox::InboxItem},
+        store::{InboxStore, MemoryInbox},
+    };
+    let inbox = Arc::new(MemoryInbox::new());
+    let changes = Changes::new(
+        Arc::new(MemoryStats::new()),
+        None,
+        Arc::new(MemoryStore::new()),
+    )
+    .with_inbox(inbox.clone());
+    let (tenant, user) = (TenantId::new("acme"), UserId::parse("u-1").unwrap());
+    let at = Timestamp::from_millis(1_796_220_900_000).unwrap();
+    let content = InAppContent {
+        body: "b".into(),
+        ..InAppContent::default()
+    };
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let item = InboxItem::new(NotificationId::generate(), &content, None, at);
+        inbox.add(&tenant, &user, &item, at).await.unwrap();
+        ids.push(item);
+    }
+    let gone = &ids[0];
+    let removal = serde_json::json!({"Records": [{
+        "eventID": "1", "eventName": "REMOVE", "awsRegion": "us-east-1", "eventSource": "aws:dynamodb",
+        "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+        "dynamodb": {
+            "Keys": {"PK": {"S": "USER#acme#u-1"}, "SK": {"S": format!("INBOX#I#{}", gone.id)}},
+            "OldImage": {
+                "PK": {"S": "USER#acme#u-1"}, "SK": {"S": format!("INBOX#I#{}", gone.id)},
+                "id": {"S": gone.id.as_str()}, "body": {"S": "b"},
+                "createdAt": {"S": "2026-12-02T10:15:00.000Z"},
+                "changedAt": {"S": "2026-12-02T10:15:00.000Z"}, "ttl": {"N": "1796220900"}
+            },
+            "SequenceNumber": "200", "SizeBytes": 10, "StreamViewType": "NEW_AND_OLD_IMAGES",
+            "ApproximateCreationDateTime": 1_796_220_900.0
+        }
+    }]});
+    let event: Event = serde_json::from_value(removal).unwrap();
+    changes.handle(&event).await.unwrap();
+    changes.handle(&event).await.unwrap();
+    let counts = inbox.counts(&tenant, &user).await.unwrap();
+    assert_eq!((counts.unread, counts.unseen), (1, 1));
+}

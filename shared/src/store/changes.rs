@@ -454,3 +454,39 @@ mod tests {
         );
     }
 }
+
+/// An inbox item that left the table (its TTL ran out, the purge took it, or its user was
+/// erased), with what it counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxRemoval {
+    pub tenant: TenantId,
+    pub user: crate::domain::UserId,
+    pub id: NotificationId,
+    pub counts: crate::domain::inbox::InboxCounts,
+}
+
+/// What a stream record says of an inbox item removed, if it is one.
+pub fn inbox_removal(record: &EventRecord) -> Option<InboxRemoval> {
+    if record.event_name != "REMOVE" {
+        return None;
+    }
+    let text = |name: &str| match record.change.keys.get(name)? {
+        serde_dynamo::AttributeValue::S(s) => Some(s.clone()),
+        _ => None,
+    };
+    let (pk, sk) = (text("PK")?, text("SK")?);
+    let id = NotificationId::parse(sk.strip_prefix(keys::INBOX_ITEM_PREFIX)?)?;
+    // `USER#<tenant>#<user>`: a user id never holds `#`.
+    let (tenant, user) = pk.strip_prefix("USER#")?.rsplit_once('#')?;
+    let mut old = record.change.old_image.clone();
+    for k in ["PK", "SK", "ttl", "deliveredAt"] {
+        old.remove(k);
+    }
+    let item: crate::domain::inbox::InboxItem = serde_dynamo::from_item(old).ok()?;
+    Some(InboxRemoval {
+        tenant: TenantId::new(tenant),
+        user: crate::domain::UserId::parse(user).ok()?,
+        id,
+        counts: item.counts(),
+    })
+}

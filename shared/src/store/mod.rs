@@ -36,7 +36,10 @@ pub use batches::{BatchRequest, BatchStore, BatchSummary, Indexes, Outbox};
 pub use callbacks::{
     CALLBACK_DELIVERY_RETENTION, CallbackDeliveries, CallbackDeliveryPage, CallbackSubscriptions,
 };
-pub use changes::{NotificationEvent, StatusChange, additions, notification_events, status_change};
+pub use changes::{
+    InboxRemoval, NotificationEvent, StatusChange, additions, inbox_removal, notification_events,
+    status_change,
+};
 pub use connections::{Connection, Connections, MAX_CONNECTION_LIFE};
 pub use devices::{Device, DeviceRegistry, MAX_DEVICES_PER_USER};
 pub use dynamo::{DEFAULT_DEVICE_IDLE, DynamoStore, item_size, write_units};

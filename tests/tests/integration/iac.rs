@@ -478,11 +478,16 @@ fn template_yaml_has_the_resources_of_every_channel_and_priority() {
     }
 }
 
+/// A channel's logical ID prefix: `in_app` is `InApp`.
 fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
+    s.split('_')
+        .map(|word| {
+            let mut c = word.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// `X.Y` of `!GetAtt X.Y`, `!GetAtt [X, Y]` or `{Fn::GetAtt: ...}`.
