@@ -46,7 +46,8 @@ lint:
 ## Release builds of the functions for Lambda (arm64), with their sizes.
 release: tools
 	PATH="$$PWD/.dev/venv/bin:$$PATH" cargo lambda build --release --arm64 \
-		--bin api --bin email-worker --bin sms-worker --bin push-worker --bin webhook-worker --bin events --bin changes --bin callbacks --bin cleanup
+		--bin api --bin email-worker --bin sms-worker --bin push-worker --bin webhook-worker --bin in-app-worker \
+		--bin events --bin changes --bin callbacks --bin cleanup --bin realtime
 	@ls -l target/lambda/*/bootstrap
 
 ## The contract fuzzer against a running `make dev`: FUZZ_SECONDS (120), FUZZ_SEED to repeat a run.

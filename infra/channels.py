@@ -48,7 +48,7 @@ class Channel:
     """A delivery channel: its queues and worker, and what only its worker needs."""
 
     id: str  # the logical ID prefix: EmailHighQueue, EmailWorkerRole, EmailWorkerHighMapping, ...
-    name: str  # the channel as the API spells it; labels, metrics, the `<name>-worker` binary
+    name: str  # the channel as the API spells it (in_app); labels, metrics, the worker's binary
     description: str  # the worker function's
     # The worker role's own IAM statements (template.yaml YAML), after Logs, Records and Consume.
     statements: str = ""
@@ -63,6 +63,17 @@ class Channel:
     @property
     def worker(self) -> str:
         return f"{self.id}Worker"
+
+    @property
+    def binary(self) -> str:
+        """The worker's cargo binary, `<name>-worker` with `-` for `_` (in_app: in-app-worker),
+        as shared/src/domain/channel.rs's Channel::worker names it."""
+        return self.name.replace("_", "-") + "-worker"
+
+    @property
+    def policy(self) -> str:
+        """The worker role's policy name: emailWorker, inAppWorker."""
+        return self.id[0].lower() + self.id[1:] + "Worker"
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,27 @@ CHANNELS: list[Channel] = [
         # No AWS permissions beyond its queues, the table (endpoints, records) and its logs.
         variables="""\
             NOTIFY_WEBHOOK_TIMEOUT_SECONDS: !Ref WebhookTimeoutSeconds
+            """,
+    ),
+    Channel(
+        id="InApp",
+        name="in_app",
+        description="Delivers the in-app queues: the user's inbox, pushed to their live WebSocket connections",
+        statements="""\
+            # The inbox items, counters and change log (written in TransactWriteItems, which IAM
+            # authorises as the Put and Update in it) and the connection items deleted on 410
+            # Gone are the skeleton's Records. The pushes: POST to a connection of the WebSocket
+            # API's stage, nothing else of the API.
+            - Sid: PushToConnections
+              Effect: Allow
+              Action:
+                - execute-api:ManageConnections
+              Resource:
+                - !Sub "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${WebSocketStage}/POST/@connections/*"
+            """,
+        variables="""\
+            # The WebSocket API stage's management endpoint (the worker refuses to start without it).
+            NOTIFY_WEBSOCKET_ENDPOINT: !Sub "https://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${WebSocketStage}"
             """,
     ),
 ]
@@ -240,7 +272,7 @@ def render_workers() -> list[str]:
                       Principal: {{Service: lambda.amazonaws.com}}
                       Action: sts:AssumeRole
                 Policies:
-                  - PolicyName: {c.name}Worker
+                  - PolicyName: {c.policy}
                     PolicyDocument:
                       Version: "2012-10-17"
                       Statement:
@@ -283,7 +315,7 @@ def render_workers() -> list[str]:
               Metadata:
                 BuildMethod: rust-cargolambda
                 BuildProperties:
-                  Binary: {c.name}-worker
+                  Binary: {c.binary}
               Properties:
                 Description: "{c.description}"
                 CodeUri: .
@@ -348,7 +380,7 @@ def render_dashboard_body() -> list[str]:
             for c, p in pairs()
         ]
 
-    functions = [c.worker for c in CHANNELS] + ["Api", "Cleanup", "Events", "Changes", "Callbacks"]
+    functions = [c.worker for c in CHANNELS] + ["Api", "Cleanup", "Events", "Changes", "Callbacks", "Realtime"]
 
     def queue_metric(metric: str, queue: str, label: str) -> list:
         return ["AWS/SQS", metric, "QueueName", "${" + f"{queue}.QueueName" + "}", {"stat": "Maximum", "label": label}]

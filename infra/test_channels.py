@@ -95,6 +95,51 @@ class ChannelsTest(unittest.TestCase):
         self.assertIn(("${MetricsNamespace}", "Sent", (("Channel", "chat"),)), metrics)
         self.assertLint(text)
 
+    def test_a_name_with_an_underscore(self) -> None:
+        # As in_app: the variables keep the `_` (Rust's QueueUrls::var_name upper-cases the
+        # name), the binary has `-` (Channel::worker), the logical IDs are the id's.
+        group = channels.Channel(id="GroupChat", name="group_chat", description="Delivers the group chat queues")
+        self.assertEqual((group.env, group.binary, group.policy), ("GROUP_CHAT", "group-chat-worker", "groupChatWorker"))
+        with mock.patch.object(channels, "CHANNELS", [*channels.CHANNELS, group]):
+            text = channels.render(TEMPLATE.read_text(encoding="utf-8"))
+        r = expanded(text)["Resources"]
+        self.assertEqual(r["GroupChatWorkerFunction"]["Metadata"]["BuildProperties"], {"Binary": "group-chat-worker"})
+        self.assertEqual(r["GroupChatWorkerRole"]["Properties"]["Policies"][0]["PolicyName"], "groupChatWorker")
+        api = r["ApiFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(api["NOTIFY_QUEUE_URL_GROUP_CHAT_HIGH"], {"Ref": "GroupChatHighQueue"})
+        self.assertEqual(parity.norm(r["GroupChatLowQueueAgeAlarm"]["Properties"]["AlarmDescription"]),
+                         "The group_chat low-priority queue is falling behind")
+
+    def test_the_in_app_worker_pushes_to_the_websocket_stage(self) -> None:
+        r = expanded(TEMPLATE.read_text(encoding="utf-8"))["Resources"]
+        function = r["InAppWorkerFunction"]
+        self.assertEqual(function["Metadata"]["BuildProperties"], {"Binary": "in-app-worker"})
+        variables = function["Properties"]["Environment"]["Variables"]
+        self.assertEqual(
+            parity.norm(variables["NOTIFY_WEBSOCKET_ENDPOINT"]),
+            {"Fn::Sub": "https://${WebSocketApi}.execute-api.${AWS::Region}.amazonaws.com/${WebSocketStage}"},
+        )
+        grants = parity.iam_grants(r["InAppWorkerRole"]["Properties"]["Policies"], "", [])
+        self.assertEqual(
+            {(g[1], g[2]) for g in grants if g[1].startswith("Action:execute-api:")},
+            {("Action:execute-api:manageconnections",
+              'Resource:{"Fn::Sub": "arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${WebSocketStage}/POST/@connections/*"}')},
+        )
+        # No other worker reaches the connections.
+        for c in channels.CHANNELS:
+            if c.id != "InApp":
+                other = parity.iam_grants(r[f"{c.worker}Role"]["Properties"]["Policies"], "", [])
+                self.assertFalse([g for g in other if g[1].startswith("Action:execute-api:")], c.id)
+        # Its queues, as the Rust side names their variables (QueueUrls::var_name).
+        cleanup = r["CleanupFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(cleanup["NOTIFY_QUEUE_URL_IN_APP_NORMAL"], {"Ref": "InAppNormalQueue"})
+        self.assertEqual(cleanup["NOTIFY_DLQ_URL_IN_APP_LOW"], {"Ref": "InAppLowDeadLetterQueue"})
+        # On the dashboard, with the realtime function.
+        metrics, _ = parity.dashboard_metrics(parity.norm(r["Dashboard"]["Properties"]["DashboardBody"]), "", [])
+        for fn in ("InAppWorkerFunction", "RealtimeFunction"):
+            self.assertIn(("AWS/Lambda", "Errors", (("FunctionName", "${" + fn + "}"),)), metrics)
+        self.assertIn(("${MetricsNamespace}", "Sent", (("Channel", "in_app"),)), metrics)
+
     def assertLint(self, text: str) -> None:
         try:
             from cfnlint.api import ManualArgs, lint

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // The CDK app: one stack, `Notify`, the same system as template.yaml (infra/parity.py compares them).
 //
-// `cdk deploy` builds the nine Rust functions (the API, one worker per channel (four), the
-// cleanup, the events, the changes and the callbacks functions) with `cargo lambda build --release
-// --arm64` (cargo-lambda on PATH, or Docker); the tenth, SmsDeliveryStatusLoggingFunction, is inline
-// Python (the custom resource that turns SNS's SMS delivery status logging on), with nothing to
-// build.
+// `cdk deploy` builds the eleven Rust functions (the API, one worker per channel (five), the
+// cleanup, the events, the changes, the callbacks and the realtime functions) with `cargo lambda
+// build --release --arm64` (cargo-lambda on PATH, or Docker); the twelfth,
+// SmsDeliveryStatusLoggingFunction, is inline Python (the custom resource that turns SNS's SMS
+// delivery status logging on), with nothing to build.
 // Set NOTIFY_CDK_SKIP_BUNDLING=1 to synthesise without building anything
 // (offline checks, scripts/iac.sh): the CLI refuses `--context aws:cdk:bundling-stacks=...`
 // (reserved prefix) and sets it to every stack for `synth`, so the app sets it after the CLI.

@@ -28,6 +28,13 @@ export const MANIFEST_PATH = path.join(__dirname, '..', '..', '..', 'Cargo.toml'
 export const statement = (actions: string[], resources: string[]) =>
   new iam.PolicyStatement({ effect: iam.Effect.ALLOW, actions, resources });
 
+/** The WebSocket API's stage: its URL's path, the management endpoint's, the connections' ARNs'. */
+export const WEBSOCKET_STAGE = 'live';
+/** The WebSocket API (for Fn::Sub, as the channels' statements refer to resources by logical ID). */
+export const WEBSOCKET_API_ARN = 'arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}';
+/** Where the in-app worker posts to connections (Fn::Sub). */
+export const WEBSOCKET_MANAGEMENT_ENDPOINT = 'https://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${WebSocketStage}';
+
 /** What the stack gives a channel's own statements and settings to refer to. */
 export interface ChannelContext {
   /** The stack's parameters, by logical ID. */
@@ -44,7 +51,7 @@ export interface ChannelSpec {
   readonly id: string;
   /** In the queue variables: NOTIFY_QUEUE_URL_<env>_<priority>. */
   readonly env: string;
-  /** As the API spells it: labels, the Channel metric dimension; the `<lower>-worker` binary. */
+  /** As the API spells it (in_app): labels, the Channel metric dimension; the worker's binary (workerBinary). */
   readonly lower: string;
   /** The worker function's description. */
   readonly description: string;
@@ -116,6 +123,26 @@ export const CHANNELS = [
       NOTIFY_WEBHOOK_TIMEOUT_SECONDS: parameters.WebhookTimeoutSeconds.valueAsString,
     }),
   },
+  {
+    id: 'InApp',
+    env: 'IN_APP',
+    lower: 'in_app',
+    description: "Delivers the in-app queues: the user's inbox, pushed to their live WebSocket connections",
+    // The inbox items, counters and change log (written in TransactWriteItems, which IAM
+    // authorises as the Put and Update in it) and the connection items deleted on 410 Gone are
+    // the table's common statement. The pushes: POST to a connection of the WebSocket API's
+    // stage, nothing else of the API.
+    statements: () => [
+      statement(
+        ['execute-api:ManageConnections'],
+        [cdk.Fn.sub(`${WEBSOCKET_API_ARN}/\${WebSocketStage}/POST/@connections/*`)],
+      ),
+    ],
+    environment: () => ({
+      // The WebSocket API stage's management endpoint (the worker refuses to start without it).
+      NOTIFY_WEBSOCKET_ENDPOINT: cdk.Fn.sub(WEBSOCKET_MANAGEMENT_ENDPOINT),
+    }),
+  },
 ] as const satisfies readonly ChannelSpec[];
 export type Channel = (typeof CHANNELS)[number];
 
@@ -130,8 +157,10 @@ export type Priority = (typeof PRIORITIES)[number];
 /** A channel's worker: the logical ID prefix of its role, function and log group. */
 export const workerKey = (c: Channel) => `${c.id}Worker` as const;
 export type WorkerKey = ReturnType<typeof workerKey>;
+/** A channel's worker binary: `<lower>-worker` with `-` for `_` (in-app-worker), as Channel::worker names it. */
+export const workerBinary = (c: Channel) => `${c.lower.replace(/_/g, '-')}-worker`;
 /** The Rust functions (cargo-lambda): SmsDeliveryStatusLoggingFunction, inline Python, is apart. */
-export type FunctionKey = 'Api' | WorkerKey | 'Cleanup' | 'Events' | 'Changes' | 'Callbacks';
+export type FunctionKey = 'Api' | WorkerKey | 'Cleanup' | 'Events' | 'Changes' | 'Callbacks' | 'Realtime';
 
 /** A function: cargo binary, memory (MB), timeout (s), description. */
 export interface FunctionSpec {
@@ -147,6 +176,8 @@ export const EVENTS_TIMEOUT = 30;
 export const CHANGES_TIMEOUT = 60;
 /** The callbacks function's: a batch of 10 callbacks, each URL allowed CALLBACK_TIMEOUT_SECONDS to answer. */
 export const CALLBACKS_TIMEOUT = 60;
+/** The realtime function's: API Gateway's limit for a WebSocket integration (a later answer never reaches the client). */
+export const REALTIME_TIMEOUT = 29;
 
 /** Logical ID prefix → function: the API, one worker per channel, the cleanup. */
 export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
@@ -161,7 +192,7 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
   ...(Object.fromEntries(
     CHANNELS.map((c) => [
       workerKey(c),
-      { binary: `${c.lower}-worker`, memory: WORKER_MEMORY, timeout: WORKER_TIMEOUT, description: c.description },
+      { binary: workerBinary(c), memory: WORKER_MEMORY, timeout: WORKER_TIMEOUT, description: c.description },
     ]),
   ) as Record<WorkerKey, FunctionSpec>),
   Cleanup: {
@@ -188,6 +219,13 @@ export const FUNCTIONS: Readonly<Record<FunctionKey, FunctionSpec>> = {
     memory: WORKER_MEMORY,
     timeout: CALLBACKS_TIMEOUT,
     description: "Delivers signed status callbacks to the client's URLs, retrying for up to a day",
+  },
+  Realtime: {
+    binary: 'realtime',
+    // Each event is a few reads and writes by key, like a worker's message.
+    memory: WORKER_MEMORY,
+    timeout: REALTIME_TIMEOUT,
+    description: "The WebSocket API: authenticates users' apps, keeps their connections, answers their acks, marks and pings",
   },
 };
 
@@ -289,6 +327,11 @@ def handler(event, context):
     cfnresponse.send(event, context, status, {}, "sms-delivery-status-logging", reason=reason)
 `;
 
+/**
+ * The client's messages, `{"action": ...}` (RouteSelectionExpression `$request.body.action`), each
+ * a two-way route, with $default for any other: logical ID infix → route key.
+ */
+export const WEBSOCKET_MESSAGE_ROUTES = { Default: '$default', Ack: 'ack', Seen: 'seen', Read: 'read', Ping: 'ping' } as const;
 const TABLE_ACTIONS_RW = [
   'dynamodb:GetItem',
   'dynamodb:PutItem',
@@ -466,12 +509,14 @@ export class NotifyStack extends cdk.Stack {
     const apiThrottleRateLimit = param('ApiThrottleRateLimit', {
       type: 'Number',
       default: 100,
-      description: 'Steady-state requests per second the HTTP API stage allows.',
+      description:
+        'Steady-state requests per second the HTTP API stage allows (and connections and messages the WebSocket API stage does).',
     });
     const apiThrottleBurstLimit = param('ApiThrottleBurstLimit', {
       type: 'Number',
       default: 200,
-      description: 'Burst of requests the HTTP API stage allows.',
+      description:
+        'Burst of requests the HTTP API stage allows (and of connections and messages the WebSocket API stage does).',
     });
     const logRetentionDays = param('LogRetentionDays', {
       type: 'Number',
@@ -825,6 +870,12 @@ export class NotifyStack extends cdk.Stack {
       statement(RETRYING_QUEUE_ACTIONS, [callbacksQueue.attrArn]),
       statement(['sqs:SendMessage'], [callbacksDlq.attrArn]),
     ]);
+    // The tenant's user token secret and a connection read by key, the connections put and
+    // deleted, the inbox read (Query in the user's partition) and marked, the notification
+    // acknowledged or read and its route's steps moved on: by key or partition, the table only
+    // (no index, no scan, no queue). The marks' TransactWriteItems is authorised as the Put and
+    // Update in it.
+    roles.Realtime = role('Realtime', [statement(TABLE_ACTIONS_RW, [table.attrArn])]);
 
     // ---------------------------------------------------------------- functions
     const common = {
@@ -874,6 +925,12 @@ export class NotifyStack extends cdk.Stack {
       NOTIFY_CALLBACKS_DLQ_URL: callbacksDlq.ref,
       NOTIFY_CALLBACK_RETRY_HOURS: callbackRetryHours.valueAsString,
       NOTIFY_CALLBACK_TIMEOUT_SECONDS: String(CALLBACK_TIMEOUT_SECONDS),
+    };
+    // It reads the store's settings, as every function of the table does.
+    environments.Realtime = {
+      ...common,
+      NOTIFY_RETENTION_DAYS: retentionDays.valueAsString,
+      NOTIFY_MAX_DELIVERY_HOURS: '24',
     };
 
     const functions = {} as Record<FunctionKey, lambda.Function>;
@@ -1111,6 +1168,76 @@ export class NotifyStack extends cdk.Stack {
     });
     apiPermission.overrideLogicalId('ApiFunctionInvokePermission');
 
+    // ---------------------------------------------------------------- WebSocket API
+    // Users' apps: every route goes to the realtime function, which keeps the connections (items
+    // in the user's partition, where the in-app worker finds them, with a TTL of API Gateway's 2
+    // hours) and answers the client's messages. API Gateway closes a connection after 2 hours, or
+    // after 10 minutes without a message (the client pings).
+    const webSocketApi = new apigwv2.CfnApi(this, 'WebSocketApi', {
+      name: cdk.Fn.sub('${AWS::StackName}-realtime'),
+      protocolType: 'WEBSOCKET',
+      // A message {"action": "ack" | "seen" | "read" | "ping", ...} goes to its route; any other
+      // to $default (the function answers it with an error).
+      routeSelectionExpression: '$request.body.action',
+    });
+    webSocketApi.overrideLogicalId('WebSocketApi');
+    // A WebSocket API takes the function's invocation URI (not its ARN, as the HTTP API does).
+    const webSocketIntegration = new apigwv2.CfnIntegration(this, 'WebSocketIntegration', {
+      apiId: webSocketApi.ref,
+      integrationType: 'AWS_PROXY',
+      integrationUri: cdk.Fn.sub(
+        'arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${RealtimeFunction.Arn}/invocations',
+      ),
+    });
+    webSocketIntegration.overrideLogicalId('WebSocketIntegration');
+    // No API Gateway authoriser: $connect authenticates the user's token itself (`?token=`, or
+    // the second Sec-WebSocket-Protocol) and refuses the connection without a valid one; the
+    // other routes only serve connections it accepted.
+    const webSocketRoute = (id: string, routeKey: string, twoWay: boolean) => {
+      const r = new apigwv2.CfnRoute(this, `WebSocket${id}Route`, {
+        apiId: webSocketApi.ref,
+        routeKey,
+        authorizationType: 'NONE',
+        routeResponseSelectionExpression: twoWay ? '$default' : undefined,
+        target: cdk.Fn.sub('integrations/${WebSocketIntegration}'),
+      });
+      r.overrideLogicalId(`WebSocket${id}Route`);
+      return r;
+    };
+    webSocketRoute('Connect', '$connect', false);
+    webSocketRoute('Disconnect', '$disconnect', false);
+    // The message routes are two-way: the function's answer (its body) goes back to the client
+    // on the same connection, through each route's $default route response.
+    for (const [id, routeKey] of Object.entries(WEBSOCKET_MESSAGE_ROUTES)) {
+      const r = webSocketRoute(id, routeKey, true);
+      const response = new apigwv2.CfnRouteResponse(this, `WebSocket${id}RouteResponse`, {
+        apiId: webSocketApi.ref,
+        routeId: r.ref,
+        routeResponseKey: '$default',
+      });
+      response.overrideLogicalId(`WebSocket${id}RouteResponse`);
+    }
+    // Throttled like the HTTP API's stage (connections and messages per second). No access logs:
+    // a WebSocket stage can log only once the account's API Gateway settings name a CloudWatch
+    // Logs role (an account-wide setting this stack does not own); the function logs every event.
+    const webSocketStage = new apigwv2.CfnStage(this, 'WebSocketStage', {
+      apiId: webSocketApi.ref,
+      stageName: WEBSOCKET_STAGE,
+      autoDeploy: true,
+      defaultRouteSettings: {
+        throttlingRateLimit: apiThrottleRateLimit.valueAsNumber,
+        throttlingBurstLimit: apiThrottleBurstLimit.valueAsNumber,
+      },
+    });
+    webSocketStage.overrideLogicalId('WebSocketStage');
+    const realtimePermission = new lambda.CfnPermission(this, 'RealtimeFunctionInvokePermission', {
+      action: 'lambda:InvokeFunction',
+      functionName: functions.Realtime.functionName,
+      principal: 'apigateway.amazonaws.com',
+      sourceArn: cdk.Fn.sub(`${WEBSOCKET_API_ARN}/*`),
+    });
+    realtimePermission.overrideLogicalId('RealtimeFunctionInvokePermission');
+
     // ---------------------------------------------------------------- schedules
     const schedule = (name: 'Sweep' | 'Purge', expression: string, description: string) => {
       const rule = new events.CfnRule(this, `Cleanup${name}Schedule`, {
@@ -1262,6 +1389,9 @@ export class NotifyStack extends cdk.Stack {
       comparisonOperator: 'GreaterThanThreshold',
     });
     errorRateAlarm('Callbacks', 'callbacks function');
+    // The WebSocket API's function failing (crashed or timed out: the answers it refuses are not
+    // errors).
+    errorRateAlarm('Realtime', 'realtime function');
     alarm('ApiServerErrorRateAlarm', {
       alarmDescription: 'More than 1% of API requests answered 5xx',
       metrics: percentage(
@@ -1305,7 +1435,15 @@ export class NotifyStack extends cdk.Stack {
       pairs().map(([c, p]) =>
         metric('AWS/SQS', metricName, { QueueName: of(c, p).attrQueueName }, 'Maximum', `${c.lower} ${p.id.toLowerCase()}`),
       );
-    const functionOrder: FunctionKey[] = [...CHANNELS.map(workerKey), 'Api', 'Cleanup', 'Events', 'Changes', 'Callbacks'];
+    const functionOrder: FunctionKey[] = [
+      ...CHANNELS.map(workerKey),
+      'Api',
+      'Cleanup',
+      'Events',
+      'Changes',
+      'Callbacks',
+      'Realtime',
+    ];
     const queueMetric = (metricName: string, q: sqs.CfnQueue, label: string) =>
       metric('AWS/SQS', metricName, { QueueName: q.attrQueueName }, 'Maximum', label);
     const perFunction = (metricName: string, statistic: string) =>
@@ -1436,6 +1574,11 @@ export class NotifyStack extends cdk.Stack {
     const output = (id: string, value: string, description: string) =>
       new cdk.CfnOutput(this, `Output${id}`, { value, description }).overrideLogicalId(id);
     output('ApiUrl', cdk.Fn.sub('https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}'), 'Base URL of the API (append /v1/notifications)');
+    output(
+      'WebSocketUrl',
+      cdk.Fn.sub('wss://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${WebSocketStage}'),
+      "The WebSocket API users' apps connect to (with ?token=<user token>)",
+    );
     output('TableName', table.ref, 'The DynamoDB table');
     output('AlarmTopicArn', alarmTopic.ref, "The operators' alarm topic");
     output('DashboardName', cfnDashboard.ref, 'The CloudWatch dashboard');

@@ -13,6 +13,7 @@ import {
   LISTING_INDEXES,
   PRIORITIES,
   SMS_DELIVERY_STATUS_LOGGING_CODE,
+  WEBSOCKET_MESSAGE_ROUTES,
   dlqId,
   mappingId,
   queueId,
@@ -93,6 +94,12 @@ describe('logical IDs', () => {
     // Status callbacks: their queue and DLQ, the function that delivers them, its alarms.
     'CallbacksQueue', 'CallbacksDeadLetterQueue', 'CallbacksRole', 'CallbacksFunction', 'CallbacksFunctionLogGroup',
     'CallbacksMapping', 'CallbacksDeadLetterAlarm', 'CallbacksErrorRateAlarm',
+    // The WebSocket API of users' apps and its function.
+    'RealtimeRole', 'RealtimeFunction', 'RealtimeFunctionLogGroup', 'RealtimeErrorRateAlarm', 'WebSocketApi',
+    'WebSocketIntegration', 'WebSocketConnectRoute', 'WebSocketDisconnectRoute', 'WebSocketDefaultRoute',
+    'WebSocketDefaultRouteResponse', 'WebSocketAckRoute', 'WebSocketAckRouteResponse', 'WebSocketSeenRoute',
+    'WebSocketSeenRouteResponse', 'WebSocketReadRoute', 'WebSocketReadRouteResponse', 'WebSocketPingRoute',
+    'WebSocketPingRouteResponse', 'WebSocketStage', 'RealtimeFunctionInvokePermission',
   ];
 
   test('every resource keeps the logical ID it is deployed under; a new channel only adds its own', () => {
@@ -304,9 +311,9 @@ describe('table', () => {
 });
 
 describe('alarms', () => {
-  test('per queue a DLQ and an age alarm, per worker an error-rate alarm, API 5xx, SES bounces, the events DLQ and error rate, the changes DLQ, error rate and iterator age, the callbacks DLQ and error rate; all notify the alarm topic', () => {
+  test('per queue a DLQ and an age alarm, per worker an error-rate alarm, API 5xx, SES bounces, the events DLQ and error rate, the changes DLQ, error rate and iterator age, the callbacks DLQ and error rate, the realtime error rate; all notify the alarm topic', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm');
-    expect(Object.keys(alarms)).toHaveLength(2 * pairs.length + CHANNELS.length + 1 + 1 + 2 + 3 + 2);
+    expect(Object.keys(alarms)).toHaveLength(2 * pairs.length + CHANNELS.length + 1 + 1 + 2 + 3 + 2 + 1);
     for (const a of Object.values(alarms)) {
       expect(a.Properties.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
       expect(a.Properties.OKActions).toEqual([{ Ref: 'AlarmTopic' }]);
@@ -371,6 +378,10 @@ describe('alarms', () => {
     mathAlarm('EventsErrorRateAlarm', 'AWS/Lambda', { Name: 'FunctionName', Value: { Ref: 'EventsFunction' } }, 'Errors', 'Invocations', 5);
   });
 
+  test('realtime function error rate over 5 % for 5 minutes', () => {
+    mathAlarm('RealtimeErrorRateAlarm', 'AWS/Lambda', { Name: 'FunctionName', Value: { Ref: 'RealtimeFunction' } }, 'Errors', 'Invocations', 5);
+  });
+
   test('a message in the events DLQ alarms within a minute', () => {
     expect(t.Resources.EventsDeadLetterAlarm.Properties).toMatchObject({
       Namespace: 'AWS/SQS',
@@ -406,6 +417,11 @@ const TABLE = ['${NotificationsTable.Arn}', '${NotificationsTable.Arn}/index/*']
 const queueArns = (channel?: string) =>
   pairs.filter(({ c }) => !channel || c.id === channel).map(({ c, p }) => '${' + queueId(c, p) + '.Arn}');
 const dlqArns = () => pairs.map(({ c, p }) => '${' + dlqId(c, p) + '.Arn}');
+/** The WebSocket API stage's connections, as the in-app worker posts to them. */
+const CONNECTIONS =
+  'arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${WebSocketStage}/POST/@connections/*';
+/** The WebSocket API stage's management endpoint (the in-app worker's NOTIFY_WEBSOCKET_ENDPOINT). */
+const MANAGEMENT_ENDPOINT = 'https://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${WebSocketStage}';
 const cross = (actions: string[], resources: string[]) =>
   actions.flatMap((action) => resources.map((resource) => ({ action, resource })));
 const sorted = (g: Array<{ action: string; resource: string }>) =>
@@ -600,6 +616,19 @@ describe('IAM (least privilege)', () => {
     assertChannelScoped(t, 'PushWorkerRole', 'Push');
   });
 
+  test('InAppWorkerRole: its 3 queues, the table, POST to the WebSocket stage\'s connections only', () => {
+    assertExactGrants(t, 'InAppWorkerRole', [
+      ...cross(rw, TABLE),
+      ...cross(workerSqs, queueArns('InApp')),
+      ...cross(['execute-api:ManageConnections'], [CONNECTIONS]),
+    ]);
+    assertChannelScoped(t, 'InAppWorkerRole', 'InApp');
+  });
+
+  test('RealtimeRole: GetItem, PutItem, UpdateItem, DeleteItem, Query on the table only (no index, no scan, no queue)', () => {
+    assertRealtimeRoleLeastPrivilege(t);
+  });
+
   test('WebhookWorkerRole: its 3 queues and the table, no other AWS permission', () => {
     assertExactGrants(t, 'WebhookWorkerRole', [...cross(rw, TABLE), ...cross(workerSqs, queueArns('Webhook'))]);
     assertChannelScoped(t, 'WebhookWorkerRole', 'Webhook');
@@ -665,6 +694,7 @@ describe('functions', () => {
     SmsWorker: [...common, 'NOTIFY_SMS_SENDER_ID', 'NOTIFY_SMS_TYPE_NORMAL', 'NOTIFY_MAX_RECEIVES'],
     PushWorker: [...common, 'NOTIFY_FCM_CREDENTIALS_SECRET', 'NOTIFY_FCM_PROJECT_ID', 'NOTIFY_MAX_RECEIVES'],
     WebhookWorker: [...common, 'NOTIFY_WEBHOOK_TIMEOUT_SECONDS', 'NOTIFY_MAX_RECEIVES'],
+    InAppWorker: [...common, 'NOTIFY_WEBSOCKET_ENDPOINT', 'NOTIFY_MAX_RECEIVES'],
     Cleanup: [...common, ...queueVars, ...dlqVars],
     Events: [
       ...common,
@@ -682,6 +712,7 @@ describe('functions', () => {
       'NOTIFY_CALLBACK_RETRY_HOURS',
       'NOTIFY_CALLBACK_TIMEOUT_SECONDS',
     ],
+    Realtime: [...common, 'NOTIFY_RETENTION_DAYS', 'NOTIFY_MAX_DELIVERY_HOURS'],
   };
   const expected: Record<FunctionKey, { binary: string; memory: number; timeout: number }> = {
     Api: { binary: 'api', memory: 512, timeout: 29 },
@@ -689,15 +720,17 @@ describe('functions', () => {
     SmsWorker: { binary: 'sms-worker', memory: 256, timeout: 30 },
     PushWorker: { binary: 'push-worker', memory: 256, timeout: 30 },
     WebhookWorker: { binary: 'webhook-worker', memory: 256, timeout: 30 },
+    InAppWorker: { binary: 'in-app-worker', memory: 256, timeout: 30 },
     Cleanup: { binary: 'cleanup', memory: 256, timeout: 300 },
     Events: { binary: 'events', memory: 256, timeout: 30 },
     Changes: { binary: 'changes', memory: 256, timeout: 60 },
     Callbacks: { binary: 'callbacks', memory: 256, timeout: 60 },
+    Realtime: { binary: 'realtime', memory: 256, timeout: 29 },
   };
 
-  test('the API, a worker per channel, the cleanup, the events, the changes and the callbacks functions: arm64 provided.al2023, with their memory, timeout, binary and log group', () => {
+  test('the API, a worker per channel, the cleanup, the events, the changes, the callbacks and the realtime functions: arm64 provided.al2023, with their memory, timeout, binary and log group', () => {
     // And SmsDeliveryStatusLoggingFunction (inline Python, below).
-    template.resourceCountIs('AWS::Lambda::Function', CHANNELS.length + 6);
+    template.resourceCountIs('AWS::Lambda::Function', CHANNELS.length + 7);
     for (const [k, e] of Object.entries(expected)) {
       const fn = t.Resources[`${k}Function`];
       expect(fn.Properties).toMatchObject({
@@ -746,6 +779,15 @@ describe('functions', () => {
       'Fn::If': ['CreateFcmSecret', { Ref: 'FcmCredentialsSecret' }, { Ref: 'FcmCredentialsSecretArn' }],
     });
     expect(push.NOTIFY_FCM_PROJECT_ID).toEqual({ Ref: 'FcmProjectId' });
+    const inApp = t.Resources.InAppWorkerFunction.Properties.Environment.Variables;
+    expect(flatten(inApp.NOTIFY_WEBSOCKET_ENDPOINT)).toBe(MANAGEMENT_ENDPOINT);
+    expect(t.Resources.RealtimeFunction.Properties.Environment.Variables).toEqual({
+      NOTIFY_TABLE: { Ref: 'NotificationsTable' },
+      NOTIFY_METRICS_NAMESPACE: { Ref: 'MetricsNamespace' },
+      RUST_LOG: 'info',
+      NOTIFY_RETENTION_DAYS: { Ref: 'RetentionDays' },
+      NOTIFY_MAX_DELIVERY_HOURS: '24',
+    });
     const events = t.Resources.EventsFunction.Properties.Environment.Variables;
     expect(events).toMatchObject({
       NOTIFY_RETENTION_DAYS: { Ref: 'RetentionDays' },
@@ -1655,6 +1697,241 @@ describe('status callbacks (the callbacks queue and function)', () => {
   eachCheckCanFail(drifts);
 });
 
+// ------------------------------------------------------------------------------------ WebSocket API
+
+const REALTIME_INVOCATION_URI =
+  'arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${RealtimeFunction.Arn}/invocations';
+const CONNECT_ROUTES = ['$connect', '$disconnect'];
+const MESSAGE_ROUTES = ['$default', 'ack', 'seen', 'read', 'ping'];
+
+/**
+ * Throws unless the WebSocket API is as specified: WEBSOCKET, routed by the message's `action`;
+ * exactly the routes $connect, $disconnect, $default, ack, seen, read and ping, each to the one
+ * AWS_PROXY integration of the realtime function (its invocation URI), without an authoriser
+ * ($connect checks the user token itself); the message routes two-way (RouteResponseSelectionExpression
+ * $default and one $default route response each), the connection routes one-way.
+ */
+export function assertWebSocketApi(tmpl: Json): void {
+  const r = tmpl.Resources;
+  expect(r.WebSocketApi.Properties).toMatchObject({ ProtocolType: 'WEBSOCKET', RouteSelectionExpression: '$request.body.action' });
+  const onApi = (type: string) =>
+    Object.entries(r as Record<string, Json>).filter(([, x]) => x.Type === type && x.Properties.ApiId?.Ref === 'WebSocketApi');
+  const integrations = onApi('AWS::ApiGatewayV2::Integration');
+  expect(integrations.map(([id]) => id)).toEqual(['WebSocketIntegration']);
+  expect(r.WebSocketIntegration.Properties.IntegrationType).toBe('AWS_PROXY');
+  expect(flatten(r.WebSocketIntegration.Properties.IntegrationUri)).toBe(REALTIME_INVOCATION_URI);
+  const routes = onApi('AWS::ApiGatewayV2::Route');
+  expect(routes.map(([, x]) => x.Properties.RouteKey).sort()).toEqual([...CONNECT_ROUTES, ...MESSAGE_ROUTES].sort());
+  const responses = onApi('AWS::ApiGatewayV2::RouteResponse');
+  for (const [id, route] of routes) {
+    const p = route.Properties;
+    expect([p.RouteKey, flatten(p.Target)]).toEqual([p.RouteKey, 'integrations/${WebSocketIntegration}']);
+    expect([p.RouteKey, p.AuthorizationType, p.AuthorizerId]).toEqual([p.RouteKey, 'NONE', undefined]);
+    const own = responses.filter(([, x]) => x.Properties.RouteId?.Ref === id).map(([, x]) => x.Properties.RouteResponseKey);
+    if (MESSAGE_ROUTES.includes(p.RouteKey)) {
+      expect([p.RouteKey, p.RouteResponseSelectionExpression, own]).toEqual([p.RouteKey, '$default', ['$default']]);
+    } else {
+      expect([p.RouteKey, p.RouteResponseSelectionExpression, own]).toEqual([p.RouteKey, undefined, []]);
+    }
+  }
+  expect(responses).toHaveLength(MESSAGE_ROUTES.length);
+}
+
+/**
+ * Throws unless the WebSocket API's stage auto-deploys, throttled from the API's parameters, API
+ * Gateway may invoke the realtime function for this API only, and the WebSocketUrl output is the
+ * stage's wss:// URL.
+ */
+export function assertWebSocketStage(tmpl: Json): void {
+  const stages = Object.entries(tmpl.Resources as Record<string, Json>).filter(
+    ([, x]) => x.Type === 'AWS::ApiGatewayV2::Stage' && x.Properties.ApiId?.Ref === 'WebSocketApi',
+  );
+  expect(stages.map(([id]) => id)).toEqual(['WebSocketStage']);
+  expect(tmpl.Resources.WebSocketStage.Properties).toEqual({
+    ApiId: { Ref: 'WebSocketApi' },
+    StageName: 'live',
+    AutoDeploy: true,
+    DefaultRouteSettings: { ThrottlingRateLimit: { Ref: 'ApiThrottleRateLimit' }, ThrottlingBurstLimit: { Ref: 'ApiThrottleBurstLimit' } },
+  });
+  const permission = tmpl.Resources.RealtimeFunctionInvokePermission;
+  expect(permission.Type).toBe('AWS::Lambda::Permission');
+  expect(permission.Properties).toMatchObject({
+    Action: 'lambda:InvokeFunction',
+    FunctionName: { Ref: 'RealtimeFunction' },
+    Principal: 'apigateway.amazonaws.com',
+  });
+  expect(flatten(permission.Properties.SourceArn)).toBe(
+    'arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/*',
+  );
+  expect(flatten(tmpl.Outputs.WebSocketUrl.Value)).toBe(
+    'wss://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${WebSocketStage}',
+  );
+}
+
+/**
+ * Throws unless the in-app worker may POST to the WebSocket stage's connections (and no other role
+ * any execute-api action), and its NOTIFY_WEBSOCKET_ENDPOINT is the stage's management endpoint.
+ */
+export function assertInAppWorkerPushes(tmpl: Json): void {
+  for (const [id, r] of Object.entries(tmpl.Resources as Record<string, Json>)) {
+    if (r.Type !== 'AWS::IAM::Role') continue;
+    const own = grants(tmpl, id).filter((g) => g.action.startsWith('execute-api:'));
+    expect([id, own]).toEqual([id, id === 'InAppWorkerRole' ? [{ action: 'execute-api:ManageConnections', resource: CONNECTIONS }] : []]);
+  }
+  expect(flatten(tmpl.Resources.InAppWorkerFunction.Properties.Environment.Variables.NOTIFY_WEBSOCKET_ENDPOINT)).toBe(
+    MANAGEMENT_ENDPOINT,
+  );
+  expect(tmpl.Resources.InAppWorkerFunction.Metadata.BuildProperties).toEqual({ Binary: 'in-app-worker' });
+}
+
+/**
+ * Throws unless RealtimeRole grants exactly GetItem, PutItem, UpdateItem, DeleteItem and Query on
+ * the table (the marks' TransactWriteItems is authorised as the Put and Update in it): no index,
+ * no scan, no queue, no other service.
+ */
+export function assertRealtimeRoleLeastPrivilege(tmpl: Json): void {
+  assertExactGrants(
+    tmpl,
+    'RealtimeRole',
+    cross(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'], [
+      '${NotificationsTable.Arn}',
+    ]),
+  );
+}
+
+/** Throws unless RealtimeFunction is the `realtime` binary: arm64, 256 MB, 29 s, its own role and log group. */
+export function assertRealtimeFunction(tmpl: Json): void {
+  const fn = tmpl.Resources.RealtimeFunction;
+  expect(fn.Metadata.BuildProperties).toEqual({ Binary: 'realtime' });
+  expect(fn.Properties).toMatchObject({
+    Runtime: 'provided.al2023',
+    Architectures: ['arm64'],
+    Handler: 'bootstrap',
+    MemorySize: 256,
+    Timeout: 29,
+    Role: { 'Fn::GetAtt': ['RealtimeRole', 'Arn'] },
+    LoggingConfig: { LogGroup: { Ref: 'RealtimeFunctionLogGroup' } },
+  });
+  expect(tmpl.Resources.RealtimeFunctionLogGroup.Properties).toEqual({ RetentionInDays: { Ref: 'LogRetentionDays' } });
+}
+
+describe('WebSocket API (the realtime function, the in-app worker)', () => {
+  test('WEBSOCKET, routed by $request.body.action: $connect, $disconnect, $default, ack, seen, read, ping to the realtime function, no authoriser; the message routes two-way', () => {
+    assertWebSocketApi(t);
+    expect(Object.values(WEBSOCKET_MESSAGE_ROUTES).sort()).toEqual([...MESSAGE_ROUTES].sort());
+  });
+
+  test('stage `live`: auto-deployed, throttled; API Gateway may invoke the realtime function for this API; the WebSocketUrl output', () => {
+    assertWebSocketStage(t);
+  });
+
+  test("the in-app worker: ManageConnections on the stage's connections only, NOTIFY_WEBSOCKET_ENDPOINT the management endpoint", () => {
+    assertInAppWorkerPushes(t);
+  });
+
+  test('RealtimeRole: the table only, by key and partition', () => {
+    assertRealtimeRoleLeastPrivilege(t);
+  });
+
+  test('RealtimeFunction: the realtime binary, 256 MB, 29 s, its role and log group', () => {
+    assertRealtimeFunction(t);
+  });
+
+  // InAppWorkerRole's statements: 0 logs, 1 the table, 2 its queues, 3 the connections.
+  // RealtimeRole's: 0 logs, 1 the table.
+  const drifts: Drift[] = [
+    ['an HTTP API', (s) => child(s, 'WebSocketApi').addPropertyOverride('ProtocolType', 'HTTP'), assertWebSocketApi],
+    ['routing by another field', (s) => child(s, 'WebSocketApi').addPropertyOverride('RouteSelectionExpression', '$request.body.type'), assertWebSocketApi],
+    ['the ping route missing', (s) => s.node.tryRemoveChild('WebSocketPingRoute'), assertWebSocketApi],
+    ['a route renamed', (s) => child(s, 'WebSocketReadRoute').addPropertyOverride('RouteKey', 'markRead'), assertWebSocketApi],
+    ['a one-way ack', (s) => child(s, 'WebSocketAckRoute').addPropertyDeletionOverride('RouteResponseSelectionExpression'), assertWebSocketApi],
+    ['a message route without its route response', (s) => s.node.tryRemoveChild('WebSocketSeenRouteResponse'), assertWebSocketApi],
+    ['a two-way $connect', (s) => child(s, 'WebSocketConnectRoute').addPropertyOverride('RouteResponseSelectionExpression', '$default'), assertWebSocketApi],
+    ['an IAM authoriser on $connect', (s) => child(s, 'WebSocketConnectRoute').addPropertyOverride('AuthorizationType', 'AWS_IAM'), assertWebSocketApi],
+    [
+      "the API function's ARN as the integration",
+      (s) => child(s, 'WebSocketIntegration').addPropertyOverride('IntegrationUri', { 'Fn::GetAtt': ['RealtimeFunction', 'Arn'] }),
+      assertWebSocketApi,
+    ],
+    [
+      'the api function behind the WebSocket API',
+      (s) =>
+        child(s, 'WebSocketIntegration').addPropertyOverride('IntegrationUri', {
+          'Fn::Sub': 'arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${ApiFunction.Arn}/invocations',
+        }),
+      assertWebSocketApi,
+    ],
+    ['a stage without auto-deploy', (s) => child(s, 'WebSocketStage').addPropertyOverride('AutoDeploy', false), assertWebSocketStage],
+    ['an unthrottled stage', (s) => child(s, 'WebSocketStage').addPropertyDeletionOverride('DefaultRouteSettings'), assertWebSocketStage],
+    [
+      'any API may invoke the realtime function',
+      (s) =>
+        child(s, 'RealtimeFunctionInvokePermission').addPropertyOverride('SourceArn', {
+          'Fn::Sub': 'arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:*/*',
+        }),
+      assertWebSocketStage,
+    ],
+    [
+      'an http:// WebSocketUrl',
+      (s) => (s.node.findChild('OutputWebSocketUrl') as cdk.CfnOutput).value = cdk.Fn.sub('https://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${WebSocketStage}'),
+      assertWebSocketStage,
+    ],
+    [
+      "every stage's connections",
+      (s) =>
+        roleOf(s, 'InAppWorkerRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.3.Resource', {
+          'Fn::Sub': 'arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/*',
+        }),
+      assertInAppWorkerPushes,
+    ],
+    [
+      'ManageConnections for the realtime function too',
+      (s) =>
+        roleOf(s, 'RealtimeRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.2', {
+          Effect: 'Allow',
+          Action: ['execute-api:ManageConnections'],
+          Resource: [{ 'Fn::Sub': CONNECTIONS }],
+        }),
+      assertInAppWorkerPushes,
+    ],
+    [
+      'the HTTP API as the endpoint',
+      (s) =>
+        functionOf(s, 'InAppWorkerFunction').addPropertyOverride('Environment.Variables.NOTIFY_WEBSOCKET_ENDPOINT', {
+          'Fn::Sub': 'https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}',
+        }),
+      assertInAppWorkerPushes,
+    ],
+    ['no endpoint', (s) => functionOf(s, 'InAppWorkerFunction').addPropertyDeletionOverride('Environment.Variables.NOTIFY_WEBSOCKET_ENDPOINT'), assertInAppWorkerPushes],
+    [
+      'Scan besides',
+      (s) =>
+        roleOf(s, 'RealtimeRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.1.Action', [
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:DeleteItem',
+          'dynamodb:Query',
+          'dynamodb:Scan',
+        ]),
+      assertRealtimeRoleLeastPrivilege,
+    ],
+    [
+      "the table's indexes too",
+      (s) =>
+        roleOf(s, 'RealtimeRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.1.Resource', [
+          { 'Fn::GetAtt': ['NotificationsTable', 'Arn'] },
+          { 'Fn::Sub': '${NotificationsTable.Arn}/index/*' },
+        ]),
+      assertRealtimeRoleLeastPrivilege,
+    ],
+    ['a 60 s timeout', (s) => functionOf(s, 'RealtimeFunction').addPropertyOverride('Timeout', 60), assertRealtimeFunction],
+    ["the api's log group", (s) => functionOf(s, 'RealtimeFunction').addPropertyOverride('LoggingConfig.LogGroup', { Ref: 'ApiFunctionLogGroup' }), assertRealtimeFunction],
+  ];
+
+  eachCheckCanFail(drifts);
+});
+
 describe('dashboard', () => {
   const metrics = (): Array<{ ns: string; name: string; dims: Record<string, string> }> => {
     const body = JSON.parse(flatten(t.Resources.Dashboard.Properties.DashboardBody));
@@ -1684,8 +1961,14 @@ describe('dashboard', () => {
     }
   });
 
-  test('every worker, the events, the changes and the callbacks functions: invocations, errors, throttles, duration', () => {
-    for (const fn of [...CHANNELS.map((c) => `${c.id}WorkerFunction`), 'EventsFunction', 'ChangesFunction', 'CallbacksFunction']) {
+  test('every worker, the events, the changes, the callbacks and the realtime functions: invocations, errors, throttles, duration', () => {
+    for (const fn of [
+      ...CHANNELS.map((c) => `${c.id}WorkerFunction`),
+      'EventsFunction',
+      'ChangesFunction',
+      'CallbacksFunction',
+      'RealtimeFunction',
+    ]) {
       for (const name of ['Invocations', 'Errors', 'Throttles', 'Duration']) {
         has('AWS/Lambda', name, { FunctionName: '${' + fn + '}' });
       }
