@@ -13,10 +13,11 @@ test:
 tools:
 	@scripts/tools.sh
 
-## List what the local SES, SNS, FCM and webhook receiver got (while `make dev` runs).
+## List what the local SES, SNS, FCM, webhook receiver and Slack/Teams stand-in got (while `make dev` runs).
 outbox:
 	@cargo run --quiet --bin notify-local -- outbox --endpoint http://127.0.0.1:$${NOTIFY_EMULATOR_PORT:-4566} \
-		--fcm-url http://127.0.0.1:$${NOTIFY_FCM_PORT:-4580} --receiver-url http://127.0.0.1:$${NOTIFY_RECEIVER_PORT:-4590}
+		--fcm-url http://127.0.0.1:$${NOTIFY_FCM_PORT:-4580} --receiver-url http://127.0.0.1:$${NOTIFY_RECEIVER_PORT:-4590} \
+		--chat-url http://127.0.0.1:$${NOTIFY_CHAT_PORT:-4595}
 
 ## Move every dead-lettered message back to its queue (while `make dev` runs).
 redrive:
@@ -46,7 +47,7 @@ lint:
 ## Release builds of the functions for Lambda (arm64), with their sizes.
 release: tools
 	PATH="$$PWD/.dev/venv/bin:$$PATH" cargo lambda build --release --arm64 \
-		--bin api --bin email-worker --bin sms-worker --bin push-worker --bin webhook-worker --bin in-app-worker \
+		--bin api --bin email-worker --bin sms-worker --bin push-worker --bin webhook-worker --bin in-app-worker --bin chat-worker \
 		--bin events --bin changes --bin callbacks --bin cleanup --bin realtime
 	@ls -l target/lambda/*/bootstrap
 

@@ -15,10 +15,12 @@ api_port="${NOTIFY_API_PORT:-9000}"
 fcm_port="${NOTIFY_FCM_PORT:-4580}"
 receiver_port="${NOTIFY_RECEIVER_PORT:-4590}"
 websocket_port="${NOTIFY_WEBSOCKET_PORT:-9001}"
+chat_port="${NOTIFY_CHAT_PORT:-4595}"
 emulator="http://127.0.0.1:$emulator_port"
 fcm="http://127.0.0.1:$fcm_port"
 receiver="http://127.0.0.1:$receiver_port"
 websocket="ws://127.0.0.1:$websocket_port"
+chat="http://127.0.0.1:$chat_port"
 invoke="http://127.0.0.1:$api_port"
 api_url="$invoke/lambda-url/api"
 # Where this stack's state lives (keys, environment, logs); NOTIFY_DEV_DIR lets a second
@@ -62,9 +64,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 port_busy() { .dev/venv/bin/python -c "import socket,sys; s=socket.socket(); sys.exit(0 if s.connect_ex(('127.0.0.1', $1)) == 0 else 1)"; }
-for port in "$api_port" "$fcm_port" "$receiver_port" "$websocket_port"; do
+for port in "$api_port" "$fcm_port" "$receiver_port" "$websocket_port" "$chat_port"; do
   if port_busy "$port"; then
-    echo "error: port $port is in use (another make dev?). Stop it, or set NOTIFY_API_PORT / NOTIFY_FCM_PORT / NOTIFY_RECEIVER_PORT / NOTIFY_WEBSOCKET_PORT." >&2
+    echo "error: port $port is in use (another make dev?). Stop it, or set NOTIFY_API_PORT / NOTIFY_FCM_PORT / NOTIFY_RECEIVER_PORT / NOTIFY_WEBSOCKET_PORT / NOTIFY_CHAT_PORT." >&2
     exit 1
   fi
 done
@@ -77,7 +79,7 @@ echo "building:  the functions and the local tools (the first build compiles the
 cargo build --workspace --bins --quiet
 
 ./target/debug/notify-local setup --endpoint "$emulator" --api-url "$api_url" --fcm-url "$fcm" \
-  --receiver-url "$receiver" --websocket-url "$websocket" --dir "$state"
+  --receiver-url "$receiver" --websocket-url "$websocket" --chat-url "$chat" --dir "$state"
 # $state/env appears once the API answers, so a script that waits for it can start at once.
 mv "$state/env" "$state/env.pending"
 
@@ -89,6 +91,10 @@ setsid ./target/debug/notify-local receiver --receiver-url "$receiver" --endpoin
   >"$logs/receiver.log" 2>&1 9>&- &
 groups+=("$!")
 echo "webhooks:  $receiver (a receiver that verifies signatures, log $logs/receiver.log)"
+
+setsid ./target/debug/notify-local chat --chat-url "$chat" >"$logs/chat.log" 2>&1 9>&- &
+groups+=("$!")
+echo "chat:      $chat (Slack and Teams stand-in, log $logs/chat.log)"
 
 # API Gateway's WebSocket API (a stand-in) in front of the realtime function.
 setsid ./target/debug/notify-local websocket --websocket-url "$websocket" --dir "$state" \
@@ -211,14 +217,23 @@ cat <<BANNER
     curl -sS "$NOTIFY_API_URL/v1/users/jane/inbox" -H "Authorization: Bearer $NOTIFY_API_KEY"
     WebSocket URL: $NOTIFY_WEBSOCKET_URL (with ?token=<a user token>)
 
-  What SES, SNS, FCM and the receiver got:   make outbox
+  Slack (or Teams): register a target at the local stand-in, then send it a message:
+
+    curl -sS -X PUT "$NOTIFY_API_URL/v1/chat/targets/ops" \\
+      -H "Authorization: Bearer $NOTIFY_API_KEY" -H "Content-Type: application/json" \\
+      -d '{"type":"slack_webhook","url":"$chat/slack/webhook/T000/B000/XXXX"}'
+    curl -sS -X POST "$NOTIFY_API_URL/v1/notifications" \\
+      -H "Authorization: Bearer $NOTIFY_API_KEY" -H "Content-Type: application/json" \\
+      -d '{"channel":"chat","target":"ops","text":"db-1 is down"}'
+
+  What SES, SNS, FCM, the receiver and Slack/Teams got:   make outbox
   Move dead-lettered messages back:          make redrive
-  Logs:    $logs/ (functions, poller, fcm, receiver, websocket, emulator)
+  Logs:    $logs/ (functions, poller, fcm, receiver, websocket, chat, emulator)
   Stop:    Ctrl-C
 
 BANNER
 # In the background with `wait`, so Ctrl-C (or a TERM) runs the cleanup at once.
 setsid tail -n 0 -f "$logs/functions.log" "$logs/poller.log" "$logs/fcm.log" "$logs/receiver.log" \
-  "$logs/websocket.log" 9>&- &
+  "$logs/websocket.log" "$logs/chat.log" 9>&- &
 groups+=("$!")
 wait "$!"

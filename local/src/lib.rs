@@ -8,10 +8,12 @@
 //!   their timeout), starting them again when they die, and [`function_url`] puts a Lambda
 //!   function URL in front of the API;
 //! - [`outbox`] lists what the emulated providers were asked to send;
-//! - [`fcm`] and [`receiver`] stand in for FCM and for the receivers of webhooks, and
+//! - [`fcm`], [`receiver`] and [`chat`] stand in for FCM, the receivers of webhooks and
+//!   Slack and Teams, and
 //!   [`websocket`] for API Gateway's WebSocket API in front of the realtime function;
 //! - [`coldstart`] times one cold start of a function's binary (`make bench`).
 
+pub mod chat;
 pub mod coldstart;
 pub mod esm;
 pub mod fcm;

@@ -7,7 +7,8 @@
 //! notify-local poll   [--endpoint URL] [--prefix P] [--fcm-url URL] [--dir .dev] [--bin-dir target/debug] [--watch DIR]
 //! notify-local receiver [--receiver-url URL] [--endpoint URL] [--prefix P]
 //! notify-local websocket [--websocket-url ws://127.0.0.1:9001] [--dir .dev] [--bin-dir target/debug]
-//! notify-local outbox [--endpoint URL] [--fcm-url URL] [--receiver-url URL] [--json]
+//! notify-local chat   [--chat-url http://127.0.0.1:4595]
+//! notify-local outbox [--endpoint URL] [--fcm-url URL] [--receiver-url URL] [--chat-url URL] [--json]
 //! ```
 
 use std::{
@@ -30,12 +31,13 @@ use notify_local::{
 use notify_shared::domain::Channel;
 use rand::Rng;
 
-const USAGE: &str = "usage: notify-local <setup|api|fcm|poll|receiver|websocket|outbox> [--endpoint URL] [--prefix P] \
+const USAGE: &str = "usage: notify-local <setup|api|fcm|poll|receiver|websocket|chat|outbox> [--endpoint URL] [--prefix P] \
                      [--api-url URL] [--fcm-url URL] [--receiver-url URL] [--dir DIR] [--bin-dir DIR] [--watch DIR] [--listen ADDR] [--json]";
 const DEFAULT_EMULATOR: &str = "http://127.0.0.1:4566";
 const DEFAULT_FCM: &str = "http://127.0.0.1:4580";
 const DEFAULT_RECEIVER: &str = "http://127.0.0.1:4590";
 const DEFAULT_WEBSOCKET: &str = "ws://127.0.0.1:9001";
+const DEFAULT_CHAT: &str = "http://127.0.0.1:4595";
 /// Batches a channel's mapping delivers at once: the worker's process runs as many
 /// invocations at a time.
 const POLLERS_PER_CHANNEL: usize = 4;
@@ -191,6 +193,12 @@ async fn setup(args: &Args) -> Result<(), String> {
         "NOTIFY_WEBSOCKET_ENDPOINT".to_owned(),
         websocket_url.replacen("ws://", "http://", 1),
     ));
+    // The chat worker's bot messages go to the Slack stand-in's Web API.
+    let chat_url = args.get("chat-url", DEFAULT_CHAT);
+    env.push((
+        "NOTIFY_SLACK_API_URL".to_owned(),
+        format!("{}/slack/api", chat_url.trim_end_matches('/')),
+    ));
     env.extend(stack.function_env());
     let functions_env: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     write(&dir.join("functions.env"), &functions_env)?;
@@ -203,7 +211,7 @@ async fn setup(args: &Args) -> Result<(), String> {
         &format!(
             "NOTIFY_API_URL={api_url}\nNOTIFY_API_KEY={key}\nNOTIFY_ADMIN_KEY={admin_key}\n\
              NOTIFY_EMULATOR_URL={endpoint}\nNOTIFY_FCM_URL={fcm_url}\nNOTIFY_RECEIVER_URL={receiver_url}\n\
-             NOTIFY_WEBSOCKET_URL={websocket_url}\n"
+             NOTIFY_WEBSOCKET_URL={websocket_url}\nNOTIFY_CHAT_URL={chat_url}\n"
         ),
     )?;
     println!(
@@ -268,6 +276,24 @@ async fn api(args: &Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("{listen}: {e}"))?;
     println!("the API on http://{bound}{API_PREFIX} (a function URL in front of the api function)");
+    task.await.map_err(|e| e.to_string())
+}
+
+/// Slack's and Teams' stand-in.
+async fn chat(args: &Args) -> Result<(), String> {
+    let url = args.get("chat-url", DEFAULT_CHAT);
+    let addr: SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .map_err(|e| format!("--chat-url must be http://<ip>:<port>: {e}"))?;
+    let (bound, task) = notify_local::chat::ChatStandIn::new()
+        .serve(addr)
+        .await
+        .map_err(|e| format!("{addr}: {e}"))?;
+    println!(
+        "Slack and Teams stand-in on http://{bound} (/slack/webhook/…, /slack/api/chat.postMessage, /teams/workflow/…)"
+    );
     task.await.map_err(|e| e.to_string())
 }
 
@@ -474,8 +500,10 @@ async fn show_outbox(args: &Args) -> Result<(), String> {
     let webhooks = outbox::received_webhooks(&receiver_url)
         .await
         .unwrap_or_default();
+    let chat_url = args.get("chat-url", DEFAULT_CHAT);
+    let chats = outbox::chat_messages(&chat_url).await.unwrap_or_default();
     if args.flags.contains_key("json") {
-        let all = serde_json::json!({ "emails": emails, "sms": sms, "pushes": pushes, "webhooks": webhooks });
+        let all = serde_json::json!({ "emails": emails, "sms": sms, "pushes": pushes, "webhooks": webhooks, "chat": chats });
         println!(
             "{}",
             serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?
@@ -522,6 +550,26 @@ async fn show_outbox(args: &Args) -> Result<(), String> {
             w.body.chars().take(80).collect::<String>()
         );
     }
+    println!(
+        "{} chat message(s) received by the Slack and Teams stand-in on {chat_url}",
+        chats.len()
+    );
+    for c in chats {
+        let text = c.body["text"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| c.body.to_string());
+        println!(
+            "- {}  {}{}  answered {}  {}",
+            c.service,
+            c.path,
+            c.channel
+                .map(|ch| format!(" channel {ch}"))
+                .unwrap_or_default(),
+            c.answered,
+            text.chars().take(80).collect::<String>()
+        );
+    }
     Ok(())
 }
 
@@ -541,6 +589,7 @@ async fn main() -> ExitCode {
             "poll" => poll(&args).await,
             "receiver" => receiver(&args).await,
             "websocket" => websocket(&args).await,
+            "chat" => chat(&args).await,
             "outbox" => show_outbox(&args).await,
             other => Err(format!("unknown command `{other}`\n{USAGE}")),
         },

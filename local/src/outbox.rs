@@ -90,3 +90,13 @@ pub async fn received_webhooks(
     ))
     .await
 }
+
+/// What the Slack and Teams stand-in received.
+pub async fn chat_messages(chat_url: &str) -> Result<Vec<crate::chat::ChatMessage>, String> {
+    #[derive(Deserialize)]
+    struct Messages {
+        messages: Vec<crate::chat::ChatMessage>,
+    }
+    let url = format!("{}/_chat/messages", chat_url.trim_end_matches('/'));
+    Ok(get_json::<Messages>(&url).await?.messages)
+}

@@ -256,6 +256,7 @@ impl Bench {
             Channel::InApp => {
                 json!({"channel": "in_app", "userId": "cold-start-user", "title": "Hi", "body": "Hello"})
             }
+            Channel::Chat => json!({"channel": "chat", "target": "cold-start", "text": "Hello"}),
         };
         self.stack.send(&body).await;
         for source in self.stack.stack.sources(channel) {

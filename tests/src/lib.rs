@@ -216,6 +216,10 @@ pub struct TestStack {
     pub websocket: notify_local::websocket::WebSocketStandIn,
     /// `ws://127.0.0.1:<port>`.
     pub websocket_url: String,
+    /// Slack's and Teams' stand-in, on loopback.
+    pub chat: notify_local::chat::ChatStandIn,
+    /// `http://127.0.0.1:<port>`.
+    pub chat_url: String,
     pub dns: TestDns,
     /// With [`StackOptions::metered`]: what the stack's AWS requests cost.
     pub meter: Option<meter::Meter>,
@@ -417,12 +421,37 @@ impl TestStack {
         )
         .expect("the in-app worker starts");
 
+        // Slack's and Teams' stand-in, and the chat worker posting to it (its Web API too).
+        let chat_standin = notify_local::chat::ChatStandIn::new();
+        let (chat_addr, _) = chat_standin
+            .clone()
+            .serve("127.0.0.1:0".parse().expect("an address"))
+            .await
+            .expect("start the Slack and Teams stand-in");
+        let chat = notify_chat_worker::worker_with_lookup(
+            &sdk,
+            notify_chat_worker::ChatWorkerConfig {
+                store: store_settings.clone(),
+                delivery: delivery_settings(&options),
+                chat: notify_shared::provider::ChatSettings {
+                    webhook: WebhookSettings {
+                        timeout: WEBHOOK_TIMEOUT,
+                        policy: UrlPolicy::AllowLoopback,
+                    },
+                    slack_api_url: format!("http://{chat_addr}/slack/api"),
+                },
+            },
+            Arc::new(dns.clone()),
+        )
+        .expect("the chat worker starts");
+
         let workers: Vec<(Channel, DeliveryWorker)> = vec![
             (Channel::Email, email),
             (Channel::Sms, sms),
             (Channel::Push, push),
             (Channel::Webhook, webhook),
             (Channel::InApp, in_app),
+            (Channel::Chat, chat),
         ];
         // A channel without its worker here would fail its tests with a missing mapping.
         assert!(
@@ -519,6 +548,8 @@ impl TestStack {
             receiver_url: format!("http://{receiver_addr}"),
             websocket,
             websocket_url: format!("ws://{websocket_addr}"),
+            chat: chat_standin,
+            chat_url: format!("http://{chat_addr}"),
             dns,
             meter,
             mappings,
@@ -911,6 +942,7 @@ fn ports(
         templates: store.clone(),
         batches: store.clone(),
         webhooks: store.clone(),
+        chat_targets: store.clone(),
         suppressions: store.clone(),
         callbacks: store.clone(),
         callback_deliveries: store.clone(),
@@ -1021,6 +1053,7 @@ pub fn memory_app() -> (
             templates: Arc::new(notify_shared::store::MemoryTemplates::new()),
             batches: store.clone(),
             webhooks: Arc::new(notify_shared::store::MemoryWebhooks::new()),
+            chat_targets: Arc::new(notify_shared::store::MemoryChatTargets::new()),
             suppressions: Arc::new(notify_shared::store::MemorySuppressions::new()),
             callbacks: callbacks.clone(),
             callback_deliveries: callbacks,

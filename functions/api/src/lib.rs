@@ -8,6 +8,7 @@ mod batch;
 mod callbacks;
 mod catalog;
 mod channel;
+mod chat;
 mod compat;
 mod config;
 mod content;
@@ -38,9 +39,9 @@ use notify_shared::{
     health::{QueueHealth, SqsQueueHealth, TableHealth},
     queue::{DeadLetters, NotificationQueue, SqsDeadLetters, SqsQueue},
     store::{
-        BatchStore, CallbackDeliveries, CallbackSubscriptions, DeviceRegistry, DynamoStore,
-        IdempotencyStore, InboxStore, NotificationSearch, NotificationStore, RouteStore,
-        StatsStore, SuppressionList, TemplateStore, UserStore, WebhookEndpoints,
+        BatchStore, CallbackDeliveries, CallbackSubscriptions, ChatTargets, DeviceRegistry,
+        DynamoStore, IdempotencyStore, InboxStore, NotificationSearch, NotificationStore,
+        RouteStore, StatsStore, SuppressionList, TemplateStore, UserStore, WebhookEndpoints,
     },
 };
 use tracing::{Instrument, info, info_span};
@@ -66,6 +67,7 @@ pub struct Ports {
     pub templates: Arc<dyn TemplateStore>,
     pub batches: Arc<dyn BatchStore>,
     pub webhooks: Arc<dyn WebhookEndpoints>,
+    pub chat_targets: Arc<dyn ChatTargets>,
     pub suppressions: Arc<dyn SuppressionList>,
     pub callbacks: Arc<dyn CallbackSubscriptions>,
     pub callback_deliveries: Arc<dyn CallbackDeliveries>,
@@ -90,6 +92,7 @@ pub struct App {
     catalog: catalog::Catalog,
     batches: Arc<dyn BatchStore>,
     webhooks: Arc<dyn WebhookEndpoints>,
+    chat_targets: Arc<dyn ChatTargets>,
     suppressions: Arc<dyn SuppressionList>,
     callbacks: Arc<dyn CallbackSubscriptions>,
     callback_deliveries: Arc<dyn CallbackDeliveries>,
@@ -121,6 +124,7 @@ impl App {
             templates: ports.templates,
             batches: ports.batches,
             webhooks: ports.webhooks,
+            chat_targets: ports.chat_targets,
             suppressions: ports.suppressions,
             callbacks: ports.callbacks,
             callback_deliveries: ports.callback_deliveries,
@@ -180,6 +184,7 @@ impl App {
             templates: store.clone(),
             batches: store.clone(),
             webhooks: store.clone(),
+            chat_targets: store.clone(),
             suppressions: store.clone(),
             callbacks: store.clone(),
             callback_deliveries: store.clone(),
@@ -396,6 +401,10 @@ impl App {
                 .await
             }
             Route::CompatStatus(id) => compat::status(self, &tenant, &id).await,
+            Route::ListChatTargets => chat::list(self, &tenant).await,
+            Route::PutChatTarget(name) => chat::put(self, &tenant, &name, &body()?).await,
+            Route::GetChatTarget(name) => chat::get(self, &tenant, &name).await,
+            Route::DeleteChatTarget(name) => chat::delete(self, &tenant, &name).await,
             Route::ListWebhookEndpoints => webhooks::list(self, &tenant).await,
             Route::PutWebhookEndpoint(name) => webhooks::put(self, &tenant, &name, &body()?).await,
             Route::GetWebhookEndpoint(name) => webhooks::get(self, &tenant, &name).await,
@@ -440,6 +449,8 @@ mod tests;
 mod tests_batch;
 #[cfg(test)]
 mod tests_callbacks;
+#[cfg(test)]
+mod tests_chat;
 #[cfg(test)]
 mod tests_inbox;
 #[cfg(test)]

@@ -76,6 +76,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         templates: Arc::new(MemoryTemplates::new()),
         batches: store.clone(),
         webhooks: webhooks.clone(),
+        chat_targets: Arc::new(notify_shared::store::MemoryChatTargets::new()),
         suppressions: Arc::new(notify_shared::store::MemorySuppressions::new()),
         callbacks: callbacks.clone(),
         callback_deliveries: callbacks.clone(),

@@ -519,7 +519,8 @@ fn unsubscribe_url(rig: &Rig, answer: &Value) -> Option<String> {
         notify_shared::domain::Content::Sms(_)
         | notify_shared::domain::Content::Push(_)
         | notify_shared::domain::Content::Webhook(_)
-        | notify_shared::domain::Content::InApp(_) => None,
+        | notify_shared::domain::Content::InApp(_)
+        | notify_shared::domain::Content::Chat(_) => None,
     }
 }
 

@@ -245,6 +245,8 @@ impl Callbacks {
                         let backoff = backoff(receives, self.retry_base, self.retry_max);
                         Some(retry_after.map_or(backoff, |asked| asked.max(backoff)))
                     }
+                    // The webhook sender never paces; retried as asked if it ever does.
+                    ErrorKind::Paced { after } => Some(after),
                     ErrorKind::Permanent | ErrorKind::TargetGone | ErrorKind::OptedOut => None,
                 };
                 let deadline = queued_at.plus(self.retry_window);

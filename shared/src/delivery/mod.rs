@@ -510,6 +510,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_paced_send_goes_back_to_the_queue_without_using_up_its_receives() {
+        let paced =
+            ProviderError::transient("paced", "next slot later").with_kind(ErrorKind::Paced {
+                after: Duration::from_secs(40),
+            });
+        let rig = rig(ScriptedProvider::new(Channel::Email).then(Err(paced)));
+        let n = stored(&rig);
+        // Even on the last receive: put back as a new message, never failed.
+        let last = rig.worker.settings.max_receives;
+        let outcome = rig.worker.process(&sqs_message(&n, "m1", last)).await;
+        assert_eq!(
+            outcome,
+            Outcome::Deferred {
+                after: Duration::from_secs(40)
+            }
+        );
+        let between = rig.store.record(&n.id).unwrap();
+        assert_eq!(between.status, Status::Queued);
+        assert_eq!(between.deliveries[0].status, DeliveryStatus::Pending);
+        assert_eq!(
+            rig.worker.process(&sqs_message(&n, "m2", 1)).await,
+            Outcome::Sent
+        );
+    }
+
+    #[tokio::test]
     async fn retry_after_sets_the_delay_and_otherwise_the_backoff_does() {
         let slow =
             ProviderError::transient("QUOTA_EXCEEDED", "later").with_kind(ErrorKind::Transient {

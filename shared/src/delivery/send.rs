@@ -75,7 +75,7 @@ pub(super) async fn send_pending(
                         d.status = DeliveryStatus::Failed;
                         provider.forget(n, &d.to).await;
                     }
-                    ErrorKind::Transient { .. } => {
+                    ErrorKind::Transient { .. } | ErrorKind::Paced { .. } => {
                         // Keep the error that asks for the longest wait.
                         if transient
                             .as_ref()

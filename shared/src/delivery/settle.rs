@@ -13,7 +13,7 @@ use super::outcome::Outcome;
 use crate::{
     clock::Clock,
     domain::{Delivery, DeliveryStatus, Failure, NotificationId, Status},
-    provider::ProviderError,
+    provider::{ErrorKind, ProviderError},
     store::{
         NotificationStore, ProviderRef, RETRIES_EXHAUSTED, StoreError, Transition,
         TransitionOutcome,
@@ -91,6 +91,9 @@ impl Attempt<'_> {
         deliveries: Vec<Delivery>,
     ) -> Outcome {
         if let Some(e) = transient {
+            if let ErrorKind::Paced { after } = e.kind {
+                return self.pace(e, deliveries, after).await;
+            }
             return self.retry_or_give_up(e, deliveries).await;
         }
         match summarise(&deliveries) {
@@ -139,6 +142,16 @@ impl Attempt<'_> {
             | Status::Cancelled
             | Status::Expired => Outcome::Failed,
         }
+    }
+
+    /// Paced: the claim released, the message put back as a new one for `after`, its
+    /// receives untouched.
+    async fn pace(&self, e: ProviderError, deliveries: Vec<Delivery>, after: Duration) -> Outcome {
+        let change = Transition::requeued(self.token, e.to_failure(), deliveries, self.clock.now());
+        if let Err(store_error) = self.store.transition(self.id, &change).await {
+            warn!(error = %store_error, "could not release the claim of a paced message");
+        }
+        Outcome::Deferred { after }
     }
 
     /// A transient failure: back to the queue, or, on the last receive SQS allows, the end.

@@ -59,6 +59,7 @@ impl Suppressing {
                 | Recipient::Device(_)
                 | Recipient::Endpoint(_)
                 | Recipient::Url(_)
+                | Recipient::ChatTarget(_)
                 | Recipient::Erased(_),
             ) => return Ok(None),
         };

@@ -15,15 +15,18 @@ pub enum Channel {
     /// The user's in-app inbox (the feed API), and their app's live connections.
     #[serde(rename = "in_app")]
     InApp,
+    /// A Slack channel (incoming webhook or bot token) or a Microsoft Teams workflow.
+    Chat,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 5] = [
+    pub const ALL: [Channel; 6] = [
         Channel::Email,
         Channel::Sms,
         Channel::Push,
         Channel::Webhook,
         Channel::InApp,
+        Channel::Chat,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -33,6 +36,7 @@ impl Channel {
             Channel::Push => "push",
             Channel::Webhook => "webhook",
             Channel::InApp => "in_app",
+            Channel::Chat => "chat",
         }
     }
 
@@ -44,6 +48,7 @@ impl Channel {
             Channel::Push => "fcm",
             Channel::Webhook => "webhook",
             Channel::InApp => "inbox",
+            Channel::Chat => "chat",
         }
     }
 
@@ -55,6 +60,7 @@ impl Channel {
             Channel::Push => "push-worker",
             Channel::Webhook => "webhook-worker",
             Channel::InApp => "in-app-worker",
+            Channel::Chat => "chat-worker",
         }
     }
 }
@@ -74,7 +80,7 @@ impl FromStr for Channel {
             .find(|c| c.as_str() == s)
             .ok_or_else(|| UnknownName {
                 value: s.to_owned(),
-                allowed: "email, sms, push, webhook, in_app",
+                allowed: "email, sms, push, webhook, in_app, chat",
             })
     }
 }

@@ -5,6 +5,7 @@ mod recipient;
 mod batch;
 pub mod callback;
 mod channel;
+pub mod chat;
 pub mod inbox;
 mod notification;
 pub mod preferences;
@@ -22,9 +23,9 @@ mod webhook;
 pub use batch::BatchId;
 pub use channel::Channel;
 pub use notification::{
-    Content, Delivery, DeliveryStatus, Draft, EmailContent, Failure, HistoryEntry, HttpResponse,
-    InAppContent, Lease, MAX_REFERENCE_CHARS, Notification, NotificationId, PushContent,
-    SmsContent, TemplateRef, TenantId, WebhookContent,
+    ChatContent, Content, Delivery, DeliveryStatus, Draft, EmailContent, Failure, HistoryEntry,
+    HttpResponse, InAppContent, Lease, MAX_REFERENCE_CHARS, Notification, NotificationId,
+    PushContent, SmsContent, TemplateRef, TenantId, WebhookContent,
 };
 pub use priority::Priority;
 pub use profile::{MAX_NAME_CHARS, MAX_PROFILE_DATA_BYTES, Profile};

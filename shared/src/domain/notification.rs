@@ -102,6 +102,19 @@ pub enum Content {
     Push(PushContent),
     Webhook(WebhookContent),
     InApp(InAppContent),
+    Chat(ChatContent),
+}
+
+/// A chat message: its text, and Slack's blocks or a Teams Adaptive Card when given, kept
+/// as JSON text (as a webhook's payload) so what is sent is exactly what was accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatContent {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<String>,
 }
 
 /// An in-app inbox item's content: what the user's app shows. Its category is the
@@ -431,6 +444,7 @@ impl Notification {
             | Recipient::Device(_)
             | Recipient::Endpoint(_)
             | Recipient::Url(_)
+            | Recipient::ChatTarget(_)
             | Recipient::Erased(_) => self.user_id.as_ref(),
         }
     }

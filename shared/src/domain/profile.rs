@@ -42,7 +42,7 @@ impl Profile {
             Channel::Email => self.email.clone().map(Recipient::Email),
             Channel::Sms => self.phone.clone().map(Recipient::Phone),
             Channel::Push | Channel::InApp => Some(Recipient::User(self.user_id.clone())),
-            Channel::Webhook => None,
+            Channel::Webhook | Channel::Chat => None,
         }
     }
 

@@ -282,6 +282,8 @@ pub enum Recipient {
     Endpoint(EndpointName),
     /// A webhook URL given inline.
     Url(WebhookUrl),
+    /// A tenant's registered chat target (a Slack channel, a Teams workflow), by name.
+    ChatTarget(EndpointName),
     /// The recipient of a notification whose user was erased: only its masked form is kept.
     Erased(String),
 }
@@ -316,6 +318,7 @@ impl Recipient {
             Recipient::Device(t) => t.as_str(),
             Recipient::Endpoint(e) => e.as_str(),
             Recipient::Url(u) => u.as_str(),
+            Recipient::ChatTarget(t) => t.as_str(),
             Recipient::Erased(m) => m,
         }
     }
@@ -328,6 +331,7 @@ impl Recipient {
             Recipient::Device(t) => t.masked(),
             Recipient::Endpoint(e) => format!("endpoint {}", e.as_str()),
             Recipient::Url(u) => u.masked(),
+            Recipient::ChatTarget(t) => format!("chat target {}", t.as_str()),
             Recipient::Erased(m) => m.clone(),
         }
     }
@@ -347,6 +351,7 @@ impl Recipient {
             }),
             // Resolved by the provider: a user to devices, an endpoint to its URL.
             Recipient::User(_) | Recipient::Endpoint(_) => None,
+            Recipient::ChatTarget(t) => Some(Address::Chat(t.clone())),
             Recipient::Erased(_) => None,
         }
     }
@@ -375,6 +380,8 @@ pub enum Address {
     Inbox(UserId),
     /// One live WebSocket connection of the user's app (API Gateway's connection id).
     Connection(String),
+    /// A tenant's chat target, resolved to its Slack or Teams address when sent.
+    Chat(EndpointName),
 }
 
 impl Address {
@@ -386,7 +393,8 @@ impl Address {
             | Address::Phone(_)
             | Address::Webhook { .. }
             | Address::Inbox(_)
-            | Address::Connection(_) => None,
+            | Address::Connection(_)
+            | Address::Chat(_) => None,
         }
     }
 
@@ -398,6 +406,7 @@ impl Address {
             Address::Webhook { url, .. } => url.as_str(),
             Address::Inbox(user) => user.as_str(),
             Address::Connection(id) => id,
+            Address::Chat(t) => t.as_str(),
         }
     }
 
@@ -409,6 +418,7 @@ impl Address {
             Address::Webhook { url, .. } => url.masked(),
             Address::Inbox(user) => format!("inbox of user {}", user.as_str()),
             Address::Connection(id) => format!("connection {id}"),
+            Address::Chat(t) => format!("chat target {}", t.as_str()),
         }
     }
 }

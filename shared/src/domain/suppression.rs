@@ -68,7 +68,8 @@ impl SuppressedAddress {
             Address::Device { .. }
             | Address::Webhook { .. }
             | Address::Inbox(_)
-            | Address::Connection(_) => None,
+            | Address::Connection(_)
+            | Address::Chat(_) => None,
         }
     }
 
@@ -90,7 +91,7 @@ impl SuppressedAddress {
     pub fn covers(channel: Channel) -> bool {
         match channel {
             Channel::Email | Channel::Sms => true,
-            Channel::Push | Channel::Webhook | Channel::InApp => false,
+            Channel::Push | Channel::Webhook | Channel::InApp | Channel::Chat => false,
         }
     }
 
@@ -114,6 +115,9 @@ impl SuppressedAddress {
             Channel::InApp => Err(
                 "in_app has no suppression list: the user's preferences turn the inbox off".into(),
             ),
+            Channel::Chat => {
+                Err("chat has no suppression list: a chat target is the tenant's own".into())
+            }
         }
     }
 
@@ -135,7 +139,7 @@ impl SuppressedAddress {
         match self.channel {
             Channel::Email => crate::telemetry::mask_email(&self.address),
             Channel::Sms => crate::telemetry::mask_phone(&self.address),
-            Channel::Push | Channel::Webhook | Channel::InApp => "***".into(),
+            Channel::Push | Channel::Webhook | Channel::InApp | Channel::Chat => "***".into(),
         }
     }
 }

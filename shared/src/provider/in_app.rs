@@ -162,7 +162,8 @@ impl Provider for InAppProvider {
             Address::Email(_)
             | Address::Phone(_)
             | Address::Device { .. }
-            | Address::Webhook { .. } => Err(ProviderError::permanent(
+            | Address::Webhook { .. }
+            | Address::Chat(_) => Err(ProviderError::permanent(
                 "UnsupportedRecipient",
                 format!("in-app cannot deliver to {}", to.masked()),
             )),

@@ -2,6 +2,7 @@
 //! Each channel has one port; the worker loop is the same for all of them and decides what to
 //! record and whether to retry from the error's [`ErrorKind`] alone.
 
+mod chat;
 mod fcm;
 mod in_app;
 mod memory;
@@ -13,6 +14,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use chat::{
+    ChatProvider, ChatSettings, MAX_SLOT_WAIT, SLACK_INTERVAL, classify_slack_api,
+    classify_slack_webhook, classify_teams, slack_payload, teams_payload,
+};
 pub use fcm::{
     CredentialsSource, FcmConfig, FcmPushProvider, FcmSettings, MAX_PAYLOAD_BYTES, ServiceAccount,
     fcm_message, is_reserved_data_key, payload_size,
@@ -22,8 +27,8 @@ pub use memory::ScriptedProvider;
 pub use ses::SesEmailProvider;
 pub use sns::{SmsSettings, SmsType, SnsSmsProvider};
 pub use webhook::{
-    MAX_RESPONSE_EXCERPT_BYTES, WebhookProvider, WebhookSender, WebhookSettings, classify_status,
-    excerpt, url_policy,
+    MAX_RESPONSE_EXCERPT_BYTES, PlainAnswer, WebhookProvider, WebhookSender, WebhookSettings,
+    classify_status, excerpt, url_policy,
 };
 
 use crate::domain::{Address, Channel, Delivery, Failure, Notification};
@@ -46,6 +51,9 @@ pub enum ErrorKind {
     TargetGone,
     /// The recipient opted out of the channel (an SMS STOP): suppressed, which is not a failure.
     OptedOut,
+    /// Not now, by the service's own pacing (a chat target's one message a second): the
+    /// message is put back for `after`, without using up its receives.
+    Paced { after: Duration },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +90,7 @@ impl ProviderError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self.kind {
             ErrorKind::Transient { retry_after } => retry_after,
+            ErrorKind::Paced { after } => Some(after),
             _ => None,
         }
     }

@@ -137,6 +137,54 @@ impl WebhookSender {
     }
 }
 
+/// What a receiver answered to an unsigned POST ([`WebhookSender::post_json`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlainAnswer {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    /// The start of the body, as read (at most [`MAX_RESPONSE_READ_BYTES`]).
+    pub body: String,
+}
+
+impl WebhookSender {
+    /// POSTs the JSON `body` to `url` unsigned, with `headers` (a chat service's own auth),
+    /// behind the same guard: the answer whatever its status, for the caller to judge.
+    pub async fn post_json(
+        &self,
+        url: &WebhookUrl,
+        body: &str,
+        headers: &[(&str, String)],
+        now: Timestamp,
+    ) -> Result<PlainAnswer, ProviderError> {
+        webhook::check_delivery(url, self.policy)
+            .map_err(|r| ProviderError::permanent("refused_address", r.0))?;
+        let mut request = self
+            .http
+            .post(url.url())
+            .header("content-type", "application/json; charset=utf-8");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request
+            .body(body.to_owned())
+            .send()
+            .await
+            .map_err(|e| classify_request_error(&e))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, now));
+        let body = String::from_utf8_lossy(&read_bounded(response).await).into_owned();
+        Ok(PlainAnswer {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
 pub struct WebhookProvider {
     sender: WebhookSender,
     endpoints: Arc<dyn WebhookEndpoints>,
@@ -223,9 +271,14 @@ impl WebhookProvider {
 fn payload(n: &Notification) -> Result<&str, ProviderError> {
     match &n.content {
         Content::Webhook(w) => Ok(&w.payload),
-        Content::Email(_) | Content::Sms(_) | Content::Push(_) | Content::InApp(_) => Err(
-            ProviderError::permanent("WrongChannel", "not a webhook notification"),
-        ),
+        Content::Email(_)
+        | Content::Sms(_)
+        | Content::Push(_)
+        | Content::InApp(_)
+        | Content::Chat(_) => Err(ProviderError::permanent(
+            "WrongChannel",
+            "not a webhook notification",
+        )),
     }
 }
 
@@ -329,6 +382,7 @@ impl Provider for WebhookProvider {
             | Recipient::Phone(_)
             | Recipient::User(_)
             | Recipient::Device(_)
+            | Recipient::ChatTarget(_)
             | Recipient::Erased(_) => Err(ProviderError::permanent(
                 "UnsupportedRecipient",
                 format!("webhooks cannot deliver to {}", n.recipient.masked()),

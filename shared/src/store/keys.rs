@@ -26,6 +26,8 @@
 //! | bulk request outbox | `OUTBOX#<request>` | `OUTBOX` | | `DUE#OUTBOX` / `<due at>#<request>` | | its records' `expiresAt` |
 //! | template head | `TEMPLATES#<tenant>` | `TEMPLATE#<name>` | | | | |
 //! | template version | `TEMPLATE#<tenant>#<name>` | `V#<version, 10 digits>` | | | | |
+//! | chat target | `CHAT#<tenant>` | `TARGET#<name>` | | | | |
+//! | chat target's send slot (Slack: one message a second per channel) | `CHAT#<tenant>` | `SLOT#<name>` | | | | last slot + 1 h |
 //! | webhook endpoint | `WEBHOOKS#<tenant>` | `ENDPOINT#<name>` | | | | |
 //! | webhook signing secret (inline URLs) | `WEBHOOKS#<tenant>` | `SIGNING_SECRET` | | | | |
 //! | suppressed address | `SUPPRESSIONS#<tenant>` | `<channel>#<address>` | | | | |
@@ -498,6 +500,23 @@ pub(super) fn template_version_key(tenant: &TenantId, name: &TemplateName, versi
 // ------------------------------------------------------------------------------ webhooks
 
 /// The partition of a tenant's webhook endpoints and signing secret (one Query lists them).
+pub(super) fn chat_pk(tenant: &TenantId) -> String {
+    format!("CHAT#{tenant}")
+}
+
+pub(super) const CHAT_TARGET_PREFIX: &str = "TARGET#";
+
+pub(super) fn chat_target_key(tenant: &TenantId, name: &EndpointName) -> Item {
+    key(
+        chat_pk(tenant),
+        format!("{CHAT_TARGET_PREFIX}{}", name.as_str()),
+    )
+}
+
+pub(super) fn chat_slot_key(tenant: &TenantId, name: &EndpointName) -> Item {
+    key(chat_pk(tenant), format!("SLOT#{}", name.as_str()))
+}
+
 pub(super) fn webhooks_pk(tenant: &TenantId) -> String {
     format!("WEBHOOKS#{tenant}")
 }

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use super::{
     batches::{BatchRequest, BatchStore, BatchSummary, Indexes, Outbox},
     callbacks::{CallbackDeliveries, CallbackDeliveryPage, CallbackSubscriptions},
+    chat::ChatTargets,
     connections::{Connection, Connections, MAX_CONNECTION_LIFE},
     devices::{Device, DeviceRegistry, split_excess},
     dynamo::DEFAULT_DEVICE_IDLE,
@@ -1599,5 +1600,83 @@ impl Connections for MemoryConnections {
             .filter(|c| c.connected_at.plus(MAX_CONNECTION_LIFE) > now)
             .cloned()
             .collect())
+    }
+}
+
+/// Chat targets and their send slots in memory.
+#[derive(Default)]
+pub struct MemoryChatTargets {
+    targets: Mutex<BTreeMap<(TenantId, String), crate::domain::chat::ChatTarget>>,
+    slots: Mutex<HashMap<(TenantId, String), i64>>,
+}
+
+impl MemoryChatTargets {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl ChatTargets for MemoryChatTargets {
+    async fn put_target(
+        &self,
+        tenant: &TenantId,
+        target: &crate::domain::chat::ChatTarget,
+    ) -> Result<(), StoreError> {
+        locked(&self.targets).insert(
+            (tenant.clone(), target.name.as_str().to_owned()),
+            target.clone(),
+        );
+        Ok(())
+    }
+
+    async fn target(
+        &self,
+        tenant: &TenantId,
+        name: &EndpointName,
+    ) -> Result<Option<crate::domain::chat::ChatTarget>, StoreError> {
+        Ok(locked(&self.targets)
+            .get(&(tenant.clone(), name.as_str().to_owned()))
+            .cloned())
+    }
+
+    async fn targets(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<crate::domain::chat::ChatTarget>, StoreError> {
+        Ok(locked(&self.targets)
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, target)| target.clone())
+            .collect())
+    }
+
+    async fn delete_target(
+        &self,
+        tenant: &TenantId,
+        name: &EndpointName,
+    ) -> Result<bool, StoreError> {
+        Ok(locked(&self.targets)
+            .remove(&(tenant.clone(), name.as_str().to_owned()))
+            .is_some())
+    }
+
+    async fn take_slot(
+        &self,
+        tenant: &TenantId,
+        name: &EndpointName,
+        now: Timestamp,
+        interval: std::time::Duration,
+        max_wait: std::time::Duration,
+    ) -> Result<Result<Timestamp, std::time::Duration>, StoreError> {
+        let mut slots = locked(&self.slots);
+        let key = (tenant.clone(), name.as_str().to_owned());
+        let slot = super::chat::next_slot(slots.get(&key).copied(), now, interval);
+        let wait = std::time::Duration::from_millis((slot - now.as_millis()).max(0) as u64);
+        if wait > max_wait {
+            return Ok(Err(wait));
+        }
+        slots.insert(key, slot);
+        Ok(Ok(Timestamp::from_millis(slot).unwrap_or(now)))
     }
 }

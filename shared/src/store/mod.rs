@@ -13,6 +13,7 @@ mod batches;
 mod bulk;
 mod callbacks;
 mod changes;
+mod chat;
 mod connections;
 mod devices;
 mod dynamo;
@@ -40,6 +41,7 @@ pub use changes::{
     InboxRemoval, NotificationEvent, StatusChange, additions, inbox_removal, notification_events,
     status_change,
 };
+pub use chat::{ChatTargets, MAX_CHAT_TARGETS};
 pub use connections::{Connection, Connections, MAX_CONNECTION_LIFE};
 pub use devices::{Device, DeviceRegistry, MAX_DEVICES_PER_USER};
 pub use dynamo::{DEFAULT_DEVICE_IDLE, DynamoStore, item_size, write_units};
@@ -52,8 +54,8 @@ pub use keys::{
 };
 pub use listing::{ListFilter, ListPage, NotificationSearch};
 pub use memory::{
-    MemoryCallbacks, MemoryConnections, MemoryDevices, MemoryInbox, MemoryStats, MemoryStore,
-    MemorySuppressions, MemoryTemplates, MemoryUsers, MemoryWebhooks,
+    MemoryCallbacks, MemoryChatTargets, MemoryConnections, MemoryDevices, MemoryInbox, MemoryStats,
+    MemoryStore, MemorySuppressions, MemoryTemplates, MemoryUsers, MemoryWebhooks,
 };
 pub use notifications::NotificationStore;
 pub use purge::{Purge, PurgeReport};

@@ -167,6 +167,9 @@ mod tests {
                             .flatten()
                             .chain(data.into_values())
                             .collect(),
+                        RenderedContent::Chat { text, blocks, card } => {
+                            [Some(text), blocks, card].into_iter().flatten().collect()
+                        }
                     };
                     for text in texts {
                         assert!(!text.trim().is_empty(), "{name} {locale} {channel}");

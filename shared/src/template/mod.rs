@@ -28,9 +28,10 @@ pub use builtin::{builtin, builtins};
 pub use compiled::CompiledTemplate;
 pub use names::{Locale, TemplateName};
 pub use part::{
-    EmailPart, InAppPart, MAX_IN_APP_ACTION_URL_BYTES, MAX_IN_APP_BODY_BYTES,
-    MAX_IN_APP_TITLE_BYTES, MAX_RENDERED_HTML_BYTES, MAX_RENDERED_TEXT_BYTES, PushPart, SmsPart,
-    Variant, WebhookPart, html_to_text,
+    ChatPart, EmailPart, InAppPart, MAX_CHAT_JSON_BYTES, MAX_CHAT_TEXT_BYTES,
+    MAX_IN_APP_ACTION_URL_BYTES, MAX_IN_APP_BODY_BYTES, MAX_IN_APP_TITLE_BYTES,
+    MAX_RENDERED_HTML_BYTES, MAX_RENDERED_TEXT_BYTES, PushPart, SmsPart, Variant, WebhookPart,
+    html_to_text,
 };
 pub use render::{MAX_RENDERED_OTHER_BYTES, RenderError, Rendered, RenderedContent};
 pub use source::TemplateSource;

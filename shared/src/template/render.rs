@@ -49,6 +49,12 @@ pub enum RenderedContent {
         action_url: Option<String>,
         data: BTreeMap<String, String>,
     },
+    /// `blocks` and `card`: JSON text, not yet checked to be JSON.
+    Chat {
+        text: String,
+        blocks: Option<String>,
+        card: Option<String>,
+    },
 }
 
 /// Why a template could not be rendered with some data. `part` names the part, like

@@ -201,7 +201,8 @@ async fn the_local_queues_are_the_deployed_queues() {
         .stack
         .queues
         .iter()
-        .map(|q| format!("{}{}", q.channel, q.priority))
+        // The logical IDs spell `in_app` as `InApp`.
+        .map(|q| format!("{}{}", q.channel, q.priority).replace('_', ""))
         .collect();
     assert_eq!(local_pairs, deployed_pairs, "channel × priority queues");
     assert_eq!(local_pairs.len(), Channel::ALL.len() * 3);

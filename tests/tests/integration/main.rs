@@ -5,6 +5,7 @@
 mod api;
 mod batch;
 mod callbacks;
+mod chat;
 mod compat;
 mod cost;
 mod email;

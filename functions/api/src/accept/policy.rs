@@ -134,6 +134,7 @@ fn address(
         Channel::Sms => "phone number",
         Channel::Email => "email address",
         Channel::Webhook => "webhook",
+        Channel::Chat => "chat target",
     };
     let Some(profile) = profile else {
         return Err(ApiError::Validation(vec![FieldError::new(
@@ -256,6 +257,7 @@ impl Unsubscribing {
                 | Recipient::Device(_)
                 | Recipient::Endpoint(_)
                 | Recipient::Url(_)
+                | Recipient::ChatTarget(_)
                 | Recipient::Erased(_),
             ) => return,
         };

@@ -31,6 +31,7 @@ fn field(index: Option<usize>, name: &str) -> String {
 #[derive(Default)]
 struct Known {
     endpoints: HashMap<EndpointName, bool>,
+    chat_targets: HashMap<EndpointName, bool>,
     signing_secret: Option<bool>,
 }
 
@@ -39,7 +40,7 @@ struct Known {
 fn user_is_a_target(channel: Channel) -> bool {
     match channel {
         Channel::Push | Channel::InApp => true,
-        Channel::Email | Channel::Sms | Channel::Webhook => false,
+        Channel::Email | Channel::Sms | Channel::Webhook | Channel::Chat => false,
     }
 }
 
@@ -90,6 +91,32 @@ async fn check_one(
                     "not_found",
                     format!(
                         "no webhook endpoint named {} (register it with PUT /v1/webhooks/endpoints/{})",
+                        name.as_str(),
+                        name.as_str()
+                    ),
+                )
+            }))
+        }
+        Recipient::ChatTarget(name) => {
+            let exists = match known.chat_targets.get(name) {
+                Some(e) => *e,
+                None => {
+                    let e = app
+                        .chat_targets
+                        .target(tenant, name)
+                        .await
+                        .map_err(unavailable)?
+                        .is_some();
+                    known.chat_targets.insert(name.clone(), e);
+                    e
+                }
+            };
+            Ok((!exists).then(|| {
+                FieldError::new(
+                    field(index, "target"),
+                    "not_found",
+                    format!(
+                        "no chat target named {} (register it with PUT /v1/chat/targets/{})",
                         name.as_str(),
                         name.as_str()
                     ),

@@ -5,6 +5,7 @@
 //! exhaustive `match`es below, so a new `Channel` variant does not compile until every one of
 //! them has its arm.
 
+mod chat;
 mod email;
 mod in_app;
 mod push;
@@ -40,6 +41,7 @@ pub enum Options {
     Push(push::Options),
     Webhook,
     InApp,
+    Chat,
 }
 
 /// The recipient fields of `channel` (`to` or `userId`; for push `userId` or `token`; for
@@ -51,6 +53,7 @@ pub fn recipient(f: &mut Fields<'_>, channel: Channel, limits: &Limits) -> Optio
         Channel::Push => push::recipient(f),
         Channel::Webhook => webhook::recipient(f, limits.url_policy),
         Channel::InApp => in_app::recipient(f),
+        Channel::Chat => chat::recipient(f),
     }
 }
 
@@ -64,6 +67,7 @@ pub fn inline_fields(channel: Channel) -> &'static [&'static str] {
         Channel::Push => push::INLINE_FIELDS,
         Channel::Webhook => webhook::INLINE_FIELDS,
         Channel::InApp => in_app::INLINE_FIELDS,
+        Channel::Chat => chat::INLINE_FIELDS,
     }
 }
 
@@ -72,6 +76,7 @@ pub fn template_part(channel: Channel, inline: serde_json::Map<String, Value>) -
     match channel {
         Channel::Email | Channel::Sms | Channel::Push | Channel::InApp => Value::Object(inline),
         Channel::Webhook => webhook::template_part(inline.get("payload").unwrap_or(&Value::Null)),
+        Channel::Chat => chat::template_part(inline),
     }
 }
 
@@ -80,7 +85,9 @@ pub fn template_part(channel: Channel, inline: serde_json::Map<String, Value>) -
 pub fn template_override(f: &mut Fields<'_>, channel: Channel) -> (Option<String>, &'static str) {
     match channel {
         Channel::Email => (email::subject_override(f), "subject"),
-        Channel::Sms | Channel::Push | Channel::Webhook | Channel::InApp => (None, ""),
+        Channel::Sms | Channel::Push | Channel::Webhook | Channel::InApp | Channel::Chat => {
+            (None, "")
+        }
     }
 }
 
@@ -97,6 +104,7 @@ pub fn texts(
         Channel::Push => push::texts(f),
         Channel::Webhook => webhook::texts(f),
         Channel::InApp => in_app::texts(f),
+        Channel::Chat => chat::texts(f),
     }
 }
 
@@ -107,6 +115,7 @@ pub fn options(f: &mut Fields<'_>, channel: Channel) -> Options {
         Channel::Push => Options::Push(push::options(f)),
         Channel::Webhook => Options::Webhook,
         Channel::InApp => Options::InApp,
+        Channel::Chat => Options::Chat,
     }
 }
 
@@ -119,6 +128,7 @@ pub fn assemble(texts: Texts, options: &Options, prefix: &str) -> Result<Content
         Options::Push(o) => push::assemble(texts, o, prefix),
         Options::Webhook => webhook::assemble(texts, prefix),
         Options::InApp => in_app::assemble(texts, prefix),
+        Options::Chat => chat::assemble(texts, prefix),
     }
 }
 
@@ -145,6 +155,7 @@ pub fn as_inline(
             action_url,
             data,
         } => in_app::as_inline(title, body, action_url, data),
+        Texts::Chat { text, blocks, card } => chat::as_inline(text, blocks, card, prefix)?,
     };
     // Checked as a request's inline fields are, where a part the template lacks is no field
     // (a null would be refused).
@@ -176,6 +187,7 @@ pub fn preview(rendered: Texts) -> Value {
             action_url,
             data,
         } => in_app::as_inline(title, body, action_url, data),
+        Texts::Chat { text, blocks, card } => chat::preview(text, blocks, card),
     }
 }
 
@@ -203,6 +215,7 @@ impl<'a> Summary<'a> {
             Content::Push(p) => push::summary(p),
             Content::Webhook(w) => webhook::summary(w),
             Content::InApp(c) => in_app::summary(c),
+            Content::Chat(c) => chat::summary(c),
         }
     }
 }

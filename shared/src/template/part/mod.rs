@@ -4,6 +4,7 @@
 //! on `Channel`, one per thing a locale's variant does: the channel modules depend on the
 //! shared reader (`object`) and renderer (`render`), never on this file or on each other.
 
+mod chat;
 mod email;
 mod in_app;
 mod push;
@@ -13,6 +14,7 @@ mod webhook;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use self::chat::CompiledChat;
 use self::email::CompiledEmail;
 use self::in_app::CompiledInApp;
 use self::push::CompiledPush;
@@ -23,6 +25,7 @@ use super::render::{Part, RenderError, RenderedContent};
 use crate::domain::Channel;
 use crate::validate::FieldError;
 
+pub use self::chat::{ChatPart, MAX_CHAT_JSON_BYTES, MAX_CHAT_TEXT_BYTES};
 pub use self::email::{EmailPart, MAX_RENDERED_HTML_BYTES, MAX_RENDERED_TEXT_BYTES, html_to_text};
 pub use self::in_app::{
     InAppPart, MAX_IN_APP_ACTION_URL_BYTES, MAX_IN_APP_BODY_BYTES, MAX_IN_APP_TITLE_BYTES,
@@ -44,6 +47,8 @@ pub struct Variant {
     pub webhook: Option<WebhookPart>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_app: Option<InAppPart>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat: Option<ChatPart>,
 }
 
 impl Variant {
@@ -54,6 +59,7 @@ impl Variant {
             Channel::Push => self.push.is_some(),
             Channel::Webhook => self.webhook.is_some(),
             Channel::InApp => self.in_app.is_some(),
+            Channel::Chat => self.chat.is_some(),
         }
     }
 }
@@ -66,6 +72,7 @@ pub(super) struct CompiledVariant {
     push: Option<CompiledPush>,
     webhook: Option<CompiledWebhook>,
     in_app: Option<CompiledInApp>,
+    chat: Option<CompiledChat>,
 }
 
 impl CompiledVariant {
@@ -76,6 +83,7 @@ impl CompiledVariant {
             Channel::Push => self.push.is_some(),
             Channel::Webhook => self.webhook.is_some(),
             Channel::InApp => self.in_app.is_some(),
+            Channel::Chat => self.chat.is_some(),
         }
     }
 
@@ -91,6 +99,7 @@ impl CompiledVariant {
             Channel::Push => self.push.as_ref().map(|c| c.render(part)),
             Channel::Webhook => self.webhook.as_ref().map(|c| c.render(part)),
             Channel::InApp => self.in_app.as_ref().map(|c| c.render(part)),
+            Channel::Chat => self.chat.as_ref().map(|c| c.render(part)),
         }
     }
 }
@@ -140,6 +149,10 @@ pub(super) fn read_variant(
             Channel::InApp => in_app::read(value, &path, &mut nested).map(|(part, c)| {
                 variant.in_app = Some(part);
                 compiled.in_app = Some(c);
+            }),
+            Channel::Chat => chat::read(value, &path, &mut nested).map(|(part, c)| {
+                variant.chat = Some(part);
+                compiled.chat = Some(c);
             }),
         };
         valid &= read.is_ok();
