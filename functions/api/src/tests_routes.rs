@@ -466,3 +466,59 @@ async fn a_route_counts_once_against_a_frequency_cap_and_over_it_no_step_goes() 
     }
     assert_eq!(rig.queue.messages().len(), 1, "the first route's push only");
 }
+
+#[tokio::test]
+async fn an_in_app_step_goes_to_the_inbox_and_its_errors_are_named_under_its_content() {
+    let rig = rig();
+    user(&rig, "u-20", json!({"phone": "+33612345678"}), false).await;
+    let body = |in_app: Value| {
+        json!({
+            "userId": "u-20",
+            "routing": {"method": "first", "channels": ["in_app", {"channel": "sms", "after": "PT5M", "unless": "read"}]},
+            "content": {"in_app": in_app, "sms": {"message": "db-1 is down"}}
+        })
+    };
+    let (status, answer) = send(
+        &rig,
+        "POST",
+        "/v1/notifications",
+        Some(body(json!({"title": "t"}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        field_rules(&answer, "details").contains(&"content.in_app.body required".to_owned()),
+        "{answer}"
+    );
+    let (status, route) = send(
+        &rig,
+        "POST",
+        "/v1/notifications",
+        Some(body(json!({"title": "db-1", "body": "db-1 is down"}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{route}");
+    assert_eq!(step(&route, 0)["channel"], "in_app");
+    assert_eq!(step(&route, 0)["status"], "queued");
+    assert_eq!(
+        child(&rig, &route, 0).channel,
+        notify_shared::domain::Channel::InApp
+    );
+    let (status, answer) = send(
+        &rig,
+        "POST",
+        "/v1/notifications",
+        Some(
+            json!({"userId": "u-20", "routing": {"method": "all", "channels": ["chat"]},
+            "content": {"chat": {"text": "x"}}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let rules = field_rules(&answer, "details");
+    assert!(
+        rules.contains(&"routing.channels[0] channel".to_owned()),
+        "{answer}"
+    );
+    assert!(rules.contains(&"content.chat enum".to_owned()), "{answer}");
+}

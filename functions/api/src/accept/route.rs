@@ -127,11 +127,11 @@ fn parse_steps(routing: &Value, errors: &mut Vec<FieldError>) -> Option<(RouteMe
             _ => (None, None, None),
         };
         let channel = match channel.map(str::parse::<Channel>) {
-            Some(Ok(Channel::Webhook)) => {
+            Some(Ok(c)) if !routable(c) => {
                 errors.push(invalid(
                     &field,
                     "channel",
-                    "webhook is not a channel of a user: email, sms or push",
+                    format!("{c} is not a channel of a user: {}", routable_names()),
                 ));
                 None
             }
@@ -232,11 +232,33 @@ fn step_body(body: &Map<String, Value>, user: &str, channel: Channel) -> Value {
 /// step shares as it is, one of the channel's content under `content.<channel>`.
 fn rename(mut e: FieldError, channel: Channel) -> FieldError {
     let top = e.field.split(['.', '[']).next().unwrap_or_default();
-    let shared = SHARED.contains(&top) || matches!(top, "userId" | "channel" | "body");
+    // `body` too is a channel's own (push's, in-app's).
+    let shared = SHARED.contains(&top) || matches!(top, "userId" | "channel");
     if !shared {
         e.field = format!("content.{channel}.{}", e.field);
     }
     e
+}
+
+/// Whether a route may have a step on `channel`: the channels that reach a user.
+fn routable(channel: Channel) -> bool {
+    match channel {
+        Channel::Email | Channel::Sms | Channel::Push | Channel::InApp => true,
+        Channel::Webhook | Channel::Chat => false,
+    }
+}
+
+/// `email, sms, push or in_app`.
+fn routable_names() -> String {
+    let names: Vec<&str> = Channel::ALL
+        .into_iter()
+        .filter(|c| routable(*c))
+        .map(Channel::as_str)
+        .collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.join(", "),
+    }
 }
 
 fn unavailable(e: StoreError) -> ApiError {
@@ -295,14 +317,15 @@ pub async fn accept(
     match fields.get("content") {
         None => {}
         Some(Value::Object(c)) => {
-            for k in c
-                .keys()
-                .filter(|k| !matches!(k.as_str(), "email" | "sms" | "push"))
-            {
+            for k in c.keys().filter(|k| {
+                !Channel::ALL
+                    .into_iter()
+                    .any(|ch| routable(ch) && ch.as_str() == k.as_str())
+            }) {
                 errors.push(invalid(
                     format!("content.{k}"),
                     "enum",
-                    "is not a channel of a route: email, sms or push",
+                    format!("is not a channel of a route: {}", routable_names()),
                 ));
             }
         }
