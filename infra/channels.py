@@ -181,6 +181,18 @@ CHANNELS: list[Channel] = [
             NOTIFY_WEBSOCKET_ENDPOINT: !Sub "https://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${WebSocketStage}"
             """,
     ),
+    Channel(
+        id="Chat",
+        name="chat",
+        description="Delivers the chat queues to Slack (incoming webhooks, chat.postMessage) and Microsoft Teams (Workflows)",
+        # No AWS permissions beyond its queues, the table (chat targets, the send slots taken
+        # with a conditional UpdateItem, records) and its logs.
+        variables="""\
+            # Its posts go through the webhooks' network guard, with their timeout.
+            NOTIFY_WEBHOOK_TIMEOUT_SECONDS: !Ref WebhookTimeoutSeconds
+            NOTIFY_SLACK_API_URL: !Ref SlackApiUrl
+            """,
+    ),
 ]
 
 # Highest first: each has its own queue and mapping, so a low backlog never starves high.

@@ -52,8 +52,8 @@ class ChannelsTest(unittest.TestCase):
 
     def test_adding_a_channel_to_the_list_is_all_it_takes(self) -> None:
         before = expanded(TEMPLATE.read_text(encoding="utf-8"))["Resources"]
-        chat = channels.Channel(id="Chat", name="chat", description="Delivers the chat queues")
-        with mock.patch.object(channels, "CHANNELS", [*channels.CHANNELS, chat]):
+        fax = channels.Channel(id="Fax", name="fax", description="Delivers the fax queues")
+        with mock.patch.object(channels, "CHANNELS", [*channels.CHANNELS, fax]):
             text = channels.render(TEMPLATE.read_text(encoding="utf-8"))
         t = expanded(text)
         r = t["Resources"]
@@ -61,38 +61,38 @@ class ChannelsTest(unittest.TestCase):
         self.assertEqual(
             new,
             sorted(
-                [f"Chat{p.id}{s}" for p in channels.PRIORITIES for s in ("Queue", "DeadLetterQueue", "DeadLetterQueueAlarm", "QueueAgeAlarm")]
-                + [f"ChatWorker{p.id}Mapping" for p in channels.PRIORITIES]
-                + ["ChatWorkerRole", "ChatWorkerFunction", "ChatWorkerFunctionLogGroup", "ChatWorkerErrorRateAlarm"]
+                [f"Fax{p.id}{s}" for p in channels.PRIORITIES for s in ("Queue", "DeadLetterQueue", "DeadLetterQueueAlarm", "QueueAgeAlarm")]
+                + [f"FaxWorker{p.id}Mapping" for p in channels.PRIORITIES]
+                + ["FaxWorkerRole", "FaxWorkerFunction", "FaxWorkerFunctionLogGroup", "FaxWorkerErrorRateAlarm"]
             ),
         )
         self.assertEqual(set(before) - set(r), set())
-        self.assertEqual(parity.norm(r["ChatHighQueueAgeAlarm"]["Properties"]["AlarmDescription"]),
-                         "The chat high-priority queue is falling behind")
-        function = r["ChatWorkerFunction"]
-        self.assertEqual(function["Metadata"]["BuildProperties"], {"Binary": "chat-worker"})
-        self.assertEqual(function["Properties"]["Role"], {"Fn::GetAtt": ["ChatWorkerRole", "Arn"]})
+        self.assertEqual(parity.norm(r["FaxHighQueueAgeAlarm"]["Properties"]["AlarmDescription"]),
+                         "The fax high-priority queue is falling behind")
+        function = r["FaxWorkerFunction"]
+        self.assertEqual(function["Metadata"]["BuildProperties"], {"Binary": "fax-worker"})
+        self.assertEqual(function["Properties"]["Role"], {"Fn::GetAtt": ["FaxWorkerRole", "Arn"]})
         # The skeleton's grants only: its log group, the table, its own three queues.
-        grants = parity.iam_grants(r["ChatWorkerRole"]["Properties"]["Policies"], "", [])
+        grants = parity.iam_grants(r["FaxWorkerRole"]["Properties"]["Policies"], "", [])
         resources = {g[2] for g in grants}
         self.assertEqual(
             {x for x in resources if "Queue" in x},
-            {f'Resource:{{"Fn::Sub": "${{Chat{p.id}Queue.Arn}}"}}' for p in channels.PRIORITIES},
+            {f'Resource:{{"Fn::Sub": "${{Fax{p.id}Queue.Arn}}"}}' for p in channels.PRIORITIES},
         )
         self.assertFalse([g for g in grants if g[1].startswith(("Action:ses:", "Action:sns:", "Action:secretsmanager:"))])
         # The API and the cleanup reach its queues; the dashboard shows them.
         api = r["ApiFunction"]["Properties"]["Environment"]["Variables"]
-        self.assertEqual(api["NOTIFY_QUEUE_URL_CHAT_LOW"], {"Ref": "ChatLowQueue"})
-        self.assertEqual(api["NOTIFY_DLQ_URL_CHAT_LOW"], {"Ref": "ChatLowDeadLetterQueue"})
+        self.assertEqual(api["NOTIFY_QUEUE_URL_FAX_LOW"], {"Ref": "FaxLowQueue"})
+        self.assertEqual(api["NOTIFY_DLQ_URL_FAX_LOW"], {"Ref": "FaxLowDeadLetterQueue"})
         cleanup = r["CleanupFunction"]["Properties"]["Environment"]["Variables"]
-        self.assertEqual(cleanup["NOTIFY_QUEUE_URL_CHAT_HIGH"], {"Ref": "ChatHighQueue"})
+        self.assertEqual(cleanup["NOTIFY_QUEUE_URL_FAX_HIGH"], {"Ref": "FaxHighQueue"})
         for role in ("ApiRole", "CleanupRole"):
             grants = parity.iam_grants(r[role]["Properties"]["Policies"], "", [])
-            self.assertTrue([g for g in grants if "ChatNormalQueue" in g[2]], role)
+            self.assertTrue([g for g in grants if "FaxNormalQueue" in g[2]], role)
         metrics, _ = parity.dashboard_metrics(parity.norm(r["Dashboard"]["Properties"]["DashboardBody"]), "", [])
-        self.assertIn(("AWS/SQS", "ApproximateAgeOfOldestMessage", (("QueueName", "${ChatLowQueue.QueueName}"),)), metrics)
-        self.assertIn(("AWS/Lambda", "Errors", (("FunctionName", "${ChatWorkerFunction}"),)), metrics)
-        self.assertIn(("${MetricsNamespace}", "Sent", (("Channel", "chat"),)), metrics)
+        self.assertIn(("AWS/SQS", "ApproximateAgeOfOldestMessage", (("QueueName", "${FaxLowQueue.QueueName}"),)), metrics)
+        self.assertIn(("AWS/Lambda", "Errors", (("FunctionName", "${FaxWorkerFunction}"),)), metrics)
+        self.assertIn(("${MetricsNamespace}", "Sent", (("Channel", "fax"),)), metrics)
         self.assertLint(text)
 
     def test_a_name_with_an_underscore(self) -> None:
@@ -139,6 +139,41 @@ class ChannelsTest(unittest.TestCase):
         for fn in ("InAppWorkerFunction", "RealtimeFunction"):
             self.assertIn(("AWS/Lambda", "Errors", (("FunctionName", "${" + fn + "}"),)), metrics)
         self.assertIn(("${MetricsNamespace}", "Sent", (("Channel", "in_app"),)), metrics)
+
+    def test_the_chat_worker_posts_with_the_webhooks_timeout_to_slacks_web_api(self) -> None:
+        text = TEMPLATE.read_text(encoding="utf-8")
+        r = expanded(text)["Resources"]
+        function = r["ChatWorkerFunction"]
+        self.assertEqual(function["Metadata"]["BuildProperties"], {"Binary": "chat-worker"})
+        variables = function["Properties"]["Environment"]["Variables"]
+        # The webhook worker's timeout (the same parameter: both post through the network guard).
+        self.assertEqual(variables["NOTIFY_WEBHOOK_TIMEOUT_SECONDS"], {"Ref": "WebhookTimeoutSeconds"})
+        webhook = r["WebhookWorkerFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(webhook["NOTIFY_WEBHOOK_TIMEOUT_SECONDS"], {"Ref": "WebhookTimeoutSeconds"})
+        # Slack's Web API, for chat.postMessage: the chat worker's only.
+        self.assertEqual(variables["NOTIFY_SLACK_API_URL"], {"Ref": "SlackApiUrl"})
+        for c in channels.CHANNELS:
+            if c.id != "Chat":
+                self.assertNotIn("NOTIFY_SLACK_API_URL", r[f"{c.worker}Function"]["Properties"]["Environment"]["Variables"], c.id)
+        parameters = yaml.load(text, Loader=parity.CfnYamlLoader)["Parameters"]  # noqa: S506
+        self.assertEqual(
+            {k: v for k, v in parameters["SlackApiUrl"].items() if k != "Description"},
+            {"Type": "String", "Default": "https://slack.com/api"},
+        )
+        # The targets read (GetItem), the send slots (a conditional UpdateItem), the records: the
+        # skeleton's Records statement covers them.
+        grants = parity.iam_grants(r["ChatWorkerRole"]["Properties"]["Policies"], "", [])
+        table = 'Resource:{"Fn::Sub": "${NotificationsTable.Arn}"}'
+        for action in ("getitem", "putitem", "updateitem", "query"):
+            self.assertIn(("Allow", f"Action:dynamodb:{action}", table, ""), grants)
+        # Nothing else: the webhook worker's grants, on its own log group and queues.
+        webhook_grants = parity.iam_grants(r["WebhookWorkerRole"]["Properties"]["Policies"], "", [])
+        self.assertEqual(grants, {(e, a, res.replace("Webhook", "Chat"), c) for e, a, res, c in webhook_grants})
+        # On the dashboard.
+        metrics, _ = parity.dashboard_metrics(parity.norm(r["Dashboard"]["Properties"]["DashboardBody"]), "", [])
+        self.assertIn(("AWS/Lambda", "Errors", (("FunctionName", "${ChatWorkerFunction}"),)), metrics)
+        self.assertIn(("AWS/SQS", "ApproximateNumberOfMessagesVisible", (("QueueName", "${ChatLowDeadLetterQueue.QueueName}"),)), metrics)
+        self.assertIn(("${MetricsNamespace}", "Sent", (("Channel", "chat"),)), metrics)
 
     def assertLint(self, text: str) -> None:
         try:

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The CDK app: one stack, `Notify`, the same system as template.yaml (infra/parity.py compares them).
 //
-// `cdk deploy` builds the eleven Rust functions (the API, one worker per channel (five), the
+// `cdk deploy` builds the twelve Rust functions (the API, one worker per channel (six), the
 // cleanup, the events, the changes, the callbacks and the realtime functions) with `cargo lambda
-// build --release --arm64` (cargo-lambda on PATH, or Docker); the twelfth,
+// build --release --arm64` (cargo-lambda on PATH, or Docker); the thirteenth,
 // SmsDeliveryStatusLoggingFunction, is inline Python (the custom resource that turns SNS's SMS
 // delivery status logging on), with nothing to build.
 // Set NOTIFY_CDK_SKIP_BUNDLING=1 to synthesise without building anything

@@ -143,6 +143,20 @@ export const CHANNELS = [
       NOTIFY_WEBSOCKET_ENDPOINT: cdk.Fn.sub(WEBSOCKET_MANAGEMENT_ENDPOINT),
     }),
   },
+  {
+    id: 'Chat',
+    env: 'CHAT',
+    lower: 'chat',
+    description: 'Delivers the chat queues to Slack (incoming webhooks, chat.postMessage) and Microsoft Teams (Workflows)',
+    // No AWS permissions beyond its queues, the table (chat targets, the send slots taken with a
+    // conditional UpdateItem, records) and its logs.
+    statements: () => [],
+    environment: ({ parameters }) => ({
+      // Its posts go through the webhooks' network guard, with their timeout.
+      NOTIFY_WEBHOOK_TIMEOUT_SECONDS: parameters.WebhookTimeoutSeconds.valueAsString,
+      NOTIFY_SLACK_API_URL: parameters.SlackApiUrl.valueAsString,
+    }),
+  },
 ] as const satisfies readonly ChannelSpec[];
 export type Channel = (typeof CHANNELS)[number];
 
@@ -486,7 +500,12 @@ export class NotifyStack extends cdk.Stack {
       minValue: 1,
       maxValue: 20,
       description:
-        "How long the webhook worker waits for a receiver's answer (a longer wait is a transient failure, retried).",
+        "How long the webhook and chat workers wait for a receiver's answer (a longer wait is a transient failure, retried).",
+    });
+    param('SlackApiUrl', {
+      type: 'String',
+      default: 'https://slack.com/api',
+      description: "Slack's Web API, where the chat worker calls chat.postMessage; another for Slack GovSlack or a proxy.",
     });
     const callbackRetryHours = param('CallbackRetryHours', {
       type: 'Number',

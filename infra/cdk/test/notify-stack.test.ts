@@ -108,6 +108,19 @@ describe('logical IDs', () => {
       [...others, ...deployedChannels.flatMap(perChannel), ...added.flatMap(perChannel)].sort(),
     );
   });
+
+  test('six channels: 18 queues + 18 DLQs, 18 mappings, 6 workers among the 12 Rust functions, their 42 alarms', () => {
+    expect(CHANNELS.map((c) => c.id)).toEqual(['Email', 'Sms', 'Push', 'Webhook', 'InApp', 'Chat']);
+    // And the events pair, the changes DLQ, the callbacks pair.
+    template.resourceCountIs('AWS::SQS::Queue', 18 + 18 + 5);
+    // And the events, changes and callbacks mappings.
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 18 + 3);
+    expect(Object.keys(FUNCTIONS)).toHaveLength(12);
+    // And SmsDeliveryStatusLoggingFunction (inline Python).
+    template.resourceCountIs('AWS::Lambda::Function', 12 + 1);
+    // Per queue a DLQ and an age alarm, per worker an error rate; and the 10 of the rest.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 2 * 18 + 6 + 10);
+  });
 });
 
 describe('queues', () => {
@@ -635,6 +648,16 @@ describe('IAM (least privilege)', () => {
     expect(t.Parameters.WebhookTimeoutSeconds).toMatchObject({ Type: 'Number', Default: 15, MinValue: 1, MaxValue: 20 });
   });
 
+  test('ChatWorkerRole: its 3 queues and the table (targets, send slots, records), no other AWS permission', () => {
+    assertExactGrants(t, 'ChatWorkerRole', [...cross(rw, TABLE), ...cross(workerSqs, queueArns('Chat'))]);
+    assertChannelScoped(t, 'ChatWorkerRole', 'Chat');
+    // A target read, a send slot taken with a conditional update, the records.
+    const g = grants(t, 'ChatWorkerRole');
+    for (const action of ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:Query']) {
+      expect(g).toContainEqual({ action, resource: '${NotificationsTable.Arn}' });
+    }
+  });
+
   test('CleanupRole: table (with Scan, without PutItem), send to every queue, look into every DLQ', () => {
     assertExactGrants(t, 'CleanupRole', [
       ...cross(['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:Scan'], TABLE),
@@ -695,6 +718,7 @@ describe('functions', () => {
     PushWorker: [...common, 'NOTIFY_FCM_CREDENTIALS_SECRET', 'NOTIFY_FCM_PROJECT_ID', 'NOTIFY_MAX_RECEIVES'],
     WebhookWorker: [...common, 'NOTIFY_WEBHOOK_TIMEOUT_SECONDS', 'NOTIFY_MAX_RECEIVES'],
     InAppWorker: [...common, 'NOTIFY_WEBSOCKET_ENDPOINT', 'NOTIFY_MAX_RECEIVES'],
+    ChatWorker: [...common, 'NOTIFY_WEBHOOK_TIMEOUT_SECONDS', 'NOTIFY_SLACK_API_URL', 'NOTIFY_MAX_RECEIVES'],
     Cleanup: [...common, ...queueVars, ...dlqVars],
     Events: [
       ...common,
@@ -721,6 +745,7 @@ describe('functions', () => {
     PushWorker: { binary: 'push-worker', memory: 256, timeout: 30 },
     WebhookWorker: { binary: 'webhook-worker', memory: 256, timeout: 30 },
     InAppWorker: { binary: 'in-app-worker', memory: 256, timeout: 30 },
+    ChatWorker: { binary: 'chat-worker', memory: 256, timeout: 30 },
     Cleanup: { binary: 'cleanup', memory: 256, timeout: 300 },
     Events: { binary: 'events', memory: 256, timeout: 30 },
     Changes: { binary: 'changes', memory: 256, timeout: 60 },
@@ -781,6 +806,16 @@ describe('functions', () => {
     expect(push.NOTIFY_FCM_PROJECT_ID).toEqual({ Ref: 'FcmProjectId' });
     const inApp = t.Resources.InAppWorkerFunction.Properties.Environment.Variables;
     expect(flatten(inApp.NOTIFY_WEBSOCKET_ENDPOINT)).toBe(MANAGEMENT_ENDPOINT);
+    // The chat worker posts with the webhook worker's timeout, and to Slack's Web API.
+    const chat = t.Resources.ChatWorkerFunction.Properties.Environment.Variables;
+    expect(chat.NOTIFY_WEBHOOK_TIMEOUT_SECONDS).toEqual({ Ref: 'WebhookTimeoutSeconds' });
+    expect(t.Resources.WebhookWorkerFunction.Properties.Environment.Variables.NOTIFY_WEBHOOK_TIMEOUT_SECONDS).toEqual({
+      Ref: 'WebhookTimeoutSeconds',
+    });
+    expect(chat.NOTIFY_SLACK_API_URL).toEqual({ Ref: 'SlackApiUrl' });
+    expect(t.Resources.ChatWorkerFunction.Properties.Description).toBe(
+      'Delivers the chat queues to Slack (incoming webhooks, chat.postMessage) and Microsoft Teams (Workflows)',
+    );
     expect(t.Resources.RealtimeFunction.Properties.Environment.Variables).toEqual({
       NOTIFY_TABLE: { Ref: 'NotificationsTable' },
       NOTIFY_METRICS_NAMESPACE: { Ref: 'MetricsNamespace' },
@@ -829,7 +864,7 @@ describe('parameters', () => {
         'SenderEmail', 'ApiKeys', 'AdminKeys', 'RetentionDays', 'MaxReceives', 'SesConfigurationSetName', 'SmsSenderId',
         'SmsTypeNormal', 'FcmCredentialsSecretArn', 'FcmProjectId', 'AlarmEmail', 'QueueAgeAlarmSeconds',
         'ApiThrottleRateLimit', 'ApiThrottleBurstLimit', 'LogRetentionDays', 'MetricsNamespace', 'WebhookTimeoutSeconds',
-        'SesTrackOpensAndClicks', 'SmsDeliveryStatusSamplingRate', 'CallbackRetryHours',
+        'SlackApiUrl', 'SesTrackOpensAndClicks', 'SmsDeliveryStatusSamplingRate', 'CallbackRetryHours',
       ].sort(),
     );
     expect(p.ApiKeys).toMatchObject({ Type: 'String', NoEcho: true });
@@ -838,6 +873,7 @@ describe('parameters', () => {
     expect(p.SenderEmail).toMatchObject({ Type: 'String', Default: 'noreply@example.com' });
     expect(p.SmsTypeNormal).toMatchObject({ Default: 'transactional', AllowedValues: ['transactional', 'promotional'] });
     expect(p.MetricsNamespace).toMatchObject({ Type: 'String', Default: 'Notify' });
+    expect(p.SlackApiUrl).toMatchObject({ Type: 'String', Default: 'https://slack.com/api' });
     for (const [k, d] of Object.entries({ RetentionDays: 30, QueueAgeAlarmSeconds: 600, ApiThrottleRateLimit: 100, ApiThrottleBurstLimit: 200, LogRetentionDays: 30 })) {
       expect(p[k]).toMatchObject({ Type: 'Number', Default: d });
     }
