@@ -20,5 +20,5 @@ const app = new cdk.App({
 });
 
 new NotifyStack(app, 'Notify', {
-  description: 'notify: serverless notification service (email, SMS, push)',
+  description: 'notify: serverless notification service (email, SMS, push, webhooks, in-app, Slack and Teams)',
 });
