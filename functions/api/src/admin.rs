@@ -15,7 +15,8 @@ use tracing::{error, info};
 use crate::{ApiError, App, response};
 
 /// `POST /v1/admin/redrive` `{"channel"?, "priority"?}`: moves the messages of the matching
-/// dead-letter queues (all twelve by default) back to their queues. The workers retry the
+/// dead-letter queues (all of them by default) back to their queues, for up to
+/// [`REDRIVE_BUDGET`]: `complete` is false while some are left (call again). The workers retry the
 /// notifications whose retries had run out.
 pub async fn redrive(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let body = if req.body().is_empty() {
@@ -30,6 +31,8 @@ pub async fn redrive(app: &App, req: &Request) -> Result<Response<Body>, ApiErro
 
     let deadline = Instant::now() + REDRIVE_BUDGET;
     let mut reports: Vec<RedriveReport> = Vec::new();
+    // Queues not reached within the budget leave `complete` false: call again.
+    let mut reached_all = true;
     for c in Channel::ALL
         .into_iter()
         .filter(|c| channel.is_none_or(|want| want == *c))
@@ -38,6 +41,10 @@ pub async fn redrive(app: &App, req: &Request) -> Result<Response<Body>, ApiErro
             .into_iter()
             .filter(|p| priority.is_none_or(|want| want == *p))
         {
+            if Instant::now() >= deadline {
+                reached_all = false;
+                continue;
+            }
             let report = app
                 .dead_letters
                 .redrive(c, p, deadline)
@@ -52,7 +59,7 @@ pub async fn redrive(app: &App, req: &Request) -> Result<Response<Body>, ApiErro
             reports.push(report);
         }
     }
-    let complete = reports.iter().all(|r| r.complete);
+    let complete = reached_all && reports.iter().all(|r| r.complete);
     Ok(response::json(
         StatusCode::OK,
         &json!({ "redriven": reports, "complete": complete }),

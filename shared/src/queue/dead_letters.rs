@@ -61,6 +61,9 @@ pub struct SqsDeadLetters {
     client: Client,
     queues: QueueUrls,
     dlqs: QueueUrls,
+    /// Set once the service answered a move task with something else than its model (the
+    /// local emulator has none): the warm function then copies without asking again.
+    no_move_tasks: std::sync::atomic::AtomicBool,
 }
 
 fn sqs_error(e: impl std::error::Error + Send + Sync + 'static) -> QueueError {
@@ -73,6 +76,7 @@ impl SqsDeadLetters {
             client,
             queues,
             dlqs,
+            no_move_tasks: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -180,16 +184,28 @@ impl DeadLetters for SqsDeadLetters {
             .queues
             .get(channel, priority)
             .ok_or_else(not_configured)?;
-        let (dlq_arn, target_arn) = (self.arn(dlq).await?, self.arn(target).await?);
-        let task = self
-            .client
-            .start_message_move_task()
-            .source_arn(&dlq_arn)
-            .destination_arn(&target_arn)
-            .send()
-            .await;
+        use std::sync::atomic::Ordering;
+        let task = if self.no_move_tasks.load(Ordering::Relaxed) {
+            None
+        } else {
+            let (dlq_arn, target_arn) = (self.arn(dlq).await?, self.arn(target).await?);
+            let task = self
+                .client
+                .start_message_move_task()
+                .source_arn(&dlq_arn)
+                .destination_arn(&target_arn)
+                .send()
+                .await;
+            if let Err(e) = &task
+                && e.as_service_error()
+                    .is_some_and(|s| s.meta().code().is_none())
+            {
+                self.no_move_tasks.store(true, Ordering::Relaxed);
+            }
+            Some(task)
+        };
         match task {
-            Ok(_) => {
+            Some(Ok(_)) => {
                 info!(%channel, %priority, "started an SQS message move task");
                 Ok(RedriveReport {
                     channel,
@@ -199,9 +215,11 @@ impl DeadLetters for SqsDeadLetters {
                     complete: true,
                 })
             }
-            Err(e) => {
+            other => {
                 // Not every SQS implementation has move tasks (the local emulator does not).
-                warn!(error = %DisplayErrorContext(&e), "no message move task; moving the messages one by one");
+                if let Some(Err(e)) = other {
+                    warn!(error = %DisplayErrorContext(&e), "no message move task; moving the messages one by one");
+                }
                 let (moved, complete) = self.copy(dlq, target, deadline).await?;
                 Ok(RedriveReport {
                     channel,
