@@ -17,6 +17,7 @@ pub mod sms;
 pub mod stats;
 mod status;
 mod suppression;
+pub mod tenant;
 pub mod time;
 mod webhook;
 

@@ -26,6 +26,9 @@
 //! | bulk request outbox | `OUTBOX#<request>` | `OUTBOX` | | `DUE#OUTBOX` / `<due at>#<request>` | | its records' `expiresAt` |
 //! | template head | `TEMPLATES#<tenant>` | `TEMPLATE#<name>` | | | | |
 //! | template version | `TEMPLATE#<tenant>#<name>` | `V#<version, 10 digits>` | | | | |
+//! | tenant (the operators' directory) | `TENANTS` | `TENANT#<id>` | | | | |
+//! | API key, by its SHA-256 (what authentication reads) | `APIKEY#<sha256 hex>` | `KEY` | | | | |
+//! | … and in its tenant's list, by its visible prefix | `TENANT#<tenant>` | `KEY#<prefix>` | | | | |
 //! | chat target | `CHAT#<tenant>` | `TARGET#<name>` | | | | |
 //! | chat target's send slot (Slack: one message a second per channel) | `CHAT#<tenant>` | `SLOT#<name>` | | | | last slot + 1 h |
 //! | webhook endpoint | `WEBHOOKS#<tenant>` | `ENDPOINT#<name>` | | | | |
@@ -497,9 +500,33 @@ pub(super) fn template_version_key(tenant: &TenantId, name: &TemplateName, versi
     )
 }
 
-// ------------------------------------------------------------------------------ webhooks
+// ------------------------------------------------------------------------------ tenants
 
-/// The partition of a tenant's webhook endpoints and signing secret (one Query lists them).
+pub(super) const TENANTS_PK: &str = "TENANTS";
+pub(super) const TENANT_SK_PREFIX: &str = "TENANT#";
+pub(super) const TENANT_API_KEY_PREFIX: &str = "KEY#";
+
+pub(super) fn tenant_key(id: &TenantId) -> Item {
+    key(TENANTS_PK.to_owned(), format!("{TENANT_SK_PREFIX}{id}"))
+}
+
+pub(super) fn tenant_pk(tenant: &TenantId) -> String {
+    format!("TENANT#{tenant}")
+}
+
+pub(super) fn api_key_key(hash: &str) -> Item {
+    key(format!("APIKEY#{hash}"), "KEY".to_owned())
+}
+
+pub(super) fn tenant_api_key_key(tenant: &TenantId, prefix: &str) -> Item {
+    key(
+        tenant_pk(tenant),
+        format!("{TENANT_API_KEY_PREFIX}{prefix}"),
+    )
+}
+
+// ------------------------------------------------------------------------------ chat
+
 pub(super) fn chat_pk(tenant: &TenantId) -> String {
     format!("CHAT#{tenant}")
 }
@@ -517,6 +544,9 @@ pub(super) fn chat_slot_key(tenant: &TenantId, name: &EndpointName) -> Item {
     key(chat_pk(tenant), format!("SLOT#{}", name.as_str()))
 }
 
+// ------------------------------------------------------------------------------ webhooks
+
+/// The partition of a tenant's webhook endpoints and signing secret (one Query lists them).
 pub(super) fn webhooks_pk(tenant: &TenantId) -> String {
     format!("WEBHOOKS#{tenant}")
 }

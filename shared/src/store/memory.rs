@@ -29,6 +29,7 @@ use super::{
     stats::{Additions, BucketKey, Counts, StatsStore},
     suppressions::{SuppressionFilter, SuppressionList, SuppressionPage},
     templates::{StoredTemplate, TemplateStore, TemplateSummary},
+    tenants::TenantStore,
     transition::{Annotation, Transition, TransitionOutcome},
     users::{CapCounter, UserRecord, UserStore},
     webhooks::WebhookEndpoints,
@@ -1678,5 +1679,113 @@ impl ChatTargets for MemoryChatTargets {
         }
         slots.insert(key, slot);
         Ok(Ok(Timestamp::from_millis(slot).unwrap_or(now)))
+    }
+}
+
+/// Tenants and keys in memory.
+#[derive(Default)]
+pub struct MemoryTenants {
+    tenants: Mutex<BTreeMap<TenantId, crate::domain::tenant::Tenant>>,
+    /// By hash.
+    keys: Mutex<BTreeMap<String, crate::domain::tenant::StoredKey>>,
+}
+
+impl MemoryTenants {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl TenantStore for MemoryTenants {
+    async fn create_tenant(
+        &self,
+        tenant: &crate::domain::tenant::Tenant,
+    ) -> Result<bool, StoreError> {
+        let mut tenants = locked(&self.tenants);
+        if tenants.contains_key(&tenant.id) {
+            return Ok(false);
+        }
+        tenants.insert(tenant.id.clone(), tenant.clone());
+        Ok(true)
+    }
+
+    async fn put_tenant(&self, tenant: &crate::domain::tenant::Tenant) -> Result<(), StoreError> {
+        locked(&self.tenants).insert(tenant.id.clone(), tenant.clone());
+        Ok(())
+    }
+
+    async fn tenant(
+        &self,
+        id: &TenantId,
+    ) -> Result<Option<crate::domain::tenant::Tenant>, StoreError> {
+        Ok(locked(&self.tenants).get(id).cloned())
+    }
+
+    async fn tenants(&self) -> Result<Vec<crate::domain::tenant::Tenant>, StoreError> {
+        Ok(locked(&self.tenants).values().cloned().collect())
+    }
+
+    async fn add_key(
+        &self,
+        hash: &str,
+        key: &crate::domain::tenant::StoredKey,
+    ) -> Result<(), StoreError> {
+        locked(&self.keys).insert(hash.to_owned(), key.clone());
+        Ok(())
+    }
+
+    async fn key(
+        &self,
+        hash: &str,
+    ) -> Result<Option<crate::domain::tenant::StoredKey>, StoreError> {
+        Ok(locked(&self.keys).get(hash).cloned())
+    }
+
+    async fn keys(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<crate::domain::tenant::StoredKey>, StoreError> {
+        let mut keys: Vec<_> = locked(&self.keys)
+            .values()
+            .filter(|k| &k.tenant == tenant)
+            .cloned()
+            .collect();
+        keys.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+        Ok(keys)
+    }
+
+    async fn revoke_key(
+        &self,
+        tenant: &TenantId,
+        prefix: &str,
+        now: Timestamp,
+    ) -> Result<Option<crate::domain::tenant::StoredKey>, StoreError> {
+        let mut keys = locked(&self.keys);
+        let Some(key) = keys
+            .values_mut()
+            .find(|k| &k.tenant == tenant && k.prefix == prefix)
+        else {
+            return Ok(None);
+        };
+        key.revoked_at.get_or_insert(now);
+        Ok(Some(key.clone()))
+    }
+
+    async fn touch_key(
+        &self,
+        hash: &str,
+        now: Timestamp,
+        every: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let mut keys = locked(&self.keys);
+        let Some(key) = keys.get_mut(hash) else {
+            return Ok(false);
+        };
+        if key.last_used_at.is_some_and(|at| at.plus(every) > now) {
+            return Ok(false);
+        }
+        key.last_used_at = Some(now);
+        Ok(true)
     }
 }

@@ -29,6 +29,7 @@ mod routes;
 mod stats;
 mod suppressions;
 mod templates;
+mod tenants;
 mod transition;
 mod users;
 mod webhooks;
@@ -55,7 +56,7 @@ pub use keys::{
 pub use listing::{ListFilter, ListPage, NotificationSearch};
 pub use memory::{
     MemoryCallbacks, MemoryChatTargets, MemoryConnections, MemoryDevices, MemoryInbox, MemoryStats,
-    MemoryStore, MemorySuppressions, MemoryTemplates, MemoryUsers, MemoryWebhooks,
+    MemoryStore, MemorySuppressions, MemoryTemplates, MemoryTenants, MemoryUsers, MemoryWebhooks,
 };
 pub use notifications::NotificationStore;
 pub use purge::{Purge, PurgeReport};
@@ -63,6 +64,7 @@ pub use routes::RouteStore;
 pub use stats::{Additions, BucketKey, Counts, StatsStore};
 pub use suppressions::{SuppressionFilter, SuppressionList, SuppressionPage};
 pub use templates::{StoredTemplate, TemplateStore, TemplateSummary};
+pub use tenants::TenantStore;
 pub use transition::{
     Annotation, DEAD_LETTERED, DueChange, FailureChange, LeaseChange, ProviderRef, REDRIVABLE,
     RETRIES_EXHAUSTED, Transition, TransitionOutcome,

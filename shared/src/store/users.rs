@@ -375,7 +375,8 @@ fn profile_from_item(mut item: Item) -> Result<Profile, StoreError> {
 }
 
 impl DynamoStore {
-    async fn put(&self, item: Item) -> Result<(), StoreError> {
+    /// Writes `item` whole, whatever was there.
+    pub(super) async fn put(&self, item: Item) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)

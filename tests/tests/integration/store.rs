@@ -715,3 +715,93 @@ async fn the_suppression_list_pages_filters_and_keeps_the_first_reason() {
     assert!(store.unsuppress(&tenant, &phone).await.unwrap());
     assert!(!store.unsuppress(&tenant, &phone).await.unwrap());
 }
+
+/// What both tenant stores must do alike: a tenant created once, keys found by their hash
+/// only, listed without it, revoked for good, and their use recorded at most once a minute.
+async fn tenant_store_semantics(store: &dyn notify_shared::store::TenantStore, id: &str) {
+    use notify_shared::domain::tenant::{
+        ApiKeySecret, KeyKind, Scope, StoredKey, Tenant, TenantLimits, TenantStatus, key_hash,
+    };
+    let now = SystemClock.now();
+    let tenant = Tenant {
+        id: TenantId::new(id),
+        name: "Acme".into(),
+        status: TenantStatus::Active,
+        limits: TenantLimits::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    assert!(store.create_tenant(&tenant).await.unwrap());
+    assert!(!store.create_tenant(&tenant).await.unwrap(), "once");
+    assert!(
+        store
+            .tenants()
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.id == tenant.id)
+    );
+    let secret = ApiKeySecret::generate(KeyKind::Test).unwrap();
+    let key = StoredKey {
+        tenant: tenant.id.clone(),
+        prefix: secret.prefix(),
+        kind: KeyKind::Test,
+        scopes: [Scope::Send, Scope::Read].into(),
+        description: Some("ci".into()),
+        created_at: now,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    store.add_key(&secret.hash(), &key).await.unwrap();
+    assert_eq!(
+        store.key(&key_hash(secret.expose())).await.unwrap(),
+        Some(key.clone())
+    );
+    assert_eq!(store.key(&key_hash("nk_test_other")).await.unwrap(), None);
+    let listed = store.keys(&tenant.id).await.unwrap();
+    assert_eq!(listed, vec![key.clone()]);
+    assert!(
+        store
+            .touch_key(&secret.hash(), now, Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let soon = now.plus(Duration::from_secs(30));
+    assert!(
+        !store
+            .touch_key(&secret.hash(), soon, Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let later = now.plus(Duration::from_secs(61));
+    assert!(
+        store
+            .touch_key(&secret.hash(), later, Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let revoked = store
+        .revoke_key(&tenant.id, &key.prefix, later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.revoked_at, Some(later));
+    let found = store.key(&secret.hash()).await.unwrap().unwrap();
+    assert!(!found.usable());
+    assert_eq!(
+        store
+            .revoke_key(&TenantId::new("other"), &key.prefix, later)
+            .await
+            .unwrap(),
+        None,
+        "another tenant's prefix"
+    );
+}
+
+#[tokio::test]
+async fn tenants_and_keys_behave_alike_in_dynamodb_and_in_memory() {
+    let (_t, store) = store().await;
+    let id = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    tenant_store_semantics(store.as_ref(), &id).await;
+    tenant_store_semantics(&notify_shared::store::MemoryTenants::new(), &id).await;
+}
