@@ -151,7 +151,7 @@ impl AdminKeys {
 }
 
 /// The token of `Authorization: Bearer <token>`.
-fn bearer(req: &Request) -> Option<&str> {
+pub(crate) fn bearer(req: &Request) -> Option<&str> {
     req.headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

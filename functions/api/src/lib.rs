@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod batch;
 mod callbacks;
+mod callers;
 mod catalog;
 mod channel;
 mod chat;
@@ -41,7 +42,8 @@ use notify_shared::{
     store::{
         BatchStore, CallbackDeliveries, CallbackSubscriptions, ChatTargets, DeviceRegistry,
         DynamoStore, IdempotencyStore, InboxStore, NotificationSearch, NotificationStore,
-        RouteStore, StatsStore, SuppressionList, TemplateStore, UserStore, WebhookEndpoints,
+        RouteStore, StatsStore, SuppressionList, TemplateStore, TenantStore, UserStore,
+        WebhookEndpoints,
     },
 };
 use tracing::{Instrument, info, info_span};
@@ -63,6 +65,7 @@ pub struct Ports {
     pub users: Arc<dyn UserStore>,
     pub routes: Arc<dyn RouteStore>,
     pub inbox: Arc<dyn InboxStore>,
+    pub tenants: Arc<dyn TenantStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub templates: Arc<dyn TemplateStore>,
     pub batches: Arc<dyn BatchStore>,
@@ -87,6 +90,9 @@ pub struct App {
     users: Arc<dyn UserStore>,
     routes: Arc<dyn RouteStore>,
     inbox: Arc<dyn InboxStore>,
+    tenants: Arc<dyn TenantStore>,
+    /// What this warm function read of table keys (see `callers`).
+    key_cache: callers::KeyCache,
     idempotency: Arc<dyn IdempotencyStore>,
     templates: Arc<dyn TemplateStore>,
     catalog: catalog::Catalog,
@@ -119,6 +125,8 @@ impl App {
             users: ports.users,
             routes: ports.routes,
             inbox: ports.inbox,
+            tenants: ports.tenants,
+            key_cache: callers::KeyCache::default(),
             idempotency: ports.idempotency,
             catalog: catalog::Catalog::new(ports.templates.clone()),
             templates: ports.templates,
@@ -180,6 +188,7 @@ impl App {
             users: store.clone(),
             routes: store.clone(),
             inbox: store.clone(),
+            tenants: store.clone(),
             idempotency: store.clone(),
             templates: store.clone(),
             batches: store.clone(),
@@ -246,6 +255,17 @@ impl App {
         .await
     }
 
+    /// The request's tenant key: a static one (`NOTIFY_API_KEYS`), or one kept in the table.
+    async fn caller(&self, req: &Request) -> Result<callers::Caller, ApiError> {
+        if let Ok(tenant) = self.config.keys.authenticate(req) {
+            return Ok(callers::Caller { tenant, key: None });
+        }
+        let presented = auth::bearer(req).ok_or(ApiError::Unauthorized)?;
+        self.key_cache
+            .caller(self.tenants.as_ref(), presented, self.clock.now())
+            .await
+    }
+
     /// The feed's routes, for the tenant's key or the user's token alike.
     async fn inbox_route(
         &self,
@@ -284,7 +304,7 @@ impl App {
         }
         // An app acknowledges a read with a user token its tenant's backend signed.
         if let Route::ReadNotification(id) = &route
-            && self.config.keys.authenticate(req).is_err()
+            && self.caller(req).await.is_err()
         {
             let token = users::user_token(self, req).await?;
             tracing::Span::current().record("tenant", token.tenant.as_str());
@@ -292,7 +312,7 @@ impl App {
         }
         // The user's app reads and marks its own inbox with a user token.
         if let Some(user) = route.inbox_user()
-            && self.config.keys.authenticate(req).is_err()
+            && self.caller(req).await.is_err()
         {
             let token = users::user_token(self, req).await?;
             tracing::Span::current().record("tenant", token.tenant.as_str());
@@ -303,7 +323,11 @@ impl App {
             }
             return self.inbox_route(req, &token.tenant, route).await;
         }
-        let tenant = self.config.keys.authenticate(req)?;
+        let caller = self.caller(req).await?;
+        if let Some(scope) = route.scope() {
+            caller.require(scope)?;
+        }
+        let tenant = caller.tenant;
         tracing::Span::current().record("tenant", tenant.as_str());
         let body = || response::json_body(req, self.config.max_body_bytes);
         let public = response::public_base(req);
@@ -453,6 +477,8 @@ mod tests_callbacks;
 mod tests_chat;
 #[cfg(test)]
 mod tests_inbox;
+#[cfg(test)]
+mod tests_keys;
 #[cfg(test)]
 mod tests_listing;
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! method are 405 with an `Allow` header.
 
 use http::Method;
-use notify_shared::domain::inbox::Mark;
+use notify_shared::domain::{inbox::Mark, tenant::Scope};
 
 use crate::ApiError;
 
@@ -89,6 +89,70 @@ pub enum Route {
 }
 
 impl Route {
+    /// The scope a table key needs for the route (`None`: no tenant key is involved).
+    pub fn scope(&self) -> Option<Scope> {
+        use Scope::*;
+        match self {
+            Route::Health
+            | Route::HealthDetailed
+            | Route::Redrive
+            | Route::UnsubscribePage(_)
+            | Route::Unsubscribe(_) => None,
+            Route::CreateNotification
+            | Route::CreateBatch
+            | Route::CompatEmail
+            | Route::CompatBulkEmail
+            | Route::CompatSms
+            | Route::CancelNotification(_) => Some(Send),
+            Route::GetBatch(_)
+            | Route::CompatStatus(_)
+            | Route::GetNotification(_)
+            | Route::ListNotifications
+            | Route::GetStats
+            | Route::ReadNotification(_)
+            | Route::ListCallbackDeliveries => Some(Read),
+            Route::ListTemplates
+            | Route::PutTemplate(_)
+            | Route::GetTemplate(_)
+            | Route::DeleteTemplate(_)
+            | Route::RenderTemplate(_) => Some(Templates),
+            Route::ListDevices { .. }
+            | Route::RegisterDevice { .. }
+            | Route::UnregisterDevice { .. }
+            | Route::PutUser(_)
+            | Route::GetUser(_)
+            | Route::PatchUser(_)
+            | Route::DeleteUser(_)
+            | Route::GetPreferences(_)
+            | Route::PutPreferences(_)
+            | Route::Inbox(_)
+            | Route::InboxMark { .. }
+            | Route::InboxMarkAll(_)
+            | Route::GetPreferenceDefaults
+            | Route::PutPreferenceDefaults
+            | Route::GetAddressPreferences(_)
+            | Route::PutAddressPreferences(_)
+            | Route::RotateUserTokenSecret => Some(Users),
+            Route::ListChatTargets
+            | Route::PutChatTarget(_)
+            | Route::GetChatTarget(_)
+            | Route::DeleteChatTarget(_)
+            | Route::ListWebhookEndpoints
+            | Route::PutWebhookEndpoint(_)
+            | Route::GetWebhookEndpoint(_)
+            | Route::DeleteWebhookEndpoint(_)
+            | Route::RotateWebhookSecret(_)
+            | Route::RotateSigningSecret
+            | Route::ListSuppressions
+            | Route::GetSuppression { .. }
+            | Route::PutSuppression { .. }
+            | Route::DeleteSuppression { .. }
+            | Route::GetCallbacks
+            | Route::PutCallbacks
+            | Route::DeleteCallbacks => Some(Manage),
+        }
+    }
+
     /// The user whose inbox the route is about (a user token may call these).
     pub fn inbox_user(&self) -> Option<&str> {
         match self {

@@ -29,6 +29,7 @@ pub(crate) struct Rig {
     pub(crate) webhooks: Arc<MemoryWebhooks>,
     dead_letters: Arc<MemoryDeadLetters>,
     pub(crate) inbox: Arc<notify_shared::store::MemoryInbox>,
+    pub(crate) tenants: Arc<notify_shared::store::MemoryTenants>,
     pub(crate) clock: ManualClock,
 }
 
@@ -64,6 +65,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
     };
     let devices = Arc::new(MemoryDevices::new());
     let inbox = Arc::new(notify_shared::store::MemoryInbox::new());
+    let tenants = Arc::new(notify_shared::store::MemoryTenants::new());
     let ports = Ports {
         store: store.clone(),
         users: Arc::new(notify_shared::store::MemoryUsers::with_devices(
@@ -71,6 +73,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         )),
         routes: store.clone(),
         inbox: inbox.clone(),
+        tenants: tenants.clone(),
         devices,
         idempotency: store.clone(),
         templates: Arc::new(MemoryTemplates::new()),
@@ -96,6 +99,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         webhooks,
         dead_letters,
         inbox,
+        tenants,
         clock,
     }
 }
