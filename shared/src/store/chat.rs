@@ -64,14 +64,7 @@ impl ChatTargets for DynamoStore {
     async fn put_target(&self, tenant: &TenantId, target: &ChatTarget) -> Result<(), StoreError> {
         let mut item = dynamo::to_item(target, "chat target")?;
         item.extend(keys::chat_target_key(tenant, &target.name));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put(item).await
     }
 
     async fn target(

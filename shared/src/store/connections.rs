@@ -58,13 +58,6 @@ fn ttl(c: &Connection) -> AttributeValue {
     )
 }
 
-fn live(item: &dynamo::Item, now: Timestamp) -> bool {
-    item.get("ttl")
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse::<i64>().ok())
-        .is_some_and(|ttl| ttl > now.as_seconds())
-}
-
 #[async_trait]
 impl Connections for DynamoStore {
     async fn connect(&self, c: &Connection) -> Result<(), StoreError> {
@@ -76,20 +69,14 @@ impl Connections for DynamoStore {
             let mut item = attributes.clone();
             item.extend(key);
             item.insert("ttl".into(), ttl(c));
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(unavailable)?;
+            self.put(item).await?;
         }
         Ok(())
     }
 
     async fn connection(&self, id: &str, now: Timestamp) -> Result<Option<Connection>, StoreError> {
         match self.read(keys::connection_key(id)).await? {
-            Some(item) if live(&item, now) => {
+            Some(item) if !dynamo::expired(&item, now) => {
                 dynamo::from_item(keys::strip(item), "connection").map(Some)
             }
             _ => Ok(None),
@@ -126,7 +113,7 @@ impl Connections for DynamoStore {
         self.query_prefix(keys::user_pk(tenant, user), keys::CONNECTION_SK_PREFIX)
             .await?
             .into_iter()
-            .filter(|item| live(item, now))
+            .filter(|item| !dynamo::expired(item, now))
             .map(|item| dynamo::from_item(keys::strip(item), "connection"))
             .collect()
     }

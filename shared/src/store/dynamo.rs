@@ -233,6 +233,14 @@ impl DynamoStore {
     }
 }
 
+/// Whether an item's `ttl` has passed (DynamoDB's TTL deletes lazily, so reads check it).
+pub(super) fn expired(item: &Item, now: crate::domain::time::Timestamp) -> bool {
+    item.get("ttl")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<i64>().ok())
+        .is_some_and(|ttl| ttl <= now.as_seconds())
+}
+
 /// An item that cannot be written or read; `what` names it.
 pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt {

@@ -117,14 +117,6 @@ pub trait InboxStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// Whether a stored item has expired (DynamoDB's TTL deletes lazily).
-fn live(item: &Item, now: Timestamp) -> bool {
-    item.get("ttl")
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse::<i64>().ok())
-        .is_none_or(|ttl| ttl > now.as_seconds())
-}
-
 fn from_item(item: Item) -> Result<InboxItem, StoreError> {
     dynamo::from_item(strip(item), "inbox item")
 }
@@ -173,10 +165,22 @@ impl DynamoStore {
         user: &UserId,
         delta: InboxCounts,
     ) -> Result<TransactWriteItem, StoreError> {
+        self.counts_change(tenant, user, delta, None)
+    }
+
+    /// The counters moved by `delta`, under `condition` when given.
+    fn counts_change(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        delta: InboxCounts,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(keys::inbox_counts_key(tenant, user)))
             .update_expression("ADD unread :u, unseen :s")
+            .set_condition_expression(condition.map(str::to_owned))
             .expression_attribute_values(":u", AttributeValue::N(delta.unread.to_string()))
             .expression_attribute_values(":s", AttributeValue::N(delta.unseen.to_string()))
             .build()
@@ -225,12 +229,18 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Runs a transaction; `false` when it was cancelled (a condition, or a concurrent one).
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+    /// Runs a transaction (applied once per `token` for 10 minutes, when given); `false` when
+    /// it was cancelled (a condition, or a concurrent one).
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        token: Option<String>,
+    ) -> Result<bool, StoreError> {
         match self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .set_client_request_token(token)
             .send()
             .await
         {
@@ -276,7 +286,7 @@ impl InboxStore for DynamoStore {
                 self.counts_update(tenant, user, item.counts())?,
                 self.log_put(tenant, user, item)?,
             ];
-            if self.transact(items).await? {
+            if self.transact(items, None).await? {
                 return Ok(true);
             }
             // Cancelled: because the item is there (a repeated delivery), or because a
@@ -301,7 +311,7 @@ impl InboxStore for DynamoStore {
         now: Timestamp,
     ) -> Result<Option<InboxItem>, StoreError> {
         match self.read(keys::inbox_item_key(tenant, user, id)).await? {
-            Some(item) if live(&item, now) => from_item(item).map(Some),
+            Some(item) if !dynamo::expired(&item, now) => from_item(item).map(Some),
             _ => Ok(None),
         }
     }
@@ -340,7 +350,7 @@ impl InboxStore for DynamoStore {
             scanned += out.scanned_count.max(0) as usize;
             let mut last_seen = None;
             for raw in out.items.unwrap_or_default() {
-                if !live(&raw, now) {
+                if dynamo::expired(&raw, now) {
                     continue;
                 }
                 let item = from_item(raw)?;
@@ -401,7 +411,7 @@ impl InboxStore for DynamoStore {
         if !delta.is_zero() {
             items.push(self.counts_update(tenant, user, delta)?);
         }
-        self.transact(items).await
+        self.transact(items, None).await
     }
 
     async fn changed_since(
@@ -461,11 +471,22 @@ impl InboxStore for DynamoStore {
             items: Vec::with_capacity(ids.len()),
             more_after,
         };
-        for (id, _) in ids {
-            if let Some(item) = self.item(tenant, user, &id, now).await? {
-                delta.items.push(item);
-            }
-        }
+        // The items in one batch read, answered in the order they changed.
+        let item_keys: Vec<Item> = ids
+            .iter()
+            .map(|(id, _)| keys::inbox_item_key(tenant, user, id))
+            .collect();
+        let mut found: std::collections::HashMap<String, InboxItem> = self
+            .get_all(&item_keys, None)
+            .await?
+            .into_iter()
+            .filter(|item| !dynamo::expired(item, now))
+            .map(|item| from_item(item).map(|i| (i.id.as_str().to_owned(), i)))
+            .collect::<Result<_, _>>()?;
+        delta.items = ids
+            .iter()
+            .filter_map(|(id, _)| found.remove(id.as_str()))
+            .collect();
         Ok(delta)
     }
 
@@ -500,34 +521,15 @@ impl InboxStore for DynamoStore {
             return Ok(());
         }
         // Only counters that exist: an erased user's are gone, and stay gone.
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(keys::inbox_counts_key(tenant, user)))
-            .update_expression("ADD unread :u, unseen :s")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":u", AttributeValue::N((-counts.unread).to_string()))
-            .expression_attribute_values(":s", AttributeValue::N((-counts.unseen).to_string()))
-            .build()
-            .map_err(|e| corrupt("inbox counts", e))?;
+        let update = self.counts_change(
+            tenant,
+            user,
+            InboxCounts::default().minus(counts),
+            Some("attribute_exists(PK)"),
+        )?;
         // DynamoDB applies a transaction's token once for 10 minutes: a stream batch handed
-        // again within them does not count the item out twice.
+        // again within them does not count the item out twice. Cancelled: no counters.
         let token = keys::token_digest(&format!("inbox-gone#{tenant}#{}#{id}", user.as_str()));
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .client_request_token(token)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        self.transact(vec![update], Some(token)).await.map(|_| ())
     }
 }
