@@ -38,9 +38,7 @@ impl Caller {
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         match self.key.as_ref().and_then(|k| k.missing(scope)) {
             None => Ok(()),
-            Some(missing) => Err(ApiError::Forbidden(format!(
-                "this key lacks the `{missing}` scope"
-            ))),
+            Some(missing) => Err(ApiError::MissingScope(missing)),
         }
     }
 }
@@ -127,10 +125,7 @@ impl KeyCache {
             return Err(ApiError::Unauthorized);
         }
         if status == TenantStatus::Suspended {
-            return Err(ApiError::Forbidden(format!(
-                "tenant {} is suspended",
-                key.tenant
-            )));
+            return Err(ApiError::TenantSuspended(key.tenant.clone()));
         }
         if entry
             .touched_at

@@ -2,7 +2,10 @@
 
 use http::StatusCode;
 use lambda_http::{Body, Response};
-use notify_shared::validate::FieldError;
+use notify_shared::{
+    domain::{TenantId, tenant::Scope},
+    validate::FieldError,
+};
 use serde_json::json;
 
 use crate::response;
@@ -32,6 +35,19 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("{0}")]
     Forbidden(String),
+    /// The key is valid but lacks the scope the route needs.
+    #[error("this key lacks the `{0}` scope")]
+    MissingScope(Scope),
+    #[error("tenant {0} is suspended")]
+    TenantSuspended(TenantId),
+    /// A limit was reached: `429` with `Retry-After`; `code` is `rate_limited` or
+    /// `quota_exceeded`.
+    #[error("{message}")]
+    TooMany {
+        code: &'static str,
+        message: String,
+        retry_after_secs: u64,
+    },
 }
 
 impl ApiError {
@@ -45,7 +61,10 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::MissingScope(_) | ApiError::TenantSuspended(_) => {
+                StatusCode::FORBIDDEN
+            }
+            ApiError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -61,7 +80,9 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Unavailable(_) => "service_unavailable",
             ApiError::Conflict { code, .. } => code,
-            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Forbidden(_) | ApiError::MissingScope(_) => "forbidden",
+            ApiError::TenantSuspended(_) => "tenant_suspended",
+            ApiError::TooMany { code, .. } => code,
         }
     }
 
@@ -79,6 +100,9 @@ impl ApiError {
                     .join(", ")
             ));
             body["details"] = json!(details);
+        }
+        if let ApiError::MissingScope(scope) = &self {
+            body["missingScope"] = json!(scope.as_str());
         }
         let mut response = response::json(self.status(), &body);
         let headers = response.headers_mut();
@@ -98,6 +122,14 @@ impl ApiError {
                 headers.insert(
                     http::header::RETRY_AFTER,
                     http::HeaderValue::from_static("1"),
+                );
+            }
+            ApiError::TooMany {
+                retry_after_secs, ..
+            } => {
+                headers.insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from(*retry_after_secs),
                 );
             }
             _ => {}

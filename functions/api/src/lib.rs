@@ -26,6 +26,7 @@ mod routes;
 mod stats;
 mod suppressions;
 mod templates;
+mod tenants;
 mod unsubscribe;
 mod users;
 mod webhooks;
@@ -293,9 +294,16 @@ impl App {
         match route {
             Route::Health => return Ok(health::basic(self)),
             Route::HealthDetailed => return Ok(health::detailed(self).await),
-            Route::Redrive => {
+            Route::Redrive
+            | Route::CreateTenant
+            | Route::ListTenants
+            | Route::GetTenant(_)
+            | Route::PatchTenant(_)
+            | Route::CreateTenantKey(_)
+            | Route::ListTenantKeys(_)
+            | Route::RevokeTenantKey { .. } => {
                 self.config.admin_keys.authenticate(req)?;
-                return admin::redrive(self, req).await;
+                return self.admin_route(req, route).await;
             }
             // The link's signed token is the authority: no API key.
             Route::UnsubscribePage(token) => return Ok(unsubscribe::page(self, &token, req).await),
@@ -327,7 +335,7 @@ impl App {
         if let Some(scope) = route.scope() {
             caller.require(scope)?;
         }
-        let tenant = caller.tenant;
+        let tenant = caller.tenant.clone();
         tracing::Span::current().record("tenant", tenant.as_str());
         let body = || response::json_body(req, self.config.max_body_bytes);
         let public = response::public_base(req);
@@ -338,6 +346,13 @@ impl App {
             Route::Health
             | Route::HealthDetailed
             | Route::Redrive
+            | Route::CreateTenant
+            | Route::ListTenants
+            | Route::GetTenant(_)
+            | Route::PatchTenant(_)
+            | Route::CreateTenantKey(_)
+            | Route::ListTenantKeys(_)
+            | Route::RevokeTenantKey { .. }
             | Route::UnsubscribePage(_)
             | Route::Unsubscribe(_) => {
                 unreachable!("answered above")
@@ -455,6 +470,40 @@ impl App {
             Route::PutCallbacks => callbacks::put(self, &tenant, &body()?).await,
             Route::DeleteCallbacks => callbacks::delete(self, &tenant).await,
             Route::ListCallbackDeliveries => callbacks::deliveries(self, &tenant, req).await,
+            // Not behind Idempotency-Key: a replayed answer would show a key again.
+            Route::CreateKey => {
+                let granter = tenants::Granter::Tenant(&caller);
+                tenants::create_key(self, &tenant, granter, &body()?).await
+            }
+            Route::ListKeys => tenants::list_keys(self, &tenant).await,
+            Route::RevokeKey(prefix) => tenants::revoke_key(self, &tenant, &prefix).await,
+        }
+    }
+
+    /// The operator's routes (an admin key).
+    async fn admin_route(&self, req: &Request, route: Route) -> Result<Response<Body>, ApiError> {
+        let body = || response::json_body(req, self.config.max_body_bytes);
+        match route {
+            Route::Redrive => admin::redrive(self, req).await,
+            Route::CreateTenant => tenants::create(self, &body()?).await,
+            Route::ListTenants => tenants::list(self).await,
+            Route::GetTenant(id) => tenants::get(self, &id).await,
+            Route::PatchTenant(id) => tenants::patch(self, &id, &body()?).await,
+            Route::CreateTenantKey(id) => {
+                let tenant = tenants::admin_tenant(self, &id).await?;
+                tenants::create_key(self, &tenant, tenants::Granter::Operator, &body()?).await
+            }
+            Route::ListTenantKeys(id) => {
+                let tenant = tenants::admin_tenant(self, &id).await?;
+                tenants::list_keys(self, &tenant).await
+            }
+            Route::RevokeTenantKey { tenant, prefix } => {
+                let tenant = tenants::admin_tenant(self, &tenant).await?;
+                tenants::revoke_key(self, &tenant, &prefix).await
+            }
+            other => Err(ApiError::NotFound(format!(
+                "{other:?} is not an operator route"
+            ))),
         }
     }
 }

@@ -86,6 +86,19 @@ pub enum Route {
     PutCallbacks,
     DeleteCallbacks,
     ListCallbackDeliveries,
+    CreateTenant,
+    ListTenants,
+    GetTenant(String),
+    PatchTenant(String),
+    CreateTenantKey(String),
+    ListTenantKeys(String),
+    RevokeTenantKey {
+        tenant: String,
+        prefix: String,
+    },
+    CreateKey,
+    ListKeys,
+    RevokeKey(String),
 }
 
 impl Route {
@@ -96,6 +109,13 @@ impl Route {
             Route::Health
             | Route::HealthDetailed
             | Route::Redrive
+            | Route::CreateTenant
+            | Route::ListTenants
+            | Route::GetTenant(_)
+            | Route::PatchTenant(_)
+            | Route::CreateTenantKey(_)
+            | Route::ListTenantKeys(_)
+            | Route::RevokeTenantKey { .. }
             | Route::UnsubscribePage(_)
             | Route::Unsubscribe(_) => None,
             Route::CreateNotification
@@ -149,7 +169,10 @@ impl Route {
             | Route::DeleteSuppression { .. }
             | Route::GetCallbacks
             | Route::PutCallbacks
-            | Route::DeleteCallbacks => Some(Manage),
+            | Route::DeleteCallbacks
+            | Route::CreateKey
+            | Route::ListKeys
+            | Route::RevokeKey(_) => Some(Manage),
         }
     }
 
@@ -227,6 +250,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/v1/callbacks"),
     ("DELETE", "/v1/callbacks"),
     ("GET", "/v1/callbacks/deliveries"),
+    ("POST", "/v1/admin/tenants"),
+    ("GET", "/v1/admin/tenants"),
+    ("GET", "/v1/admin/tenants/{tenantId}"),
+    ("PATCH", "/v1/admin/tenants/{tenantId}"),
+    ("POST", "/v1/admin/tenants/{tenantId}/keys"),
+    ("GET", "/v1/admin/tenants/{tenantId}/keys"),
+    ("DELETE", "/v1/admin/tenants/{tenantId}/keys/{prefix}"),
+    ("POST", "/v1/keys"),
+    ("GET", "/v1/keys"),
+    ("DELETE", "/v1/keys/{prefix}"),
 ];
 
 /// A path segment with its `%XX` escapes decoded; `None` if they do not decode to UTF-8.
@@ -386,6 +419,19 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             ("PUT", "/v1/callbacks") => Route::PutCallbacks,
             ("DELETE", "/v1/callbacks") => Route::DeleteCallbacks,
             ("GET", "/v1/callbacks/deliveries") => Route::ListCallbackDeliveries,
+            ("POST", "/v1/admin/tenants") => Route::CreateTenant,
+            ("GET", "/v1/admin/tenants") => Route::ListTenants,
+            ("GET", "/v1/admin/tenants/{tenantId}") => Route::GetTenant(next()),
+            ("PATCH", "/v1/admin/tenants/{tenantId}") => Route::PatchTenant(next()),
+            ("POST", "/v1/admin/tenants/{tenantId}/keys") => Route::CreateTenantKey(next()),
+            ("GET", "/v1/admin/tenants/{tenantId}/keys") => Route::ListTenantKeys(next()),
+            ("DELETE", "/v1/admin/tenants/{tenantId}/keys/{prefix}") => Route::RevokeTenantKey {
+                tenant: next(),
+                prefix: next(),
+            },
+            ("POST", "/v1/keys") => Route::CreateKey,
+            ("GET", "/v1/keys") => Route::ListKeys,
+            ("DELETE", "/v1/keys/{prefix}") => Route::RevokeKey(next()),
             _ => unreachable!("every entry of ROUTES has a handler"),
         });
     }

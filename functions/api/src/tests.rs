@@ -19,7 +19,7 @@ use crate::{AdminKeys, ApiConfig, ApiKeys, App, Ports};
 
 pub(crate) const KEY: &str = "ndk_test_0123456789abcdef";
 pub(crate) const OTHER_KEY: &str = "ndk_other_0123456789abcdef";
-const ADMIN_KEY: &str = "ndk_admin_0123456789abcdef";
+pub(crate) const ADMIN_KEY: &str = "ndk_admin_0123456789abcdef";
 
 pub(crate) struct Rig {
     pub(crate) app: App,

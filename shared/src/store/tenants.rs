@@ -183,8 +183,29 @@ impl TenantStore for DynamoStore {
             )
             .expression_attribute_values(":now", dynamo::value(&now)?)
             .expression_attribute_values(":before", dynamo::value(&before)?)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        dynamo::applied(update)
+        let written = match &update {
+            Ok(out) => out.attributes().cloned(),
+            Err(_) => None,
+        };
+        let applied = dynamo::applied(update)?;
+        // The listing's copy too, so a tenant's key list shows the last use; best effort
+        // after the by-hash item (the one authentication reads) was written.
+        if let Some(item) = written {
+            let key = key_of(item)?;
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(keys::tenant_api_key_key(&key.tenant, &key.prefix)))
+                .update_expression("SET lastUsedAt = :now")
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_values(":now", dynamo::value(&now)?)
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(applied)
     }
 }

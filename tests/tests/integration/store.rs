@@ -780,6 +780,11 @@ async fn tenant_store_semantics(store: &dyn notify_shared::store::TenantStore, i
             .await
             .unwrap()
     );
+    assert_eq!(
+        store.keys(&tenant.id).await.unwrap()[0].last_used_at,
+        Some(later),
+        "the tenant's list shows the last use"
+    );
     let revoked = store
         .revoke_key(&tenant.id, &key.prefix, later)
         .await
