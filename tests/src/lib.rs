@@ -939,6 +939,7 @@ fn ports(
         routes: store.clone(),
         inbox: store.clone(),
         tenants: store.clone(),
+        counters: store.clone(),
         idempotency: store.clone(),
         templates: store.clone(),
         batches: store.clone(),
@@ -979,6 +980,7 @@ fn api_config(
         device_idle: Duration::from_secs(30 * 86_400),
         max_body_bytes: 1024 * 1024,
         max_batch_body_bytes: 6 * 1000 * 1000,
+        default_limits: notify_shared::domain::tenant::TenantLimits::default(),
         channel: notify_api::ChannelLimits {
             sms_max_chars: 1600,
             // The test receivers listen on loopback.
@@ -1051,6 +1053,7 @@ pub fn memory_app() -> (
             routes: store.clone(),
             inbox: Arc::new(notify_shared::store::MemoryInbox::new()),
             tenants: Arc::new(notify_shared::store::MemoryTenants::new()),
+            counters: Arc::new(notify_shared::store::MemoryCounters::new()),
             idempotency: store.clone(),
             templates: Arc::new(notify_shared::store::MemoryTemplates::new()),
             batches: store.clone(),

@@ -11,7 +11,7 @@ use std::{collections::HashMap, sync::Mutex, time::Duration};
 use notify_shared::{
     domain::{
         TenantId,
-        tenant::{KeyKind, Scope, StoredKey, TenantStatus, key_hash},
+        tenant::{KeyKind, Scope, StoredKey, Tenant, TenantLimits, TenantStatus, key_hash},
         time::Timestamp,
     },
     store::{StoreError, TenantStore},
@@ -31,6 +31,8 @@ pub struct Caller {
     pub tenant: TenantId,
     /// `None`: a static key, which has every scope.
     pub key: Option<StoredKey>,
+    /// The tenant's own limits, else the deployment's defaults.
+    pub limits: TenantLimits,
 }
 
 impl Caller {
@@ -47,14 +49,27 @@ impl Caller {
 #[derive(Clone)]
 struct Entry {
     read_at: Timestamp,
-    /// The key and its tenant's status; `None`: no such key.
-    found: Option<(StoredKey, TenantStatus)>,
+    /// `None`: no such key.
+    found: Option<StoredKey>,
     touched_at: Option<Timestamp>,
 }
 
 #[derive(Default)]
 pub struct KeyCache {
     entries: Mutex<HashMap<String, Entry>>,
+    /// Each tenant's item as read (`None`: not in the table), with when; same bound as keys.
+    tenants: Mutex<HashMap<TenantId, (Timestamp, Option<Tenant>)>>,
+}
+
+/// Keeps at most [`KEY_CACHE_ENTRIES`] in `map`: the stale go first, then any (a re-read
+/// costs one GetItem).
+fn bound<K, V>(map: &mut HashMap<K, V>, fresh: impl Fn(&V) -> bool) {
+    if map.len() >= KEY_CACHE_ENTRIES {
+        map.retain(|_, v| fresh(v));
+        if map.len() >= KEY_CACHE_ENTRIES {
+            map.clear();
+        }
+    }
 }
 
 fn unavailable(e: StoreError) -> ApiError {
@@ -67,12 +82,67 @@ impl KeyCache {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The tenant's item, read from the cache while it is fresh.
+    pub async fn tenant(
+        &self,
+        store: &dyn TenantStore,
+        id: &TenantId,
+        now: Timestamp,
+    ) -> Result<Option<Tenant>, ApiError> {
+        let fresh = |read_at: &Timestamp| read_at.plus(KEY_CACHE_TTL) > now;
+        let locked = || self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((read_at, tenant)) = locked().get(id)
+            && fresh(read_at)
+        {
+            return Ok(tenant.clone());
+        }
+        let tenant = store.tenant(id).await.map_err(unavailable)?;
+        let mut tenants = locked();
+        bound(&mut tenants, |(read_at, _)| fresh(read_at));
+        tenants.insert(id.clone(), (now, tenant.clone()));
+        Ok(tenant)
+    }
+
+    /// The caller of a static key's tenant: refused while the tenant is suspended.
+    pub async fn static_caller(
+        &self,
+        store: &dyn TenantStore,
+        tenant: TenantId,
+        defaults: TenantLimits,
+        now: Timestamp,
+    ) -> Result<Caller, ApiError> {
+        let limits = self.standing(store, &tenant, defaults, now).await?;
+        Ok(Caller {
+            tenant,
+            key: None,
+            limits,
+        })
+    }
+
+    /// The tenant's limits, or `403 tenant_suspended`.
+    async fn standing(
+        &self,
+        store: &dyn TenantStore,
+        tenant: &TenantId,
+        defaults: TenantLimits,
+        now: Timestamp,
+    ) -> Result<TenantLimits, ApiError> {
+        match self.tenant(store, tenant, now).await? {
+            Some(t) if t.status == TenantStatus::Suspended => {
+                Err(ApiError::TenantSuspended(tenant.clone()))
+            }
+            Some(t) => Ok(t.limits),
+            None => Ok(defaults),
+        }
+    }
+
     /// The caller of a table key `presented` (one that says `nk_live_`/`nk_test_`), read
     /// from the cache while it is fresh.
     pub async fn caller(
         &self,
         store: &dyn TenantStore,
         presented: &str,
+        defaults: TenantLimits,
         now: Timestamp,
     ) -> Result<Caller, ApiError> {
         if KeyKind::of(presented).is_none() {
@@ -87,18 +157,7 @@ impl KeyCache {
         let entry = match cached {
             Some(e) => e,
             None => {
-                let key = store.key(&hash).await.map_err(unavailable)?;
-                let found = match key {
-                    Some(k) => {
-                        let status = store
-                            .tenant(&k.tenant)
-                            .await
-                            .map_err(unavailable)?
-                            .map_or(TenantStatus::Active, |t| t.status);
-                        Some((k, status))
-                    }
-                    None => None,
-                };
+                let found = store.key(&hash).await.map_err(unavailable)?;
                 let touched_at = self.lock().get(&hash).and_then(|e| e.touched_at);
                 let entry = Entry {
                     read_at: now,
@@ -106,27 +165,19 @@ impl KeyCache {
                     touched_at,
                 };
                 let mut entries = self.lock();
-                if entries.len() >= KEY_CACHE_ENTRIES {
-                    // Bounded: the stale go first, then any (a re-read costs one GetItem).
-                    entries.retain(|_, e| e.read_at.plus(KEY_CACHE_TTL) > now);
-                    if entries.len() >= KEY_CACHE_ENTRIES {
-                        entries.clear();
-                    }
-                }
+                bound(&mut entries, |e| e.read_at.plus(KEY_CACHE_TTL) > now);
                 entries.insert(hash.clone(), entry.clone());
                 entry
             }
         };
-        let Some((key, status)) = entry.found else {
+        let Some(key) = entry.found else {
             return Err(ApiError::Unauthorized);
         };
         if !key.usable() {
             info!(key = %key.prefix, "a revoked key was refused");
             return Err(ApiError::Unauthorized);
         }
-        if status == TenantStatus::Suspended {
-            return Err(ApiError::TenantSuspended(key.tenant.clone()));
-        }
+        let limits = self.standing(store, &key.tenant, defaults, now).await?;
         if entry
             .touched_at
             .is_none_or(|at| at.plus(LAST_USED_EVERY) <= now)
@@ -142,6 +193,7 @@ impl KeyCache {
         Ok(Caller {
             tenant: key.tenant.clone(),
             key: Some(key),
+            limits,
         })
     }
 }

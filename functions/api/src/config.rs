@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use notify_shared::{
     config::{ConfigError, DLQ_VARS, Env, QueueUrls, StoreSettings},
+    domain::tenant::TenantLimits,
     provider::url_policy,
 };
 
@@ -24,6 +25,8 @@ pub struct ApiConfig {
     pub max_batch_body_bytes: usize,
     /// What the channels' validation depends on: the longest SMS, which webhook URLs pass.
     pub channel: channel::Limits,
+    /// The limits of a tenant that has none of its own (a static key's, say).
+    pub default_limits: TenantLimits,
 }
 
 impl ApiConfig {
@@ -53,6 +56,18 @@ impl ApiConfig {
                 // SNS refuses SMS text over 1600 characters.
                 sms_max_chars: env.number("NOTIFY_SMS_MAX_CHARS", 1600, 1..=1600)?,
                 url_policy: url_policy(env)?,
+            },
+            default_limits: TenantLimits {
+                requests_per_minute: env.number(
+                    "NOTIFY_REQUESTS_PER_MINUTE",
+                    TenantLimits::default().requests_per_minute,
+                    1..=1_000_000,
+                )?,
+                daily_quota_per_channel: env.number(
+                    "NOTIFY_DAILY_QUOTA_PER_CHANNEL",
+                    TenantLimits::default().daily_quota_per_channel,
+                    1..=100_000_000,
+                )?,
             },
         })
     }

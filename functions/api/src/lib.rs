@@ -18,6 +18,7 @@ mod error;
 mod health;
 mod idempotency;
 mod inbox;
+mod limits;
 mod notifications;
 mod paging;
 mod response;
@@ -42,9 +43,9 @@ use notify_shared::{
     queue::{DeadLetters, NotificationQueue, SqsDeadLetters, SqsQueue},
     store::{
         BatchStore, CallbackDeliveries, CallbackSubscriptions, ChatTargets, DeviceRegistry,
-        DynamoStore, IdempotencyStore, InboxStore, NotificationSearch, NotificationStore,
-        RouteStore, StatsStore, SuppressionList, TemplateStore, TenantStore, UserStore,
-        WebhookEndpoints,
+        DynamoStore, IdempotencyStore, InboxStore, LimitCounters, NotificationSearch,
+        NotificationStore, RouteStore, StatsStore, SuppressionList, TemplateStore, TenantStore,
+        UserStore, WebhookEndpoints,
     },
 };
 use tracing::{Instrument, info, info_span};
@@ -67,6 +68,7 @@ pub struct Ports {
     pub routes: Arc<dyn RouteStore>,
     pub inbox: Arc<dyn InboxStore>,
     pub tenants: Arc<dyn TenantStore>,
+    pub counters: Arc<dyn LimitCounters>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub templates: Arc<dyn TemplateStore>,
     pub batches: Arc<dyn BatchStore>,
@@ -94,6 +96,7 @@ pub struct App {
     tenants: Arc<dyn TenantStore>,
     /// What this warm function read of table keys (see `callers`).
     key_cache: callers::KeyCache,
+    counters: Arc<dyn LimitCounters>,
     idempotency: Arc<dyn IdempotencyStore>,
     templates: Arc<dyn TemplateStore>,
     catalog: catalog::Catalog,
@@ -128,6 +131,7 @@ impl App {
             inbox: ports.inbox,
             tenants: ports.tenants,
             key_cache: callers::KeyCache::default(),
+            counters: ports.counters,
             idempotency: ports.idempotency,
             catalog: catalog::Catalog::new(ports.templates.clone()),
             templates: ports.templates,
@@ -190,6 +194,7 @@ impl App {
             routes: store.clone(),
             inbox: store.clone(),
             tenants: store.clone(),
+            counters: store.clone(),
             idempotency: store.clone(),
             templates: store.clone(),
             batches: store.clone(),
@@ -258,13 +263,19 @@ impl App {
 
     /// The request's tenant key: a static one (`NOTIFY_API_KEYS`), or one kept in the table.
     async fn caller(&self, req: &Request) -> Result<callers::Caller, ApiError> {
+        let (store, defaults, now) = (
+            self.tenants.as_ref(),
+            self.config.default_limits,
+            self.clock.now(),
+        );
         if let Ok(tenant) = self.config.keys.authenticate(req) {
-            return Ok(callers::Caller { tenant, key: None });
+            return self
+                .key_cache
+                .static_caller(store, tenant, defaults, now)
+                .await;
         }
         let presented = auth::bearer(req).ok_or(ApiError::Unauthorized)?;
-        self.key_cache
-            .caller(self.tenants.as_ref(), presented, self.clock.now())
-            .await
+        self.key_cache.caller(store, presented, defaults, now).await
     }
 
     /// The feed's routes, for the tenant's key or the user's token alike.
@@ -335,8 +346,47 @@ impl App {
         if let Some(scope) = route.scope() {
             caller.require(scope)?;
         }
+        tracing::Span::current().record("tenant", caller.tenant.as_str());
+        let mut rate = match limits::admit(self, &caller, 1, self.clock.now()).await {
+            Ok(state) => state,
+            Err(state) => return Ok(limits::refused(state)),
+        };
+        let mut response = self
+            .tenant_route(req, route, &caller, &mut rate)
+            .await
+            .unwrap_or_else(ApiError::into_response);
+        if let Some(state) = rate {
+            state.stamp(&mut response);
+        }
+        Ok(response)
+    }
+
+    /// An accepted batch costs its recipients against the rate limit (one was counted on the
+    /// way in), or what is left of the window when that is less: it is never refused for its
+    /// size, but the requests after it wait for the next window.
+    async fn charge_batch(
+        &self,
+        caller: &callers::Caller,
+        body: &serde_json::Value,
+        answered: Result<Response<Body>, ApiError>,
+        rate: &mut Option<limits::RateState>,
+    ) -> Result<Response<Body>, ApiError> {
+        if answered.as_ref().is_ok_and(|r| r.status().is_success()) {
+            let extra = limits::recipients_in(body).saturating_sub(1);
+            *rate = limits::charge_up_to(self, caller, extra, *rate, self.clock.now()).await;
+        }
+        answered
+    }
+
+    /// The routes of a tenant's API key, within its scopes and rate.
+    async fn tenant_route(
+        &self,
+        req: &Request,
+        route: Route,
+        caller: &callers::Caller,
+        rate: &mut Option<limits::RateState>,
+    ) -> Result<Response<Body>, ApiError> {
         let tenant = caller.tenant.clone();
-        tracing::Span::current().record("tenant", tenant.as_str());
         let body = || response::json_body(req, self.config.max_body_bytes);
         let public = response::public_base(req);
         let base = public.as_deref();
@@ -366,10 +416,11 @@ impl App {
             }
             Route::CreateBatch => {
                 let body = batch_body()?;
-                idempotency::run(self, &tenant, req, |planned| {
+                let answered = idempotency::run(self, &tenant, req, |planned| {
                     batch::create(self, &tenant, &body, planned, base)
                 })
-                .await
+                .await;
+                self.charge_batch(caller, &body, answered, rate).await
             }
             Route::CancelNotification(id) => {
                 idempotency::run(self, &tenant, req, |_| {
@@ -434,10 +485,11 @@ impl App {
             }
             Route::CompatBulkEmail => {
                 let body = batch_body()?;
-                idempotency::run(self, &tenant, req, |planned| {
+                let answered = idempotency::run(self, &tenant, req, |planned| {
                     compat::bulk_email(self, &tenant, &body, planned, base)
                 })
-                .await
+                .await;
+                self.charge_batch(caller, &body, answered, rate).await
             }
             Route::CompatStatus(id) => compat::status(self, &tenant, &id).await,
             Route::ListChatTargets => chat::list(self, &tenant).await,
@@ -472,7 +524,7 @@ impl App {
             Route::ListCallbackDeliveries => callbacks::deliveries(self, &tenant, req).await,
             // Not behind Idempotency-Key: a replayed answer would show a key again.
             Route::CreateKey => {
-                let granter = tenants::Granter::Tenant(&caller);
+                let granter = tenants::Granter::Tenant(caller);
                 tenants::create_key(self, &tenant, granter, &body()?).await
             }
             Route::ListKeys => tenants::list_keys(self, &tenant).await,
@@ -528,6 +580,8 @@ mod tests_chat;
 mod tests_inbox;
 #[cfg(test)]
 mod tests_keys;
+#[cfg(test)]
+mod tests_limits;
 #[cfg(test)]
 mod tests_listing;
 #[cfg(test)]

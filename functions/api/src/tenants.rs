@@ -126,7 +126,7 @@ pub async fn create(app: &App, body: &Value) -> Result<Response<Body>, ApiError>
         None => None,
     };
     let name = name(&mut f, true);
-    let limits = limits(&mut f, TenantLimits::default());
+    let limits = limits(&mut f, app.config.default_limits);
     f.finish().map_err(ApiError::Validation)?;
     let (Some(id), Some(name)) = (id, name) else {
         unreachable!("finish reports a missing required field")
@@ -136,7 +136,7 @@ pub async fn create(app: &App, body: &Value) -> Result<Response<Body>, ApiError>
         id,
         name,
         status: TenantStatus::Active,
-        limits: limits.unwrap_or_default(),
+        limits: limits.unwrap_or(app.config.default_limits),
         created_at: now,
         updated_at: now,
     };

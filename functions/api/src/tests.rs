@@ -58,6 +58,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         device_idle: Duration::from_secs(86_400),
         max_body_bytes: 4096,
         max_batch_body_bytes: 2 * 1024 * 1024,
+        default_limits: notify_shared::domain::tenant::TenantLimits::default(),
         channel: crate::channel::Limits {
             sms_max_chars: 1600,
             url_policy: notify_shared::webhook::UrlPolicy::AllowLoopback,
@@ -66,6 +67,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
     let devices = Arc::new(MemoryDevices::new());
     let inbox = Arc::new(notify_shared::store::MemoryInbox::new());
     let tenants = Arc::new(notify_shared::store::MemoryTenants::new());
+    let counters = Arc::new(notify_shared::store::MemoryCounters::new());
     let ports = Ports {
         store: store.clone(),
         users: Arc::new(notify_shared::store::MemoryUsers::with_devices(
@@ -74,6 +76,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         routes: store.clone(),
         inbox: inbox.clone(),
         tenants: tenants.clone(),
+        counters,
         devices,
         idempotency: store.clone(),
         templates: Arc::new(MemoryTemplates::new()),

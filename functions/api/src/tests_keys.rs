@@ -152,11 +152,8 @@ async fn admin(
     body: Option<serde_json::Value>,
 ) -> (StatusCode, serde_json::Value) {
     let body = body.map(|b| b.to_string());
-    let (status, answer, _) = call(
-        rig,
-        request(method, path, Some(ADMIN_KEY), body.as_deref()),
-    )
-    .await;
+    let (status, answer, _) =
+        call(rig, request(method, path, Some(ADMIN_KEY), body.as_deref())).await;
     (status, answer)
 }
 
@@ -271,7 +268,13 @@ async fn the_operator_creates_a_tenant_and_a_scoped_key_shown_once_and_kept_as_a
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = admin(&rig, "POST", "/v1/admin/tenants/nobody/keys", Some(json!({}))).await;
+    let (status, _) = admin(
+        &rig,
+        "POST",
+        "/v1/admin/tenants/nobody/keys",
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -321,9 +324,7 @@ async fn a_tenant_manages_its_own_keys_and_grants_no_more_than_it_holds() {
     let rig = rig();
     let manager = table_key(&rig, "initech", &[Scope::Manage, Scope::Send]).await;
     let other = table_key(&rig, "globex", &[Scope::Manage]).await;
-    let create = |scopes: serde_json::Value| {
-        json!({"scopes": scopes, "kind": "test"}).to_string()
-    };
+    let create = |scopes: serde_json::Value| json!({"scopes": scopes, "kind": "test"}).to_string();
     let (status, created, _) = call(
         &rig,
         request(
@@ -353,9 +354,16 @@ async fn a_tenant_manages_its_own_keys_and_grants_no_more_than_it_holds() {
     // Rotation: both keys work until the old one is revoked.
     let new_key = created["key"].as_str().unwrap();
     let (status, listed, _) = call(&rig, request("GET", "/v1/keys", Some(new_key), None)).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "a send key cannot list keys: {listed}");
-    let (status, listed, _) =
-        call(&rig, request("GET", "/v1/keys", Some(manager.expose()), None)).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a send key cannot list keys: {listed}"
+    );
+    let (status, listed, _) = call(
+        &rig,
+        request("GET", "/v1/keys", Some(manager.expose()), None),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed["keys"].as_array().unwrap().len(), 2, "{listed}");
     // Another tenant cannot see or revoke them.
@@ -379,11 +387,22 @@ async fn a_tenant_holds_a_bounded_number_of_active_keys() {
     )
     .await;
     for _ in 0..crate::tenants::MAX_ACTIVE_KEYS {
-        let (status, _) = admin(&rig, "POST", "/v1/admin/tenants/globex/keys", Some(json!({}))).await;
+        let (status, _) = admin(
+            &rig,
+            "POST",
+            "/v1/admin/tenants/globex/keys",
+            Some(json!({})),
+        )
+        .await;
         assert_eq!(status, StatusCode::CREATED);
     }
-    let (status, answer) =
-        admin(&rig, "POST", "/v1/admin/tenants/globex/keys", Some(json!({}))).await;
+    let (status, answer) = admin(
+        &rig,
+        "POST",
+        "/v1/admin/tenants/globex/keys",
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(answer["code"], "too_many_keys");
 }

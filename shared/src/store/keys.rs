@@ -29,6 +29,8 @@
 //! | tenant (the operators' directory) | `TENANTS` | `TENANT#<id>` | | | | |
 //! | API key, by its SHA-256 (what authentication reads) | `APIKEY#<sha256 hex>` | `KEY` | | | | |
 //! | … and in its tenant's list, by its visible prefix | `TENANT#<tenant>` | `KEY#<prefix>` | | | | |
+//! | request-rate counter (one a minute) | `LIMITS#<tenant>` | `RATE#<minute since the epoch>` | | | | window end + 1 min |
+//! | daily quota counter | `LIMITS#<tenant>` | `QUOTA#<yyyy-mm-dd>#<channel>` | | | | day end + 1 day |
 //! | chat target | `CHAT#<tenant>` | `TARGET#<name>` | | | | |
 //! | chat target's send slot (Slack: one message a second per channel) | `CHAT#<tenant>` | `SLOT#<name>` | | | | last slot + 1 h |
 //! | webhook endpoint | `WEBHOOKS#<tenant>` | `ENDPOINT#<name>` | | | | |
@@ -523,6 +525,11 @@ pub(super) fn tenant_api_key_key(tenant: &TenantId, prefix: &str) -> Item {
         tenant_pk(tenant),
         format!("{TENANT_API_KEY_PREFIX}{prefix}"),
     )
+}
+
+/// A tenant's limit counter: `RATE#<minute since the epoch>` or `QUOTA#<yyyy-mm-dd>#<channel>`.
+pub(super) fn limit_counter_key(tenant: &TenantId, counter: &str) -> Item {
+    key(format!("LIMITS#{tenant}"), counter.to_owned())
 }
 
 // ------------------------------------------------------------------------------ chat

@@ -1789,3 +1789,61 @@ impl TenantStore for MemoryTenants {
         Ok(true)
     }
 }
+
+/// Limit counters in memory (no expiry: a test's windows are distinct counters).
+#[derive(Default)]
+pub struct MemoryCounters {
+    counters: Mutex<HashMap<(TenantId, String), u32>>,
+}
+
+impl MemoryCounters {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn get(&self, tenant: &TenantId, counter: &str) -> u32 {
+        locked(&self.counters)
+            .get(&(tenant.clone(), counter.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[async_trait]
+impl super::LimitCounters for MemoryCounters {
+    async fn add_within(
+        &self,
+        tenant: &TenantId,
+        counter: &str,
+        cost: u32,
+        limit: u32,
+        _expires_at: i64,
+    ) -> Result<Option<u32>, StoreError> {
+        let mut counters = locked(&self.counters);
+        let n = counters
+            .entry((tenant.clone(), counter.to_owned()))
+            .or_default();
+        if n.saturating_add(cost) > limit {
+            return Ok(None);
+        }
+        *n += cost;
+        Ok(Some(*n))
+    }
+
+    async fn add_what_fits(
+        &self,
+        tenant: &TenantId,
+        counter: &str,
+        want: u32,
+        limit: u32,
+        _expires_at: i64,
+    ) -> Result<u32, StoreError> {
+        let mut counters = locked(&self.counters);
+        let n = counters
+            .entry((tenant.clone(), counter.to_owned()))
+            .or_default();
+        let fits = want.min(limit.saturating_sub(*n));
+        *n += fits;
+        Ok(fits)
+    }
+}

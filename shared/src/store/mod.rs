@@ -21,6 +21,7 @@ mod error;
 mod idempotency;
 mod inbox;
 mod keys;
+mod limits;
 mod listing;
 mod memory;
 mod notifications;
@@ -53,10 +54,12 @@ pub use keys::{
     BATCH_INDEX, DUE_INDEX, LIST_INDEX, LIST_SHARDS, PROVIDER_INDEX, RECIPIENT_INDEX,
     REFERENCE_INDEX, TOKEN_INDEX,
 };
+pub use limits::LimitCounters;
 pub use listing::{ListFilter, ListPage, NotificationSearch};
 pub use memory::{
-    MemoryCallbacks, MemoryChatTargets, MemoryConnections, MemoryDevices, MemoryInbox, MemoryStats,
-    MemoryStore, MemorySuppressions, MemoryTemplates, MemoryTenants, MemoryUsers, MemoryWebhooks,
+    MemoryCallbacks, MemoryChatTargets, MemoryConnections, MemoryCounters, MemoryDevices,
+    MemoryInbox, MemoryStats, MemoryStore, MemorySuppressions, MemoryTemplates, MemoryTenants,
+    MemoryUsers, MemoryWebhooks,
 };
 pub use notifications::NotificationStore;
 pub use purge::{Purge, PurgeReport};

@@ -810,3 +810,36 @@ async fn tenants_and_keys_behave_alike_in_dynamodb_and_in_memory() {
     tenant_store_semantics(store.as_ref(), &id).await;
     tenant_store_semantics(&notify_shared::store::MemoryTenants::new(), &id).await;
 }
+
+/// The rate limit's counter under 200 concurrent requests against DynamoDB: exactly the
+/// limit is let in; a quota's "what fits" under concurrency never passes the quota.
+#[tokio::test]
+async fn limit_counters_hold_their_cap_under_concurrency() {
+    use notify_shared::store::LimitCounters;
+    let (_t, store) = store().await;
+    let tenant = TenantId::new(format!(
+        "t{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
+    let expires = SystemClock.now().as_seconds() + 120;
+    let admitted = futures::future::join_all(
+        (0..200).map(|_| store.add_within(&tenant, "RATE#1", 1, 50, expires)),
+    )
+    .await;
+    let let_in = admitted.iter().filter(|r| matches!(r, Ok(Some(_)))).count();
+    assert!(admitted.iter().all(Result::is_ok));
+    assert_eq!(let_in, 50);
+    let taken = futures::future::join_all(
+        (0..20).map(|_| store.add_what_fits(&tenant, "QUOTA#d#sms", 7, 100, expires)),
+    )
+    .await;
+    let total: u32 = taken.into_iter().map(Result::unwrap).sum();
+    assert_eq!(total, 100, "the quota is filled exactly, never passed");
+    assert_eq!(
+        store
+            .add_within(&tenant, "QUOTA#d#sms", 1, 100, expires)
+            .await
+            .unwrap(),
+        None
+    );
+}

@@ -43,7 +43,7 @@ use notify_shared::{
 use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::{ApiError, App, idempotency::Planned};
+use crate::{ApiError, App, idempotency::Planned, limits};
 
 /// Errors an answer lists (it counts them all).
 const MAX_LISTED_ERRORS: usize = 1_000;
@@ -93,6 +93,9 @@ pub async fn one(
         links.link(&mut fresh, now);
     }
     tracing::Span::current().record("notification_id", fresh.id.as_str());
+    if limits::counts(&fresh) {
+        limits::take_quota(app, tenant, fresh.channel, 1, now).await?;
+    }
     let notification = record::record_one(app, tenant, fresh, now).await?;
     record::enqueue_one(app, &notification, now).await;
     info!(
@@ -131,8 +134,20 @@ pub async fn batch(
             links.link(n, now);
         }
     }
-    let recorded = record::record_many(app, tenant, &planned, rendered.notifications, now).await?;
     let mut ids = rendered.ids;
+    // A retried request counted its notifications the first time.
+    if !planned.resumed {
+        within_quota(
+            app,
+            tenant,
+            &mut rendered.notifications,
+            &mut ids,
+            &mut errors,
+            now,
+        )
+        .await?;
+    }
+    let recorded = record::record_many(app, tenant, &planned, rendered.notifications, now).await?;
     for (i, slot) in ids.iter_mut().enumerate() {
         if slot
             .as_ref()
@@ -193,6 +208,50 @@ pub async fn batch(
         errors,
         errors_truncated,
     })
+}
+
+/// Takes the batch's notifications that count from today's quota: those beyond it are refused
+/// by index (`quota_exceeded`); none fitting is `429 quota_exceeded`.
+async fn within_quota(
+    app: &App,
+    tenant: &TenantId,
+    notifications: &mut Vec<Notification>,
+    ids: &mut [Option<NotificationId>],
+    errors: &mut Vec<FieldError>,
+    now: notify_shared::domain::time::Timestamp,
+) -> Result<(), ApiError> {
+    let Some(channel) = notifications.first().map(|n| n.channel) else {
+        return Ok(());
+    };
+    let want = notifications.iter().filter(|n| limits::counts(n)).count();
+    let fits = limits::take_quota(app, tenant, channel, want as u32, now).await? as usize;
+    if fits == want {
+        return Ok(());
+    }
+    let mut seen = 0;
+    let mut over: std::collections::HashSet<NotificationId> = Default::default();
+    notifications.retain(|n| {
+        if !limits::counts(n) {
+            return true;
+        }
+        seen += 1;
+        if seen <= fits {
+            return true;
+        }
+        over.insert(n.id.clone());
+        false
+    });
+    for (i, slot) in ids.iter_mut().enumerate() {
+        if slot.as_ref().is_some_and(|id| over.contains(id)) {
+            *slot = None;
+            errors.push(FieldError::new(
+                format!("recipients[{i}]"),
+                "quota_exceeded",
+                "over the tenant's daily quota for the channel; not accepted",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn count_accepted(channel: Channel, priority: Priority, count: usize) {

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use tracing::{error, info};
 
 use super::{policy, recipients, record, render, request};
-use crate::{ApiError, App};
+use crate::{ApiError, App, limits};
 
 /// The fields of a routed request that every step shares (the rest are per channel).
 const SHARED: &[&str] = &[
@@ -414,6 +414,9 @@ pub async fn accept(
     let mut children: Vec<Notification> = Vec::new();
     let mut first = true;
     let mut capped: Option<String> = None;
+    // The channels the route sends on now or at a set time count against the daily quotas;
+    // a step held for a failure does not.
+    let mut counted: Vec<Channel> = Vec::new();
     for (i, mut r, ctx) in requests {
         let Some((start, link)) = plan[i].clone() else {
             continue;
@@ -446,6 +449,8 @@ pub async fn accept(
         }
         if start == Start::Held && n.status != Status::Suppressed {
             hold(&mut n, link.step, app.config.store.lifetime, now);
+        } else if limits::counts(&n) {
+            counted.push(n.channel);
         }
         n.route = Some(link);
         if let Some(links) = policy::unsubscribing(
@@ -462,6 +467,9 @@ pub async fn accept(
         children.push(n);
     }
 
+    for channel in counted {
+        limits::take_quota(app, tenant, channel, 1, now).await?;
+    }
     for n in &children {
         record::record_one(app, tenant, n.clone(), now).await?;
     }
