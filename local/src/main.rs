@@ -180,6 +180,16 @@ async fn setup(args: &Args) -> Result<(), String> {
         // A claim held by a worker that died is taken over sooner than in AWS (120 s); still
         // longer than the workers' 30 s timeout, so a live invocation is never taken over.
         ("NOTIFY_CLAIM_LEASE_SECONDS".to_owned(), "40".to_owned()),
+        // The dev tenant's limits are far above what a laptop sends, so the contract fuzzer and
+        // the load runs are not throttled; a tenant made with its own limits shows them.
+        (
+            "NOTIFY_REQUESTS_PER_MINUTE".to_owned(),
+            "1000000".to_owned(),
+        ),
+        (
+            "NOTIFY_DAILY_QUOTA_PER_CHANNEL".to_owned(),
+            "100000000".to_owned(),
+        ),
         // Webhooks go to the local receiver over loopback http, and nowhere but loopback.
         (
             "NOTIFY_WEBHOOK_ALLOW_LOOPBACK".to_owned(),
