@@ -65,8 +65,9 @@ pub async fn create(
     body: &Value,
     planned: Planned,
     base: Option<&str>,
+    test: bool,
 ) -> Result<Response<Body>, ApiError> {
-    let accepted = accept::batch(app, tenant, body, planned, base).await?;
+    let accepted = accept::batch(app, tenant, body, planned, base, test).await?;
     let mut resp = response::json(StatusCode::ACCEPTED, &Answer::of(&accepted));
     if let Ok(location) = format!("/v1/batches/{}", accepted.batch_id).parse() {
         resp.headers_mut().insert(http::header::LOCATION, location);

@@ -36,6 +36,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Whether the key is a test key (`nk_test_…`).
+    pub fn test(&self) -> bool {
+        self.key.as_ref().is_some_and(|k| k.kind == KeyKind::Test)
+    }
+
     /// `403` naming `scope` when the key lacks it.
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         match self.key.as_ref().and_then(|k| k.missing(scope)) {

@@ -185,6 +185,7 @@ pub async fn send(
     channel: &'static str,
     planned: Planned,
     base: Option<&str>,
+    test: bool,
 ) -> Result<Response<Body>, ApiError> {
     let allowed = [
         "priority",
@@ -222,7 +223,7 @@ pub async fn send(
             }
         }
     }
-    let accepted = accept::one(app, tenant, &Value::Object(fields), planned.id, base)
+    let accepted = accept::one(app, tenant, &Value::Object(fields), planned.id, base, test)
         .await
         .map_err(|e| renamed(e, &from_options, |_| None))?;
     let message = if channel == "email" {
@@ -245,6 +246,7 @@ pub async fn bulk_email(
     body: &Value,
     planned: Planned,
     base: Option<&str>,
+    test: bool,
 ) -> Result<Response<Body>, ApiError> {
     let (mut fields, from_options) =
         canonical(body, "email", (BULK_FIELDS, OPTIONS), app.clock.now())?;
@@ -295,7 +297,7 @@ pub async fn bulk_email(
         (head.starts_with("recipients[") && (rest == "to" || rest.starts_with("to.")))
             .then(|| format!("{head}].email{}", &rest[2..]))
     };
-    let a = accept::batch(app, tenant, &Value::Object(fields), planned, base)
+    let a = accept::batch(app, tenant, &Value::Object(fields), planned, base, test)
         .await
         .map_err(|e| renamed(e, &from_options, rename))?;
     let notifications: Vec<Value> = a
@@ -347,8 +349,9 @@ pub async fn status(
     app: &App,
     tenant: &TenantId,
     raw_id: &str,
+    test: bool,
 ) -> Result<Response<Body>, ApiError> {
-    let n = notifications::find(app, tenant, raw_id).await?;
+    let n = notifications::find(app, tenant, raw_id, test).await?;
     Ok(envelope(
         StatusCode::OK,
         "Statut de la notification",

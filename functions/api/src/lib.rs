@@ -387,6 +387,8 @@ impl App {
         rate: &mut Option<limits::RateState>,
     ) -> Result<Response<Body>, ApiError> {
         let tenant = caller.tenant.clone();
+        // A test key's notifications: simulated, and seen only by test keys.
+        let test = caller.test();
         let body = || response::json_body(req, self.config.max_body_bytes);
         let public = response::public_base(req);
         let base = public.as_deref();
@@ -410,27 +412,27 @@ impl App {
             Route::CreateNotification => {
                 let body = body()?;
                 idempotency::run(self, &tenant, req, |planned| {
-                    notifications::create(self, &tenant, &body, planned.id, base)
+                    notifications::create(self, &tenant, &body, planned.id, base, test)
                 })
                 .await
             }
             Route::CreateBatch => {
                 let body = batch_body()?;
                 let answered = idempotency::run(self, &tenant, req, |planned| {
-                    batch::create(self, &tenant, &body, planned, base)
+                    batch::create(self, &tenant, &body, planned, base, test)
                 })
                 .await;
                 self.charge_batch(caller, &body, answered, rate).await
             }
             Route::CancelNotification(id) => {
                 idempotency::run(self, &tenant, req, |_| {
-                    notifications::cancel(self, &tenant, &id)
+                    notifications::cancel(self, &tenant, &id, test)
                 })
                 .await
             }
-            Route::GetNotification(id) => notifications::get(self, &tenant, &id).await,
+            Route::GetNotification(id) => notifications::get(self, &tenant, &id, test).await,
             Route::ReadNotification(id) => routes::read(self, &tenant, &id, None).await,
-            Route::ListNotifications => notifications::list(self, &tenant, req).await,
+            Route::ListNotifications => notifications::list(self, &tenant, req, test).await,
             Route::GetStats => stats::get(self, &tenant, req).await,
             Route::GetBatch(id) => batch::get(self, &tenant, &id).await,
             Route::ListTemplates => templates::list(self, &tenant).await,
@@ -479,19 +481,19 @@ impl App {
                 };
                 let body = body()?;
                 idempotency::run(self, &tenant, req, |planned| {
-                    compat::send(self, &tenant, &body, channel, planned, base)
+                    compat::send(self, &tenant, &body, channel, planned, base, test)
                 })
                 .await
             }
             Route::CompatBulkEmail => {
                 let body = batch_body()?;
                 let answered = idempotency::run(self, &tenant, req, |planned| {
-                    compat::bulk_email(self, &tenant, &body, planned, base)
+                    compat::bulk_email(self, &tenant, &body, planned, base, test)
                 })
                 .await;
                 self.charge_batch(caller, &body, answered, rate).await
             }
-            Route::CompatStatus(id) => compat::status(self, &tenant, &id).await,
+            Route::CompatStatus(id) => compat::status(self, &tenant, &id, test).await,
             Route::ListChatTargets => chat::list(self, &tenant).await,
             Route::PutChatTarget(name) => chat::put(self, &tenant, &name, &body()?).await,
             Route::GetChatTarget(name) => chat::get(self, &tenant, &name).await,

@@ -68,11 +68,12 @@ pub async fn create(
     body: &Value,
     id: NotificationId,
     base: Option<&str>,
+    test: bool,
 ) -> Result<Response<Body>, ApiError> {
     if accept::route::is_routed(body) {
-        return crate::routes::create(app, tenant, body, id, base).await;
+        return crate::routes::create(app, tenant, body, id, base, test).await;
     }
-    let notification = accept::one(app, tenant, body, id, base).await?;
+    let notification = accept::one(app, tenant, body, id, base, test).await?;
     let mut resp = response::json(StatusCode::ACCEPTED, &Accepted::of(&notification));
     if let Ok(location) = format!("/v1/notifications/{}", notification.id).parse() {
         resp.headers_mut().insert(http::header::LOCATION, location);
@@ -86,8 +87,9 @@ pub async fn cancel(
     app: &App,
     tenant: &TenantId,
     raw_id: &str,
+    test: bool,
 ) -> Result<Response<Body>, ApiError> {
-    let notification = match find(app, tenant, raw_id).await {
+    let notification = match find(app, tenant, raw_id, test).await {
         Err(ApiError::NotFound(m)) => {
             return match route_of(app, tenant, raw_id).await? {
                 Some(route) => crate::routes::cancel(app, &route).await,
@@ -136,10 +138,13 @@ async fn route_of(
 }
 
 /// The tenant's notification `raw_id`; another tenant's is indistinguishable from a missing one.
+/// The tenant's notification `raw_id`, if it was sent with the same kind of key (live or
+/// test): a test key's are not a live key's to see, nor the other way round.
 pub(crate) async fn find(
     app: &App,
     tenant: &TenantId,
     raw_id: &str,
+    test: bool,
 ) -> Result<Notification, ApiError> {
     let not_found = || ApiError::NotFound(format!("no notification {raw_id}"));
     let id = NotificationId::parse(raw_id).ok_or_else(not_found)?;
@@ -148,7 +153,9 @@ pub(crate) async fn find(
         .get(&id, app.clock.now())
         .await
         .map_err(store_unavailable)?;
-    found.filter(|n| &n.tenant == tenant).ok_or_else(not_found)
+    found
+        .filter(|n| &n.tenant == tenant && n.test == test)
+        .ok_or_else(not_found)
 }
 
 /// A notification as `GET /v1/notifications/{id}` shows it.
@@ -275,8 +282,13 @@ impl<'a> View<'a> {
     }
 }
 
-pub async fn get(app: &App, tenant: &TenantId, raw_id: &str) -> Result<Response<Body>, ApiError> {
-    let notification = match find(app, tenant, raw_id).await {
+pub async fn get(
+    app: &App,
+    tenant: &TenantId,
+    raw_id: &str,
+    test: bool,
+) -> Result<Response<Body>, ApiError> {
+    let notification = match find(app, tenant, raw_id, test).await {
         Err(ApiError::NotFound(m)) => {
             return match route_of(app, tenant, raw_id).await? {
                 Some(route) => Ok(response::json(
@@ -392,8 +404,14 @@ fn list_query(req: &Request) -> Result<ListQuery, ApiError> {
 }
 
 /// `GET /v1/notifications`: the tenant's notifications, newest first, a page at a time.
-pub async fn list(app: &App, tenant: &TenantId, req: &Request) -> Result<Response<Body>, ApiError> {
-    let q = list_query(req)?;
+pub async fn list(
+    app: &App,
+    tenant: &TenantId,
+    req: &Request,
+    test: bool,
+) -> Result<Response<Body>, ApiError> {
+    let mut q = list_query(req)?;
+    q.filter.test = test;
     let page = app
         .search
         .list(

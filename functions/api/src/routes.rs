@@ -140,8 +140,9 @@ pub async fn create(
     body: &Value,
     id: NotificationId,
     base: Option<&str>,
+    test: bool,
 ) -> Result<Response<Body>, ApiError> {
-    let route = accept::route::accept(app, tenant, body, id, base).await?;
+    let route = accept::route::accept(app, tenant, body, id, base, test).await?;
     let mut resp = response::json(StatusCode::ACCEPTED, &view(app, &route).await?);
     if let Ok(location) = format!("/v1/notifications/{}", route.id).parse() {
         resp.headers_mut().insert(http::header::LOCATION, location);

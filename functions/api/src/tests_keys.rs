@@ -406,3 +406,60 @@ async fn a_tenant_holds_a_bounded_number_of_active_keys() {
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(answer["code"], "too_many_keys");
 }
+
+#[tokio::test]
+async fn a_test_keys_notifications_are_its_own_and_count_against_no_quota() {
+    let rig = rig();
+    admin(
+        &rig,
+        "POST",
+        "/v1/admin/tenants",
+        Some(json!({"id": "globex", "name": "Globex", "limits": {"dailyQuotaPerChannel": 1}})),
+    )
+    .await;
+    let mut keys = Vec::new();
+    for kind in ["live", "test"] {
+        let (_, created) = admin(
+            &rig,
+            "POST",
+            "/v1/admin/tenants/globex/keys",
+            Some(json!({"kind": kind})),
+        )
+        .await;
+        keys.push(created["key"].as_str().unwrap().to_owned());
+    }
+    let (live, test) = (keys[0].as_str(), keys[1].as_str());
+    let sms = json!({"channel": "sms", "to": "+12025550102", "message": "hi"}).to_string();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, answer, _) = call(
+            &rig,
+            request("POST", "/v1/notifications", Some(test), Some(&sms)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "beyond the quota: {answer}");
+        ids.push(answer["id"].as_str().unwrap().to_owned());
+    }
+    let record = rig
+        .store
+        .record(&notify_shared::domain::NotificationId::parse(&ids[0]).unwrap())
+        .unwrap();
+    assert!(record.test, "marked for the simulator");
+    // The live quota is untouched by them.
+    let (status, _, _) = call(
+        &rig,
+        request("POST", "/v1/notifications", Some(live), Some(&sms)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let path = format!("/v1/notifications/{}", ids[0]);
+    let (status, _, _) = call(&rig, request("GET", &path, Some(live), None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a live key does not see it");
+    let (status, _, _) = call(&rig, request("GET", &path, Some(test), None)).await;
+    assert_eq!(status, StatusCode::OK);
+    for (key, count) in [(live, 1), (test, 3)] {
+        let (_, listed, _) = call(&rig, request("GET", "/v1/notifications", Some(key), None)).await;
+        let listed = listed["notifications"].as_array().unwrap();
+        assert_eq!(listed.len(), count, "{listed:?}");
+    }
+}

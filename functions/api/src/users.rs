@@ -274,9 +274,14 @@ async fn erase_history(
 ) -> Result<(usize, bool), ApiError> {
     let now = app.clock.now();
     let mut masked = 0;
-    for r in recipients {
+    // Live and test keys' notifications alike.
+    let searches = recipients
+        .iter()
+        .flat_map(|r| [false, true].map(|test| (r, test)));
+    for (r, test) in searches {
         let filter = notify_shared::store::ListFilter {
             recipient: Some(r.clone()),
+            test,
             ..Default::default()
         };
         let mut before = None;

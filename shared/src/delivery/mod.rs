@@ -33,7 +33,7 @@ use crate::{
     clock::Clock,
     config::DeliverySettings,
     domain::Status,
-    provider::Provider,
+    provider::{Provider, Simulator},
     queue::{
         MessageBody, MessageHandler, QueueMessage, Redelivery, SqsConsumer, SqsRedelivery, Verdict,
         receive_count,
@@ -46,6 +46,7 @@ pub struct DeliveryWorker {
     provider: Arc<dyn Provider>,
     clock: Arc<dyn Clock>,
     breaker: CircuitBreaker,
+    test_breaker: CircuitBreaker,
     consumer: SqsConsumer,
     settings: DeliverySettings,
 }
@@ -63,6 +64,10 @@ impl DeliveryWorker {
             provider,
             clock,
             breaker: CircuitBreaker::new(settings.breaker_threshold, settings.breaker_cooldown),
+            test_breaker: CircuitBreaker::new(
+                settings.breaker_threshold,
+                settings.breaker_cooldown,
+            ),
             consumer: SqsConsumer::new(
                 redelivery,
                 settings.concurrency,
@@ -161,30 +166,40 @@ impl DeliveryWorker {
             Err(outcome) => return outcome,
         };
         let n = &claimed.notification;
+        // A test key's notification meets the simulator, with a breaker of its own: its
+        // simulated failures say nothing of the provider's health.
+        let simulator = Simulator {
+            real: self.provider.as_ref(),
+        };
+        let (provider, breaker): (&dyn Provider, _) = if n.test {
+            (&simulator, &self.test_breaker)
+        } else {
+            (self.provider.as_ref(), &self.breaker)
+        };
         let attempt = settle::Attempt {
             store: self.store.as_ref(),
             clock: self.clock.as_ref(),
-            provider: self.provider.name(),
-            reported_by_message_id: self.provider.reports_by_message_id(),
+            provider: provider.name(),
+            reported_by_message_id: provider.reports_by_message_id(),
             id: &n.id,
             token: &claimed.token,
             receive_count,
             max_receives: self.settings.max_receives,
         };
-        let mut deliveries = match targets::resolve(self.provider.as_ref(), n).await {
+        let mut deliveries = match targets::resolve(provider, n).await {
             Ok(deliveries) => deliveries,
             Err(e) => return attempt.unresolved(e).await,
         };
         let transient = send::send_pending(
-            self.provider.as_ref(),
-            &self.breaker,
+            provider,
+            breaker,
             self.clock.as_ref(),
             n,
             &mut deliveries,
             |took| tally.latency(msg.priority, took),
         )
         .await;
-        let delivered = self.provider.delivered(&deliveries);
+        let delivered = provider.delivered(&deliveries);
         let outcome = attempt.conclude(transient, deliveries).await;
         if delivered && matches!(outcome, Outcome::Sent) {
             // Already in the recipient's hands (an in-app item pushed to a live connection).
@@ -782,5 +797,48 @@ mod tests {
             (Status::Sent, DeliveryStatus::Sent)
         );
         assert_eq!(single.provider.calls().len(), 2);
+    }
+
+    /// A test key's notification (issue "Tenants and API keys"): the simulator stands in for
+    /// the provider, chosen by the address, and the provider is never called.
+    #[tokio::test]
+    async fn a_test_keys_notification_meets_the_simulator_and_never_the_provider() {
+        use crate::domain::{EmailAddress, Recipient};
+        let rig = rig(ScriptedProvider::new(Channel::Email));
+        let test_email = |to: &str| {
+            let mut n = queued_email();
+            n.test = true;
+            n.recipient = Recipient::Email(EmailAddress::parse(to).unwrap());
+            futures::executor::block_on(rig.store.insert(&n)).unwrap();
+            n
+        };
+        let delivered = test_email("jane@example.com");
+        let bounced = test_email("bounce@simulator.notify");
+        let later = test_email("temp-fail@simulator.notify");
+        let w = &rig.worker;
+        assert_eq!(
+            w.process(&sqs_message(&delivered, "m1", 1)).await,
+            Outcome::Sent
+        );
+        let after = rig.store.record(&delivered.id).unwrap();
+        assert_eq!(after.status, Status::Delivered);
+        assert_eq!(after.provider.as_deref(), Some("simulator"));
+        assert_eq!(
+            w.process(&sqs_message(&bounced, "m2", 1)).await,
+            Outcome::Failed
+        );
+        let after = rig.store.record(&bounced.id).unwrap();
+        assert_eq!(after.status, Status::Failed);
+        assert_eq!(after.error.unwrap().code, "Bounced");
+        assert!(is_retry(&w.process(&sqs_message(&later, "m3", 1)).await));
+        rig.clock.advance(Duration::from_secs(60));
+        assert_eq!(
+            w.process(&sqs_message(&later, "m3", 2)).await,
+            Outcome::Sent,
+            "a temporary failure passes"
+        );
+        let after = rig.store.record(&later.id).unwrap();
+        assert_eq!((after.status, after.attempts), (Status::Delivered, 2));
+        assert!(rig.provider.calls().is_empty(), "no provider call");
     }
 }

@@ -343,6 +343,10 @@ pub struct Notification {
     /// recorded once.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub reports: std::collections::BTreeSet<String>,
+    /// Sent with a test key: the workers' simulator stands in for the provider, and only test
+    /// keys see it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 /// What a client asked to send, validated, before the service accepts it.
@@ -412,6 +416,7 @@ impl Notification {
             route: None,
             read_at: None,
             complained_at: None,
+            test: false,
             reports: Default::default(),
         }
     }

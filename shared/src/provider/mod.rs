@@ -7,6 +7,7 @@ mod fcm;
 mod in_app;
 mod memory;
 mod ses;
+mod simulator;
 mod sns;
 mod webhook;
 
@@ -25,6 +26,7 @@ pub use fcm::{
 pub use in_app::{ApiGatewayPoster, ConnectionPoster, InAppProvider, MemoryPoster, item_message};
 pub use memory::ScriptedProvider;
 pub use ses::SesEmailProvider;
+pub use simulator::{Simulated, Simulator};
 pub use sns::{SmsSettings, SmsType, SnsSmsProvider};
 pub use webhook::{
     MAX_RESPONSE_EXCERPT_BYTES, PlainAnswer, WebhookProvider, WebhookSender, WebhookSettings,

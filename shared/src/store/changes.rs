@@ -34,6 +34,8 @@ pub struct StatusChange {
     pub at: Timestamp,
     /// The child's place in a routed send, if it is one.
     pub route: Option<RouteLink>,
+    /// A test key's: not in the tenant's stats.
+    pub test: bool,
 }
 
 /// The attributes of a record image the changes need (a large content is not in it).
@@ -47,6 +49,8 @@ struct Image {
     updated_at: Timestamp,
     #[serde(default)]
     route: Option<RouteLink>,
+    #[serde(default)]
+    test: bool,
 }
 
 fn image(item: &serde_dynamo::Item) -> Option<Image> {
@@ -84,6 +88,7 @@ pub fn status_change(record: &EventRecord) -> Option<StatusChange> {
         to: new.status,
         at: new.updated_at,
         route: new.route,
+        test: new.test,
     })
 }
 
@@ -236,10 +241,10 @@ fn notification_event(n: &EventImage, event: CallbackEvent, at: Timestamp) -> No
 }
 
 /// The counts a batch of changes adds: per tenant, hour and day, the notifications accepted
-/// (a new record) and the statuses entered.
+/// (a new record) and the statuses entered. A test key's notifications are not counted.
 pub fn additions(changes: &[StatusChange]) -> Additions {
     let mut additions = Additions::new();
-    for change in changes {
+    for change in changes.iter().filter(|c| !c.test) {
         let mut counted = Vec::new();
         if change.from.is_none() {
             counted.push(Counted::Accepted);

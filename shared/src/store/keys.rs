@@ -250,6 +250,16 @@ fn list_shard(id: &NotificationId) -> u32 {
         % LIST_SHARDS
 }
 
+/// The tenant a notification is listed under: test notifications (sent with a test key) have
+/// index partitions of their own, `<tenant>~test` (a tenant id has no `~`).
+pub(super) fn listed_tenant(tenant: &TenantId, test: bool) -> std::borrow::Cow<'_, TenantId> {
+    if test {
+        std::borrow::Cow::Owned(TenantId::new(format!("{tenant}~test")))
+    } else {
+        std::borrow::Cow::Borrowed(tenant)
+    }
+}
+
 pub(super) fn list_pk(tenant: &TenantId, shard: u32) -> String {
     format!("L#{tenant}#{shard:x}")
 }

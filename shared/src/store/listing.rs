@@ -37,12 +37,15 @@ pub struct ListFilter {
     pub since: Option<Timestamp>,
     /// Created before.
     pub until: Option<Timestamp>,
+    /// Test notifications (a test key's) instead of live ones.
+    pub test: bool,
 }
 
 impl ListFilter {
     /// Whether `n` is one the listing keeps (the index having chosen the tenant).
     pub fn keeps(&self, n: &Notification) -> bool {
-        self.status.is_none_or(|s| n.status == s)
+        n.test == self.test
+            && self.status.is_none_or(|s| n.status == s)
             && self.channel.is_none_or(|c| n.channel == c)
             && self
                 .recipient
@@ -205,19 +208,21 @@ impl NotificationSearch for DynamoStore {
         let partitions: Vec<(&str, &str, String)> = if let Some(batch) = &filter.batch {
             vec![(keys::BATCH_INDEX, "GSI3PK", keys::batch_pk(tenant, batch))]
         } else if let Some(reference) = &filter.reference {
+            let tenant = keys::listed_tenant(tenant, filter.test);
             vec![(
                 keys::REFERENCE_INDEX,
                 "GSI7PK",
-                keys::reference_pk(tenant, reference),
+                keys::reference_pk(&tenant, reference),
             )]
         } else if let Some(recipient) = &filter.recipient {
+            let tenant = keys::listed_tenant(tenant, filter.test);
             vec![(
                 keys::RECIPIENT_INDEX,
                 "GSI6PK",
-                keys::recipient_pk(tenant, &search_form(recipient)),
+                keys::recipient_pk(&tenant, &search_form(recipient)),
             )]
         } else {
-            keys::list_pks(tenant)
+            keys::list_pks(&keys::listed_tenant(tenant, filter.test))
                 .map(|pk| (keys::LIST_INDEX, "GSI5PK", pk))
                 .collect()
         };

@@ -119,7 +119,7 @@ fn to_items(n: &Notification) -> Result<Items, StoreError> {
         record.extend(keys::batch_member_keys(&n.tenant, batch, &n.id));
     }
     record.extend(keys::listing_keys(
-        &n.tenant,
+        &keys::listed_tenant(&n.tenant, n.test),
         &n.id,
         &n.recipient.search_form(),
         n.reference.as_deref(),

@@ -20,5 +20,6 @@ mod routing;
 mod sms;
 mod store;
 mod templates;
+mod tenants;
 mod users;
 mod webhook;
