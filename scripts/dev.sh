@@ -133,7 +133,8 @@ cat <<BANNER
 
     API URL   $NOTIFY_API_URL
     API key   $NOTIFY_API_KEY
-    (both in $state/env:  source $state/env)
+    Test key  $NOTIFY_TEST_KEY   (sends nothing: a simulator stands in)
+    (all in $state/env:  source $state/env)
 
   Send an email:
 
@@ -225,6 +226,19 @@ cat <<BANNER
     curl -sS -X POST "$NOTIFY_API_URL/v1/notifications" \\
       -H "Authorization: Bearer $NOTIFY_API_KEY" -H "Content-Type: application/json" \\
       -d '{"channel":"chat","target":"ops","text":"db-1 is down"}'
+
+  Tenants and keys (admin key in $state/env): a tenant, a key with only the send scope,
+  a test send that reaches "delivered" with nothing sent (see README, "Tenants and keys"):
+
+    curl -sS -X POST "$NOTIFY_API_URL/v1/admin/tenants" \\
+      -H "Authorization: Bearer $NOTIFY_ADMIN_KEY" -H "Content-Type: application/json" \\
+      -d '{"id":"acme","name":"Acme","limits":{"requestsPerMinute":2}}'
+    curl -sS -X POST "$NOTIFY_API_URL/v1/admin/tenants/acme/keys" \\
+      -H "Authorization: Bearer $NOTIFY_ADMIN_KEY" -H "Content-Type: application/json" \\
+      -d '{"scopes":["send"]}'
+    curl -sS -X POST "$NOTIFY_API_URL/v1/notifications" \\
+      -H "Authorization: Bearer $NOTIFY_TEST_KEY" -H "Content-Type: application/json" \\
+      -d '{"channel":"email","to":"jane@example.com","subject":"Hi","text":"Simulated"}'
 
   What SES, SNS, FCM, the receiver and Slack/Teams got:   make outbox
   Move dead-lettered messages back:          make redrive

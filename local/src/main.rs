@@ -151,6 +151,46 @@ fn dev_key(dir: &Path, file: &str, prefix: &str) -> Result<String, String> {
     Ok(key)
 }
 
+/// The dev tenant's test key (`nk_test_…`, every scope): its notifications meet the
+/// simulator. Kept in `<dir>/test-key`, and put in the table each time (the emulator may be new).
+async fn dev_test_key(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+    dir: &Path,
+) -> Result<String, String> {
+    use notify_shared::{
+        domain::{
+            TenantId,
+            tenant::{ApiKeySecret, KeyKind, Scope, StoredKey, key_hash, visible_prefix},
+        },
+        store::{DynamoStore, TenantStore},
+    };
+    let path = dir.join("test-key");
+    let key = match std::fs::read_to_string(&path) {
+        Ok(k) if KeyKind::of(k.trim()) == Some(KeyKind::Test) => k.trim().to_owned(),
+        _ => {
+            let fresh = ApiKeySecret::generate(KeyKind::Test)?;
+            write(&path, fresh.expose())?;
+            fresh.expose().to_owned()
+        }
+    };
+    let stored = StoredKey {
+        tenant: TenantId::new("dev"),
+        prefix: visible_prefix(&key),
+        kind: KeyKind::Test,
+        scopes: Scope::ALL.into_iter().collect(),
+        description: Some("make dev".into()),
+        created_at: notify_shared::clock::Clock::now(&notify_shared::clock::SystemClock),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table)
+        .add_key(&key_hash(&key), &stored)
+        .await
+        .map_err(|e| format!("the test key could not be stored: {e}"))?;
+    Ok(key)
+}
+
 fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -165,6 +205,7 @@ async fn setup(args: &Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let key = dev_api_key(&dir)?;
     let admin_key = dev_admin_key(&dir)?;
+    let test_key = dev_test_key(&sdk, &stack.table, &dir).await?;
 
     let mut env = vec![
         ("AWS_ENDPOINT_URL".to_owned(), endpoint.clone()),
@@ -220,6 +261,7 @@ async fn setup(args: &Args) -> Result<(), String> {
         &dir.join("env"),
         &format!(
             "NOTIFY_API_URL={api_url}\nNOTIFY_API_KEY={key}\nNOTIFY_ADMIN_KEY={admin_key}\n\
+             NOTIFY_TEST_KEY={test_key}\n\
              NOTIFY_EMULATOR_URL={endpoint}\nNOTIFY_FCM_URL={fcm_url}\nNOTIFY_RECEIVER_URL={receiver_url}\n\
              NOTIFY_WEBSOCKET_URL={websocket_url}\nNOTIFY_CHAT_URL={chat_url}\n"
         ),
