@@ -438,6 +438,21 @@ export class NotifyStack extends cdk.Stack {
       default: '',
       description: 'Keys for the admin routes (/v1/admin/...), comma separated; none disables them.',
     });
+    const requestsPerMinute = param('RequestsPerMinute', {
+      type: 'Number',
+      default: 3000,
+      minValue: 1,
+      maxValue: 1000000,
+      description: 'Requests a minute allowed to a tenant that has no limits of its own in the table.',
+    });
+    const dailyQuotaPerChannel = param('DailyQuotaPerChannel', {
+      type: 'Number',
+      default: 250000,
+      minValue: 1,
+      maxValue: 100000000,
+      description:
+        'Notifications a day (UTC) per channel accepted from a tenant that has no limits of its own in the table.',
+    });
     const retentionDays = param('RetentionDays', {
       type: 'Number',
       default: 30,
@@ -908,6 +923,9 @@ export class NotifyStack extends cdk.Stack {
       NOTIFY_API_KEYS: apiKeys.valueAsString,
       NOTIFY_ADMIN_KEYS: adminKeys.valueAsString,
       NOTIFY_RETENTION_DAYS: retentionDays.valueAsString,
+      // The limits of a tenant that has none of its own in the table.
+      NOTIFY_REQUESTS_PER_MINUTE: requestsPerMinute.valueAsString,
+      NOTIFY_DAILY_QUOTA_PER_CHANNEL: dailyQuotaPerChannel.valueAsString,
       ...queueUrlEnv,
       ...dlqUrlEnv,
     };

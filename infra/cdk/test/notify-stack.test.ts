@@ -712,7 +712,16 @@ describe('functions', () => {
   const queueVars = pairs.map(({ c, p }) => `NOTIFY_QUEUE_URL_${c.env}_${p.env}`);
   const dlqVars = pairs.map(({ c, p }) => `NOTIFY_DLQ_URL_${c.env}_${p.env}`);
   const env: Record<FunctionKey, string[]> = {
-    Api: [...common, 'NOTIFY_API_KEYS', 'NOTIFY_ADMIN_KEYS', 'NOTIFY_RETENTION_DAYS', ...queueVars, ...dlqVars],
+    Api: [
+      ...common,
+      'NOTIFY_API_KEYS',
+      'NOTIFY_ADMIN_KEYS',
+      'NOTIFY_RETENTION_DAYS',
+      'NOTIFY_REQUESTS_PER_MINUTE',
+      'NOTIFY_DAILY_QUOTA_PER_CHANNEL',
+      ...queueVars,
+      ...dlqVars,
+    ],
     EmailWorker: [...common, 'NOTIFY_EMAIL_FROM', 'NOTIFY_SES_CONFIGURATION_SET', 'NOTIFY_MAX_RECEIVES'],
     SmsWorker: [...common, 'NOTIFY_SMS_SENDER_ID', 'NOTIFY_SMS_TYPE_NORMAL', 'NOTIFY_MAX_RECEIVES'],
     PushWorker: [...common, 'NOTIFY_FCM_CREDENTIALS_SECRET', 'NOTIFY_FCM_PROJECT_ID', 'NOTIFY_MAX_RECEIVES'],
@@ -793,6 +802,8 @@ describe('functions', () => {
     expect(api.NOTIFY_API_KEYS).toEqual({ Ref: 'ApiKeys' });
     expect(api.NOTIFY_ADMIN_KEYS).toEqual({ Ref: 'AdminKeys' });
     expect(api.NOTIFY_RETENTION_DAYS).toEqual({ Ref: 'RetentionDays' });
+    expect(api.NOTIFY_REQUESTS_PER_MINUTE).toEqual({ Ref: 'RequestsPerMinute' });
+    expect(api.NOTIFY_DAILY_QUOTA_PER_CHANNEL).toEqual({ Ref: 'DailyQuotaPerChannel' });
     const email = t.Resources.EmailWorkerFunction.Properties.Environment.Variables;
     expect(email.NOTIFY_EMAIL_FROM).toEqual({ Ref: 'SenderEmail' });
     expect(email.NOTIFY_SES_CONFIGURATION_SET).toEqual({ Ref: 'EmailConfigurationSet' });
@@ -865,6 +876,7 @@ describe('parameters', () => {
         'SmsTypeNormal', 'FcmCredentialsSecretArn', 'FcmProjectId', 'AlarmEmail', 'QueueAgeAlarmSeconds',
         'ApiThrottleRateLimit', 'ApiThrottleBurstLimit', 'LogRetentionDays', 'MetricsNamespace', 'WebhookTimeoutSeconds',
         'SlackApiUrl', 'SesTrackOpensAndClicks', 'SmsDeliveryStatusSamplingRate', 'CallbackRetryHours',
+        'RequestsPerMinute', 'DailyQuotaPerChannel',
       ].sort(),
     );
     expect(p.ApiKeys).toMatchObject({ Type: 'String', NoEcho: true });
@@ -874,6 +886,8 @@ describe('parameters', () => {
     expect(p.SmsTypeNormal).toMatchObject({ Default: 'transactional', AllowedValues: ['transactional', 'promotional'] });
     expect(p.MetricsNamespace).toMatchObject({ Type: 'String', Default: 'Notify' });
     expect(p.SlackApiUrl).toMatchObject({ Type: 'String', Default: 'https://slack.com/api' });
+    expect(p.RequestsPerMinute).toMatchObject({ Type: 'Number', Default: 3000, MinValue: 1, MaxValue: 1000000 });
+    expect(p.DailyQuotaPerChannel).toMatchObject({ Type: 'Number', Default: 250000, MinValue: 1, MaxValue: 100000000 });
     for (const [k, d] of Object.entries({ RetentionDays: 30, QueueAgeAlarmSeconds: 600, ApiThrottleRateLimit: 100, ApiThrottleBurstLimit: 200, LogRetentionDays: 30 })) {
       expect(p[k]).toMatchObject({ Type: 'Number', Default: d });
     }
