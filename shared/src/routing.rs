@@ -48,7 +48,7 @@ pub async fn advance(
             }
         }
         // Still on its way: nothing follows yet.
-        Status::Scheduled | Status::Queued | Status::Sending => {}
+        Status::Draft | Status::Scheduled | Status::Queued | Status::Sending => {}
     }
     Ok(done)
 }

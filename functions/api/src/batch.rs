@@ -17,6 +17,7 @@ use tracing::error;
 use crate::{
     ApiError, App,
     accept::{self, BatchAccepted},
+    callers::Origin,
     idempotency::Planned,
     response,
 };
@@ -65,9 +66,9 @@ pub async fn create(
     body: &Value,
     planned: Planned,
     base: Option<&str>,
-    test: bool,
+    origin: &Origin,
 ) -> Result<Response<Body>, ApiError> {
-    let accepted = accept::batch(app, tenant, body, planned, base, test).await?;
+    let accepted = accept::batch(app, tenant, body, planned, base, origin).await?;
     let mut resp = response::json(StatusCode::ACCEPTED, &Answer::of(&accepted));
     if let Ok(location) = format!("/v1/batches/{}", accepted.batch_id).parse() {
         resp.headers_mut().insert(http::header::LOCATION, location);

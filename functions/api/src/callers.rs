@@ -35,7 +35,26 @@ pub struct Caller {
     pub limits: TenantLimits,
 }
 
+/// Who made a request, as the notifications it makes remember it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// A test key's: the simulator stands in for the providers.
+    pub test: bool,
+    /// The key's visible prefix, or `static` (a `NOTIFY_API_KEYS` key).
+    pub key: String,
+}
+
 impl Caller {
+    pub fn origin(&self) -> Origin {
+        Origin {
+            test: self.test(),
+            key: self
+                .key
+                .as_ref()
+                .map_or_else(|| "static".to_owned(), |k| k.prefix.clone()),
+        }
+    }
+
     /// Whether the key is a test key (`nk_test_…`).
     pub fn test(&self) -> bool {
         self.key.as_ref().is_some_and(|k| k.kind == KeyKind::Test)

@@ -24,7 +24,9 @@ use serde_json::{Map, Value, json};
 
 use notify_shared::template::TemplateName;
 
-use crate::{ApiError, App, accept, catalog, idempotency::Planned, notifications, response};
+use crate::{
+    ApiError, App, accept, callers::Origin, catalog, idempotency::Planned, notifications, response,
+};
 
 /// The Event Planner API's priorities onto ours (`normal` is accepted too); anything else is passed on
 /// for the canonical check to refuse.
@@ -185,7 +187,7 @@ pub async fn send(
     channel: &'static str,
     planned: Planned,
     base: Option<&str>,
-    test: bool,
+    origin: &Origin,
 ) -> Result<Response<Body>, ApiError> {
     let allowed = [
         "priority",
@@ -223,9 +225,16 @@ pub async fn send(
             }
         }
     }
-    let accepted = accept::one(app, tenant, &Value::Object(fields), planned.id, base, test)
-        .await
-        .map_err(|e| renamed(e, &from_options, |_| None))?;
+    let accepted = accept::one(
+        app,
+        tenant,
+        &Value::Object(fields),
+        planned.id,
+        base,
+        origin,
+    )
+    .await
+    .map_err(|e| renamed(e, &from_options, |_| None))?;
     let message = if channel == "email" {
         "Email mis en file d'attente"
     } else {
@@ -246,7 +255,7 @@ pub async fn bulk_email(
     body: &Value,
     planned: Planned,
     base: Option<&str>,
-    test: bool,
+    origin: &Origin,
 ) -> Result<Response<Body>, ApiError> {
     let (mut fields, from_options) =
         canonical(body, "email", (BULK_FIELDS, OPTIONS), app.clock.now())?;
@@ -297,7 +306,7 @@ pub async fn bulk_email(
         (head.starts_with("recipients[") && (rest == "to" || rest.starts_with("to.")))
             .then(|| format!("{head}].email{}", &rest[2..]))
     };
-    let a = accept::batch(app, tenant, &Value::Object(fields), planned, base, test)
+    let a = accept::batch(app, tenant, &Value::Object(fields), planned, base, origin)
         .await
         .map_err(|e| renamed(e, &from_options, rename))?;
     let notifications: Vec<Value> = a

@@ -14,6 +14,7 @@ mod compat;
 mod config;
 mod content;
 mod devices;
+mod drafts;
 mod error;
 mod health;
 mod idempotency;
@@ -388,7 +389,8 @@ impl App {
     ) -> Result<Response<Body>, ApiError> {
         let tenant = caller.tenant.clone();
         // A test key's notifications: simulated, and seen only by test keys.
-        let test = caller.test();
+        let origin = caller.origin();
+        let test = origin.test;
         let body = || response::json_body(req, self.config.max_body_bytes);
         let public = response::public_base(req);
         let base = public.as_deref();
@@ -412,14 +414,14 @@ impl App {
             Route::CreateNotification => {
                 let body = body()?;
                 idempotency::run(self, &tenant, req, |planned| {
-                    notifications::create(self, &tenant, &body, planned.id, base, test)
+                    notifications::create(self, &tenant, &body, planned.id, base, &origin)
                 })
                 .await
             }
             Route::CreateBatch => {
                 let body = batch_body()?;
                 let answered = idempotency::run(self, &tenant, req, |planned| {
-                    batch::create(self, &tenant, &body, planned, base, test)
+                    batch::create(self, &tenant, &body, planned, base, &origin)
                 })
                 .await;
                 self.charge_batch(caller, &body, answered, rate).await
@@ -481,14 +483,14 @@ impl App {
                 };
                 let body = body()?;
                 idempotency::run(self, &tenant, req, |planned| {
-                    compat::send(self, &tenant, &body, channel, planned, base, test)
+                    compat::send(self, &tenant, &body, channel, planned, base, &origin)
                 })
                 .await
             }
             Route::CompatBulkEmail => {
                 let body = batch_body()?;
                 let answered = idempotency::run(self, &tenant, req, |planned| {
-                    compat::bulk_email(self, &tenant, &body, planned, base, test)
+                    compat::bulk_email(self, &tenant, &body, planned, base, &origin)
                 })
                 .await;
                 self.charge_batch(caller, &body, answered, rate).await
@@ -531,6 +533,10 @@ impl App {
             }
             Route::ListKeys => tenants::list_keys(self, &tenant).await,
             Route::RevokeKey(prefix) => tenants::revoke_key(self, &tenant, &prefix).await,
+            Route::ApproveNotification(id) => drafts::one(self, caller, &id, true).await,
+            Route::RejectNotification(id) => drafts::one(self, caller, &id, false).await,
+            Route::ApproveBatch(id) => drafts::batch(self, caller, &id, true).await,
+            Route::RejectBatch(id) => drafts::batch(self, caller, &id, false).await,
         }
     }
 
@@ -578,6 +584,8 @@ mod tests_batch;
 mod tests_callbacks;
 #[cfg(test)]
 mod tests_chat;
+#[cfg(test)]
+mod tests_drafts;
 #[cfg(test)]
 mod tests_inbox;
 #[cfg(test)]

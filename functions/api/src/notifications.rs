@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{error, info};
 
-use crate::{ApiError, App, accept, channel::Summary, paging, response};
+use crate::{ApiError, App, accept, callers::Origin, channel::Summary, paging, response};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -68,12 +68,12 @@ pub async fn create(
     body: &Value,
     id: NotificationId,
     base: Option<&str>,
-    test: bool,
+    origin: &Origin,
 ) -> Result<Response<Body>, ApiError> {
     if accept::route::is_routed(body) {
-        return crate::routes::create(app, tenant, body, id, base, test).await;
+        return crate::routes::create(app, tenant, body, id, base, origin).await;
     }
-    let notification = accept::one(app, tenant, body, id, base, test).await?;
+    let notification = accept::one(app, tenant, body, id, base, origin).await?;
     let mut resp = response::json(StatusCode::ACCEPTED, &Accepted::of(&notification));
     if let Ok(location) = format!("/v1/notifications/{}", notification.id).parse() {
         resp.headers_mut().insert(http::header::LOCATION, location);
@@ -161,7 +161,7 @@ pub(crate) async fn find(
 /// A notification as `GET /v1/notifications/{id}` shows it.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct View<'a> {
+pub(crate) struct View<'a> {
     id: &'a NotificationId,
     channel: Channel,
     priority: Priority,
@@ -231,7 +231,7 @@ struct DeliveryView<'a> {
 }
 
 impl<'a> View<'a> {
-    fn of(n: &'a Notification) -> Self {
+    pub(crate) fn of(n: &'a Notification) -> Self {
         Self {
             id: &n.id,
             channel: n.channel,

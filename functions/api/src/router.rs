@@ -99,6 +99,10 @@ pub enum Route {
     CreateKey,
     ListKeys,
     RevokeKey(String),
+    ApproveNotification(String),
+    RejectNotification(String),
+    ApproveBatch(String),
+    RejectBatch(String),
 }
 
 impl Route {
@@ -173,6 +177,10 @@ impl Route {
             | Route::CreateKey
             | Route::ListKeys
             | Route::RevokeKey(_) => Some(Manage),
+            Route::ApproveNotification(_)
+            | Route::RejectNotification(_)
+            | Route::ApproveBatch(_)
+            | Route::RejectBatch(_) => Some(Approve),
         }
     }
 
@@ -260,6 +268,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/keys"),
     ("GET", "/v1/keys"),
     ("DELETE", "/v1/keys/{prefix}"),
+    ("POST", "/v1/notifications/{id}/approve"),
+    ("POST", "/v1/notifications/{id}/reject"),
+    ("POST", "/v1/batches/{batchId}/approve"),
+    ("POST", "/v1/batches/{batchId}/reject"),
 ];
 
 /// A path segment with its `%XX` escapes decoded; `None` if they do not decode to UTF-8.
@@ -432,6 +444,10 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             ("POST", "/v1/keys") => Route::CreateKey,
             ("GET", "/v1/keys") => Route::ListKeys,
             ("DELETE", "/v1/keys/{prefix}") => Route::RevokeKey(next()),
+            ("POST", "/v1/notifications/{id}/approve") => Route::ApproveNotification(next()),
+            ("POST", "/v1/notifications/{id}/reject") => Route::RejectNotification(next()),
+            ("POST", "/v1/batches/{batchId}/approve") => Route::ApproveBatch(next()),
+            ("POST", "/v1/batches/{batchId}/reject") => Route::RejectBatch(next()),
             _ => unreachable!("every entry of ROUTES has a handler"),
         });
     }

@@ -15,7 +15,7 @@ use notify_shared::{
 use serde_json::{Value, json};
 use tracing::{error, info};
 
-use crate::{ApiError, App, accept, response};
+use crate::{ApiError, App, accept, callers::Origin, response};
 
 fn unavailable(e: StoreError) -> ApiError {
     error!(error = %e, "the notification store is unavailable");
@@ -140,9 +140,9 @@ pub async fn create(
     body: &Value,
     id: NotificationId,
     base: Option<&str>,
-    test: bool,
+    origin: &Origin,
 ) -> Result<Response<Body>, ApiError> {
-    let route = accept::route::accept(app, tenant, body, id, base, test).await?;
+    let route = accept::route::accept(app, tenant, body, id, base, origin).await?;
     let mut resp = response::json(StatusCode::ACCEPTED, &view(app, &route).await?);
     if let Ok(location) = format!("/v1/notifications/{}", route.id).parse() {
         resp.headers_mut().insert(http::header::LOCATION, location);

@@ -9,7 +9,10 @@ use lambda_http::{Body, Response};
 use notify_shared::{
     domain::{
         TenantId,
-        tenant::{ApiKeySecret, KeyKind, Scope, StoredKey, Tenant, TenantLimits, TenantStatus},
+        tenant::{
+            ApiKeySecret, KeyKind, Scope, StoredKey, Tenant, TenantLimits, TenantSettings,
+            TenantStatus,
+        },
     },
     store::StoreError,
     validate::{FieldError, Fields},
@@ -26,6 +29,8 @@ const MAX_DESCRIPTION_CHARS: usize = 256;
 pub const MAX_ACTIVE_KEYS: usize = 50;
 const RATE_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000_000;
 const QUOTA_RANGE: std::ops::RangeInclusive<u32> = 1..=100_000_000;
+/// Drafts are records: they live no longer than a notification may wait (30 days).
+const MAX_DRAFT_EXPIRY_HOURS: u32 = 720;
 
 fn unavailable(e: StoreError) -> ApiError {
     error!(error = %e, "the tenant store is unavailable");
@@ -102,6 +107,47 @@ fn limits(f: &mut Fields<'_>, base: TenantLimits) -> Option<TenantLimits> {
     }
 }
 
+/// `settings`, each field optional over `base`: `approvalAbove` (a number, or `0` for none),
+/// `fourEyes`, `draftExpiryHours`.
+fn settings(f: &mut Fields<'_>, base: TenantSettings) -> Option<TenantSettings> {
+    let value = f.optional_value("settings")?;
+    let mut s = match Fields::of(value, "settings") {
+        Ok(s) => s,
+        Err(e) => {
+            f.error("settings", e.rule, e.message);
+            return None;
+        }
+    };
+    let above = s.optional_u32("approvalAbove", 0..=100_000);
+    let four_eyes = match s.optional_value("fourEyes") {
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            s.error("fourEyes", "type", "must be true or false");
+            None
+        }
+        None => None,
+    };
+    let hours = s.optional_u32("draftExpiryHours", 1..=MAX_DRAFT_EXPIRY_HOURS);
+    match s.finish() {
+        Ok(()) => Some(TenantSettings {
+            approval_above: match above {
+                Some(0) => None,
+                Some(n) => Some(n),
+                None => base.approval_above,
+            },
+            four_eyes: four_eyes.unwrap_or(base.four_eyes),
+            draft_expiry_hours: hours.unwrap_or(base.draft_expiry_hours),
+        }),
+        Err(errors) => {
+            for e in errors {
+                // Already named `settings.…`.
+                f.error(&e.field, e.rule, e.message);
+            }
+            None
+        }
+    }
+}
+
 fn tenant_view(t: &Tenant) -> Value {
     serde_json::to_value(t).unwrap_or(Value::Null)
 }
@@ -137,6 +183,7 @@ pub async fn create(app: &App, body: &Value) -> Result<Response<Body>, ApiError>
         name,
         status: TenantStatus::Active,
         limits: limits.unwrap_or(app.config.default_limits),
+        settings: Default::default(),
         created_at: now,
         updated_at: now,
     };
@@ -196,7 +243,11 @@ pub async fn patch(app: &App, raw: &str, body: &Value) -> Result<Response<Body>,
         None => None,
     };
     let limits = limits(&mut f, tenant.limits);
+    let settings = settings(&mut f, tenant.settings);
     f.finish().map_err(ApiError::Validation)?;
+    if let Some(settings) = settings {
+        tenant.settings = settings;
+    }
     if let Some(name) = name {
         tenant.name = name;
     }

@@ -28,6 +28,7 @@ async fn table_key(rig: &Rig, tenant: &str, scopes: &[Scope]) -> ApiKeySecret {
         name: tenant.into(),
         status: TenantStatus::Active,
         limits: TenantLimits::default(),
+        settings: Default::default(),
         created_at: now,
         updated_at: now,
     };

@@ -421,6 +421,20 @@ impl Cleanup {
                 self.store.replace_due(id, DueKind::Enqueue, expiry).await?;
                 Ok(Action::Skipped)
             }
+            (DueKind::Expire, Status::Draft) => {
+                match self
+                    .store
+                    .transition(id, &Transition::draft_expired(now))
+                    .await?
+                {
+                    TransitionOutcome::Applied(_) => {
+                        info!(notification_id = %id, "expired a draft nobody approved");
+                        Ok(Action::Expired)
+                    }
+                    // Approved or rejected meanwhile.
+                    TransitionOutcome::Refused(_) => Ok(Action::Skipped),
+                }
+            }
             (DueKind::Expire, Status::Scheduled | Status::Queued | Status::Sending) => {
                 let reason = format!(
                     "not delivered within {} hours",
@@ -751,6 +765,33 @@ mod tests {
         assert_eq!(rig.cleanup.sweep(later()).await.unwrap().expired, 1);
         let record = rig.store.record(&n.id).unwrap();
         assert_eq!((record.status, record.due), (Status::Expired, None));
+    }
+
+    /// A draft nobody approved (issue "Tenants and API keys"): expired at its marker, never
+    /// queued.
+    #[tokio::test]
+    async fn a_draft_not_approved_in_time_expires() {
+        let rig = rig();
+        let mut n = Notification::accept(
+            NotificationId::generate(),
+            draft(None),
+            TenantId::new("acme"),
+            rig.clock.now(),
+            Duration::from_secs(86_400),
+        );
+        n.status = Status::Draft;
+        n.due = Some(notify_shared::domain::schedule::Due {
+            kind: DueKind::Expire,
+            at: rig.clock.now().plus(Duration::from_secs(3600)),
+        });
+        rig.store.insert(&n).await.unwrap();
+        rig.clock.advance(Duration::from_secs(3599));
+        assert_eq!(rig.cleanup.sweep(later()).await.unwrap().expired, 0);
+        rig.clock.advance(Duration::from_secs(2));
+        assert_eq!(rig.cleanup.sweep(later()).await.unwrap().expired, 1);
+        let record = rig.store.record(&n.id).unwrap();
+        assert_eq!((record.status, record.due), (Status::Expired, None));
+        assert!(rig.queue.messages().is_empty(), "never queued");
     }
 
     #[tokio::test]

@@ -135,7 +135,8 @@ impl Attempt<'_> {
             Status::Suppressed => Outcome::Suppressed,
             Status::Failed => Outcome::Failed,
             // Not a status `summarise` settles on; listed so a new status is a decision here.
-            Status::Scheduled
+            Status::Draft
+            | Status::Scheduled
             | Status::Queued
             | Status::Sending
             | Status::Delivered

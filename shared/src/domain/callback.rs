@@ -53,7 +53,7 @@ impl CallbackEvent {
     /// the provider has the message are the service's own business.
     pub fn entering(status: Status) -> Option<CallbackEvent> {
         match status {
-            Status::Scheduled | Status::Queued | Status::Sending => None,
+            Status::Draft | Status::Scheduled | Status::Queued | Status::Sending => None,
             Status::Sent => Some(CallbackEvent::Sent),
             Status::Delivered => Some(CallbackEvent::Delivered),
             Status::Failed => Some(CallbackEvent::Failed),

@@ -347,6 +347,9 @@ pub struct Notification {
     /// keys see it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
+    /// The key that made a draft (its visible prefix, or `static`), for four-eyes approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
 }
 
 /// What a client asked to send, validated, before the service accepts it.
@@ -417,6 +420,7 @@ impl Notification {
             read_at: None,
             complained_at: None,
             test: false,
+            created_by: None,
             reports: Default::default(),
         }
     }

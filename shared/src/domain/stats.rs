@@ -25,7 +25,7 @@ impl Counted {
             Status::Suppressed => Some(Counted::Suppressed),
             Status::Cancelled => Some(Counted::Cancelled),
             Status::Expired => Some(Counted::Expired),
-            Status::Scheduled | Status::Queued | Status::Sending => None,
+            Status::Draft | Status::Scheduled | Status::Queued | Status::Sending => None,
         }
     }
 

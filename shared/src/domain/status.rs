@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Where a notification is in its life. Every change is recorded in its history.
 ///
 /// ```text
+/// draft ─▶ queued | scheduled (approved) | cancelled (rejected) | expired (not approved in time)
 /// scheduled ─▶ queued ─▶ sending ─▶ sent ─▶ delivered
 ///                 ▲         │         └───▶ failed (bounce) | suppressed (provider's list)
 ///                 └─────────┘ (transient failure: back to the queue)
@@ -13,6 +14,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Awaiting approval (`"draft": true`, or a tenant's rule): nothing is queued.
+    Draft,
     Scheduled,
     Queued,
     Sending,
@@ -25,7 +28,8 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 9] = [
+    pub const ALL: [Status; 10] = [
+        Status::Draft,
         Status::Scheduled,
         Status::Queued,
         Status::Sending,
@@ -39,6 +43,7 @@ impl Status {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Draft => "draft",
             Status::Scheduled => "scheduled",
             Status::Queued => "queued",
             Status::Sending => "sending",
@@ -54,7 +59,10 @@ impl Status {
     /// True once the provider has the message or the notification will never be sent:
     /// a worker that finds a notification in such a status must not send it again.
     pub fn is_settled(self) -> bool {
-        !matches!(self, Status::Scheduled | Status::Queued | Status::Sending)
+        !matches!(
+            self,
+            Status::Draft | Status::Scheduled | Status::Queued | Status::Sending
+        )
     }
 
     /// The transitions the service allows. Every conditional write in the record store uses
@@ -62,6 +70,7 @@ impl Status {
     pub fn can_transition_to(self, next: Status) -> bool {
         use Status::*;
         match self {
+            Draft => matches!(next, Queued | Scheduled | Cancelled | Expired),
             Scheduled => matches!(next, Queued | Cancelled | Failed | Expired),
             Queued => matches!(next, Sending | Cancelled | Failed | Suppressed | Expired),
             // Sending -> Queued is a transient failure handing the message back for a retry.
@@ -86,7 +95,7 @@ impl std::str::FromStr for Status {
             .find(|s| s.as_str() == raw)
             .ok_or_else(|| super::UnknownName {
                 value: raw.to_owned(),
-                allowed: "scheduled, queued, sending, sent, delivered, failed, cancelled, suppressed, expired",
+                allowed: "draft, scheduled, queued, sending, sent, delivered, failed, cancelled, suppressed, expired",
             })
     }
 }

@@ -207,6 +207,30 @@ impl Default for TenantLimits {
     }
 }
 
+/// How a tenant's sends are approved (issue "Tenants and API keys": draft → approve).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantSettings {
+    /// A batch of more recipients than this is a draft until approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_above: Option<u32>,
+    /// A draft is approved or rejected with another key than the one that made it.
+    #[serde(default)]
+    pub four_eyes: bool,
+    /// A draft not approved within this many hours expires.
+    pub draft_expiry_hours: u32,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self {
+            approval_above: None,
+            four_eyes: false,
+            draft_expiry_hours: 72,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {
@@ -215,6 +239,8 @@ pub struct Tenant {
     pub status: TenantStatus,
     #[serde(default)]
     pub limits: TenantLimits,
+    #[serde(default)]
+    pub settings: TenantSettings,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

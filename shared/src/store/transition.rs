@@ -190,12 +190,40 @@ impl Transition {
         }
     }
 
-    /// The client cancelled it before any worker took it.
+    /// A draft approved: `queued` (with its marker until its message is confirmed) or
+    /// `scheduled`, as [`crate::domain::schedule::initial`] says.
+    pub fn approved(to: Status, due: Due, by: &str, at: Timestamp) -> Self {
+        Self {
+            reason: Some(format!("approved by {by}")),
+            due: DueChange::Set(due),
+            ..Self::new(vec![Status::Draft], to, at)
+        }
+    }
+
+    /// A draft rejected: it ends `cancelled`, reason `rejected`.
+    pub fn rejected(by: &str, at: Timestamp) -> Self {
+        Self {
+            reason: Some(format!("rejected by {by}")),
+            due: DueChange::Clear,
+            ..Self::new(vec![Status::Draft], Status::Cancelled, at)
+        }
+    }
+
+    /// A draft nobody approved in time.
+    pub fn draft_expired(at: Timestamp) -> Self {
+        Self {
+            reason: Some("the draft was not approved in time".into()),
+            due: DueChange::Clear,
+            ..Self::new(vec![Status::Draft], Status::Expired, at)
+        }
+    }
+
+    /// The client cancelled it before any worker took it (a draft too).
     pub fn cancelled(at: Timestamp) -> Self {
         Self {
             reason: Some("cancelled by the client".into()),
             ..Self::new(
-                vec![Status::Scheduled, Status::Queued],
+                vec![Status::Draft, Status::Scheduled, Status::Queued],
                 Status::Cancelled,
                 at,
             )

@@ -728,6 +728,7 @@ async fn tenant_store_semantics(store: &dyn notify_shared::store::TenantStore, i
         name: "Acme".into(),
         status: TenantStatus::Active,
         limits: TenantLimits::default(),
+        settings: Default::default(),
         created_at: now,
         updated_at: now,
     };

@@ -43,7 +43,7 @@ use notify_shared::{
 use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::{ApiError, App, idempotency::Planned, limits};
+use crate::{ApiError, App, callers::Origin, drafts, idempotency::Planned, limits};
 
 /// Errors an answer lists (it counts them all).
 const MAX_LISTED_ERRORS: usize = 1_000;
@@ -72,13 +72,14 @@ pub async fn one(
     body: &Value,
     id: NotificationId,
     base: Option<&str>,
-    test: bool,
+    origin: &Origin,
 ) -> Result<Notification, ApiError> {
     let now = app.clock.now();
     let mut request = request::parse_request(body, app.config.draft_limits(now))?;
     let user = policy::resolve(app, tenant, &mut request, now).await?;
+    let draft = request.common.draft;
     let mut fresh = render::one(app, tenant, request, id, now).await?;
-    fresh.test = test;
+    fresh.test = origin.test;
     recipients::check(app, tenant, &fresh).await?;
     if let Some(user) = &user {
         policy::apply(app, tenant, &mut fresh, user, true).await?;
@@ -95,8 +96,13 @@ pub async fn one(
         links.link(&mut fresh, now);
     }
     tracing::Span::current().record("notification_id", fresh.id.as_str());
-    // A test key's notifications never count against the live quotas.
-    if !test && limits::counts(&fresh) {
+    if draft {
+        let settings = drafts::settings(app, tenant, now).await?;
+        drafts::hold(std::slice::from_mut(&mut fresh), origin, &settings, now);
+    }
+    // A test key's notifications never count against the live quotas (a draft counts once
+    // approved).
+    if !origin.test && limits::counts(&fresh) {
         limits::take_quota(app, tenant, fresh.channel, 1, now).await?;
     }
     let notification = record::record_one(app, tenant, fresh, now).await?;
@@ -120,14 +126,22 @@ pub async fn batch(
     body: &Value,
     planned: Planned,
     base: Option<&str>,
-    test: bool,
+    origin: &Origin,
 ) -> Result<BatchAccepted, ApiError> {
     let now = app.clock.now();
     let request = request::parse_batch(body, now, app.config.channel.url_policy, &planned)?;
     let template = render::resolve_batch(app, tenant, &request).await?;
     let mut rendered = render::batch(app, tenant, &request, &template, &planned, now);
     for n in &mut rendered.notifications {
-        n.test = test;
+        n.test = origin.test;
+    }
+    let settings = drafts::settings(app, tenant, now).await?;
+    if request.common.draft
+        || settings
+            .approval_above
+            .is_some_and(|above| request.recipients.len() > above as usize)
+    {
+        drafts::hold(&mut rendered.notifications, origin, &settings, now);
     }
     recipients::check_batch(app, tenant, &mut rendered).await?;
     let mut errors = rendered.errors;
@@ -143,7 +157,7 @@ pub async fn batch(
     }
     let mut ids = rendered.ids;
     // A retried request counted its notifications the first time.
-    if !planned.resumed && !test {
+    if !planned.resumed && !origin.test {
         within_quota(
             app,
             tenant,

@@ -36,6 +36,8 @@ pub struct Common {
     pub scheduled_at: Option<Timestamp>,
     /// Where this notification's status callbacks go instead of the tenant's subscriptions.
     pub callback_url: Option<WebhookUrl>,
+    /// Kept as a draft until approved (`POST /v1/notifications/{id}/approve`).
+    pub draft: bool,
 }
 
 impl Common {
@@ -45,6 +47,14 @@ impl Common {
         let metadata = f.string_map("metadata", validate::METADATA_LIMITS);
         let scheduled_at = f.optional_timestamp("scheduledAt");
         let callback_url = f.optional_webhook_url("callbackUrl", policy);
+        let draft = match f.optional_value("draft") {
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(_) => {
+                f.error("draft", "type", "must be true or false");
+                false
+            }
+            None => false,
+        };
         if let Some(at) = scheduled_at {
             if at <= now {
                 f.error("scheduledAt", "future", "must be in the future");
@@ -58,6 +68,7 @@ impl Common {
             metadata,
             scheduled_at,
             callback_url,
+            draft,
         }
     }
 

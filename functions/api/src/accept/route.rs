@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use tracing::{error, info};
 
 use super::{policy, recipients, record, render, request};
-use crate::{ApiError, App, limits};
+use crate::{ApiError, App, callers::Origin, limits};
 
 /// The fields of a routed request that every step shares (the rest are per channel).
 const SHARED: &[&str] = &[
@@ -275,7 +275,7 @@ pub async fn accept(
     body: &Value,
     id: NotificationId,
     base: Option<&str>,
-    test: bool,
+    origin: &Origin,
 ) -> Result<Route, ApiError> {
     let now = app.clock.now();
     let Value::Object(fields) = body else {
@@ -454,7 +454,7 @@ pub async fn accept(
             counted.push(n.channel);
         }
         n.route = Some(link);
-        n.test = test;
+        n.test = origin.test;
         if let Some(links) = policy::unsubscribing(
             app,
             tenant,
@@ -470,7 +470,7 @@ pub async fn accept(
     }
 
     // A test key's notifications never count against the live quotas.
-    for channel in counted.into_iter().filter(|_| !test) {
+    for channel in counted.into_iter().filter(|_| !origin.test) {
         limits::take_quota(app, tenant, channel, 1, now).await?;
     }
     for n in &children {
