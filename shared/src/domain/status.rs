@@ -159,7 +159,7 @@ mod tests {
             .into_iter()
             .filter(|s| !s.is_settled())
             .collect();
-        assert_eq!(unsettled, vec![Scheduled, Queued, Sending]);
+        assert_eq!(unsettled, vec![Draft, Scheduled, Queued, Sending]);
     }
 
     #[test]
