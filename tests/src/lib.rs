@@ -940,6 +940,7 @@ fn ports(
         inbox: store.clone(),
         tenants: store.clone(),
         counters: store.clone(),
+        audit: store.clone(),
         idempotency: store.clone(),
         templates: store.clone(),
         batches: store.clone(),
@@ -981,6 +982,7 @@ fn api_config(
         max_body_bytes: 1024 * 1024,
         max_batch_body_bytes: 6 * 1000 * 1000,
         default_limits: notify_shared::domain::tenant::TenantLimits::default(),
+        audit_retention: Duration::from_secs(365 * 86_400),
         channel: notify_api::ChannelLimits {
             sms_max_chars: 1600,
             // The test receivers listen on loopback.
@@ -1054,6 +1056,7 @@ pub fn memory_app() -> (
             inbox: Arc::new(notify_shared::store::MemoryInbox::new()),
             tenants: Arc::new(notify_shared::store::MemoryTenants::new()),
             counters: Arc::new(notify_shared::store::MemoryCounters::new()),
+            audit: Arc::new(notify_shared::store::MemoryAudit::new()),
             idempotency: store.clone(),
             templates: Arc::new(notify_shared::store::MemoryTemplates::new()),
             batches: store.clone(),

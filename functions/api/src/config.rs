@@ -27,6 +27,8 @@ pub struct ApiConfig {
     pub channel: channel::Limits,
     /// The limits of a tenant that has none of its own (a static key's, say).
     pub default_limits: TenantLimits,
+    /// How long audit entries are kept.
+    pub audit_retention: Duration,
 }
 
 impl ApiConfig {
@@ -57,6 +59,9 @@ impl ApiConfig {
                 sms_max_chars: env.number("NOTIFY_SMS_MAX_CHARS", 1600, 1..=1600)?,
                 url_policy: url_policy(env)?,
             },
+            audit_retention: Duration::from_secs(
+                86_400 * env.number("NOTIFY_AUDIT_RETENTION_DAYS", 365u64, 1..=3650)?,
+            ),
             default_limits: TenantLimits {
                 requests_per_minute: env.number(
                     "NOTIFY_REQUESTS_PER_MINUTE",

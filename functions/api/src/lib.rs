@@ -3,6 +3,7 @@
 
 mod accept;
 mod admin;
+mod audit;
 mod auth;
 mod batch;
 mod callbacks;
@@ -43,10 +44,10 @@ use notify_shared::{
     health::{QueueHealth, SqsQueueHealth, TableHealth},
     queue::{DeadLetters, NotificationQueue, SqsDeadLetters, SqsQueue},
     store::{
-        BatchStore, CallbackDeliveries, CallbackSubscriptions, ChatTargets, DeviceRegistry,
-        DynamoStore, IdempotencyStore, InboxStore, LimitCounters, NotificationSearch,
-        NotificationStore, RouteStore, StatsStore, SuppressionList, TemplateStore, TenantStore,
-        UserStore, WebhookEndpoints,
+        AuditLog, BatchStore, CallbackDeliveries, CallbackSubscriptions, ChatTargets,
+        DeviceRegistry, DynamoStore, IdempotencyStore, InboxStore, LimitCounters,
+        NotificationSearch, NotificationStore, RouteStore, StatsStore, SuppressionList,
+        TemplateStore, TenantStore, UserStore, WebhookEndpoints,
     },
 };
 use tracing::{Instrument, info, info_span};
@@ -70,6 +71,7 @@ pub struct Ports {
     pub inbox: Arc<dyn InboxStore>,
     pub tenants: Arc<dyn TenantStore>,
     pub counters: Arc<dyn LimitCounters>,
+    pub audit: Arc<dyn AuditLog>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub templates: Arc<dyn TemplateStore>,
     pub batches: Arc<dyn BatchStore>,
@@ -98,6 +100,7 @@ pub struct App {
     /// What this warm function read of table keys (see `callers`).
     key_cache: callers::KeyCache,
     counters: Arc<dyn LimitCounters>,
+    audit: Arc<dyn AuditLog>,
     idempotency: Arc<dyn IdempotencyStore>,
     templates: Arc<dyn TemplateStore>,
     catalog: catalog::Catalog,
@@ -133,6 +136,7 @@ impl App {
             tenants: ports.tenants,
             key_cache: callers::KeyCache::default(),
             counters: ports.counters,
+            audit: ports.audit,
             idempotency: ports.idempotency,
             catalog: catalog::Catalog::new(ports.templates.clone()),
             templates: ports.templates,
@@ -196,6 +200,7 @@ impl App {
             inbox: store.clone(),
             tenants: store.clone(),
             counters: store.clone(),
+            audit: store.clone(),
             idempotency: store.clone(),
             templates: store.clone(),
             batches: store.clone(),
@@ -240,7 +245,7 @@ impl App {
         );
         async {
             let started = Instant::now();
-            let response = match self.route(&req).await {
+            let response = match self.route(&req, &request_id).await {
                 Ok(r) => r,
                 Err(e) => e.into_response(),
             };
@@ -301,7 +306,7 @@ impl App {
         }
     }
 
-    async fn route(&self, req: &Request) -> Result<Response<Body>, ApiError> {
+    async fn route(&self, req: &Request, request_id: &str) -> Result<Response<Body>, ApiError> {
         let route = router::route(req.method(), req.uri().path())?;
         match route {
             Route::Health => return Ok(health::basic(self)),
@@ -313,9 +318,25 @@ impl App {
             | Route::PatchTenant(_)
             | Route::CreateTenantKey(_)
             | Route::ListTenantKeys(_)
-            | Route::RevokeTenantKey { .. } => {
+            | Route::RevokeTenantKey { .. }
+            | Route::GetAdminAudit => {
                 self.config.admin_keys.authenticate(req)?;
-                return self.admin_route(req, route).await;
+                let tenant = audit::admin_tenant(&route);
+                let response = self
+                    .admin_route(req, route.clone())
+                    .await
+                    .unwrap_or_else(ApiError::into_response);
+                audit::record(
+                    self,
+                    req,
+                    &route,
+                    tenant,
+                    "admin".into(),
+                    &response,
+                    request_id,
+                )
+                .await;
+                return Ok(response);
             }
             // The link's signed token is the authority: no API key.
             Route::UnsubscribePage(token) => return Ok(unsubscribe::page(self, &token, req).await),
@@ -353,9 +374,15 @@ impl App {
             Err(state) => return Ok(limits::refused(state)),
         };
         let mut response = self
-            .tenant_route(req, route, &caller, &mut rate)
+            .tenant_route(req, route.clone(), &caller, &mut rate)
             .await
             .unwrap_or_else(ApiError::into_response);
+        let actor = caller
+            .key
+            .as_ref()
+            .map_or_else(|| "static".to_owned(), |k| format!("key:{}", k.prefix));
+        let tenant = Some(caller.tenant.clone());
+        audit::record(self, req, &route, tenant, actor, &response, request_id).await;
         if let Some(state) = rate {
             state.stamp(&mut response);
         }
@@ -407,6 +434,7 @@ impl App {
             | Route::CreateTenantKey(_)
             | Route::ListTenantKeys(_)
             | Route::RevokeTenantKey { .. }
+            | Route::GetAdminAudit
             | Route::UnsubscribePage(_)
             | Route::Unsubscribe(_) => {
                 unreachable!("answered above")
@@ -537,6 +565,10 @@ impl App {
             Route::RejectNotification(id) => drafts::one(self, caller, &id, false).await,
             Route::ApproveBatch(id) => drafts::batch(self, caller, &id, true).await,
             Route::RejectBatch(id) => drafts::batch(self, caller, &id, false).await,
+            Route::GetAudit => {
+                let scope = notify_shared::store::AuditScope::Tenant(tenant.clone());
+                audit::list(self, req, Some(scope)).await
+            }
         }
     }
 
@@ -545,6 +577,7 @@ impl App {
         let body = || response::json_body(req, self.config.max_body_bytes);
         match route {
             Route::Redrive => admin::redrive(self, req).await,
+            Route::GetAdminAudit => audit::list(self, req, None).await,
             Route::CreateTenant => tenants::create(self, &body()?).await,
             Route::ListTenants => tenants::list(self).await,
             Route::GetTenant(id) => tenants::get(self, &id).await,
@@ -578,6 +611,8 @@ fn optional_body(req: &Request, app: &App) -> Result<Option<serde_json::Value>, 
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_audit;
 #[cfg(test)]
 mod tests_batch;
 #[cfg(test)]

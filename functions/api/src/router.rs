@@ -103,6 +103,8 @@ pub enum Route {
     RejectNotification(String),
     ApproveBatch(String),
     RejectBatch(String),
+    GetAudit,
+    GetAdminAudit,
 }
 
 impl Route {
@@ -120,6 +122,7 @@ impl Route {
             | Route::CreateTenantKey(_)
             | Route::ListTenantKeys(_)
             | Route::RevokeTenantKey { .. }
+            | Route::GetAdminAudit
             | Route::UnsubscribePage(_)
             | Route::Unsubscribe(_) => None,
             Route::CreateNotification
@@ -134,7 +137,8 @@ impl Route {
             | Route::ListNotifications
             | Route::GetStats
             | Route::ReadNotification(_)
-            | Route::ListCallbackDeliveries => Some(Read),
+            | Route::ListCallbackDeliveries
+            | Route::GetAudit => Some(Read),
             Route::ListTemplates
             | Route::PutTemplate(_)
             | Route::GetTemplate(_)
@@ -272,6 +276,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/notifications/{id}/reject"),
     ("POST", "/v1/batches/{batchId}/approve"),
     ("POST", "/v1/batches/{batchId}/reject"),
+    ("GET", "/v1/audit"),
+    ("GET", "/v1/admin/audit"),
 ];
 
 /// A path segment with its `%XX` escapes decoded; `None` if they do not decode to UTF-8.
@@ -448,6 +454,8 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             ("POST", "/v1/notifications/{id}/reject") => Route::RejectNotification(next()),
             ("POST", "/v1/batches/{batchId}/approve") => Route::ApproveBatch(next()),
             ("POST", "/v1/batches/{batchId}/reject") => Route::RejectBatch(next()),
+            ("GET", "/v1/audit") => Route::GetAudit,
+            ("GET", "/v1/admin/audit") => Route::GetAdminAudit,
             _ => unreachable!("every entry of ROUTES has a handler"),
         });
     }

@@ -59,6 +59,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         max_body_bytes: 4096,
         max_batch_body_bytes: 2 * 1024 * 1024,
         default_limits: notify_shared::domain::tenant::TenantLimits::default(),
+        audit_retention: Duration::from_secs(365 * 86_400),
         channel: crate::channel::Limits {
             sms_max_chars: 1600,
             url_policy: notify_shared::webhook::UrlPolicy::AllowLoopback,
@@ -68,6 +69,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
     let inbox = Arc::new(notify_shared::store::MemoryInbox::new());
     let tenants = Arc::new(notify_shared::store::MemoryTenants::new());
     let counters = Arc::new(notify_shared::store::MemoryCounters::new());
+    let audit = Arc::new(notify_shared::store::MemoryAudit::new());
     let ports = Ports {
         store: store.clone(),
         users: Arc::new(notify_shared::store::MemoryUsers::with_devices(
@@ -77,6 +79,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         inbox: inbox.clone(),
         tenants: tenants.clone(),
         counters,
+        audit,
         devices,
         idempotency: store.clone(),
         templates: Arc::new(MemoryTemplates::new()),

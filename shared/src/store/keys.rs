@@ -29,6 +29,8 @@
 //! | tenant (the operators' directory) | `TENANTS` | `TENANT#<id>` | | | | |
 //! | API key, by its SHA-256 (what authentication reads) | `APIKEY#<sha256 hex>` | `KEY` | | | | |
 //! | … and in its tenant's list, by its visible prefix | `TENANT#<tenant>` | `KEY#<prefix>` | | | | |
+//! | audit entry, the tenant's view | `AUDIT#<tenant>` | `<at, ms, 13 digits>#<uuid>` | | | | at + `NOTIFY_AUDIT_RETENTION_DAYS` |
+//! | … and the operator's view (every tenant, one partition a day) | `AUDIT#*#<days since the epoch>` | as above | | | | as above |
 //! | request-rate counter (one a minute) | `LIMITS#<tenant>` | `RATE#<minute since the epoch>` | | | | window end + 1 min |
 //! | daily quota counter | `LIMITS#<tenant>` | `QUOTA#<yyyy-mm-dd>#<channel>` | | | | day end + 1 day |
 //! | chat target | `CHAT#<tenant>` | `TARGET#<name>` | | | | |
@@ -535,6 +537,16 @@ pub(super) fn tenant_api_key_key(tenant: &TenantId, prefix: &str) -> Item {
         tenant_pk(tenant),
         format!("{TENANT_API_KEY_PREFIX}{prefix}"),
     )
+}
+
+/// A tenant's audit entries, newest last (`SK`: the entry's id, its time first).
+pub(super) fn audit_tenant_pk(tenant: &TenantId) -> String {
+    format!("AUDIT#{tenant}")
+}
+
+/// Every tenant's audit entries of one UTC day (days since the epoch): the operator's view.
+pub(super) fn audit_all_pk(day: i64) -> String {
+    format!("AUDIT#*#{day}")
 }
 
 /// A tenant's limit counter: `RATE#<minute since the epoch>` or `QUOTA#<yyyy-mm-dd>#<channel>`.

@@ -9,6 +9,7 @@
 //! Files depend one way: an aggregate uses the shared modules, never another aggregate;
 //! `memory` uses the aggregates; this file only declares and re-exports.
 
+mod audit;
 mod batches;
 mod bulk;
 mod callbacks;
@@ -35,6 +36,7 @@ mod transition;
 mod users;
 mod webhooks;
 
+pub use audit::{AuditEntry, AuditLog, AuditPage, AuditScope, MemoryAudit};
 pub use batches::{BatchRequest, BatchStore, BatchSummary, Indexes, Outbox};
 pub use callbacks::{
     CALLBACK_DELIVERY_RETENTION, CallbackDeliveries, CallbackDeliveryPage, CallbackSubscriptions,
