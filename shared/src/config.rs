@@ -204,6 +204,9 @@ pub struct DeliverySettings {
     pub breaker_threshold: u32,
     /// ...for this long.
     pub breaker_cooldown: Duration,
+    /// The provider's rate across every instance of the worker, in messages (an SMS: parts)
+    /// a second; `None`: the provider's own throttling answers are the only limit.
+    pub send_rate: Option<u32>,
 }
 
 impl DeliverySettings {
@@ -218,6 +221,9 @@ impl DeliverySettings {
             breaker_threshold: env.number("NOTIFY_BREAKER_FAILURES", 5, 1..=1000)?,
             // At most the SQS delay limit: deferred messages are re-sent with this delay.
             breaker_cooldown: env.seconds("NOTIFY_BREAKER_COOLDOWN_SECONDS", 30, 1..=900)?,
+            // 0: unlimited. Above ~1,000 a second one counter item would be DynamoDB's limit.
+            send_rate: Some(env.number("NOTIFY_SEND_RATE_PER_SECOND", 0u32, 0..=1000)?)
+                .filter(|r| *r > 0),
         })
     }
 }

@@ -72,6 +72,7 @@ async fn batch(concurrency: usize) -> Duration {
             retry_max: Duration::from_secs(900),
             breaker_threshold: 10,
             breaker_cooldown: Duration::from_secs(30),
+            send_rate: None,
         },
     );
     let started = Instant::now();

@@ -282,6 +282,7 @@ fn delivery_settings(options: &StackOptions) -> DeliverySettings {
         retry_max: Duration::from_secs(2),
         breaker_threshold: options.breaker_threshold,
         breaker_cooldown: Duration::from_secs(2),
+        send_rate: None,
     }
 }
 

@@ -453,6 +453,13 @@ export class NotifyStack extends cdk.Stack {
       description:
         'Notifications a day (UTC) per channel accepted from a tenant that has no limits of its own in the table.',
     });
+    const auditRetentionDays = param('AuditRetentionDays', {
+      type: 'Number',
+      default: 365,
+      minValue: 1,
+      maxValue: 3650,
+      description: 'How long audit trail entries are kept (DynamoDB TTL).',
+    });
     const retentionDays = param('RetentionDays', {
       type: 'Number',
       default: 30,
@@ -926,6 +933,8 @@ export class NotifyStack extends cdk.Stack {
       // The limits of a tenant that has none of its own in the table.
       NOTIFY_REQUESTS_PER_MINUTE: requestsPerMinute.valueAsString,
       NOTIFY_DAILY_QUOTA_PER_CHANNEL: dailyQuotaPerChannel.valueAsString,
+      // How long audit trail entries are kept.
+      NOTIFY_AUDIT_RETENTION_DAYS: auditRetentionDays.valueAsString,
       ...queueUrlEnv,
       ...dlqUrlEnv,
     };

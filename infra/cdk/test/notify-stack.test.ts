@@ -719,6 +719,7 @@ describe('functions', () => {
       'NOTIFY_RETENTION_DAYS',
       'NOTIFY_REQUESTS_PER_MINUTE',
       'NOTIFY_DAILY_QUOTA_PER_CHANNEL',
+      'NOTIFY_AUDIT_RETENTION_DAYS',
       ...queueVars,
       ...dlqVars,
     ],
@@ -804,6 +805,7 @@ describe('functions', () => {
     expect(api.NOTIFY_RETENTION_DAYS).toEqual({ Ref: 'RetentionDays' });
     expect(api.NOTIFY_REQUESTS_PER_MINUTE).toEqual({ Ref: 'RequestsPerMinute' });
     expect(api.NOTIFY_DAILY_QUOTA_PER_CHANNEL).toEqual({ Ref: 'DailyQuotaPerChannel' });
+    expect(api.NOTIFY_AUDIT_RETENTION_DAYS).toEqual({ Ref: 'AuditRetentionDays' });
     const email = t.Resources.EmailWorkerFunction.Properties.Environment.Variables;
     expect(email.NOTIFY_EMAIL_FROM).toEqual({ Ref: 'SenderEmail' });
     expect(email.NOTIFY_SES_CONFIGURATION_SET).toEqual({ Ref: 'EmailConfigurationSet' });
@@ -876,7 +878,7 @@ describe('parameters', () => {
         'SmsTypeNormal', 'FcmCredentialsSecretArn', 'FcmProjectId', 'AlarmEmail', 'QueueAgeAlarmSeconds',
         'ApiThrottleRateLimit', 'ApiThrottleBurstLimit', 'LogRetentionDays', 'MetricsNamespace', 'WebhookTimeoutSeconds',
         'SlackApiUrl', 'SesTrackOpensAndClicks', 'SmsDeliveryStatusSamplingRate', 'CallbackRetryHours',
-        'RequestsPerMinute', 'DailyQuotaPerChannel',
+        'RequestsPerMinute', 'DailyQuotaPerChannel', 'AuditRetentionDays',
       ].sort(),
     );
     expect(p.ApiKeys).toMatchObject({ Type: 'String', NoEcho: true });
@@ -888,6 +890,7 @@ describe('parameters', () => {
     expect(p.SlackApiUrl).toMatchObject({ Type: 'String', Default: 'https://slack.com/api' });
     expect(p.RequestsPerMinute).toMatchObject({ Type: 'Number', Default: 3000, MinValue: 1, MaxValue: 1000000 });
     expect(p.DailyQuotaPerChannel).toMatchObject({ Type: 'Number', Default: 250000, MinValue: 1, MaxValue: 100000000 });
+    expect(p.AuditRetentionDays).toMatchObject({ Type: 'Number', Default: 365, MinValue: 1, MaxValue: 3650 });
     for (const [k, d] of Object.entries({ RetentionDays: 30, QueueAgeAlarmSeconds: 600, ApiThrottleRateLimit: 100, ApiThrottleBurstLimit: 200, LogRetentionDays: 30 })) {
       expect(p[k]).toMatchObject({ Type: 'Number', Default: d });
     }

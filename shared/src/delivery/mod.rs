@@ -82,11 +82,12 @@ impl DeliveryWorker {
     /// SQS, the system clock.
     pub fn on_aws(
         sdk: &aws_config::SdkConfig,
-        store: Arc<dyn NotificationStore>,
+        store: Arc<crate::store::DynamoStore>,
         provider: Arc<dyn Provider>,
         settings: DeliverySettings,
     ) -> Self {
         let redelivery = SqsRedelivery::new(aws_sdk_sqs::Client::new(sdk));
+        let provider = paced(provider, store.clone(), &settings);
         Self::new(
             store,
             provider,
@@ -233,6 +234,23 @@ impl DeliveryWorker {
     }
 }
 
+/// `provider` held to the settings' send rate, when they set one.
+pub fn paced(
+    provider: Arc<dyn Provider>,
+    counters: Arc<dyn crate::store::LimitCounters>,
+    settings: &DeliverySettings,
+) -> Arc<dyn Provider> {
+    match settings.send_rate {
+        Some(per_second) => Arc::new(crate::provider::PacedProvider {
+            inner: provider,
+            counters,
+            clock: Arc::new(crate::clock::SystemClock),
+            per_second,
+        }),
+        None => provider,
+    }
+}
+
 /// One batch's messages: each delivered by the worker and counted in the batch's tally.
 struct Batch<'a> {
     worker: &'a DeliveryWorker,
@@ -319,6 +337,7 @@ mod tests {
             retry_max: Duration::from_secs(60),
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_secs(30),
+            send_rate: None,
         };
         let worker = DeliveryWorker::new(
             store.clone(),
@@ -840,5 +859,99 @@ mod tests {
         let after = rig.store.record(&later.id).unwrap();
         assert_eq!((after.status, after.attempts), (Status::Delivered, 2));
         assert!(rig.provider.calls().is_empty(), "no provider call");
+    }
+
+    /// A provider's send rate across two concurrent workers (issue "Tenants and API keys"):
+    /// no second holds more sends than the rate; the rest come back later without using a
+    /// receive, low priority later than normal.
+    #[tokio::test]
+    async fn two_workers_never_pass_the_providers_rate_and_delay_the_rest() {
+        use crate::{domain::Priority, provider::PacedProvider, store::MemoryCounters};
+        let store = Arc::new(MemoryStore::new());
+        let provider = Arc::new(ScriptedProvider::new(Channel::Email));
+        let counters = Arc::new(MemoryCounters::new());
+        // The middle of a second: the next one is 500 ms away.
+        let clock = ManualClock::at(Timestamp::from_millis(1_800_000_000_500).unwrap());
+        let worker = || {
+            let paced = PacedProvider {
+                inner: provider.clone(),
+                counters: counters.clone(),
+                clock: Arc::new(clock.clone()),
+                per_second: 3,
+            };
+            let settings = DeliverySettings {
+                max_receives: 3,
+                concurrency: 4,
+                lease: Duration::from_secs(60),
+                retry_base: Duration::from_secs(10),
+                retry_max: Duration::from_secs(60),
+                breaker_threshold: 3,
+                breaker_cooldown: Duration::from_secs(30),
+                send_rate: Some(3),
+            };
+            DeliveryWorker::new(
+                store.clone(),
+                Arc::new(paced),
+                Arc::new(MemoryRedelivery::new()),
+                Arc::new(clock.clone()),
+                settings,
+            )
+        };
+        let (a, b) = (worker(), worker());
+        let mut notifications = Vec::new();
+        for i in 0..10 {
+            let mut n = queued_email();
+            n.priority = if i == 9 {
+                Priority::Low
+            } else {
+                Priority::Normal
+            };
+            store.insert(&n).await.unwrap();
+            notifications.push(n);
+        }
+        let round = |notifications: Vec<Notification>| {
+            let (a, b) = (&a, &b);
+            async move {
+                let runs = notifications.iter().enumerate().map(|(i, n)| {
+                    let w = if i % 2 == 0 { a } else { b };
+                    let m = sqs_message(n, &format!("m{i}"), 1);
+                    async move { (n.clone(), w.process(&m).await) }
+                });
+                futures::future::join_all(runs).await
+            }
+        };
+        let first = round(notifications).await;
+        let sent = first.iter().filter(|(_, o)| *o == Outcome::Sent).count();
+        assert_eq!(sent, 3, "the rate: {first:?}");
+        assert_eq!(provider.calls().len(), 3);
+        let mut later = Vec::new();
+        for (n, outcome) in first {
+            match outcome {
+                Outcome::Sent => {}
+                Outcome::Deferred { after } => {
+                    let want = if n.priority == Priority::Low {
+                        3_500
+                    } else {
+                        1_500
+                    };
+                    assert_eq!(after, Duration::from_millis(want), "{:?}", n.priority);
+                    assert_eq!(
+                        store.record(&n.id).unwrap().status,
+                        Status::Queued,
+                        "claim released"
+                    );
+                    later.push(n);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(later.len(), 7);
+        clock.advance(Duration::from_secs(1));
+        let second = round(later).await;
+        assert_eq!(
+            second.iter().filter(|(_, o)| *o == Outcome::Sent).count(),
+            3
+        );
+        assert_eq!(provider.calls().len(), 6);
     }
 }

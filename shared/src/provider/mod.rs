@@ -6,6 +6,7 @@ mod chat;
 mod fcm;
 mod in_app;
 mod memory;
+mod paced;
 mod ses;
 mod simulator;
 mod sns;
@@ -25,6 +26,7 @@ pub use fcm::{
 };
 pub use in_app::{ApiGatewayPoster, ConnectionPoster, InAppProvider, MemoryPoster, item_message};
 pub use memory::ScriptedProvider;
+pub use paced::PacedProvider;
 pub use ses::SesEmailProvider;
 pub use simulator::{Simulated, Simulator};
 pub use sns::{SmsSettings, SmsType, SnsSmsProvider};

@@ -118,6 +118,10 @@ impl AuditLog for DynamoStore {
     ) -> Result<AuditPage, StoreError> {
         let low = format!("{:013}#", since.as_millis());
         let high = before.map_or_else(|| "9".repeat(14), str::to_owned);
+        // A cursor older than `since`: nothing between them (and DynamoDB refuses the range).
+        if low > high {
+            return Ok(AuditPage::default());
+        }
         let partitions: Vec<String> = match scope {
             AuditScope::Tenant(tenant) => vec![keys::audit_tenant_pk(tenant)],
             AuditScope::All => {
