@@ -113,6 +113,8 @@ CHANNELS: list[Channel] = [
         variables="""\
             NOTIFY_EMAIL_FROM: !Ref SenderEmail
             NOTIFY_SES_CONFIGURATION_SET: !Ref EmailConfigurationSet
+            # SES's send rate, across all the worker's instances (0: unlimited).
+            NOTIFY_SEND_RATE_PER_SECOND: !Ref EmailSendRatePerSecond
             """,
     ),
     Channel(
@@ -132,6 +134,8 @@ CHANNELS: list[Channel] = [
         variables="""\
             NOTIFY_SMS_SENDER_ID: !Ref SmsSenderId
             NOTIFY_SMS_TYPE_NORMAL: !Ref SmsTypeNormal
+            # The origination identity's parts a second, across all the worker's instances (0: unlimited).
+            NOTIFY_SEND_RATE_PER_SECOND: !Ref SmsPartsPerSecond
             """,
     ),
     Channel(

@@ -86,6 +86,8 @@ export const CHANNELS = [
       NOTIFY_EMAIL_FROM: parameters.SenderEmail.valueAsString,
       // Ref of the configuration set: its name (the parameter), once it exists.
       NOTIFY_SES_CONFIGURATION_SET: configurationSet.ref,
+      // SES's send rate, across all the worker's instances (0: unlimited).
+      NOTIFY_SEND_RATE_PER_SECOND: parameters.EmailSendRatePerSecond.valueAsString,
     }),
   },
   {
@@ -99,6 +101,8 @@ export const CHANNELS = [
       // Always set: the code treats an empty value as none (shared/src/config.rs, Env::optional).
       NOTIFY_SMS_SENDER_ID: parameters.SmsSenderId.valueAsString,
       NOTIFY_SMS_TYPE_NORMAL: parameters.SmsTypeNormal.valueAsString,
+      // The origination identity's parts a second, across all the worker's instances (0: unlimited).
+      NOTIFY_SEND_RATE_PER_SECOND: parameters.SmsPartsPerSecond.valueAsString,
     }),
   },
   {
@@ -459,6 +463,22 @@ export class NotifyStack extends cdk.Stack {
       minValue: 1,
       maxValue: 3650,
       description: 'How long audit trail entries are kept (DynamoDB TTL).',
+    });
+    param('EmailSendRatePerSecond', {
+      type: 'Number',
+      default: 0,
+      minValue: 0,
+      maxValue: 1000,
+      description:
+        "SES's maximum send rate for this account (messages a second, all email workers together); 0: unlimited",
+    });
+    param('SmsPartsPerSecond', {
+      type: 'Number',
+      default: 0,
+      minValue: 0,
+      maxValue: 1000,
+      description:
+        'SMS parts a second the origination identity allows (e.g. 1 for a long code, 3 for a toll-free number, 100 for a short code), all SMS workers together; 0: unlimited',
     });
     const retentionDays = param('RetentionDays', {
       type: 'Number',

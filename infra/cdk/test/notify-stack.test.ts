@@ -723,8 +723,20 @@ describe('functions', () => {
       ...queueVars,
       ...dlqVars,
     ],
-    EmailWorker: [...common, 'NOTIFY_EMAIL_FROM', 'NOTIFY_SES_CONFIGURATION_SET', 'NOTIFY_MAX_RECEIVES'],
-    SmsWorker: [...common, 'NOTIFY_SMS_SENDER_ID', 'NOTIFY_SMS_TYPE_NORMAL', 'NOTIFY_MAX_RECEIVES'],
+    EmailWorker: [
+      ...common,
+      'NOTIFY_EMAIL_FROM',
+      'NOTIFY_SES_CONFIGURATION_SET',
+      'NOTIFY_MAX_RECEIVES',
+      'NOTIFY_SEND_RATE_PER_SECOND',
+    ],
+    SmsWorker: [
+      ...common,
+      'NOTIFY_SMS_SENDER_ID',
+      'NOTIFY_SMS_TYPE_NORMAL',
+      'NOTIFY_MAX_RECEIVES',
+      'NOTIFY_SEND_RATE_PER_SECOND',
+    ],
     PushWorker: [...common, 'NOTIFY_FCM_CREDENTIALS_SECRET', 'NOTIFY_FCM_PROJECT_ID', 'NOTIFY_MAX_RECEIVES'],
     WebhookWorker: [...common, 'NOTIFY_WEBHOOK_TIMEOUT_SECONDS', 'NOTIFY_MAX_RECEIVES'],
     InAppWorker: [...common, 'NOTIFY_WEBSOCKET_ENDPOINT', 'NOTIFY_MAX_RECEIVES'],
@@ -809,9 +821,11 @@ describe('functions', () => {
     const email = t.Resources.EmailWorkerFunction.Properties.Environment.Variables;
     expect(email.NOTIFY_EMAIL_FROM).toEqual({ Ref: 'SenderEmail' });
     expect(email.NOTIFY_SES_CONFIGURATION_SET).toEqual({ Ref: 'EmailConfigurationSet' });
+    expect(email.NOTIFY_SEND_RATE_PER_SECOND).toEqual({ Ref: 'EmailSendRatePerSecond' });
     const sms = t.Resources.SmsWorkerFunction.Properties.Environment.Variables;
     expect(sms.NOTIFY_SMS_SENDER_ID).toEqual({ Ref: 'SmsSenderId' });
     expect(sms.NOTIFY_SMS_TYPE_NORMAL).toEqual({ Ref: 'SmsTypeNormal' });
+    expect(sms.NOTIFY_SEND_RATE_PER_SECOND).toEqual({ Ref: 'SmsPartsPerSecond' });
     const push = t.Resources.PushWorkerFunction.Properties.Environment.Variables;
     expect(push.NOTIFY_FCM_CREDENTIALS_SECRET).toEqual({
       'Fn::If': ['CreateFcmSecret', { Ref: 'FcmCredentialsSecret' }, { Ref: 'FcmCredentialsSecretArn' }],
@@ -879,6 +893,7 @@ describe('parameters', () => {
         'ApiThrottleRateLimit', 'ApiThrottleBurstLimit', 'LogRetentionDays', 'MetricsNamespace', 'WebhookTimeoutSeconds',
         'SlackApiUrl', 'SesTrackOpensAndClicks', 'SmsDeliveryStatusSamplingRate', 'CallbackRetryHours',
         'RequestsPerMinute', 'DailyQuotaPerChannel', 'AuditRetentionDays',
+        'EmailSendRatePerSecond', 'SmsPartsPerSecond',
       ].sort(),
     );
     expect(p.ApiKeys).toMatchObject({ Type: 'String', NoEcho: true });
@@ -891,6 +906,8 @@ describe('parameters', () => {
     expect(p.RequestsPerMinute).toMatchObject({ Type: 'Number', Default: 3000, MinValue: 1, MaxValue: 1000000 });
     expect(p.DailyQuotaPerChannel).toMatchObject({ Type: 'Number', Default: 250000, MinValue: 1, MaxValue: 100000000 });
     expect(p.AuditRetentionDays).toMatchObject({ Type: 'Number', Default: 365, MinValue: 1, MaxValue: 3650 });
+    expect(p.EmailSendRatePerSecond).toMatchObject({ Type: 'Number', Default: 0, MinValue: 0, MaxValue: 1000 });
+    expect(p.SmsPartsPerSecond).toMatchObject({ Type: 'Number', Default: 0, MinValue: 0, MaxValue: 1000 });
     for (const [k, d] of Object.entries({ RetentionDays: 30, QueueAgeAlarmSeconds: 600, ApiThrottleRateLimit: 100, ApiThrottleBurstLimit: 200, LogRetentionDays: 30 })) {
       expect(p[k]).toMatchObject({ Type: 'Number', Default: d });
     }
