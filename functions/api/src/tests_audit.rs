@@ -152,3 +152,175 @@ async fn operators_and_keys_are_named_and_pages_follow_the_cursor() {
         ["since date_time", "action pattern"]
     );
 }
+
+/// Each audited route records its action, whatever its outcome; a draft of one tenant is not
+/// another's to decide.
+#[tokio::test]
+async fn every_audited_action_is_recorded() {
+    let rig = rig();
+    let calls: &[(&str, &str, Option<Value>)] = &[
+        (
+            "PUT",
+            "/v1/templates/t",
+            Some(json!({"locales": {"en": {"sms": {"message": "hi"}}}})),
+        ),
+        ("DELETE", "/v1/templates/t", None),
+        (
+            "PUT",
+            "/v1/webhooks/endpoints/e",
+            Some(json!({"url": "https://example.com/h"})),
+        ),
+        ("POST", "/v1/webhooks/endpoints/e/rotate-secret", None),
+        ("DELETE", "/v1/webhooks/endpoints/e", None),
+        ("POST", "/v1/webhooks/signing-secret", None),
+        (
+            "PUT",
+            "/v1/chat/targets/c",
+            Some(json!({"type": "slack_webhook", "url": "https://hooks.slack.com/services/T/B/X"})),
+        ),
+        ("DELETE", "/v1/chat/targets/c", None),
+        ("PUT", "/v1/callbacks", Some(json!({"subscriptions": []}))),
+        ("DELETE", "/v1/callbacks", None),
+        ("PUT", "/v1/suppressions/sms/+33612345678", None),
+        ("DELETE", "/v1/suppressions/sms/+33612345678", None),
+        (
+            "PUT",
+            "/v1/users/u",
+            Some(json!({"email": "u@example.com"})),
+        ),
+        ("PATCH", "/v1/users/u", Some(json!({"name": "U"}))),
+        (
+            "PUT",
+            "/v1/users/u/devices/tok",
+            Some(json!({"platform": "android"})),
+        ),
+        ("DELETE", "/v1/users/u/devices/tok", None),
+        ("PUT", "/v1/users/u/preferences", Some(json!({}))),
+        (
+            "PUT",
+            "/v1/preferences/addresses/a@example.com",
+            Some(json!({})),
+        ),
+        ("PUT", "/v1/preferences/defaults", Some(json!({}))),
+        ("POST", "/v1/user-token-secret", None),
+        ("DELETE", "/v1/users/u", None),
+        (
+            "POST",
+            "/v1/notifications/batch",
+            Some(
+                json!({"channel": "email", "subject": "s", "text": "t", "batchId": "b", "draft": true, "recipients": [{"to": "a@example.com"}]}),
+            ),
+        ),
+        ("POST", "/v1/batches/b/reject", None),
+        ("POST", "/v1/batches/b/approve", None),
+        (
+            "POST",
+            "/v1/notifications/01a2aaaa-0000-7000-8000-000000000000/cancel",
+            None,
+        ),
+        (
+            "POST",
+            "/v1/notifications/01a2aaaa-0000-7000-8000-000000000000/approve",
+            None,
+        ),
+        (
+            "POST",
+            "/v1/notifications/01a2aaaa-0000-7000-8000-000000000000/reject",
+            None,
+        ),
+        ("POST", "/v1/keys", Some(json!({"scopes": ["read"]}))),
+        ("DELETE", "/v1/keys/nk_live_00000000", None),
+    ];
+    for (method, path, body) in calls {
+        let body = body.as_ref().map(Value::to_string);
+        call(&rig, request(method, path, Some(KEY), body.as_deref())).await;
+    }
+    for (method, path, body) in [
+        (
+            "POST",
+            "/v1/admin/tenants",
+            Some(json!({"id": "acme", "name": "Acme"})),
+        ),
+        (
+            "PATCH",
+            "/v1/admin/tenants/acme",
+            Some(json!({"name": "ACME"})),
+        ),
+        ("POST", "/v1/admin/tenants/acme/keys", Some(json!({}))),
+        (
+            "DELETE",
+            "/v1/admin/tenants/acme/keys/nk_live_00000000",
+            None,
+        ),
+        ("POST", "/v1/admin/redrive", None),
+    ] {
+        let body = body.as_ref().map(Value::to_string);
+        call(
+            &rig,
+            request(method, path, Some(ADMIN_KEY), body.as_deref()),
+        )
+        .await;
+    }
+    let (_, page) = get(&rig, ADMIN_KEY, "/v1/admin/audit?limit=100").await;
+    let mut recorded = actions(&page);
+    recorded.sort();
+    recorded.dedup();
+    let mut expected = vec![
+        "batch.approve",
+        "batch.reject",
+        "batch.send",
+        "callbacks.delete",
+        "callbacks.put",
+        "chat_target.delete",
+        "chat_target.put",
+        "device.delete",
+        "device.put",
+        "key.create",
+        "key.revoke",
+        "notification.approve",
+        "notification.cancel",
+        "notification.reject",
+        "preferences.address.put",
+        "preferences.defaults.put",
+        "preferences.put",
+        "redrive",
+        "signing_secret.rotate",
+        "suppression.delete",
+        "suppression.put",
+        "template.delete",
+        "template.save",
+        "tenant.create",
+        "tenant.update",
+        "user.delete",
+        "user.patch",
+        "user.put",
+        "user_token_secret.rotate",
+        "webhook_endpoint.delete",
+        "webhook_endpoint.put",
+        "webhook_endpoint.rotate_secret",
+    ];
+    expected.sort();
+    assert_eq!(recorded, expected);
+
+    // Another tenant's draft: not found for this one.
+    let draft = json!({"channel": "email", "to": "a@example.com", "subject": "s", "text": "t", "draft": true});
+    let (_, sent, _) = call(
+        &rig,
+        request(
+            "POST",
+            "/v1/notifications",
+            Some(KEY),
+            Some(&draft.to_string()),
+        ),
+    )
+    .await;
+    let path = format!("/v1/notifications/{}/approve", sent["id"].as_str().unwrap());
+    let (status, _, _) = call(&rig, request("POST", &path, Some(OTHER_KEY), None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = call(
+        &rig,
+        request("POST", "/v1/batches/b/approve", Some(OTHER_KEY), None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
