@@ -10,12 +10,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use lambda_http::{Body, Response};
 use notify_shared::{
-    domain::{
-        BatchId, HistoryEntry, Notification, Status, TenantId,
-        schedule::{self, Due, DueKind},
-        tenant::TenantSettings,
-        time::Timestamp,
-    },
+    domain::{BatchId, Notification, Status, schedule, tenant::TenantSettings, time::Timestamp},
     store::{ListFilter, StoreError, Transition, TransitionOutcome},
 };
 use serde_json::json;
@@ -23,7 +18,7 @@ use tracing::{error, info};
 
 use crate::{
     ApiError, App,
-    accept::record,
+    accept::{draft::settings, record},
     callers::{Caller, Origin},
     limits,
     notifications::{self, View},
@@ -39,49 +34,6 @@ const PAGE: usize = 100;
 fn unavailable(e: StoreError) -> ApiError {
     error!(error = %e, "the notification store is unavailable");
     ApiError::Unavailable("the notification store is unavailable; retry the request".into())
-}
-
-/// The tenant's approval settings (its own, else the defaults).
-pub async fn settings(
-    app: &App,
-    tenant: &TenantId,
-    now: Timestamp,
-) -> Result<TenantSettings, ApiError> {
-    Ok(app
-        .key_cache
-        .tenant(app.tenants.as_ref(), tenant, now)
-        .await?
-        .map(|t| t.settings)
-        .unwrap_or_default())
-}
-
-/// Makes drafts of the notifications that would go (not those preferences suppressed).
-pub fn hold(
-    notifications: &mut [Notification],
-    origin: &Origin,
-    settings: &TenantSettings,
-    now: Timestamp,
-) {
-    let expires = now.plus(Duration::from_secs(
-        u64::from(settings.draft_expiry_hours) * 3600,
-    ));
-    for n in notifications.iter_mut().filter(|n| limits::counts(n)) {
-        n.status = Status::Draft;
-        n.due = Some(Due {
-            kind: DueKind::Expire,
-            at: expires,
-        });
-        n.created_by = Some(origin.key.clone());
-        n.history = vec![HistoryEntry {
-            status: Status::Draft,
-            at: now,
-            reason: Some(format!(
-                "awaiting approval (expires after {} hours)",
-                settings.draft_expiry_hours
-            )),
-            event: None,
-        }];
-    }
 }
 
 /// Four eyes: the key deciding must not be the one that made the draft.

@@ -25,6 +25,7 @@
 //! `503` after a half-done request will be sent. A record that could not be written is not
 //! accepted (`503` for a single notification, `recipients[i]` `unavailable` in a batch).
 
+pub mod draft;
 pub mod policy;
 pub mod recipients;
 pub mod record;
@@ -43,7 +44,7 @@ use notify_shared::{
 use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::{ApiError, App, callers::Origin, drafts, idempotency::Planned, limits};
+use crate::{ApiError, App, callers::Origin, idempotency::Planned, limits};
 
 /// Errors an answer lists (it counts them all).
 const MAX_LISTED_ERRORS: usize = 1_000;
@@ -97,8 +98,8 @@ pub async fn one(
     }
     tracing::Span::current().record("notification_id", fresh.id.as_str());
     if draft {
-        let settings = drafts::settings(app, tenant, now).await?;
-        drafts::hold(std::slice::from_mut(&mut fresh), origin, &settings, now);
+        let settings = draft::settings(app, tenant, now).await?;
+        draft::hold(std::slice::from_mut(&mut fresh), origin, &settings, now);
     }
     // A test key's notifications never count against the live quotas (a draft counts once
     // approved).
@@ -135,13 +136,13 @@ pub async fn batch(
     for n in &mut rendered.notifications {
         n.test = origin.test;
     }
-    let settings = drafts::settings(app, tenant, now).await?;
+    let settings = draft::settings(app, tenant, now).await?;
     if request.common.draft
         || settings
             .approval_above
             .is_some_and(|above| request.recipients.len() > above as usize)
     {
-        drafts::hold(&mut rendered.notifications, origin, &settings, now);
+        draft::hold(&mut rendered.notifications, origin, &settings, now);
     }
     recipients::check_batch(app, tenant, &mut rendered).await?;
     let mut errors = rendered.errors;
