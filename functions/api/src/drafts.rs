@@ -65,7 +65,7 @@ async fn decide(
         let (status, due) = schedule::initial(now, n.scheduled_at);
         Transition::approved(status, due, &by.key, now)
     } else {
-        Transition::rejected(&by.key, now)
+        Transition::rejected(now)
     };
     match app
         .store

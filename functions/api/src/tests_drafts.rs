@@ -78,10 +78,7 @@ async fn a_draft_queues_nothing_until_approved_and_a_rejected_one_ends_cancelled
         .iter()
         .filter_map(|h| h["reason"].as_str())
         .collect();
-    assert!(
-        reasons.iter().any(|r| r.starts_with("rejected by")),
-        "{rejected}"
-    );
+    assert!(reasons.contains(&"rejected"), "{rejected}");
     assert_eq!(rig.queue.messages().len(), 1, "nothing more queued");
 }
 

@@ -200,10 +200,11 @@ impl Transition {
         }
     }
 
-    /// A draft rejected: it ends `cancelled`, reason `rejected`.
-    pub fn rejected(by: &str, at: Timestamp) -> Self {
+    /// A draft rejected: it ends `cancelled`, reason `rejected` (who rejected it is in the
+    /// audit trail).
+    pub fn rejected(at: Timestamp) -> Self {
         Self {
-            reason: Some(format!("rejected by {by}")),
+            reason: Some("rejected".into()),
             due: DueChange::Clear,
             ..Self::new(vec![Status::Draft], Status::Cancelled, at)
         }
