@@ -157,6 +157,41 @@ impl<'a> Fields<'a> {
         }
     }
 
+    pub fn optional_bool(&mut self, name: &'a str) -> Option<bool> {
+        match self.get(name)? {
+            Value::Bool(b) => Some(*b),
+            _ => {
+                self.error(name, "type", "must be true or false");
+                None
+            }
+        }
+    }
+
+    /// An optional object, read by `read` with fields of its own (errors named `name.…`, its
+    /// unknown fields refused, reported here): `None` when absent or when it has errors.
+    pub fn optional_object<T>(
+        &mut self,
+        name: &'a str,
+        read: impl FnOnce(&mut Fields<'a>) -> Option<T>,
+    ) -> Option<T> {
+        let value = self.get(name)?;
+        let mut inner = match Fields::of(value, &self.path(name)) {
+            Ok(inner) => inner,
+            Err(e) => {
+                self.errors.push(e);
+                return None;
+            }
+        };
+        let read = read(&mut inner);
+        match inner.finish() {
+            Ok(()) => read,
+            Err(errors) => {
+                self.errors.extend(errors);
+                None
+            }
+        }
+    }
+
     pub fn optional_str(&mut self, name: &'a str) -> Option<&'a str> {
         match self.get(name)? {
             Value::String(s) => Some(s),

@@ -25,6 +25,12 @@ use crate::{ApiError, App, callers::Caller};
 const WINDOW_SECS: i64 = 60;
 const DAY_SECS: i64 = 86_400;
 
+/// The current window's counter, and when the window ends (epoch seconds).
+fn window(now: Timestamp) -> (String, i64) {
+    let minute = now.as_seconds().div_euclid(WINDOW_SECS);
+    (format!("RATE#{minute}"), (minute + 1) * WINDOW_SECS)
+}
+
 /// Where a tenant stands in the current window, for the `RateLimit` headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateState {
@@ -80,14 +86,13 @@ pub async fn admit(
     now: Timestamp,
 ) -> Result<Option<RateState>, RateState> {
     let limit = caller.limits.requests_per_minute;
-    let minute = now.as_seconds().div_euclid(WINDOW_SECS);
-    let window_end = (minute + 1) * WINDOW_SECS;
+    let (counter, window_end) = window(now);
     let reset = (window_end - now.as_seconds()).max(1) as u64;
     let counted = app
         .counters
         .add_within(
             &caller.tenant,
-            &format!("RATE#{minute}"),
+            &counter,
             cost,
             limit,
             window_end + WINDOW_SECS,
@@ -121,15 +126,15 @@ pub async fn charge_up_to(
     now: Timestamp,
 ) -> Option<RateState> {
     let state = state.filter(|_| cost > 0)?;
-    let minute = now.as_seconds().div_euclid(WINDOW_SECS);
+    let (counter, window_end) = window(now);
     let counted = app
         .counters
         .add_what_fits(
             &caller.tenant,
-            &format!("RATE#{minute}"),
+            &counter,
             cost,
             state.limit,
-            (minute + 2) * WINDOW_SECS,
+            window_end + WINDOW_SECS,
         )
         .await;
     match counted {

@@ -82,54 +82,24 @@ fn name(f: &mut Fields<'_>, required: bool) -> Option<String> {
 
 /// `limits`, each field optional over `base`.
 fn limits(f: &mut Fields<'_>, base: TenantLimits) -> Option<TenantLimits> {
-    let value = f.optional_value("limits")?;
-    let mut l = match Fields::of(value, "limits") {
-        Ok(l) => l,
-        Err(e) => {
-            f.error("limits", e.rule, e.message);
-            return None;
-        }
-    };
-    let rate = l.optional_u32("requestsPerMinute", RATE_RANGE);
-    let quota = l.optional_u32("dailyQuotaPerChannel", QUOTA_RANGE);
-    match l.finish() {
-        Ok(()) => Some(TenantLimits {
+    f.optional_object("limits", |l| {
+        let rate = l.optional_u32("requestsPerMinute", RATE_RANGE);
+        let quota = l.optional_u32("dailyQuotaPerChannel", QUOTA_RANGE);
+        Some(TenantLimits {
             requests_per_minute: rate.unwrap_or(base.requests_per_minute),
             daily_quota_per_channel: quota.unwrap_or(base.daily_quota_per_channel),
-        }),
-        Err(errors) => {
-            for e in errors {
-                // Already named `limits.…`.
-                f.error(&e.field, e.rule, e.message);
-            }
-            None
-        }
-    }
+        })
+    })
 }
 
 /// `settings`, each field optional over `base`: `approvalAbove` (a number, or `0` for none),
 /// `fourEyes`, `draftExpiryHours`.
 fn settings(f: &mut Fields<'_>, base: TenantSettings) -> Option<TenantSettings> {
-    let value = f.optional_value("settings")?;
-    let mut s = match Fields::of(value, "settings") {
-        Ok(s) => s,
-        Err(e) => {
-            f.error("settings", e.rule, e.message);
-            return None;
-        }
-    };
-    let above = s.optional_u32("approvalAbove", 0..=100_000);
-    let four_eyes = match s.optional_value("fourEyes") {
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => {
-            s.error("fourEyes", "type", "must be true or false");
-            None
-        }
-        None => None,
-    };
-    let hours = s.optional_u32("draftExpiryHours", 1..=MAX_DRAFT_EXPIRY_HOURS);
-    match s.finish() {
-        Ok(()) => Some(TenantSettings {
+    f.optional_object("settings", |s| {
+        let above = s.optional_u32("approvalAbove", 0..=100_000);
+        let four_eyes = s.optional_bool("fourEyes");
+        let hours = s.optional_u32("draftExpiryHours", 1..=MAX_DRAFT_EXPIRY_HOURS);
+        Some(TenantSettings {
             approval_above: match above {
                 Some(0) => None,
                 Some(n) => Some(n),
@@ -137,15 +107,8 @@ fn settings(f: &mut Fields<'_>, base: TenantSettings) -> Option<TenantSettings> 
             },
             four_eyes: four_eyes.unwrap_or(base.four_eyes),
             draft_expiry_hours: hours.unwrap_or(base.draft_expiry_hours),
-        }),
-        Err(errors) => {
-            for e in errors {
-                // Already named `settings.…`.
-                f.error(&e.field, e.rule, e.message);
-            }
-            None
-        }
-    }
+        })
+    })
 }
 
 fn tenant_view(t: &Tenant) -> Value {

@@ -135,14 +135,7 @@ fn parse_changes(app: &App, body: &Value) -> Result<Changes, ApiError> {
             "must be an object of header names to values",
         ),
     }
-    let enabled = match f.optional_value("enabled") {
-        None => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => {
-            f.error("enabled", "type", "must be true or false");
-            None
-        }
-    };
+    let enabled = f.optional_bool("enabled");
     f.finish().map_err(ApiError::Validation)?;
     let url = url.ok_or_else(|| ApiError::Validation(Vec::new()))?;
     Ok(Changes {

@@ -47,14 +47,7 @@ impl Common {
         let metadata = f.string_map("metadata", validate::METADATA_LIMITS);
         let scheduled_at = f.optional_timestamp("scheduledAt");
         let callback_url = f.optional_webhook_url("callbackUrl", policy);
-        let draft = match f.optional_value("draft") {
-            Some(serde_json::Value::Bool(b)) => *b,
-            Some(_) => {
-                f.error("draft", "type", "must be true or false");
-                false
-            }
-            None => false,
-        };
+        let draft = f.optional_bool("draft").unwrap_or(false);
         if let Some(at) = scheduled_at {
             if at <= now {
                 f.error("scheduledAt", "future", "must be in the future");
