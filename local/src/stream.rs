@@ -19,6 +19,9 @@ pub struct StreamReader {
     stream_arn: String,
     /// The last sequence number handed, per shard.
     positions: HashMap<String, String>,
+    /// The last sequence number read, per shard: where a handed batch moves its shard to
+    /// (past the records the filter left out, too).
+    read: HashMap<String, String>,
 }
 
 impl StreamReader {
@@ -48,6 +51,7 @@ impl StreamReader {
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             stream_arn,
             positions: HashMap::new(),
+            read: HashMap::new(),
         })
     }
 
@@ -79,7 +83,10 @@ impl StreamReader {
 
     /// The next batch (at most [`BATCH`] records) of some shard, as the event a function
     /// gets, without moving past it: [`handed`](Self::handed) does, once the function took it.
-    pub async fn next_batch(&self) -> Result<Option<(String, Value)>, String> {
+    /// The next batch of records the changes function's filter passes
+    /// ([`notify_shared::store::CHANGES_STREAM_FILTER`], as the event source mapping applies
+    /// it); records it leaves out are passed over.
+    pub async fn next_batch(&mut self) -> Result<Option<(String, Value)>, String> {
         let stream = self
             .call("DescribeStream", json!({"StreamArn": self.stream_arn}))
             .await?;
@@ -109,10 +116,23 @@ impl StreamReader {
                     json!({"ShardIterator": iterator, "Limit": BATCH}),
                 )
                 .await?;
-            let mut records = out["Records"].as_array().cloned().unwrap_or_default();
+            let records = out["Records"].as_array().cloned().unwrap_or_default();
+            let Some(last) = records
+                .last()
+                .and_then(|r| r["dynamodb"]["SequenceNumber"].as_str())
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            let mut records: Vec<Value> = records
+                .into_iter()
+                .filter(notify_shared::store::wanted_by_changes)
+                .collect();
             if records.is_empty() {
+                self.positions.insert(shard_id.to_owned(), last);
                 continue;
             }
+            self.read.insert(shard_id.to_owned(), last);
             for r in &mut records {
                 r["eventSourceARN"] = json!(self.stream_arn);
             }
@@ -123,12 +143,15 @@ impl StreamReader {
 
     /// The function took `event` (of `shard`): the next batch starts after it.
     pub fn handed(&mut self, shard: &str, event: &Value) {
-        if let Some(seq) = event["Records"]
-            .as_array()
-            .and_then(|r| r.last())
-            .and_then(|r| r["dynamodb"]["SequenceNumber"].as_str())
-        {
-            self.positions.insert(shard.to_owned(), seq.to_owned());
+        let last = self.read.get(shard).cloned().or_else(|| {
+            event["Records"]
+                .as_array()
+                .and_then(|r| r.last())
+                .and_then(|r| r["dynamodb"]["SequenceNumber"].as_str())
+                .map(str::to_owned)
+        });
+        if let Some(seq) = last {
+            self.positions.insert(shard.to_owned(), seq);
         }
     }
 }

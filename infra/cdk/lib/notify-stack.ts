@@ -268,11 +268,11 @@ export const EVENT_OUTCOMES = ['Recorded', 'Duplicate', 'NotYet', 'Foreign', 'Ig
 /** What the changes function counts per stream batch (EMF, dimension Function=changes; functions/changes). */
 export const CHANGES_COUNTS = ['Records', 'StatusChanges'];
 /**
- * ChangesMapping, on the table's stream: from the oldest record kept, 100 at a time gathered for
- * up to 5 s (the stats' documented lag); a failing batch retried in order for up to a day, never
- * bisected (its counts go in a transaction, one per 50 counter items, whose idempotency token comes
- * from the batch's first and last sequence numbers: a half would change it, and count again), then
- * recorded on ChangesDeadLetterQueue.
+ * ChangesMapping, on the table's stream, filtered (CHANGES_STREAM_FILTER): from the oldest record
+ * kept, 100 at a time gathered for up to 5 s (the stats' documented lag); a failing batch retried
+ * in order for up to a day, never bisected (its counts go in a transaction, one per 50 counter
+ * items, whose idempotency token comes from the batch's first and last sequence numbers: a half
+ * would change it, and count again), then recorded on ChangesDeadLetterQueue.
  */
 export const CHANGES_MAPPING = {
   startingPosition: 'TRIM_HORIZON',
@@ -282,6 +282,14 @@ export const CHANGES_MAPPING = {
   maximumRecordAgeInSeconds: 86400,
   bisectBatchOnFunctionError: false,
 } as const;
+/**
+ * ChangesMapping's filter (Lambda event filtering): only the records the changes function acts on
+ * invoke it, a notification's record (SK exactly NOTIFICATION) and an inbox item (SK beginning
+ * INBOX#I#, whose removal it uncounts). The table's other writes (rate and quota counters, audit
+ * entries, a key's last use...) would each cost an invocation for nothing. Exactly the code's
+ * CHANGES_STREAM_FILTER (shared/src/store/changes.rs).
+ */
+export const CHANGES_STREAM_FILTER = '{"dynamodb":{"Keys":{"SK":{"S":["NOTIFICATION",{"prefix":"INBOX#I#"}]}}}}';
 /** ChangesIteratorAgeAlarm: the stats more than 5 minutes behind, for 3 periods of 5 minutes. */
 export const CHANGES_MAX_ITERATOR_AGE_MS = 300000;
 /** CallbacksQueue's visibility timeout: 6 × the callbacks function's timeout, as for the workers. */
@@ -1053,10 +1061,12 @@ export class NotifyStack extends cdk.Stack {
       destinationConfig: { onFailure: { destination: eventsDlq.attrArn } },
     });
     eventsInvokeConfig.overrideLogicalId('EventsInvokeConfig');
-    // The table's stream, in order, to the changes function (CHANGES_MAPPING).
+    // The table's stream, in order, to the changes function (CHANGES_MAPPING): only the records
+    // it acts on (CHANGES_STREAM_FILTER).
     const changesMapping = new lambda.CfnEventSourceMapping(this, 'ChangesMapping', {
       eventSourceArn: table.attrStreamArn,
       functionName: functions.Changes.functionName,
+      filterCriteria: { filters: [{ pattern: CHANGES_STREAM_FILTER }] },
       ...CHANGES_MAPPING,
       destinationConfig: { onFailure: { destination: changesDlq.attrArn } },
     });

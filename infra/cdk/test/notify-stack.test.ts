@@ -1287,8 +1287,9 @@ export function assertTableStream(tmpl: Json): void {
 }
 
 /**
- * Throws unless ChangesMapping alone follows the table's stream, to the changes function: from
- * the oldest record kept, 100 at a time within 5 s, retried in order for up to a day (never
+ * Throws unless ChangesMapping alone follows the table's stream, to the changes function: only a
+ * notification's record and inbox items (the code's CHANGES_STREAM_FILTER, exactly one filter),
+ * from the oldest record kept, 100 at a time within 5 s, retried in order for up to a day (never
  * bisected, no partial batch responses), then recorded on ChangesDeadLetterQueue (a DLQ like the
  * others).
  */
@@ -1300,6 +1301,7 @@ export function assertChangesMapping(tmpl: Json): void {
   expect(tmpl.Resources.ChangesMapping.Properties).toEqual({
     EventSourceArn: { 'Fn::GetAtt': ['NotificationsTable', 'StreamArn'] },
     FunctionName: { Ref: 'ChangesFunction' },
+    FilterCriteria: { Filters: [{ Pattern: '{"dynamodb":{"Keys":{"SK":{"S":["NOTIFICATION",{"prefix":"INBOX#I#"}]}}}}' }] },
     StartingPosition: 'TRIM_HORIZON',
     BatchSize: 100,
     MaximumBatchingWindowInSeconds: 5,
@@ -1414,7 +1416,7 @@ describe('stats counters (the table stream and the changes function)', () => {
     assertTableStream(t);
   });
 
-  test('ChangesMapping: the stream from TRIM_HORIZON, 100 a batch within 5 s, a day of retries in order, no bisecting, OnFailure to ChangesDeadLetterQueue', () => {
+  test('ChangesMapping: the stream filtered to notification records and inbox items, from TRIM_HORIZON, 100 a batch within 5 s, a day of retries in order, no bisecting, OnFailure to ChangesDeadLetterQueue', () => {
     assertChangesMapping(t);
   });
 
@@ -1441,6 +1443,12 @@ describe('stats counters (the table stream and the changes function)', () => {
       assertChangesMapping,
     ],
     ['no failure destination', (s) => child(s, 'ChangesMapping').addPropertyDeletionOverride('DestinationConfig'), assertChangesMapping],
+    ['no stream filter', (s) => child(s, 'ChangesMapping').addPropertyDeletionOverride('FilterCriteria'), assertChangesMapping],
+    [
+      'inbox items not let through',
+      (s) => child(s, 'ChangesMapping').addPropertyOverride('FilterCriteria.Filters.0.Pattern', '{"dynamodb":{"Keys":{"SK":{"S":["NOTIFICATION"]}}}}'),
+      assertChangesMapping,
+    ],
     [
       'the stream read on the table',
       (s) => roleOf(s, 'ChangesRole').addPropertyOverride('Policies.0.PolicyDocument.Statement.1.Resource', { 'Fn::GetAtt': ['NotificationsTable', 'Arn'] }),

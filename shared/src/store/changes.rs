@@ -62,6 +62,22 @@ fn image(item: &serde_dynamo::Item) -> Option<Image> {
 
 /// A notification record's images (new, and old unless it was just written), if the stream
 /// record is a notification record written.
+/// The event source mapping's filter (Lambda's `FilterCriteria` pattern): only the records
+/// the changes function acts on reach it — a notification's record, and an inbox item (whose
+/// removal it uncounts). The table's other writes (rate and quota counters, audit entries, a
+/// key's last use…) would each cost an invocation for nothing. Both IaC definitions carry
+/// exactly this text; `notify-local` and the tests apply it with [`wanted_by_changes`].
+pub const CHANGES_STREAM_FILTER: &str =
+    r#"{"dynamodb":{"Keys":{"SK":{"S":["NOTIFICATION",{"prefix":"INBOX#I#"}]}}}}"#;
+
+/// Whether a stream record (its JSON, as the stream gives it) passes
+/// [`CHANGES_STREAM_FILTER`].
+pub fn wanted_by_changes(record: &serde_json::Value) -> bool {
+    record["dynamodb"]["Keys"]["SK"]["S"]
+        .as_str()
+        .is_some_and(|sk| sk == keys::RECORD_SK || sk.starts_with(keys::INBOX_ITEM_PREFIX))
+}
+
 fn record_images(record: &EventRecord) -> Option<(&serde_dynamo::Item, &serde_dynamo::Item)> {
     let sk = record.change.keys.get("SK")?;
     let is_record = matches!(sk, serde_dynamo::AttributeValue::S(s) if s == keys::RECORD_SK);
@@ -269,6 +285,28 @@ pub fn additions(changes: &[StatusChange]) -> Additions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stream_filter_keeps_records_and_inbox_items_only() {
+        let pattern: serde_json::Value = serde_json::from_str(CHANGES_STREAM_FILTER).unwrap();
+        let wanted = pattern["dynamodb"]["Keys"]["SK"]["S"].as_array().unwrap();
+        assert_eq!(wanted[0], keys::RECORD_SK);
+        assert_eq!(wanted[1]["prefix"], keys::INBOX_ITEM_PREFIX);
+        let sk = |sk: &str| serde_json::json!({"dynamodb": {"Keys": {"PK": {"S": "x"}, "SK": {"S": sk}}}});
+        assert!(wanted_by_changes(&sk("NOTIFICATION")));
+        assert!(wanted_by_changes(&sk(
+            "INBOX#I#0190a5b0-0000-7000-8000-000000000001"
+        )));
+        for other in [
+            "RATE#29999999",
+            "1796619504529#01a2",
+            "KEY",
+            "INBOX#COUNTS",
+            "ROUTE",
+        ] {
+            assert!(!wanted_by_changes(&sk(other)), "{other}");
+        }
+    }
 
     fn record(event: &str, old: Option<&str>, new: &str) -> EventRecord {
         let image = |status: &str| {

@@ -42,8 +42,8 @@ pub use callbacks::{
     CALLBACK_DELIVERY_RETENTION, CallbackDeliveries, CallbackDeliveryPage, CallbackSubscriptions,
 };
 pub use changes::{
-    InboxRemoval, NotificationEvent, StatusChange, additions, inbox_removal, notification_events,
-    status_change,
+    CHANGES_STREAM_FILTER, InboxRemoval, NotificationEvent, StatusChange, additions, inbox_removal,
+    notification_events, status_change, wanted_by_changes,
 };
 pub use chat::{ChatTargets, MAX_CHAT_TARGETS};
 pub use connections::{Connection, Connections, MAX_CONNECTION_LIFE};

@@ -1054,3 +1054,16 @@ Words: !Sub ["${Name} Low ${Other}", {Name: !FindInMap [Channels, Sms, Name]}]
         assert!(refused(&nested(6)).contains("more than 5 nested Fn::ForEach"));
     }
 }
+
+/// The table's stream reaches the changes function through the filter the code names (and
+/// `notify-local` applies): template.yaml carries exactly it.
+#[test]
+fn the_changes_mapping_filters_the_stream_as_the_code_says() {
+    let t = template();
+    let pattern = &resource(&t, "ChangesMapping")["FilterCriteria"]["Filters"][0]["Pattern"];
+    let deployed: Json = serde_json::from_str(pattern.as_str().expect("a filter pattern"))
+        .expect("the pattern is JSON");
+    let code: Json =
+        serde_json::from_str(notify_shared::store::CHANGES_STREAM_FILTER).expect("JSON");
+    assert_eq!(deployed, code);
+}
