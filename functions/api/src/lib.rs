@@ -634,6 +634,8 @@ mod tests_routes;
 #[cfg(test)]
 mod tests_suppressions;
 #[cfg(test)]
+mod tests_templates;
+#[cfg(test)]
 mod tests_users;
 #[cfg(test)]
 mod tests_webhooks;

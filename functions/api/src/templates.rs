@@ -262,16 +262,43 @@ pub async fn render(
         f.error("data", "type", "must be a JSON object");
     }
     let version = f.optional_u32("version", 1..=u32::MAX);
-    f.finish().map_err(ApiError::Validation)?;
+    // An unsaved template (as `PUT` takes it): the console's live preview of an edit.
+    let source = f.optional_value("source");
+    if source.is_some() && version.is_some() {
+        f.error(
+            "source",
+            "exclusive",
+            "give either source or version, not both",
+        );
+    }
+    let mut errors = Vec::new();
+    let source = match source.map(TemplateSource::parse) {
+        Some(Ok((_, compiled))) => Some(compiled),
+        Some(Err(e)) => {
+            errors.extend(
+                e.into_iter()
+                    .map(|e| FieldError::new(format!("source.{}", e.field), e.rule, e.message)),
+            );
+            None
+        }
+        None => None,
+    };
+    if let Err(e) = f.finish() {
+        errors.splice(0..0, e);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
     let channel = channel.ok_or_else(|| ApiError::Validation(Vec::new()))?;
 
-    let resolved = match version {
-        None => app
+    let resolved = match (source, version) {
+        (Some(compiled), _) => Some(Resolved::inline(compiled)),
+        (None, None) => app
             .catalog
             .resolve(tenant, &name)
             .await
             .map_err(unavailable)?,
-        Some(v) => match app
+        (None, Some(v)) => match app
             .templates
             .template(tenant, &name, Some(v))
             .await
