@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers.
-.PHONY: dev test tools outbox redrive lint release bench load fuzz
+.PHONY: dev test tools outbox redrive lint release bench load fuzz console-test
 
 ## Run the whole stack locally (emulator, functions, queue delivery) and print how to call it.
 dev:
@@ -23,6 +23,10 @@ outbox:
 redrive:
 	@. ./.dev/env && curl -sS -X POST "$$NOTIFY_API_URL/v1/admin/redrive" \
 		-H "Authorization: Bearer $$NOTIFY_ADMIN_KEY" && echo
+
+## The console in a headless Chromium against a running `make dev` (screenshots in target/console-screenshots).
+console-test:
+	@scripts/console_test.sh
 
 ## N notifications across the channels against a running `make dev`: latencies, and a check
 ## that every one reached a final status and none was sent twice (N=200, C=16 by default).

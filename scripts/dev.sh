@@ -134,6 +134,7 @@ cat <<BANNER
     API URL   $NOTIFY_API_URL
     API key   $NOTIFY_API_KEY
     Test key  $NOTIFY_TEST_KEY   (sends nothing: a simulator stands in)
+    Console   $NOTIFY_API_URL/console   (paste the API key; the admin key for Operations)
     (all in $state/env:  source $state/env)
 
   Send an email:

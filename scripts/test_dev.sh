@@ -108,6 +108,9 @@ echo "== the contract fuzzer on every route (${FUZZ_SECONDS:-150} s)"
 FUZZ_SEED="${FUZZ_SEED:-1}" FUZZ_SECONDS="${FUZZ_SECONDS:-150}" scripts/fuzz.sh \
   || fail "the contract fuzzer found answers openapi.yaml does not describe (above; replay one with FUZZ_SEED=${FUZZ_SEED:-1} make fuzz)"
 
+echo "== the console in a headless Chromium (screenshots: target/console-screenshots)"
+scripts/console_test.sh || fail "the console test failed (above; its last screenshot is target/console-screenshots/failure.png)"
+
 # Twice, a moment apart: make passes a signal on to its child, so the script sees a second one
 # while it is stopping the stack (and a terminal user presses Ctrl-C again).
 signal_twice() {

@@ -13,6 +13,7 @@ mod channel;
 mod chat;
 mod compat;
 mod config;
+mod console;
 mod content;
 mod devices;
 mod drafts;
@@ -307,6 +308,12 @@ impl App {
     }
 
     async fn route(&self, req: &Request, request_id: &str) -> Result<Response<Body>, ApiError> {
+        // The web console's page and assets: not API operations, no key.
+        if matches!(*req.method(), http::Method::GET | http::Method::HEAD)
+            && let Some(page) = console::serve(req.uri().path())
+        {
+            return Ok(page);
+        }
         let route = router::route(req.method(), req.uri().path())?;
         match route {
             Route::Health => return Ok(health::basic(self)),
