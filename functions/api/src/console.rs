@@ -95,7 +95,7 @@ pub fn serve(path: &str) -> Option<Response<Body>> {
 mod tests {
     use super::*;
 
-    fn header<'a>(r: &'a Response<Body>, name: header::HeaderName) -> &'a str {
+    fn header(r: &Response<Body>, name: header::HeaderName) -> &str {
         r.headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
