@@ -22,15 +22,23 @@ function h(tag, attrs = {}, ...children) {
     else if (k === 'style') el.style.cssText = v;
     else el.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) {
-    if (c === undefined || c === null || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
+  el.append(...nodes(children));
   return el;
 }
 
+/** The children a helper may be given, as DOM nodes: lists flattened, nothing-values dropped. */
+function nodes(children) {
+  return children.flat(3).filter((c) => c !== null && c !== undefined && c !== false)
+    .map((c) => (c instanceof Node ? c : document.createTextNode(String(c))));
+}
+
+/** Replaces `el`'s children. */
+function fill(el, ...children) {
+  el.replaceChildren(...nodes(children));
+}
+
 function page(title, ...content) {
-  main.replaceChildren(h('h1', {}, title), ...content.flat(2).filter((c) => c !== null && c !== undefined && c !== false));
+  fill(main, h('h1', {}, title), content);
   document.title = `${title} · notify console`;
   main.focus();
 }
@@ -135,12 +143,12 @@ async function activity() {
   let path = `/v1/notifications?${q}`;
   const load = async () => {
     const { status, body } = await api(path);
-    if (status !== 200) return results.replaceChildren(errorBox(body));
+    if (status !== 200) return fill(results, errorBox(body));
     const rows = body.notifications.map((n) => h('tr', {},
       h('td', { class: 'mono' }, h('a', { href: `#/n/${n.id}` }, n.id)),
       h('td', {}, badge(n.status)), h('td', {}, n.channel), h('td', {}, n.to || n.userId || ''),
       h('td', {}, n.template ? n.template.name : ''), h('td', {}, when(n.createdAt))));
-    results.replaceChildren(
+    fill(results,
       rows.length ? table(['Notification', 'Status', 'Channel', 'Recipient', 'Template', 'Created'], rows)
         : h('p', { class: 'note' }, 'No notification matches.'),
       body.next ? h('div', { class: 'actions' }, h('button', { class: 'secondary', onclick: () => {
@@ -226,19 +234,19 @@ async function editor(name) {
   const preview = h('div', { 'aria-live': 'polite', id: 'preview' });
   const saved = h('div', { 'aria-live': 'polite' });
   const channels = () => Object.keys(doc.locales[locale.value] || {});
-  const fillChannels = () => channel.replaceChildren(...channels().map((c) => h('option', { value: c }, c)));
+  const fillChannels = () => fill(channel, ...channels().map((c) => h('option', { value: c }, c)));
   let pending;
   const render = async () => {
     let sample;
     try { sample = JSON.parse(data.value || '{}'); } catch (e) {
-      return preview.replaceChildren(h('div', { class: 'error', role: 'alert' }, `Data is not JSON: ${e.message}`));
+      return fill(preview, h('div', { class: 'error', role: 'alert' }, `Data is not JSON: ${e.message}`));
     }
     const r = await api(`/v1/templates/${encodeURIComponent(name)}/render`, {
       method: 'POST', body: { channel: channel.value, locale: locale.value, data: sample, source: doc },
     });
-    if (r.status !== 200) return preview.replaceChildren(errorBox(r.body));
+    if (r.status !== 200) return fill(preview, errorBox(r.body));
     const c = r.body.content || {};
-    preview.replaceChildren(facts(Object.entries(c).filter(([k, v]) => k !== 'html' && typeof v !== 'object')
+    fill(preview, facts(Object.entries(c).filter(([k, v]) => k !== 'html' && typeof v !== 'object')
       .map(([k, v]) => [k, String(v)])),
     c.html ? h('iframe', { class: 'preview', title: 'Preview of the HTML, without scripts', sandbox: '', srcdoc: c.html }) : null);
   };
@@ -246,7 +254,7 @@ async function editor(name) {
   const fillFields = () => {
     const part = (doc.locales[locale.value] || {})[channel.value] || {};
     const names = [...new Set([...(PARTS[channel.value] || []), ...Object.keys(part).filter((k) => typeof part[k] === 'string')])];
-    fields.replaceChildren(...names.map((k) => h('label', { for: `ed-${k}` }, k,
+    fill(fields, ...names.map((k) => h('label', { for: `ed-${k}` }, k,
       h('textarea', { id: `ed-${k}`, rows: k === 'html' || k === 'text' || k === 'body' ? 6 : 2, value: part[k] || '',
         oninput: (e) => { part[k] = e.target.value; doc.locales[locale.value][channel.value] = part; schedule(); } }))));
     schedule();
@@ -256,7 +264,7 @@ async function editor(name) {
   data.addEventListener('input', schedule);
   const save = async () => {
     const r = await api(`/v1/templates/${encodeURIComponent(name)}`, { method: 'PUT', body: doc });
-    saved.replaceChildren(r.status < 300 ? h('p', { class: 'note' }, `Saved as version ${r.body.version}.`) : errorBox(r.body));
+    fill(saved, r.status < 300 ? h('p', { class: 'note' }, `Saved as version ${r.body.version}.`) : errorBox(r.body));
   };
   page(`Template ${name}`,
     h('p', { class: 'note' }, status === 200 ? `Version ${body.version}${body.builtin ? ' (built-in)' : ''}` : 'New template'),
@@ -278,10 +286,10 @@ async function batches(id) {
   if (!id) return;
   const load = async () => {
     const { status, body } = await api(`/v1/batches/${encodeURIComponent(id)}`);
-    if (status !== 200) return out.replaceChildren(errorBox(body));
+    if (status !== 200) return fill(out, errorBox(body));
     const statuses = Object.entries(body.statuses || {});
     const total = statuses.reduce((n, [, c]) => n + c, 0) || 1;
-    out.replaceChildren(facts([['Accepted', body.accepted], ['Refused', body.rejected], ['Pending', body.pending],
+    fill(out, facts([['Accepted', body.accepted], ['Refused', body.rejected], ['Pending', body.pending],
       ['Complete', body.complete ? 'yes' : 'no']]),
     h('div', { class: 'bar', role: 'img', 'aria-label': statuses.map(([s, c]) => `${s} ${c}`).join(', ') },
       statuses.map(([s, c]) => h('span', { class: `s-${s}`, style: `width:${(100 * c) / total}%;background:currentColor` }))),
@@ -345,7 +353,7 @@ async function operations() {
     table(['Channel', 'Priority', 'Waiting', 'In flight', 'Dead letters'], rows),
     h('div', { class: 'actions' }, h('button', { disabled: !hasAdmin, onclick: async () => {
       const r = await api('/v1/admin/redrive', { method: 'POST', body: {}, admin: true });
-      out.replaceChildren(r.status === 200 ? h('p', { class: 'note' }, `Redriven; complete: ${r.body.complete}`) : errorBox(r.body));
+      fill(out, r.status === 200 ? h('p', { class: 'note' }, `Redriven; complete: ${r.body.complete}`) : errorBox(r.body));
     } }, 'Redrive every dead-letter queue')),
     hasAdmin ? null : h('p', { class: 'note' }, 'Redrive needs an admin key (Keys).'), out);
 }
@@ -359,13 +367,13 @@ async function users(id) {
   const [profile, devices, prefs, inbox] = await Promise.all([
     api(`/v1/users/${u}`), api(`/v1/users/${u}/devices`), api(`/v1/users/${u}/preferences`), api(`/v1/users/${u}/inbox?archived=include`)]);
   const show = (r, f) => (r.status === 200 ? f(r.body) : errorBox(r.body));
-  main.append(
+  main.append(...nodes([
     h('h2', {}, 'Profile'), show(profile, (p) => facts([['Email', p.email], ['Phone', p.phone], ['Locale', p.locale], ['Time zone', p.timeZone], ['Name', p.name]])),
     h('h2', {}, 'Devices'), show(devices, (d) => table(['Token', 'Platform', 'Last seen'], (d.devices || []).map((x) =>
       h('tr', {}, h('td', { class: 'mono' }, x.token), h('td', {}, x.platform), h('td', {}, when(x.lastSeenAt)))))),
     h('h2', {}, 'Preferences'), show(prefs, (p) => h('pre', {}, JSON.stringify(p, null, 2))),
     h('h2', {}, 'Inbox'), show(inbox, (b) => [h('p', { class: 'note' }, `${b.unreadCount} unread, ${b.unseenCount} unseen`),
-      table(['Item', 'Title', 'Read'], (b.items || []).map((i) => h('tr', {}, h('td', { class: 'mono' }, i.id), h('td', {}, i.title || i.body), h('td', {}, i.readAt ? when(i.readAt) : 'no'))))]));
+      table(['Item', 'Title', 'Read'], (b.items || []).map((i) => h('tr', {}, h('td', { class: 'mono' }, i.id), h('td', {}, i.title || i.body), h('td', {}, i.readAt ? when(i.readAt) : 'no'))))])]));
 }
 
 async function settings() {

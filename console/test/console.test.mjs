@@ -55,6 +55,9 @@ const sent = await call('POST', '/v1/notifications', { channel: 'email', to, sub
 if (sent.status !== 202) fail(`the send answered ${sent.status}: ${JSON.stringify(sent.body)}`);
 const id = sent.body.id;
 await until(`${id} to be sent`, async () => (await call('GET', `/v1/notifications/${id}`)).body?.status === 'sent');
+const user = `console-${run}`;
+const profile = await call('PUT', `/v1/users/${user}`, { email: `${user}@example.com`, name: 'Console' });
+if (profile.status >= 300) fail(`the profile answered ${profile.status}: ${JSON.stringify(profile.body)}`);
 const batchId = `console-${run}`;
 const batch = await call('POST', '/v1/notifications/batch', {
   channel: 'email', subject: 'Batch', text: 'Hi', batchId,
@@ -99,7 +102,14 @@ page.on('response', (r) => {
   const asset = ['document', 'script', 'stylesheet', 'image', 'font'].includes(r.request().resourceType());
   if (r.status() >= 500 || (asset && r.status() >= 400)) errors.push(`${r.url()} answered ${r.status()}`);
 });
-const shot = async (name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+// A screenshot of the page, after checking it shows no stray `null`, `undefined` or
+// `[object …]` (a value the page failed to render).
+const shot = async (name) => {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  const text = await page.textContent('main');
+  const stray = /\bnull\b|\bundefined\b|\[object /.exec(text);
+  if (stray) fail(`the ${name} page shows "${stray[0]}": ${text.slice(Math.max(0, stray.index - 80), stray.index + 40)}`);
+};
 // Every field has a label (the console is used by keyboard and screen readers too).
 const unlabelled = async () => page.$$eval('input, select, textarea', (els) => els.filter((e) => !e.labels || !e.labels.length).map((e) => e.id || e.name || e.outerHTML.slice(0, 60)));
 const labelled = async (where) => {
@@ -162,6 +172,14 @@ try {
   await page.goto(`${API}/console#/stats`);
   await page.waitForSelector('svg.chart');
   await shot('stats');
+
+  // A user, and the tenant's endpoints and suppressions.
+  await page.goto(`${API}/console#/users/${user}`);
+  await page.waitForSelector(`dd:text("${user}@example.com")`);
+  await shot('user');
+  await page.goto(`${API}/console#/settings`);
+  await page.waitForSelector('h2:text("Suppressions")');
+  await shot('settings');
 
   // Operations: the dead letter.
   await page.goto(`${API}/console#/operations`);
