@@ -91,7 +91,7 @@ pub async fn cancel(
 ) -> Result<Response<Body>, ApiError> {
     let notification = match find(app, tenant, raw_id, test).await {
         Err(ApiError::NotFound(m)) => {
-            return match route_of(app, tenant, raw_id).await? {
+            return match route_of(app, tenant, raw_id, test).await? {
                 Some(route) => crate::routes::cancel(app, &route).await,
                 None => Err(ApiError::NotFound(m)),
             };
@@ -130,11 +130,12 @@ async fn route_of(
     app: &App,
     tenant: &TenantId,
     raw_id: &str,
+    test: bool,
 ) -> Result<Option<notify_shared::domain::route::Route>, ApiError> {
     let Some(id) = NotificationId::parse(raw_id) else {
         return Ok(None);
     };
-    crate::routes::find(app, tenant, &id).await
+    crate::routes::find(app, tenant, &id, test).await
 }
 
 /// The tenant's notification `raw_id`; another tenant's is indistinguishable from a missing one.
@@ -290,7 +291,7 @@ pub async fn get(
 ) -> Result<Response<Body>, ApiError> {
     let notification = match find(app, tenant, raw_id, test).await {
         Err(ApiError::NotFound(m)) => {
-            return match route_of(app, tenant, raw_id).await? {
+            return match route_of(app, tenant, raw_id, test).await? {
                 Some(route) => Ok(response::json(
                     StatusCode::OK,
                     &crate::routes::view(app, &route).await?,

@@ -22,18 +22,20 @@ fn unavailable(e: StoreError) -> ApiError {
     ApiError::Unavailable("the notification store is unavailable; retry the request".into())
 }
 
-/// The tenant's route `id`, if there is one.
+/// The tenant's route `id`, if there is one and it was sent with the same kind of key (live
+/// or test), as its children.
 pub async fn find(
     app: &App,
     tenant: &TenantId,
     id: &NotificationId,
+    test: bool,
 ) -> Result<Option<Route>, ApiError> {
     Ok(app
         .routes
         .route(id, app.clock.now())
         .await
         .map_err(unavailable)?
-        .filter(|r| &r.tenant == tenant))
+        .filter(|r| &r.tenant == tenant && r.test == test))
 }
 
 /// The children of a route as they stand, by step (`None`: skipped, or not found).

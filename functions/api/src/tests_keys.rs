@@ -463,4 +463,34 @@ async fn a_test_keys_notifications_are_its_own_and_count_against_no_quota() {
         let listed = listed["notifications"].as_array().unwrap();
         assert_eq!(listed.len(), count, "{listed:?}");
     }
+    // A routed send's parent is the test key's too, as its children.
+    let profile = json!({"phone": "+12025550102"}).to_string();
+    let (status, _, _) = call(
+        &rig,
+        request("PUT", "/v1/users/u-1", Some(test), Some(&profile)),
+    )
+    .await;
+    assert!(status.is_success());
+    let routed = json!({"userId": "u-1", "routing": {"method": "all", "channels": ["sms"]},
+        "content": {"sms": {"message": "hi"}}})
+    .to_string();
+    let (status, route, _) = call(
+        &rig,
+        request("POST", "/v1/notifications", Some(test), Some(&routed)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{route}");
+    let path = format!("/v1/notifications/{}", route["id"].as_str().unwrap());
+    let (status, _, _) = call(&rig, request("GET", &path, Some(live), None)).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a live key does not see a test route"
+    );
+    let cancel = format!("{path}/cancel");
+    let (status, _, _) = call(&rig, request("POST", &cancel, Some(live), None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nor cancels it");
+    let (status, seen, _) = call(&rig, request("GET", &path, Some(test), None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(seen["routing"]["method"], "all");
 }

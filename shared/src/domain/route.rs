@@ -81,6 +81,9 @@ pub struct Route {
     pub cancelled_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// Sent with a test key: seen only by test keys, as its children.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 /// What a child knows of its route: enough for the worker that settles it to move the route

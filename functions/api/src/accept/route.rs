@@ -490,6 +490,7 @@ pub async fn accept(
             .get("reference")
             .and_then(Value::as_str)
             .map(str::to_owned),
+        test: origin.test,
     };
     let route = match app.routes.insert_route(&route).await {
         Ok(()) => route,
