@@ -24,6 +24,17 @@ impl ChatDestination {
             ChatDestination::TeamsWorkflow { .. } => ChatKind::TeamsWorkflow,
         }
     }
+
+    /// What Slack paces by, its channel: an incoming webhook posts to the one channel its URL
+    /// stands for; a bot names it. Two targets with the same webhook URL, or the same channel,
+    /// share one pace. `None` for Teams, which documents no per-channel rate.
+    pub fn pace_lane(&self) -> Option<String> {
+        match self {
+            ChatDestination::SlackWebhook { url } => Some(format!("webhook {}", url.as_str())),
+            ChatDestination::SlackBot { channel, .. } => Some(format!("channel {channel}")),
+            ChatDestination::TeamsWorkflow { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,13 +50,6 @@ impl ChatKind {
             ChatKind::SlackWebhook => "slack_webhook",
             ChatKind::SlackBot => "slack_bot",
             ChatKind::TeamsWorkflow => "teams_workflow",
-        }
-    }
-
-    pub fn is_slack(self) -> bool {
-        match self {
-            ChatKind::SlackWebhook | ChatKind::SlackBot => true,
-            ChatKind::TeamsWorkflow => false,
         }
     }
 }

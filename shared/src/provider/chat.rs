@@ -234,12 +234,18 @@ impl ChatProvider {
             })
     }
 
-    /// Waits for the target's next send slot, or says how long to put the message back for.
-    async fn pace(&self, n: &Notification, target: &ChatTarget) -> Result<(), ProviderError> {
+    /// Waits for the next send slot of the target's Slack channel, or says how long to put
+    /// the message back for.
+    async fn pace(
+        &self,
+        n: &Notification,
+        target: &ChatTarget,
+        lane: &str,
+    ) -> Result<(), ProviderError> {
         let now = self.clock.now();
         let slot = self
             .targets
-            .take_slot(&n.tenant, &target.name, now, SLACK_INTERVAL, MAX_SLOT_WAIT)
+            .take_slot(&n.tenant, lane, now, SLACK_INTERVAL, MAX_SLOT_WAIT)
             .await
             .map_err(|e| ProviderError::transient("StoreUnavailable", e.to_string()))?;
         match slot {
@@ -279,8 +285,8 @@ impl Provider for ChatProvider {
             ));
         };
         let target = self.target(n, to).await?;
-        if target.destination.kind().is_slack() {
-            self.pace(n, &target).await?;
+        if let Some(lane) = target.destination.pace_lane() {
+            self.pace(n, &target, &lane).await?;
         }
         let now = self.clock.now();
         let message_id = match &target.destination {

@@ -37,13 +37,15 @@ pub trait ChatTargets: Send + Sync {
         name: &EndpointName,
     ) -> Result<bool, StoreError>;
 
-    /// Takes the target's next send slot, `interval` after the last one taken and not before
-    /// `now`, if it begins within `max_wait`: its time. `Err(wait)` (nothing taken) when the
-    /// next free slot is further away.
+    /// Takes the next send slot of a pace lane (a Slack channel:
+    /// [`ChatDestination::pace_lane`](crate::domain::chat::ChatDestination::pace_lane)),
+    /// `interval` after the last one taken and not before `now`, if it begins within
+    /// `max_wait`: its time. `Err(wait)` (nothing taken) when the next free slot is further
+    /// away.
     async fn take_slot(
         &self,
         tenant: &TenantId,
-        name: &EndpointName,
+        lane: &str,
         now: Timestamp,
         interval: Duration,
         max_wait: Duration,
@@ -106,12 +108,12 @@ impl ChatTargets for DynamoStore {
     async fn take_slot(
         &self,
         tenant: &TenantId,
-        name: &EndpointName,
+        lane: &str,
         now: Timestamp,
         interval: Duration,
         max_wait: Duration,
     ) -> Result<Result<Timestamp, Duration>, StoreError> {
-        let key = keys::chat_slot_key(tenant, name);
+        let key = keys::chat_slot_key(tenant, lane);
         for _ in 0..SLOT_ATTEMPTS {
             let last = self
                 .read(key.clone())

@@ -32,9 +32,10 @@
 //! | audit entry, the tenant's view | `AUDIT#<tenant>` | `<at, ms, 13 digits>#<uuid>` | | | | at + `NOTIFY_AUDIT_RETENTION_DAYS` |
 //! | … and the operator's view (every tenant, one partition a day) | `AUDIT#*#<days since the epoch>` | as above | | | | as above |
 //! | request-rate counter (one a minute) | `LIMITS#<tenant>` | `RATE#<minute since the epoch>` | | | | window end + 1 min |
+//! | a user token's request-rate counter | `LIMITS#<tenant>` | `RATE#<minute since the epoch>#U#<user>` | | | | window end + 1 min |
 //! | daily quota counter | `LIMITS#<tenant>` | `QUOTA#<yyyy-mm-dd>#<channel>` | | | | day end + 1 day |
 //! | chat target | `CHAT#<tenant>` | `TARGET#<name>` | | | | |
-//! | chat target's send slot (Slack: one message a second per channel) | `CHAT#<tenant>` | `SLOT#<name>` | | | | last slot + 1 h |
+//! | a Slack channel's send slot (one message a second per channel) | `CHAT#<tenant>` | `SLOT#<sha256(webhook URL or channel) 12 bytes hex>` | | | | last slot + 1 h |
 //! | webhook endpoint | `WEBHOOKS#<tenant>` | `ENDPOINT#<name>` | | | | |
 //! | webhook signing secret (inline URLs) | `WEBHOOKS#<tenant>` | `SIGNING_SECRET` | | | | |
 //! | suppressed address | `SUPPRESSIONS#<tenant>` | `<channel>#<address>` | | | | |
@@ -549,7 +550,8 @@ pub(super) fn audit_all_pk(day: i64) -> String {
     format!("AUDIT#*#{day}")
 }
 
-/// A tenant's limit counter: `RATE#<minute since the epoch>` or `QUOTA#<yyyy-mm-dd>#<channel>`.
+/// A tenant's limit counter: `RATE#<minute since the epoch>` (a user's: `…#U#<user>`) or
+/// `QUOTA#<yyyy-mm-dd>#<channel>`.
 pub(super) fn limit_counter_key(tenant: &TenantId, counter: &str) -> Item {
     key(format!("LIMITS#{tenant}"), counter.to_owned())
 }
@@ -569,8 +571,10 @@ pub(super) fn chat_target_key(tenant: &TenantId, name: &EndpointName) -> Item {
     )
 }
 
-pub(super) fn chat_slot_key(tenant: &TenantId, name: &EndpointName) -> Item {
-    key(chat_pk(tenant), format!("SLOT#{}", name.as_str()))
+/// A pace lane's send slot: the lane (a Slack channel, or a webhook URL, which is a secret)
+/// only as a digest.
+pub(super) fn chat_slot_key(tenant: &TenantId, lane: &str) -> Item {
+    key(chat_pk(tenant), format!("SLOT#{}", digest(lane)))
 }
 
 // ------------------------------------------------------------------------------ webhooks

@@ -1665,13 +1665,13 @@ impl ChatTargets for MemoryChatTargets {
     async fn take_slot(
         &self,
         tenant: &TenantId,
-        name: &EndpointName,
+        lane: &str,
         now: Timestamp,
         interval: std::time::Duration,
         max_wait: std::time::Duration,
     ) -> Result<Result<Timestamp, std::time::Duration>, StoreError> {
         let mut slots = locked(&self.slots);
-        let key = (tenant.clone(), name.as_str().to_owned());
+        let key = (tenant.clone(), lane.to_owned());
         let slot = super::chat::next_slot(slots.get(&key).copied(), now, interval);
         let wait = std::time::Duration::from_millis((slot - now.as_millis()).max(0) as u64);
         if wait > max_wait {

@@ -145,15 +145,21 @@ async fn errors_that_cannot_pass_fail_at_once_and_a_429_is_retried() {
 async fn one_slack_channel_gets_one_message_a_second_and_none_is_lost() {
     let t = TestStack::new().await;
     let hook = format!("/slack/webhook/T0/B0/{}", uuid::Uuid::new_v4().simple());
-    target(
-        &t,
-        "paced",
-        json!({"type": "slack_webhook", "url": format!("{}{hook}", t.chat_url)}),
-    )
-    .await;
+    // Two names for one webhook (one channel): paced together.
+    for name in ["paced", "paced-alias"] {
+        target(
+            &t,
+            name,
+            json!({"type": "slack_webhook", "url": format!("{}{hook}", t.chat_url)}),
+        )
+        .await;
+    }
     let mut ids = Vec::new();
-    for i in 0..4 {
-        ids.push(chat(&t, "paced", json!({"text": format!("message {i}")})).await);
+    for (i, name) in ["paced", "paced-alias", "paced", "paced-alias"]
+        .into_iter()
+        .enumerate()
+    {
+        ids.push(chat(&t, name, json!({"text": format!("message {i}")})).await);
     }
     for id in &ids {
         let view = t.deliver_until(id, "sent", Duration::from_secs(60)).await;
