@@ -989,6 +989,7 @@ fn api_config(
             daily_quota_per_channel: 100_000_000,
         },
         audit_retention: Duration::from_secs(365 * 86_400),
+        user_requests_per_minute: 120,
         channel: notify_api::ChannelLimits {
             sms_max_chars: 1600,
             // The test receivers listen on loopback.

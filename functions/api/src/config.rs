@@ -29,6 +29,8 @@ pub struct ApiConfig {
     pub default_limits: TenantLimits,
     /// How long audit entries are kept.
     pub audit_retention: Duration,
+    /// Requests a minute of one user's token (an app's), counted apart from its tenant's.
+    pub user_requests_per_minute: u32,
 }
 
 impl ApiConfig {
@@ -62,6 +64,11 @@ impl ApiConfig {
             audit_retention: Duration::from_secs(
                 86_400 * env.number("NOTIFY_AUDIT_RETENTION_DAYS", 365u64, 1..=3650)?,
             ),
+            user_requests_per_minute: env.number(
+                "NOTIFY_USER_REQUESTS_PER_MINUTE",
+                120,
+                1..=1_000_000,
+            )?,
             default_limits: TenantLimits {
                 requests_per_minute: env.number(
                     "NOTIFY_REQUESTS_PER_MINUTE",

@@ -356,7 +356,12 @@ impl App {
         {
             let token = users::user_token(self, req).await?;
             tracing::Span::current().record("tenant", token.tenant.as_str());
-            return routes::read(self, &token.tenant, id, Some(&token.user)).await;
+            return Ok(self
+                .as_user(
+                    &token,
+                    routes::read(self, &token.tenant, id, Some(&token.user)),
+                )
+                .await);
         }
         // The user's app reads and marks its own inbox with a user token.
         if let Some(user) = route.inbox_user()
@@ -369,7 +374,9 @@ impl App {
                     "the user token is for another user".into(),
                 ));
             }
-            return self.inbox_route(req, &token.tenant, route).await;
+            return Ok(self
+                .as_user(&token, self.inbox_route(req, &token.tenant, route))
+                .await);
         }
         let caller = self.caller(req).await?;
         if let Some(scope) = route.scope() {
@@ -394,6 +401,24 @@ impl App {
             state.stamp(&mut response);
         }
         Ok(response)
+    }
+
+    /// Answers a request made with a user token, counted against that user's rate limit.
+    async fn as_user(
+        &self,
+        token: &notify_shared::user_token::UserToken,
+        answer: impl Future<Output = Result<Response<Body>, ApiError>>,
+    ) -> Response<Body> {
+        match limits::admit_user(self, &token.tenant, &token.user, self.clock.now()).await {
+            Err(state) => limits::refused(state),
+            Ok(rate) => {
+                let mut response = answer.await.unwrap_or_else(ApiError::into_response);
+                if let Some(state) = rate {
+                    state.stamp(&mut response);
+                }
+                response
+            }
+        }
     }
 
     /// An accepted batch costs its recipients against the rate limit (one was counted on the

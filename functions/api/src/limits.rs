@@ -17,7 +17,7 @@
 
 use http::HeaderValue;
 use lambda_http::{Body, Response};
-use notify_shared::domain::{Channel, Notification, Status, TenantId, time::Timestamp};
+use notify_shared::domain::{Channel, Notification, Status, TenantId, UserId, time::Timestamp};
 use tracing::warn;
 
 use crate::{ApiError, App, callers::Caller};
@@ -31,13 +31,16 @@ fn window(now: Timestamp) -> (String, i64) {
     (format!("RATE#{minute}"), (minute + 1) * WINDOW_SECS)
 }
 
-/// Where a tenant stands in the current window, for the `RateLimit` headers.
+/// Where a tenant (or one of its users) stands in the current window, for the `RateLimit`
+/// headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateState {
     pub limit: u32,
     pub remaining: u32,
     /// Seconds until the window ends.
     pub reset: u64,
+    /// Counted for one user's token rather than for the tenant.
+    pub user: bool,
 }
 
 impl RateState {
@@ -62,8 +65,10 @@ pub fn too_many(state: RateState) -> ApiError {
     ApiError::TooMany {
         code: "rate_limited",
         message: format!(
-            "this tenant may make {} requests a minute; retry in {} s",
-            state.limit, state.reset
+            "this {} may make {} requests a minute; retry in {} s",
+            if state.user { "user" } else { "tenant" },
+            state.limit,
+            state.reset
         ),
         retry_after_secs: state.reset,
     }
@@ -86,31 +91,50 @@ pub async fn admit(
     now: Timestamp,
 ) -> Result<Option<RateState>, RateState> {
     let limit = caller.limits.requests_per_minute;
-    let (counter, window_end) = window(now);
+    count_request(app, &caller.tenant, None, limit, cost, now).await
+}
+
+/// Counts one request made with a user token (an app reading or marking its user's inbox) in
+/// that user's own window, `NOTIFY_USER_REQUESTS_PER_MINUTE`: an app's users neither spend
+/// their tenant's budget nor, one misbehaving client, the table's.
+pub async fn admit_user(
+    app: &App,
+    tenant: &TenantId,
+    user: &UserId,
+    now: Timestamp,
+) -> Result<Option<RateState>, RateState> {
+    let limit = app.config.user_requests_per_minute;
+    count_request(app, tenant, Some(user), limit, 1, now).await
+}
+
+async fn count_request(
+    app: &App,
+    tenant: &TenantId,
+    user: Option<&UserId>,
+    limit: u32,
+    cost: u32,
+    now: Timestamp,
+) -> Result<Option<RateState>, RateState> {
+    let (mut counter, window_end) = window(now);
+    if let Some(user) = user {
+        counter = format!("{counter}#U#{}", user.as_str());
+    }
     let reset = (window_end - now.as_seconds()).max(1) as u64;
+    let state = |remaining| RateState {
+        limit,
+        remaining,
+        reset,
+        user: user.is_some(),
+    };
     let counted = app
         .counters
-        .add_within(
-            &caller.tenant,
-            &counter,
-            cost,
-            limit,
-            window_end + WINDOW_SECS,
-        )
+        .add_within(tenant, &counter, cost, limit, window_end + WINDOW_SECS)
         .await;
     match counted {
-        Ok(Some(used)) => Ok(Some(RateState {
-            limit,
-            remaining: limit.saturating_sub(used),
-            reset,
-        })),
-        Ok(None) => Err(RateState {
-            limit,
-            remaining: 0,
-            reset,
-        }),
+        Ok(Some(used)) => Ok(Some(state(limit.saturating_sub(used)))),
+        Ok(None) => Err(state(0)),
         Err(e) => {
-            warn!(error = %e, tenant = %caller.tenant, "the rate counter could not be written; the request is let through");
+            warn!(error = %e, tenant = %tenant, "the rate counter could not be written; the request is let through");
             Ok(None)
         }
     }

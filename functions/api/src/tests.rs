@@ -60,6 +60,7 @@ pub(crate) fn rig_with(admin_keys: AdminKeys) -> Rig {
         max_batch_body_bytes: 2 * 1024 * 1024,
         default_limits: notify_shared::domain::tenant::TenantLimits::default(),
         audit_retention: Duration::from_secs(365 * 86_400),
+        user_requests_per_minute: 120,
         channel: crate::channel::Limits {
             sms_max_chars: 1600,
             url_policy: notify_shared::webhook::UrlPolicy::AllowLoopback,

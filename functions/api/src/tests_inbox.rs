@@ -519,3 +519,59 @@ async fn the_users_app_uses_a_user_token_for_its_own_inbox_only() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn a_user_tokens_requests_are_limited_per_user_not_from_the_tenants_budget() {
+    let rig = rig();
+    let (_, created) = send(&rig, "POST", "/v1/user-token-secret", None).await;
+    let secret: UserTokenSecret = serde_json::from_value(created["secret"].clone()).unwrap();
+    let expires = rig.clock.now().as_seconds() + 600;
+    let token = |user: &str| {
+        UserToken {
+            tenant: TenantId::new("acme"),
+            user: UserId::parse(user).unwrap(),
+            expires,
+        }
+        .sign(&secret)
+    };
+    let (u1, u2) = (token("u-1"), token("u-2"));
+    let limit = rig.app.config.user_requests_per_minute;
+    for i in 0..limit {
+        let (status, _, headers) =
+            call(&rig, request("GET", "/v1/users/u-1/inbox", Some(&u1), None)).await;
+        assert_eq!(status, StatusCode::OK, "request {i}");
+        let state = headers["ratelimit"].to_str().unwrap().to_owned();
+        assert!(
+            state.starts_with(&format!("limit={limit}, remaining={}", limit - i - 1)),
+            "{state}"
+        );
+    }
+    let (status, answer, headers) =
+        call(&rig, request("GET", "/v1/users/u-1/inbox", Some(&u1), None)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert_eq!(answer["code"], "rate_limited");
+    assert!(answer["message"].as_str().unwrap().contains("this user"));
+    assert!(headers.contains_key("retry-after"));
+    // A read acknowledgement with the token is counted in the same window.
+    let path = format!("/v1/notifications/{}/read", NotificationId::generate());
+    let (status, _, _) = call(&rig, request("POST", &path, Some(&u1), None)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Another user of the tenant, and the tenant's own key, are not held back.
+    let (status, _, _) = call(&rig, request("GET", "/v1/users/u-2/inbox", Some(&u2), None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, headers) =
+        call(&rig, request("GET", "/v1/users/u-1/inbox", Some(KEY), None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let tenant_limit = rig.app.config.default_limits.requests_per_minute;
+    assert!(
+        headers["ratelimit"].to_str().unwrap().starts_with(&format!(
+            "limit={tenant_limit}, remaining={}",
+            tenant_limit - 2
+        )),
+        "the user token secret's request and this one only"
+    );
+    // The next minute, the user's app goes on.
+    rig.clock.advance(std::time::Duration::from_secs(60));
+    let (status, _, _) = call(&rig, request("GET", "/v1/users/u-1/inbox", Some(&u1), None)).await;
+    assert_eq!(status, StatusCode::OK);
+}

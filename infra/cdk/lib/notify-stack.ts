@@ -457,6 +457,14 @@ export class NotifyStack extends cdk.Stack {
       maxValue: 1000000,
       description: 'Requests a minute allowed to a tenant that has no limits of its own in the table.',
     });
+    const userRequestsPerMinute = param('UserRequestsPerMinute', {
+      type: 'Number',
+      default: 120,
+      minValue: 1,
+      maxValue: 1000000,
+      description:
+        "Requests a minute of one user's token (an app's inbox, marks and read acknowledgements), counted apart from its tenant's; the API's NOTIFY_USER_REQUESTS_PER_MINUTE.",
+    });
     const dailyQuotaPerChannel = param('DailyQuotaPerChannel', {
       type: 'Number',
       default: 250000,
@@ -960,6 +968,8 @@ export class NotifyStack extends cdk.Stack {
       NOTIFY_RETENTION_DAYS: retentionDays.valueAsString,
       // The limits of a tenant that has none of its own in the table.
       NOTIFY_REQUESTS_PER_MINUTE: requestsPerMinute.valueAsString,
+      // One user's token (an app's inbox, marks and read acknowledgements), apart from its tenant's.
+      NOTIFY_USER_REQUESTS_PER_MINUTE: userRequestsPerMinute.valueAsString,
       NOTIFY_DAILY_QUOTA_PER_CHANNEL: dailyQuotaPerChannel.valueAsString,
       // How long audit trail entries are kept.
       NOTIFY_AUDIT_RETENTION_DAYS: auditRetentionDays.valueAsString,

@@ -718,6 +718,7 @@ describe('functions', () => {
       'NOTIFY_ADMIN_KEYS',
       'NOTIFY_RETENTION_DAYS',
       'NOTIFY_REQUESTS_PER_MINUTE',
+      'NOTIFY_USER_REQUESTS_PER_MINUTE',
       'NOTIFY_DAILY_QUOTA_PER_CHANNEL',
       'NOTIFY_AUDIT_RETENTION_DAYS',
       ...queueVars,
@@ -816,6 +817,7 @@ describe('functions', () => {
     expect(api.NOTIFY_ADMIN_KEYS).toEqual({ Ref: 'AdminKeys' });
     expect(api.NOTIFY_RETENTION_DAYS).toEqual({ Ref: 'RetentionDays' });
     expect(api.NOTIFY_REQUESTS_PER_MINUTE).toEqual({ Ref: 'RequestsPerMinute' });
+    expect(api.NOTIFY_USER_REQUESTS_PER_MINUTE).toEqual({ Ref: 'UserRequestsPerMinute' });
     expect(api.NOTIFY_DAILY_QUOTA_PER_CHANNEL).toEqual({ Ref: 'DailyQuotaPerChannel' });
     expect(api.NOTIFY_AUDIT_RETENTION_DAYS).toEqual({ Ref: 'AuditRetentionDays' });
     const email = t.Resources.EmailWorkerFunction.Properties.Environment.Variables;
@@ -892,7 +894,7 @@ describe('parameters', () => {
         'SmsTypeNormal', 'FcmCredentialsSecretArn', 'FcmProjectId', 'AlarmEmail', 'QueueAgeAlarmSeconds',
         'ApiThrottleRateLimit', 'ApiThrottleBurstLimit', 'LogRetentionDays', 'MetricsNamespace', 'WebhookTimeoutSeconds',
         'SlackApiUrl', 'SesTrackOpensAndClicks', 'SmsDeliveryStatusSamplingRate', 'CallbackRetryHours',
-        'RequestsPerMinute', 'DailyQuotaPerChannel', 'AuditRetentionDays',
+        'RequestsPerMinute', 'UserRequestsPerMinute', 'DailyQuotaPerChannel', 'AuditRetentionDays',
         'EmailSendRatePerSecond', 'SmsPartsPerSecond',
       ].sort(),
     );
@@ -904,6 +906,7 @@ describe('parameters', () => {
     expect(p.MetricsNamespace).toMatchObject({ Type: 'String', Default: 'Notify' });
     expect(p.SlackApiUrl).toMatchObject({ Type: 'String', Default: 'https://slack.com/api' });
     expect(p.RequestsPerMinute).toMatchObject({ Type: 'Number', Default: 3000, MinValue: 1, MaxValue: 1000000 });
+    expect(p.UserRequestsPerMinute).toMatchObject({ Type: 'Number', Default: 120, MinValue: 1, MaxValue: 1000000 });
     expect(p.DailyQuotaPerChannel).toMatchObject({ Type: 'Number', Default: 250000, MinValue: 1, MaxValue: 100000000 });
     expect(p.AuditRetentionDays).toMatchObject({ Type: 'Number', Default: 365, MinValue: 1, MaxValue: 3650 });
     expect(p.EmailSendRatePerSecond).toMatchObject({ Type: 'Number', Default: 0, MinValue: 0, MaxValue: 1000 });
