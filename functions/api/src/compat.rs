@@ -383,7 +383,7 @@ pub async fn status(
 /// code and headers stay).
 pub fn error_envelope(mut resp: Response<Body>) -> Response<Body> {
     let canonical: Value = serde_json::from_slice(resp.body().as_ref()).unwrap_or(Value::Null);
-    let body = json!({
+    let mut body = json!({
         "success": false,
         "message": canonical["message"],
         "error": {
@@ -391,6 +391,9 @@ pub fn error_envelope(mut resp: Response<Body>) -> Response<Body> {
             "details": canonical.get("details").cloned().unwrap_or(Value::Null),
         },
     });
+    if let Some(scope) = canonical.get("missingScope") {
+        body["error"]["missingScope"] = scope.clone();
+    }
     *resp.body_mut() = Body::Text(body.to_string());
     resp
 }

@@ -83,6 +83,22 @@ async fn a_table_key_acts_for_its_tenant_within_its_scopes() {
         answer["message"].as_str().unwrap().contains("`templates`"),
         "{answer}"
     );
+    // The Event Planner routes' envelope names the scope too.
+    let reader = table_key(&rig, "initrode", &[Scope::Read]).await;
+    let sms = json!({"to": "+33612345678", "message": "hi"}).to_string();
+    let (status, answer, _) = call(
+        &rig,
+        request(
+            "POST",
+            "/api/notifications/sms",
+            Some(reader.expose()),
+            Some(&sms),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert_eq!(answer["success"], false, "{answer}");
+    assert_eq!(answer["error"]["missingScope"], "send", "{answer}");
     // A key the table does not know, or one of the right shape but altered: 401.
     for wrong in [
         "nk_live_unknown0000000000000000000000000000000000",
