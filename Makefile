@@ -39,6 +39,7 @@ load:
 bench: tools
 	cargo bench -p notify-tests --bench batch_accept --bench worker_batch --bench cost
 	cargo build --release --bin api --bin email-worker --bin sms-worker --bin push-worker --bin webhook-worker \
+		--bin in-app-worker --bin chat-worker --bin realtime \
 		--bin cleanup --bin events --bin changes --bin callbacks --example hello_world --example cold_start
 	@# The in-process API that queues the workers' messages prints its metric lines on stdout: keep the table.
 	$${CARGO_TARGET_DIR:-target}/release/examples/cold_start > $${CARGO_TARGET_DIR:-target}/release/cold-start.txt

@@ -49,6 +49,8 @@ enum Kind {
     StreamRecord,
     /// One status callback from the callbacks queue, to a receiver on loopback.
     Callback,
+    /// A user's app connecting to the WebSocket API with its user token (`$connect`).
+    Connect,
 }
 
 struct Row {
@@ -65,7 +67,9 @@ async fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(21);
     let bin_dir = std::env::var_os("COLD_START_BIN_DIR").map_or_else(release_dir, PathBuf::from);
-    let mut rows = vec![
+    // Each worker with one message of its channel; the rest with the event named.
+    let worker = |label, binary, channel| row(label, binary, Kind::Worker(channel));
+    let rows = [
         row(
             "lambda_runtime hello-world",
             "examples/hello_world",
@@ -73,31 +77,31 @@ async fn main() {
         ),
         row("api, `GET /health`", "api", Kind::Health),
         row("api, `POST /v1/notifications` (email)", "api", Kind::Send),
-        row(
-            "email-worker, 1 message",
-            "email-worker",
-            Kind::Worker(Channel::Email),
-        ),
-        row(
-            "sms-worker, 1 message",
-            "sms-worker",
-            Kind::Worker(Channel::Sms),
-        ),
-        row(
-            "push-worker, 1 message",
-            "push-worker",
-            Kind::Worker(Channel::Push),
-        ),
-        row(
+        worker("email-worker, 1 message", "email-worker", Channel::Email),
+        worker("sms-worker, 1 message", "sms-worker", Channel::Sms),
+        worker("push-worker, 1 message", "push-worker", Channel::Push),
+        worker(
             "webhook-worker, 1 message",
             "webhook-worker",
-            Kind::Worker(Channel::Webhook),
+            Channel::Webhook,
         ),
         row("cleanup, scheduled sweep", "cleanup", Kind::Cleanup),
         row("events, 1 SES delivery event", "events", Kind::Receipt),
         row("changes, 1 stream record", "changes", Kind::StreamRecord),
         row("callbacks, 1 callback", "callbacks", Kind::Callback),
+        worker("in-app-worker, 1 message", "in-app-worker", Channel::InApp),
+        worker(
+            "chat-worker, 1 message (Slack)",
+            "chat-worker",
+            Channel::Chat,
+        ),
+        row(
+            "realtime, `$connect` with a user token",
+            "realtime",
+            Kind::Connect,
+        ),
     ];
+    let mut rows = Vec::from(rows);
     for r in &rows {
         let path = bin_dir.join(r.binary);
         assert!(
@@ -158,6 +162,11 @@ struct Bench {
     stack: TestStack,
     env: Vec<(String, String)>,
     sqs: aws_sdk_sqs::Client,
+    /// A user token for the realtime function's `$connect`.
+    user_token: String,
+    /// Chat messages so far: they alternate between two Slack targets (two channels), so
+    /// the second of a run does not wait for the first one's second.
+    chats: std::sync::atomic::AtomicUsize,
 }
 
 impl Bench {
@@ -212,8 +221,36 @@ impl Bench {
             .call("POST", "/v1/webhooks/signing-secret", None)
             .await;
         assert!(status.is_success(), "signing secret: {body}");
+        for name in CHAT_TARGETS {
+            let target = json!({"type": "slack_webhook",
+                "url": format!("{}/slack/webhook/T0/B0/{name}", stack.chat_url)});
+            let (status, body) = stack
+                .call(
+                    "PUT",
+                    &format!("/v1/chat/targets/{name}"),
+                    Some(&target.to_string()),
+                )
+                .await;
+            assert!(status.is_success(), "chat target: {body}");
+        }
+        let (status, body) = stack.call("POST", "/v1/user-token-secret", None).await;
+        assert!(status.is_success(), "user-token secret: {body}");
+        let secret: notify_shared::user_token::UserTokenSecret =
+            serde_json::from_value(body["secret"].clone()).expect("the secret");
+        let user_token = notify_shared::user_token::UserToken {
+            tenant: notify_shared::domain::TenantId::new("test"),
+            user: notify_shared::domain::UserId::parse("cold-start-user").expect("a user id"),
+            expires: epoch_seconds() + 86_400,
+        }
+        .sign(&secret);
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
-        Self { stack, env, sqs }
+        Self {
+            stack,
+            env,
+            sqs,
+            user_token,
+            chats: Default::default(),
+        }
     }
 
     async fn event(&self, kind: Kind) -> Value {
@@ -229,6 +266,7 @@ impl Bench {
             Kind::Receipt => self.receipt().await,
             Kind::StreamRecord => stream_record(),
             Kind::Callback => self.callback(),
+            Kind::Connect => self.connect(),
             Kind::Cleanup => json!({
                 "version": "0", "id": uuid::Uuid::new_v4().to_string(),
                 "detail-type": "Scheduled Event", "source": "aws.events",
@@ -256,7 +294,12 @@ impl Bench {
             Channel::InApp => {
                 json!({"channel": "in_app", "userId": "cold-start-user", "title": "Hi", "body": "Hello"})
             }
-            Channel::Chat => json!({"channel": "chat", "target": "cold-start", "text": "Hello"}),
+            Channel::Chat => {
+                let n = self
+                    .chats
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                json!({"channel": "chat", "target": CHAT_TARGETS[n % 2], "text": "Hello"})
+            }
         };
         self.stack.send(&body).await;
         for source in self.stack.stack.sources(channel) {
@@ -352,6 +395,34 @@ impl Bench {
     }
 }
 
+/// The Slack targets the chat worker's messages alternate between.
+const CHAT_TARGETS: [&str; 2] = ["cold-start-a", "cold-start-b"];
+
+fn epoch_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Bench {
+    /// API Gateway's `$connect` event for a new connection with the user's token in the
+    /// query string, as the WebSocket API hands it over.
+    fn connect(&self) -> Value {
+        json!({
+            "requestContext": {
+                "routeKey": "$connect", "eventType": "CONNECT",
+                "connectionId": uuid::Uuid::new_v4().simple().to_string(),
+                "stage": "live", "apiId": "bench", "domainName": "bench.execute-api.us-east-1.amazonaws.com",
+                "requestTimeEpoch": epoch_seconds() * 1000, "connectedAt": epoch_seconds() * 1000,
+                "messageDirection": "IN"
+            },
+            "queryStringParameters": {"token": self.user_token},
+            "headers": {"Host": "bench.execute-api.us-east-1.amazonaws.com"},
+            "isBase64Encoded": false
+        })
+    }
+}
+
 /// A DynamoDB stream batch of one new notification record.
 fn stream_record() -> Value {
     let id = uuid::Uuid::now_v7().to_string();
@@ -400,6 +471,7 @@ fn check(kind: Kind, answer: &Result<Value, String>) -> Result<(), String> {
         Kind::Hello => answer["hello"] == "world",
         Kind::Health => answer["statusCode"] == 200,
         Kind::Send => answer["statusCode"] == 202,
+        Kind::Connect => answer["statusCode"] == 200,
         Kind::Worker(_) | Kind::Receipt | Kind::Callback => answer["batchItemFailures"]
             .as_array()
             .is_some_and(Vec::is_empty),
