@@ -239,7 +239,9 @@ impl Bench {
             serde_json::from_value(body["secret"].clone()).expect("the secret");
         let user_token = notify_shared::user_token::UserToken {
             tenant: notify_shared::domain::TenantId::new("test"),
-            user: notify_shared::domain::UserId::parse("cold-start-user").expect("a user id"),
+            // Not the in-app rows' user: the connections these `$connect`s leave are held by
+            // no client, and the in-app worker would post to each (410) and forget it.
+            user: notify_shared::domain::UserId::parse("cold-start-socket").expect("a user id"),
             expires: epoch_seconds() + 86_400,
         }
         .sign(&secret);
